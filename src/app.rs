@@ -1,0 +1,174 @@
+//! Assembly: turns command-line settings into a running server (catalogue, backend, cache,
+//! router, listener) and runs it until shutdown; also the `kql` subcommand.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+
+use crate::adx::auth::TokenSource;
+use crate::adx::{AdxBackend, AdxConfig};
+use crate::backend::Backend;
+use crate::campaigns::{CampaignId, Catalogue, CatalogueError, CatalogueSource};
+use crate::cli::{AdxArgs, BackendKind, KqlArgs, LogFormat, ServeArgs};
+use crate::http::{AppState, router};
+use crate::leaderboard::{Limit, MaxLimit, Span, View};
+use crate::service::LeaderboardService;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// A server bound to its port, ready to run.
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+}
+
+impl App {
+    pub async fn build(args: &ServeArgs) -> Result<Self, StartError> {
+        let max_limit = MaxLimit::new(args.max_limit).map_err(StartError::Config)?;
+        let source = match &args.campaigns {
+            Some(path) => CatalogueSource::File(path.clone()),
+            None => CatalogueSource::Demo,
+        };
+        let catalogue = Arc::new(ArcSwap::from_pointee(source.load()?));
+        let backend = backend(args)?;
+        let service = Arc::new(LeaderboardService::new(backend, args.cache_ttl, max_limit));
+        let on_change = {
+            let service = service.clone();
+            move || service.clear()
+        };
+        source.watch(catalogue.clone(), on_change);
+        let listener = TcpListener::bind(args.listen)
+            .await
+            .map_err(|source| StartError::Bind { addr: args.listen, source })?;
+        Ok(Self { listener, router: router(AppState { catalogue, service }) })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+    }
+}
+
+fn backend(args: &ServeArgs) -> Result<Arc<dyn Backend>, StartError> {
+    match args.backend {
+        BackendKind::Adx => Ok(Arc::new(adx(&args.adx, args)?)),
+    }
+}
+
+fn adx(adx: &AdxArgs, args: &ServeArgs) -> Result<AdxBackend, StartError> {
+    let missing = |what: &str| StartError::Config(format!("--backend adx needs {what}"));
+    let cluster = adx.cluster.clone().ok_or_else(|| missing("--adx-cluster (ADX_CLUSTER_URL)"))?;
+    let database = adx.database.clone().ok_or_else(|| missing("--adx-database (ADX_DATABASE)"))?;
+    let default_age = (cluster.scheme() == "https").then_some(args.cache_ttl);
+    let results_cache_max_age = adx.results_cache_max_age.or(default_age).filter(|age| !age.is_zero());
+    let auth = TokenSource::new(adx.auth, adx.scope.clone()).map_err(|e| StartError::Config(e.to_string()))?;
+    tracing::info!(cluster = %cluster, database, credential = auth.as_ref().map_or("none", |a| a.credential_name()), "ADX backend");
+    let config = AdxConfig {
+        cluster,
+        database,
+        table: adx.table.clone(),
+        timeout: args.request_timeout,
+        results_cache_max_age,
+    };
+    AdxBackend::new(config, auth).map_err(|e| StartError::Config(e.to_string()))
+}
+
+/// `leaderboard serve`.
+pub fn main(args: ServeArgs) -> ExitCode {
+    init_tracing(args.log_format);
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    runtime.block_on(async {
+        let app = match App::build(&args).await {
+            Ok(app) => app,
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let base = format!("http://{}", app.local_addr());
+        tracing::info!("listening on {base}; try {base}/campaigns and {base}/docs");
+        match app.run(shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!("server failed: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+/// `leaderboard kql`: prints the query text the server would send for the request.
+pub fn print_kql(args: &KqlArgs) -> ExitCode {
+    match render_request(args) {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("leaderboard kql: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn render_request(args: &KqlArgs) -> Result<String, String> {
+    let catalogue = Catalogue::load(&args.campaigns).map_err(|e| e.to_string())?;
+    let max = MaxLimit::new(args.max_limit)?;
+    Limit::parse(args.limit.as_deref(), max).map_err(|e| e.to_string())?;
+    let view = match &args.last {
+        Some(last) => View::Window(Span::parse(last).map_err(|e| e.to_string())?),
+        None => View::Top,
+    };
+    let id = CampaignId::parse(&args.campaign_id).map_err(|e| e.to_string())?;
+    let campaign = catalogue.get(&id).ok_or_else(|| format!("no campaign `{id}` in {}", args.campaigns.display()))?;
+    let at = args.at.map(|t| t.with_timezone(&chrono::Utc)).unwrap_or_else(crate::leaderboard::now);
+    let at = chrono::SubsecRound::trunc_subsecs(at, 6);
+    let query = view
+        .query(campaign, at, max)
+        .ok_or_else(|| format!("campaign `{id}` has not started at {at}: the server sends no query"))?;
+    Ok(crate::kql::render(&query, &args.table))
+}

@@ -1,0 +1,200 @@
+//! Campaigns: the validated catalogue of promotions, loaded from a TOML file (or the demo
+//! catalogue), and the status of each campaign at a given instant.
+
+mod demo;
+mod id;
+mod watch;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use demo::demo_catalogue;
+pub use id::{CampaignId, InvalidCampaignId};
+pub use watch::{CatalogueSource, SharedCatalogue};
+
+/// A validated campaign: `start < end`, games (if any) non-empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Campaign {
+    #[schema(value_type = String, example = "autumn-spins")]
+    pub id: CampaignId,
+    pub name: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// Only spins of these GameIDs count; absent means every game.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub games: Option<Vec<i32>>,
+}
+
+/// Where a campaign stands relative to an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CampaignStatus {
+    Upcoming,
+    Live,
+    Ended,
+}
+
+impl Campaign {
+    pub fn status_at(&self, now: DateTime<Utc>) -> CampaignStatus {
+        if now < self.start {
+            CampaignStatus::Upcoming
+        } else if now < self.end {
+            CampaignStatus::Live
+        } else {
+            CampaignStatus::Ended
+        }
+    }
+}
+
+/// All campaigns, in file order, with unique ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Catalogue {
+    campaigns: Vec<Arc<Campaign>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    #[error("cannot read campaigns file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("campaigns file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("campaigns file {path}, campaign #{index} ({id}), field `{field}`: {problem}")]
+    Invalid {
+        path: PathBuf,
+        index: usize,
+        id: String,
+        field: &'static str,
+        problem: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogueFile {
+    #[serde(default)]
+    campaigns: Vec<CampaignEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CampaignEntry {
+    id: String,
+    name: Option<String>,
+    start: When,
+    end: When,
+    games: Option<Vec<i64>>,
+}
+
+impl Catalogue {
+    pub fn new(campaigns: Vec<Campaign>) -> Self {
+        Self {
+            campaigns: campaigns.into_iter().map(Arc::new).collect(),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Self, CatalogueError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CatalogueError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates a campaigns file; `path` only names the file in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, CatalogueError> {
+        let file: CatalogueFile = toml::from_str(text).map_err(|e| CatalogueError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let mut seen = HashSet::new();
+        let mut campaigns = Vec::with_capacity(file.campaigns.len());
+        for (index, entry) in file.campaigns.into_iter().enumerate() {
+            let invalid = |id: &str, field, problem: String| CatalogueError::Invalid {
+                path: path.to_owned(),
+                index: index + 1,
+                id: id.to_owned(),
+                field,
+                problem,
+            };
+            let campaign = entry.validate().map_err(|(f, p)| invalid(&entry.id, f, p))?;
+            if !seen.insert(campaign.id.clone()) {
+                return Err(invalid(campaign.id.as_str(), "id", "duplicate campaign id".into()));
+            }
+            campaigns.push(campaign);
+        }
+        Ok(Self::new(campaigns))
+    }
+
+    pub fn get(&self, id: &CampaignId) -> Option<&Arc<Campaign>> {
+        self.campaigns.iter().find(|c| &c.id == id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Campaign>> {
+        self.campaigns.iter()
+    }
+}
+
+/// A campaign instant as written: a quoted RFC 3339 string (as in the docs) or a bare TOML
+/// datetime.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum When {
+    Text(String),
+    Toml(toml::value::Datetime),
+}
+
+type FieldProblem = (&'static str, String);
+
+impl CampaignEntry {
+    fn validate(&self) -> Result<Campaign, FieldProblem> {
+        let id = CampaignId::parse(&self.id).map_err(|e| ("id", e.to_string()))?;
+        let start = instant(&self.start).map_err(|p| ("start", p))?;
+        let end = instant(&self.end).map_err(|p| ("end", p))?;
+        if start >= end {
+            return Err(("end", format!("must be after start ({start})")));
+        }
+        let games = self.games.as_deref().map(game_ids).transpose().map_err(|p| ("games", p))?;
+        let name = match &self.name {
+            Some(n) if n.trim().is_empty() => return Err(("name", "must not be blank".into())),
+            Some(n) => n.clone(),
+            None => id.as_str().to_owned(),
+        };
+        Ok(Campaign { id, name, start, end, games })
+    }
+}
+
+/// Campaign instants are kept to whole microseconds, the finest precision every backend stores.
+fn instant(value: &When) -> Result<DateTime<Utc>, String> {
+    let text = match value {
+        When::Text(t) => t.clone(),
+        When::Toml(t) => t.to_string(),
+    };
+    DateTime::parse_from_rfc3339(&text)
+        .map(|t| t.with_timezone(&Utc).trunc_subsecs(6))
+        .map_err(|_| format!("`{text}` must be an RFC 3339 date-time with an offset, e.g. 2026-11-01T00:00:00Z"))
+}
+
+fn game_ids(games: &[i64]) -> Result<Vec<i32>, String> {
+    if games.is_empty() {
+        return Err("must list at least one game id (omit the field to count every game)".into());
+    }
+    let mut ids: Vec<i32> = games
+        .iter()
+        .map(|&g| i32::try_from(g).map_err(|_| format!("game id {g} is outside the Int32 range")))
+        .collect::<Result<_, _>>()?;
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,84 @@
+use std::path::Path;
+
+use super::*;
+
+fn parse(text: &str) -> Result<Catalogue, CatalogueError> {
+    Catalogue::parse(Path::new("campaigns.toml"), text)
+}
+
+const GOOD: &str = r#"
+[[campaigns]]
+id = "autumn-spins"
+name = "Autumn Spins"
+start = "2026-11-01T00:00:00Z"
+end = "2026-12-01T00:00:00Z"
+games = [3, 1, 2, 1]
+
+[[campaigns]]
+id = "all-games"
+start = 2026-11-01T00:00:00+01:00
+end = 2026-11-02T00:00:00.1234567Z
+"#;
+
+#[test]
+fn parses_and_normalises() {
+    let catalogue = parse(GOOD).unwrap();
+    let ids: Vec<_> = catalogue.iter().map(|c| c.id.as_str().to_owned()).collect();
+    assert_eq!(ids, ["autumn-spins", "all-games"]);
+    let autumn = catalogue.get(&CampaignId::parse("autumn-spins").unwrap()).unwrap();
+    assert_eq!(autumn.games.as_deref(), Some(&[1, 2, 3][..]));
+    let all = catalogue.get(&CampaignId::parse("all-games").unwrap()).unwrap();
+    assert_eq!(all.name, "all-games");
+    assert_eq!(all.games, None);
+    assert_eq!(all.start.to_rfc3339(), "2026-10-31T23:00:00+00:00");
+    assert_eq!(all.end.timestamp_subsec_micros(), 123_456, "kept to microseconds");
+}
+
+fn error_of(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn errors_name_the_file_the_campaign_and_the_field() {
+    let one = |id: &str, start: &str, end: &str, extra: &str| {
+        format!("[[campaigns]]\nid = \"{id}\"\nstart = {start}\nend = {end}\n{extra}\n")
+    };
+    let cases = [
+        (one("Bad_Id", "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", ""), "Bad_Id", "`id`"),
+        (one("c", "2026-11-02T00:00:00Z", "2026-11-01T00:00:00Z", ""), "(c)", "`end`"),
+        (one("c", "2026-11-01T00:00:00Z", "2026-11-01T00:00:00Z", ""), "(c)", "`end`"),
+        (one("c", "2026-11-01", "2026-11-02T00:00:00Z", ""), "(c)", "`start`"),
+        (one("c", "2026-11-01T00:00:00", "2026-11-02T00:00:00Z", ""), "(c)", "`start`"),
+        (one("c", "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", "games = []"), "(c)", "`games`"),
+        (one("c", "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", "games = [3000000000]"), "(c)", "`games`"),
+        (one("c", "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", "name = \" \""), "(c)", "`name`"),
+    ];
+    for (text, campaign, field) in cases {
+        let e = error_of(&text);
+        assert!(e.contains("campaigns.toml") && e.contains(campaign) && e.contains(field), "{e}");
+    }
+    let dup = format!("{GOOD}\n[[campaigns]]\nid = \"all-games\"\nstart = 2026-11-01T00:00:00Z\nend = 2026-11-03T00:00:00Z\n");
+    let e = error_of(&dup);
+    assert!(e.contains("duplicate") && e.contains("all-games") && e.contains("#3"), "{e}");
+    let e = error_of("[[campaigns]]\nid = \"c\"\nstart = 2026-11-01T00:00:00Z\nend = 2026-11-02T00:00:00Z\nbogus = 1\n");
+    assert!(e.contains("campaigns.toml") && e.contains("bogus"), "{e}");
+}
+
+#[test]
+fn status_follows_the_half_open_interval() {
+    let catalogue = parse(GOOD).unwrap();
+    let c = catalogue.iter().next().unwrap();
+    assert_eq!(c.status_at(c.start - chrono::Duration::microseconds(1)), CampaignStatus::Upcoming);
+    assert_eq!(c.status_at(c.start), CampaignStatus::Live);
+    assert_eq!(c.status_at(c.end), CampaignStatus::Ended);
+}
+
+#[test]
+fn demo_catalogue_has_every_status() {
+    let now = chrono::Utc::now();
+    let statuses: Vec<_> = demo_catalogue(now).iter().map(|c| c.status_at(now)).collect();
+    for s in [CampaignStatus::Live, CampaignStatus::Ended, CampaignStatus::Upcoming] {
+        assert!(statuses.contains(&s), "{statuses:?}");
+    }
+    assert!(demo_catalogue(now).iter().any(|c| c.games.is_some() && c.status_at(now) == CampaignStatus::Live));
+}

@@ -1,0 +1,133 @@
+//! The command line: `serve` (the default), `kql` (print the query a request would send) and
+//! `openapi` (print the API document). Every serve flag can also be set by environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::adx::auth::{AuthMode, DEFAULT_SCOPE};
+use crate::kql::TableName;
+
+#[derive(Debug, Parser)]
+#[command(name = "leaderboard", version, about = "Real-time campaign leaderboards over Azure Data Explorer")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default when no subcommand is given).
+    Serve(Box<ServeArgs>),
+    /// Print the KQL the server would send for a request.
+    Kql(KqlArgs),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// Azure Data Explorer (or any engine speaking the Kusto REST API v2).
+    Adx,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "LEADERBOARD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Campaigns file (TOML), reloaded when it changes or on SIGHUP.
+    #[arg(long, env = "LEADERBOARD_CAMPAIGNS")]
+    pub campaigns: Option<PathBuf>,
+    #[arg(long, env = "LEADERBOARD_BACKEND", value_enum, default_value = "adx")]
+    pub backend: BackendKind,
+    #[command(flatten)]
+    pub adx: AdxArgs,
+    /// How long a computed leaderboard is served before the backend is asked again.
+    #[arg(long, env = "LEADERBOARD_CACHE_TTL", default_value = "1s", value_parser = duration)]
+    pub cache_ttl: std::time::Duration,
+    /// The largest `limit` a client may ask for; every query fetches this many rows.
+    #[arg(long, env = "LEADERBOARD_MAX_LIMIT", default_value_t = 100)]
+    pub max_limit: u32,
+    /// Time budget of one backend query.
+    #[arg(long, env = "LEADERBOARD_REQUEST_TIMEOUT", default_value = "5s", value_parser = duration)]
+    pub request_timeout: std::time::Duration,
+    #[arg(long, env = "LEADERBOARD_LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AdxArgs {
+    /// The cluster's query URI, e.g. https://mycluster.westeurope.kusto.windows.net.
+    #[arg(long = "adx-cluster", env = "ADX_CLUSTER_URL")]
+    pub cluster: Option<reqwest::Url>,
+    #[arg(long = "adx-database", env = "ADX_DATABASE")]
+    pub database: Option<String>,
+    #[arg(long = "adx-table", env = "ADX_TABLE", default_value = "GamePlay")]
+    pub table: TableName,
+    #[arg(long = "adx-auth", env = "ADX_AUTH", value_enum, default_value = "auto")]
+    pub auth: AuthMode,
+    /// Token scope for Microsoft Entra.
+    #[arg(long = "adx-scope", env = "ADX_SCOPE", default_value = DEFAULT_SCOPE)]
+    pub scope: String,
+    /// Let ADX answer from its results cache when a result this fresh exists (shared by all
+    /// replicas). Default: the cache TTL for https clusters, off for http:// (local engines
+    /// have no results cache). `0s` turns it off.
+    #[arg(long = "adx-results-cache-max-age", env = "ADX_RESULTS_CACHE_MAX_AGE", value_parser = duration)]
+    pub results_cache_max_age: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KqlArgs {
+    /// Campaign id.
+    pub campaign_id: String,
+    #[arg(long, env = "LEADERBOARD_CAMPAIGNS")]
+    pub campaigns: PathBuf,
+    /// The `/window` span (e.g. 15m); without it, the `/top` query.
+    #[arg(long)]
+    pub last: Option<String>,
+    /// The request's limit (validated; every query fetches --max-limit rows).
+    #[arg(long)]
+    pub limit: Option<String>,
+    #[arg(long, env = "LEADERBOARD_MAX_LIMIT", default_value_t = 100)]
+    pub max_limit: u32,
+    #[arg(long = "adx-table", env = "ADX_TABLE", default_value = "GamePlay")]
+    pub table: TableName,
+    /// The instant of the request (RFC 3339); default now.
+    #[arg(long)]
+    pub at: Option<chrono::DateTime<chrono::FixedOffset>>,
+}
+
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration (e.g. 1s, 500ms, 2m): {e}"))
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or_else(|| Command::Serve(Box::new(default_serve_args()))) {
+        Command::Serve(args) => crate::app::main(*args),
+        Command::Kql(args) => crate::app::print_kql(&args),
+        Command::Openapi => {
+            println!("{}", crate::http::openapi().to_pretty_json().expect("the document serializes"));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// `serve` with every flag from the environment or its default.
+fn default_serve_args() -> ServeArgs {
+    #[derive(Parser)]
+    struct Only {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+    Only::parse_from(["leaderboard"]).serve
+}

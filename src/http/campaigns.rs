@@ -1,0 +1,121 @@
+//! Campaign and leaderboard handlers: thin adapters from validated request parts to the
+//! catalogue and the leaderboard service.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::problem::{ApiError, Problem};
+use crate::campaigns::Campaign;
+use crate::leaderboard::{self, Limit, View, parse_last};
+use crate::service::{CampaignSummary, Leaderboard};
+
+#[derive(Serialize, ToSchema)]
+pub struct CampaignList {
+    pub campaigns: Vec<CampaignSummary>,
+}
+
+/// List every campaign with its current status.
+#[utoipa::path(get, path = "/campaigns", tag = "campaigns",
+    responses((status = 200, description = "All campaigns", body = CampaignList)))]
+pub async fn list_campaigns(State(state): State<AppState>) -> Json<CampaignList> {
+    let now = leaderboard::now();
+    let campaigns = state.catalogue.load().iter().map(|c| CampaignSummary::at(c, now)).collect();
+    Json(CampaignList { campaigns })
+}
+
+/// One campaign with its current status.
+#[utoipa::path(get, path = "/campaigns/{id}", tag = "campaigns",
+    params(("id" = String, Path, description = "Campaign id")),
+    responses(
+        (status = 200, description = "The campaign", body = CampaignSummary),
+        (status = 404, description = "Unknown campaign", body = Problem, content_type = "application/problem+json")))]
+pub async fn get_campaign(campaign: KnownCampaign) -> Json<CampaignSummary> {
+    Json(CampaignSummary::at(&campaign.0, leaderboard::now()))
+}
+
+/// Top players over the whole campaign.
+#[utoipa::path(get, path = "/campaigns/{id}/top", tag = "leaderboards",
+    params(
+        ("id" = String, Path, description = "Campaign id"),
+        ("limit" = Option<u32>, Query, description = "Entries to return, 1 to --max-limit (default 10)")),
+    responses(
+        (status = 200, description = "The leaderboard", body = Leaderboard),
+        (status = 400, description = "Bad limit", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown campaign", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The backend answered with an error", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "The backend did not answer in time", body = Problem, content_type = "application/problem+json")))]
+pub async fn top(State(state): State<AppState>, campaign: KnownCampaign, query: Params) -> Result<Response, ApiError> {
+    let limit = Limit::parse(query.get("limit"), state.service.max_limit())?;
+    serve(&state, &campaign.0, View::Top, limit).await
+}
+
+/// Top players over the campaign's last `last` (e.g. `15m`, `2h`, `7d`, `PT15M`).
+#[utoipa::path(get, path = "/campaigns/{id}/window", tag = "leaderboards",
+    params(
+        ("id" = String, Path, description = "Campaign id"),
+        ("last" = String, Query, description = "Window length: KQL-style 30s, 15m, 2h, 7d or ISO-8601 PT15M; > 0 and <= 366d"),
+        ("limit" = Option<u32>, Query, description = "Entries to return, 1 to --max-limit (default 10)")),
+    responses(
+        (status = 200, description = "The leaderboard", body = Leaderboard),
+        (status = 400, description = "Bad limit or last", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown campaign", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The backend answered with an error", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "The backend did not answer in time", body = Problem, content_type = "application/problem+json")))]
+pub async fn window(State(state): State<AppState>, campaign: KnownCampaign, query: Params) -> Result<Response, ApiError> {
+    let span = parse_last(query.get("last"))?;
+    let limit = Limit::parse(query.get("limit"), state.service.max_limit())?;
+    serve(&state, &campaign.0, View::Window(span), limit).await
+}
+
+async fn serve(state: &AppState, campaign: &Arc<Campaign>, view: View, limit: Limit) -> Result<Response, ApiError> {
+    let board = state.service.board(campaign, view).await.map_err(|e| ApiError::from(&*e))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], board.body(limit)).into_response())
+}
+
+/// A campaign named by the `{id}` path segment that exists in the current catalogue.
+pub struct KnownCampaign(pub Arc<Campaign>);
+
+impl FromRequestParts<AppState> for KnownCampaign {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let unknown = || ApiError::UnknownCampaign(id.chars().take(80).collect());
+        let id = crate::campaigns::CampaignId::parse(&id).map_err(|_| unknown())?;
+        state.catalogue.load().get(&id).cloned().map(KnownCampaign).ok_or_else(unknown)
+    }
+}
+
+/// The query string as name/value pairs; a repeated name is refused rather than guessed at.
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let RawQuery(raw) = RawQuery::from_request_parts(parts, state).await.expect("infallible");
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            if pairs[..i].iter().any(|(n, _)| n == name) {
+                return Err(ApiError::BadRequest(format!("query parameter `{name}` is given more than once")));
+            }
+        }
+        Ok(Self(pairs))
+    }
+}

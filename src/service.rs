@@ -1,0 +1,121 @@
+//! Serving leaderboards: resolves a view of a campaign at the current instant, fetches it
+//! through the shared cache, and keeps each response body encoded once per limit so that a
+//! cache hit costs no serialization.
+
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::backend::{Backend, BackendError};
+use crate::cache::{CacheKey, ResultCache};
+use crate::campaigns::{Campaign, CampaignStatus};
+use crate::leaderboard::{self, Entry, Limit, MaxLimit, View, Window};
+
+/// A campaign as served, with its status at the time of the answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CampaignSummary {
+    #[serde(flatten)]
+    pub campaign: Campaign,
+    pub status: CampaignStatus,
+}
+
+impl CampaignSummary {
+    pub fn at(campaign: &Campaign, now: DateTime<Utc>) -> Self {
+        Self { campaign: campaign.clone(), status: campaign.status_at(now) }
+    }
+}
+
+/// The leaderboard response body.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Leaderboard<'a> {
+    pub campaign: &'a CampaignSummary,
+    pub window: Window,
+    /// When the backend computed these standings.
+    pub generated_at: DateTime<Utc>,
+    pub entries: &'a [Entry],
+}
+
+/// One computed view: up to max-limit entries, and each limit's body encoded on first use.
+pub struct Board {
+    campaign: CampaignSummary,
+    window: Window,
+    generated_at: DateTime<Utc>,
+    entries: Vec<Entry>,
+    bodies: Box<[OnceLock<Bytes>]>,
+}
+
+impl Board {
+    fn new(campaign: CampaignSummary, window: Window, generated_at: DateTime<Utc>, entries: Vec<Entry>, max: MaxLimit) -> Self {
+        let bodies = (0..max.get()).map(|_| OnceLock::new()).collect();
+        Self { campaign, window, generated_at, entries, bodies }
+    }
+
+    /// The JSON body for the first `limit` entries.
+    pub fn body(&self, limit: Limit) -> Bytes {
+        let slot = &self.bodies[limit.get() as usize - 1];
+        slot.get_or_init(|| {
+            let shown = &self.entries[..self.entries.len().min(limit.get() as usize)];
+            let body = Leaderboard {
+                campaign: &self.campaign,
+                window: self.window,
+                generated_at: self.generated_at,
+                entries: shown,
+            };
+            serde_json::to_vec(&body).expect("a leaderboard always serializes").into()
+        })
+        .clone()
+    }
+
+    pub fn generated_at(&self) -> DateTime<Utc> {
+        self.generated_at
+    }
+}
+
+pub struct LeaderboardService {
+    backend: Arc<dyn Backend>,
+    cache: ResultCache<Board>,
+    max_limit: MaxLimit,
+}
+
+impl LeaderboardService {
+    pub fn new(backend: Arc<dyn Backend>, cache_ttl: std::time::Duration, max_limit: MaxLimit) -> Self {
+        Self { backend, cache: ResultCache::new(cache_ttl), max_limit }
+    }
+
+    pub fn max_limit(&self) -> MaxLimit {
+        self.max_limit
+    }
+
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// Forgets cached boards, e.g. after the campaigns changed.
+    pub fn clear(&self) {
+        self.cache.clear();
+    }
+
+    /// The board for `view` of `campaign`, from the cache or one shared backend query.
+    pub async fn board(&self, campaign: &Arc<Campaign>, view: View) -> Result<Arc<Board>, Arc<BackendError>> {
+        let key = CacheKey { campaign: campaign.id.clone(), view };
+        let (campaign, backend, max) = (campaign.clone(), self.backend.clone(), self.max_limit);
+        self.cache.get_or_fetch(key, async move { compute(&campaign, view, &*backend, max).await }).await
+    }
+}
+
+async fn compute(campaign: &Campaign, view: View, backend: &dyn Backend, max: MaxLimit) -> Result<Board, BackendError> {
+    let now = leaderboard::now();
+    let summary = CampaignSummary::at(campaign, now);
+    let Some(query) = view.query(campaign, now, max) else {
+        // Not started: nothing can count yet, so there is nothing to ask.
+        let empty = Window { from: campaign.start, to: campaign.start };
+        let window = if view == View::Top { Window { from: campaign.start, to: campaign.end } } else { empty };
+        return Ok(Board::new(summary, window, now, Vec::new(), max));
+    };
+    let standings = backend.leaderboard(&query).await?;
+    Ok(Board::new(summary, query.window, now, leaderboard::rank(standings), max))
+}
