@@ -42,7 +42,8 @@ impl App {
         };
         let catalogue = Arc::new(ArcSwap::from_pointee(source.load()?));
         let backend = backend(args)?;
-        let service = Arc::new(LeaderboardService::new(backend, args.cache_ttl, max_limit));
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let service = Arc::new(LeaderboardService::new(backend, args.cache_ttl, max_limit, metrics));
         let on_change = {
             let service = service.clone();
             move || service.clear()

@@ -37,3 +37,17 @@ pub enum BackendError {
     #[error("storage failure: {0}")]
     Storage(String),
 }
+
+impl BackendError {
+    /// A short label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Rejected { .. } => "rejected",
+            Self::Malformed(_) => "malformed",
+            Self::Unreachable(_) => "unreachable",
+            Self::Timeout(_) => "timeout",
+            Self::Throttled(_) => "throttled",
+            Self::Storage(_) => "storage",
+        }
+    }
+}

@@ -4,12 +4,14 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use moka::future::Cache;
 
 use crate::campaigns::CampaignId;
 use crate::leaderboard::View;
+use crate::metrics::Metrics;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey {
@@ -19,12 +21,13 @@ pub struct CacheKey {
 
 pub struct ResultCache<V> {
     entries: Cache<CacheKey, Arc<V>>,
+    metrics: Arc<Metrics>,
 }
 
 impl<V: Send + Sync + 'static> ResultCache<V> {
-    pub fn new(ttl: Duration) -> Self {
+    pub fn new(ttl: Duration, metrics: Arc<Metrics>) -> Self {
         let entries = Cache::builder().max_capacity(100_000).time_to_live(ttl).build();
-        Self { entries }
+        Self { entries, metrics }
     }
 
     /// The cached value, or the value `fetch` produces, run once however many callers ask.
@@ -34,13 +37,22 @@ impl<V: Send + Sync + 'static> ResultCache<V> {
         F: Future<Output = Result<V, E>> + Send + 'static,
     {
         if let Some(hit) = self.entries.get(&key).await {
+            self.metrics.cache("hit");
             return Ok(hit);
         }
         let entries = self.entries.clone();
+        let ran = Arc::new(AtomicBool::new(false));
+        let ran_here = ran.clone();
         let shared = tokio::spawn(async move {
-            entries.try_get_with(key, async move { fetch.await.map(Arc::new) }).await
+            let fetch = async move {
+                ran_here.store(true, Ordering::Relaxed);
+                fetch.await.map(Arc::new)
+            };
+            entries.try_get_with(key, fetch).await
         });
-        shared.await.unwrap_or_else(|join| match join.try_into_panic() {
+        let result = shared.await;
+        self.metrics.cache(if ran.load(Ordering::Relaxed) { "miss" } else { "coalesced" });
+        result.unwrap_or_else(|join| match join.try_into_panic() {
             Ok(panic) => std::panic::resume_unwind(panic),
             Err(cancelled) => panic!("cache fill task ended early: {cancelled}"),
         })

@@ -124,10 +124,21 @@ pub fn main() -> ExitCode {
 
 /// `serve` with every flag from the environment or its default.
 fn default_serve_args() -> ServeArgs {
-    #[derive(Parser)]
-    struct Only {
-        #[command(flatten)]
-        serve: ServeArgs,
+    ServeArgs::try_parse_from(["leaderboard"]).unwrap_or_else(|e| e.exit())
+}
+
+impl ServeArgs {
+    /// Parses serve flags alone (`args[0]` is the program name), as tests and embedders need.
+    pub fn try_parse_from<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        Only::try_parse_from(args).map(|o| o.serve)
     }
-    Only::parse_from(["leaderboard"]).serve
 }

@@ -10,4 +10,5 @@ pub mod cli;
 pub mod http;
 pub mod kql;
 pub mod leaderboard;
+pub mod metrics;
 pub mod service;

@@ -13,6 +13,7 @@ use crate::backend::{Backend, BackendError};
 use crate::cache::{CacheKey, ResultCache};
 use crate::campaigns::{Campaign, CampaignStatus};
 use crate::leaderboard::{self, Entry, Limit, MaxLimit, View, Window};
+use crate::metrics::Metrics;
 
 /// A campaign as served, with its status at the time of the answer.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -79,11 +80,17 @@ pub struct LeaderboardService {
     backend: Arc<dyn Backend>,
     cache: ResultCache<Board>,
     max_limit: MaxLimit,
+    metrics: Arc<Metrics>,
 }
 
 impl LeaderboardService {
-    pub fn new(backend: Arc<dyn Backend>, cache_ttl: std::time::Duration, max_limit: MaxLimit) -> Self {
-        Self { backend, cache: ResultCache::new(cache_ttl), max_limit }
+    pub fn new(backend: Arc<dyn Backend>, cache_ttl: std::time::Duration, max_limit: MaxLimit, metrics: Arc<Metrics>) -> Self {
+        let cache = ResultCache::new(cache_ttl, metrics.clone());
+        Self { backend, cache, max_limit, metrics }
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn max_limit(&self) -> MaxLimit {
@@ -102,12 +109,20 @@ impl LeaderboardService {
     /// The board for `view` of `campaign`, from the cache or one shared backend query.
     pub async fn board(&self, campaign: &Arc<Campaign>, view: View) -> Result<Arc<Board>, Arc<BackendError>> {
         let key = CacheKey { campaign: campaign.id.clone(), view };
-        let (campaign, backend, max) = (campaign.clone(), self.backend.clone(), self.max_limit);
-        self.cache.get_or_fetch(key, async move { compute(&campaign, view, &*backend, max).await }).await
+        let (campaign, backend, max, metrics) =
+            (campaign.clone(), self.backend.clone(), self.max_limit, self.metrics.clone());
+        let fetch = async move { compute(&campaign, view, &*backend, max, &metrics).await };
+        self.cache.get_or_fetch(key, fetch).await
     }
 }
 
-async fn compute(campaign: &Campaign, view: View, backend: &dyn Backend, max: MaxLimit) -> Result<Board, BackendError> {
+async fn compute(
+    campaign: &Campaign,
+    view: View,
+    backend: &dyn Backend,
+    max: MaxLimit,
+    metrics: &Metrics,
+) -> Result<Board, BackendError> {
     let now = leaderboard::now();
     let summary = CampaignSummary::at(campaign, now);
     let Some(query) = view.query(campaign, now, max) else {
@@ -116,6 +131,10 @@ async fn compute(campaign: &Campaign, view: View, backend: &dyn Backend, max: Ma
         let window = if view == View::Top { Window { from: campaign.start, to: campaign.end } } else { empty };
         return Ok(Board::new(summary, window, now, Vec::new(), max));
     };
-    let standings = backend.leaderboard(&query).await?;
+    let started = std::time::Instant::now();
+    let result = backend.leaderboard(&query).await;
+    let outcome = result.as_ref().map_or_else(BackendError::kind, |_| "ok");
+    metrics.backend_query(backend.name(), outcome, started.elapsed());
+    let standings = result?;
     Ok(Board::new(summary, query.window, now, leaderboard::rank(standings), max))
 }

@@ -59,23 +59,28 @@ impl Backend for AdxBackend {
     }
 }
 
-/// Reads the rows by column name, so column order in the answer does not matter.
+/// Reads the rows by column name, so column order in the answer does not matter. The score is
+/// recomputed from the spin's Win and Stake, so that every backend reports exactly the IEEE
+/// `win / stake` whatever its own arithmetic or real-number encoding.
 fn standings(table: &Table) -> Result<Vec<Standing>, BackendError> {
     let column = |name: &str| {
         table.column(name).ok_or_else(|| BackendError::Malformed(format!("result has no column {name}")))
     };
-    let [player, score, win, stake, game, time] =
-        ["PlayerID", "Score", "Win", "Stake", "GameID", "EventTime"].map(column);
-    let (player, score, win, stake, game, time) = (player?, score?, win?, stake?, game?, time?);
+    let [player, win, stake, game, time] = ["PlayerID", "Win", "Stake", "GameID", "EventTime"].map(column);
+    let (player, win, stake, game, time) = (player?, win?, stake?, game?, time?);
     table
         .rows
         .iter()
         .map(|row| {
+            let (win, stake) = (int(&row[win], "Win")?, int32(&row[stake], "Stake")?);
+            if win <= 0 || stake <= 0 {
+                return Err(BackendError::Malformed(format!("a counted spin has win {win} and stake {stake}")));
+            }
             Ok(Standing {
                 player_id: int32(&row[player], "PlayerID")?,
-                score: real(&row[score])?,
-                win: int(&row[win], "Win")?,
-                stake: int32(&row[stake], "Stake")?,
+                score: win as f64 / f64::from(stake),
+                win,
+                stake,
                 game_id: int32(&row[game], "GameID")?,
                 achieved_at: datetime(&row[time])?,
             })
@@ -93,14 +98,6 @@ fn int(value: &Value, column: &str) -> Result<i64, BackendError> {
 fn int32(value: &Value, column: &str) -> Result<i32, BackendError> {
     let n = int(value, column)?;
     i32::try_from(n).map_err(|_| BackendError::Malformed(format!("{column} {n} is outside Int32")))
-}
-
-fn real(value: &Value) -> Result<f64, BackendError> {
-    match value {
-        Value::Real(x) if x.is_finite() => Ok(*x),
-        Value::Int(n) => Ok(*n as f64),
-        other => Err(BackendError::Malformed(format!("Score is {other:?}, expected a finite real"))),
-    }
 }
 
 fn datetime(value: &Value) -> Result<DateTime<Utc>, BackendError> {

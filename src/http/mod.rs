@@ -3,12 +3,14 @@
 
 mod campaigns;
 mod openapi;
+mod ops;
 pub mod problem;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{Method, Uri};
+use axum::routing::get;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
@@ -37,6 +39,8 @@ fn api() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState) -> Router {
     let (api, spec) = api().split_for_parts();
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .with_state(state)

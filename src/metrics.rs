@@ -1,0 +1,89 @@
+//! Service metrics in the Prometheus (OpenMetrics) text format: HTTP requests, the result
+//! cache, and backend queries. One registry per server, shared through `AppState`.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BackendLabels {
+    pub backend: &'static str,
+    /// `ok`, or the kind of failure.
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// `hit`, `miss` (ran the query), `coalesced` (waited for another request's query),
+    /// `stale` (served an older good result because the refresh failed).
+    pub result: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub request_seconds: Family<RequestLabels, Histogram>,
+    pub in_flight: Gauge,
+    pub cache: Family<CacheLabels, Counter>,
+    pub backend_queries: Family<BackendLabels, Counter>,
+    pub backend_seconds: Family<BackendLabels, Histogram>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs .. ~27 s, doubling.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 20))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("leaderboard");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let request_seconds = Family::<RequestLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let in_flight = Gauge::default();
+        let cache = Family::<CacheLabels, Counter>::default();
+        let backend_queries = Family::<BackendLabels, Counter>::default();
+        let backend_seconds = Family::<BackendLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        registry.register("http_request_duration_seconds", "HTTP request latency", request_seconds.clone());
+        registry.register("http_requests_in_flight", "HTTP requests being served", in_flight.clone());
+        registry.register("cache_lookups", "Leaderboard cache lookups by result", cache.clone());
+        registry.register("backend_queries", "Backend queries by backend and outcome", backend_queries.clone());
+        registry.register("backend_query_duration_seconds", "Backend query latency", backend_seconds.clone());
+        Self { registry, requests, request_seconds, in_flight, cache, backend_queries, backend_seconds }
+    }
+}
+
+impl Metrics {
+    pub fn cache(&self, result: &'static str) {
+        self.cache.get_or_create(&CacheLabels { result }).inc();
+    }
+
+    pub fn backend_query(&self, backend: &'static str, outcome: &'static str, took: Duration) {
+        let labels = BackendLabels { backend, outcome };
+        self.backend_queries.get_or_create(&labels).inc();
+        self.backend_seconds.get_or_create(&labels).observe(took.as_secs_f64());
+    }
+
+    pub fn request(&self, route: &str, status: u16, took: Duration) {
+        let labels = RequestLabels { route: route.to_owned(), status };
+        self.requests.get_or_create(&labels).inc();
+        self.request_seconds.get_or_create(&labels).observe(took.as_secs_f64());
+    }
+
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String");
+        text
+    }
+}

@@ -1,0 +1,60 @@
+//! Test harness: the fixture dataset and its oracle, a real Kusto REST engine
+//! (`duckdb-kql serve`) loaded with it, and the service started on port 0.
+
+pub mod engine;
+pub mod fixture;
+
+use std::path::Path;
+
+use leaderboard::app::App;
+use leaderboard::cli::ServeArgs;
+
+pub use engine::Engine;
+pub use fixture::{Fixture, Spin};
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.expect("request sent")
+    }
+
+    pub async fn json(&self, path: &str) -> serde_json::Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("a JSON body")
+    }
+
+    /// A counter from /metrics, summed over every label set whose labels contain `labels`.
+    pub async fn metric(&self, name: &str, labels: &str) -> f64 {
+        let text = self.get("/metrics").await.text().await.unwrap();
+        text.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(labels))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    }
+}
+
+/// Starts the service in-process on a free port with `args` (serve flags).
+pub async fn spawn_app(args: &[&str]) -> TestApp {
+    let argv = ["leaderboard", "--listen", "127.0.0.1:0"].iter().chain(args);
+    let args = ServeArgs::try_parse_from(argv).expect("valid serve flags");
+    let app = App::build(&args).await.expect("the app starts");
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run(std::future::pending()));
+    TestApp { base, client: reqwest::Client::new() }
+}
+
+/// The service on the ADX backend, pointed at `engine`, with the campaigns file at `campaigns`.
+pub async fn spawn_on_engine(engine: &Engine, campaigns: &Path, extra: &[&str]) -> TestApp {
+    let cluster = engine.url();
+    let mut args = vec![
+        "--backend", "adx", "--adx-cluster", &cluster, "--adx-database", "leaderboard", "--adx-auth", "none",
+        "--campaigns", campaigns.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    spawn_app(&args).await
+}

@@ -1,0 +1,116 @@
+//! Every view of every fixture campaign, served through the ADX path from `duckdb-kql serve`,
+//! equals the oracle's reading of the documented semantics.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+
+use crate::common::fixture::{Row, SPANS};
+use crate::common::{Engine, Fixture, spawn_on_engine};
+
+fn rows(body: &Value) -> Vec<Row> {
+    body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            assert_eq!(e["rank"], i + 1, "ranks are 1-based positions: {e}");
+            let time: DateTime<Utc> = e["achievedAt"].as_str().unwrap().parse().unwrap();
+            let int = |k: &str| e[k].as_i64().unwrap();
+            (int("playerId") as i32, e["score"].as_f64().unwrap(), int("win"), int("stake") as i32, int("gameId") as i32, time)
+        })
+        .collect()
+}
+
+fn span(text: &str) -> Duration {
+    let (n, unit) = text.split_at(text.len() - 1);
+    let n: i64 = n.parse().unwrap();
+    match unit {
+        "m" => Duration::minutes(n),
+        "h" => Duration::hours(n),
+        "d" => Duration::days(n),
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn every_view_matches_the_oracle() {
+    let fixture = Fixture::new();
+    let engine = Engine::start(&fixture.spins);
+    let dir = tempfile::tempdir().unwrap();
+    let campaigns = dir.path().join("campaigns.toml");
+    std::fs::write(&campaigns, fixture.campaigns_toml()).unwrap();
+    let app = spawn_on_engine(&engine, &campaigns, &["--max-limit", "100"]).await;
+
+    let mut checked = 0;
+    for c in &fixture.campaigns {
+        let views = std::iter::once(None).chain(SPANS.iter().map(|s| Some(*s)));
+        for view in views {
+            for limit in [1, 7, 100] {
+                let path = match view {
+                    None => format!("/campaigns/{}/top?limit={limit}", c.id),
+                    Some(s) => format!("/campaigns/{}/window?last={s}&limit={limit}", c.id),
+                };
+                let body = app.json(&path).await;
+                let expected = fixture.expected(c, view.map(span), limit);
+                assert_eq!(rows(&body), expected, "{path}");
+                assert_eq!(body["campaign"]["id"], c.id, "{path}");
+                checked += usize::from(!expected.is_empty());
+            }
+        }
+    }
+    assert!(checked > 40, "the fixture must exercise non-empty boards ({checked})");
+}
+
+#[tokio::test]
+async fn edges_ties_and_filters_are_as_documented() {
+    let fixture = Fixture::new();
+    let engine = Engine::start(&fixture.spins);
+    let dir = tempfile::tempdir().unwrap();
+    let campaigns = dir.path().join("campaigns.toml");
+    std::fs::write(&campaigns, fixture.campaigns_toml()).unwrap();
+    let app = spawn_on_engine(&engine, &campaigns, &[]).await;
+
+    let players = |body: &Value| -> Vec<i64> {
+        body["entries"].as_array().unwrap().iter().map(|e| e["playerId"].as_i64().unwrap()).collect()
+    };
+    // Start and end - 1µs are in; just before start and end itself are out; game 2 is filtered.
+    let top = app.json("/campaigns/edges/top?limit=100").await;
+    assert_eq!(players(&top), [1005, 1004, 1003, 1002]);
+    let edges = fixture.campaign("edges");
+    assert_eq!(top["window"]["from"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap(), edges.start);
+    assert_eq!(top["window"]["to"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap(), edges.end);
+    // The last hour of an ended campaign is anchored at its end: end - 1h is in, 1µs before is out.
+    let hour = app.json("/campaigns/edges/window?last=1h&limit=100").await;
+    assert_eq!(players(&hour), [1005, 1004]);
+    assert_eq!(app.json("/campaigns/edges/window?last=PT1H&limit=100").await["entries"], hour["entries"]);
+
+    // Ties on 1000.0: 2004 reached it first (at - 1s); 2001, 2002 and 2003 at the same instant
+    // (then by playerId); 2005 first reached 1000.0 at - 2s with game 4, which decides its row.
+    let live = app.json("/campaigns/live-games/top?limit=6").await;
+    let entries = live["entries"].as_array().unwrap();
+    let ids = players(&live);
+    assert_eq!(ids, [2005, 2004, 2001, 2002, 2003, 2006], "{live}");
+    assert_eq!(entries[0]["gameId"], 4);
+    assert_eq!(entries[0]["win"], 5000);
+    assert_eq!(entries[0]["score"], 1000.0);
+}
+
+#[tokio::test]
+async fn upcoming_campaigns_are_empty_and_ask_no_backend() {
+    let fixture = Fixture::new();
+    let engine = Engine::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let campaigns = dir.path().join("campaigns.toml");
+    std::fs::write(&campaigns, fixture.campaigns_toml()).unwrap();
+    let app = spawn_on_engine(&engine, &campaigns, &[]).await;
+    for path in ["/campaigns/upcoming/top", "/campaigns/upcoming/window?last=1h"] {
+        let body = app.json(path).await;
+        assert_eq!(body["campaign"]["status"], "upcoming");
+        assert_eq!(body["entries"], serde_json::json!([]));
+    }
+    assert_eq!(app.metric("leaderboard_backend_queries_total", "").await, 0.0);
+    let ended = app.json("/campaigns/ended/top").await;
+    assert_eq!(ended["campaign"]["status"], "ended");
+    assert_eq!(app.metric("leaderboard_backend_queries_total", "outcome=\"ok\"").await, 1.0);
+}

@@ -1,0 +1,5 @@
+//! Black-box tests of the service through HTTP, against a real Kusto REST engine.
+
+mod common;
+mod contract;
+mod leaderboards;
