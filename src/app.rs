@@ -15,7 +15,7 @@ use crate::campaigns::{CampaignId, Catalogue, CatalogueError, CatalogueSource};
 use crate::cli::{AdxArgs, BackendKind, KqlArgs, LogFormat, ServeArgs};
 use crate::http::{AppState, router};
 use crate::leaderboard::{Limit, MaxLimit, Span, View};
-use crate::service::LeaderboardService;
+use crate::service::{LeaderboardService, Settings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -43,7 +43,8 @@ impl App {
         let catalogue = Arc::new(ArcSwap::from_pointee(source.load()?));
         let backend = backend(args)?;
         let metrics = Arc::new(crate::metrics::Metrics::default());
-        let service = Arc::new(LeaderboardService::new(backend, args.cache_ttl, max_limit, metrics));
+        let settings = Settings { cache_ttl: args.cache_ttl, budget: args.request_timeout, max_limit };
+        let service = Arc::new(LeaderboardService::new(backend, settings, metrics));
         let on_change = {
             let service = service.clone();
             move || service.clear()
@@ -77,13 +78,14 @@ fn adx(adx: &AdxArgs, args: &ServeArgs) -> Result<AdxBackend, StartError> {
     let database = adx.database.clone().ok_or_else(|| missing("--adx-database (ADX_DATABASE)"))?;
     let default_age = (cluster.scheme() == "https").then_some(args.cache_ttl);
     let results_cache_max_age = adx.results_cache_max_age.or(default_age).filter(|age| !age.is_zero());
-    let auth = TokenSource::new(adx.auth, adx.scope.clone()).map_err(|e| StartError::Config(e.to_string()))?;
+    let auth =
+        TokenSource::new(adx.auth, adx.scope.clone()).map_err(|e| StartError::Config(e.to_string()))?;
     tracing::info!(cluster = %cluster, database, credential = auth.as_ref().map_or("none", |a| a.credential_name()), "ADX backend");
     let config = AdxConfig {
         cluster,
         database,
         table: adx.table.clone(),
-        timeout: args.request_timeout,
+        timeout: args.backend_timeout,
         results_cache_max_age,
     };
     AdxBackend::new(config, auth).map_err(|e| StartError::Config(e.to_string()))
@@ -165,7 +167,8 @@ fn render_request(args: &KqlArgs) -> Result<String, String> {
         None => View::Top,
     };
     let id = CampaignId::parse(&args.campaign_id).map_err(|e| e.to_string())?;
-    let campaign = catalogue.get(&id).ok_or_else(|| format!("no campaign `{id}` in {}", args.campaigns.display()))?;
+    let campaign =
+        catalogue.get(&id).ok_or_else(|| format!("no campaign `{id}` in {}", args.campaigns.display()))?;
     let at = args.at.map(|t| t.with_timezone(&chrono::Utc)).unwrap_or_else(crate::leaderboard::now);
     let at = chrono::SubsecRound::trunc_subsecs(at, 6);
     let query = view

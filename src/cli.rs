@@ -57,9 +57,13 @@ pub struct ServeArgs {
     /// The largest `limit` a client may ask for; every query fetches this many rows.
     #[arg(long, env = "LEADERBOARD_MAX_LIMIT", default_value_t = 100)]
     pub max_limit: u32,
-    /// Time budget of one backend query.
+    /// Time budget of one request: past it the client gets a 504, while the backend query
+    /// goes on and fills the cache for the next reader.
     #[arg(long, env = "LEADERBOARD_REQUEST_TIMEOUT", default_value = "5s", value_parser = duration)]
     pub request_timeout: std::time::Duration,
+    /// Longest a backend query may run (server-side timeout for ADX).
+    #[arg(long, env = "LEADERBOARD_BACKEND_TIMEOUT", default_value = "30s", value_parser = duration)]
+    pub backend_timeout: std::time::Duration,
     #[arg(long, env = "LEADERBOARD_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
 }
@@ -107,7 +111,8 @@ pub struct KqlArgs {
 }
 
 fn duration(text: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration (e.g. 1s, 500ms, 2m): {e}"))
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration (e.g. 1s, 500ms, 2m): {e}"))
 }
 
 pub fn main() -> ExitCode {

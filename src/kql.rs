@@ -26,7 +26,9 @@ impl TableName {
         if valid {
             Ok(Self(text.to_owned()))
         } else {
-            Err(format!("`{text}` is not a table name: use letters, digits and '_', starting with a letter or '_'"))
+            Err(format!(
+                "`{text}` is not a table name: use letters, digits and '_', starting with a letter or '_'"
+            ))
         }
     }
 }
@@ -58,7 +60,9 @@ enum Segment {
     Text(&'static str),
     Hole(Hole),
     /// Ends a line that is left out entirely when its hole has nothing to say.
-    LineEnd { optional: bool },
+    LineEnd {
+        optional: bool,
+    },
 }
 
 /// The template, split once into text and holes; comment lines are dropped.

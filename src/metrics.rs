@@ -49,16 +49,22 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("leaderboard");
         let requests = Family::<RequestLabels, Counter>::default();
-        let request_seconds = Family::<RequestLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let request_seconds =
+            Family::<RequestLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
         let in_flight = Gauge::default();
         let cache = Family::<CacheLabels, Counter>::default();
         let backend_queries = Family::<BackendLabels, Counter>::default();
-        let backend_seconds = Family::<BackendLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let backend_seconds =
+            Family::<BackendLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency", request_seconds.clone());
         registry.register("http_requests_in_flight", "HTTP requests being served", in_flight.clone());
         registry.register("cache_lookups", "Leaderboard cache lookups by result", cache.clone());
-        registry.register("backend_queries", "Backend queries by backend and outcome", backend_queries.clone());
+        registry.register(
+            "backend_queries",
+            "Backend queries by backend and outcome",
+            backend_queries.clone(),
+        );
         registry.register("backend_query_duration_seconds", "Backend query latency", backend_seconds.clone());
         Self { registry, requests, request_seconds, in_flight, cache, backend_queries, backend_seconds }
     }

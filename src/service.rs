@@ -3,6 +3,7 @@
 //! cache hit costs no serialization.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -50,7 +51,13 @@ pub struct Board {
 }
 
 impl Board {
-    fn new(campaign: CampaignSummary, window: Window, generated_at: DateTime<Utc>, entries: Vec<Entry>, max: MaxLimit) -> Self {
+    fn new(
+        campaign: CampaignSummary,
+        window: Window,
+        generated_at: DateTime<Utc>,
+        entries: Vec<Entry>,
+        max: MaxLimit,
+    ) -> Self {
         let bodies = (0..max.get()).map(|_| OnceLock::new()).collect();
         Self { campaign, window, generated_at, entries, bodies }
     }
@@ -76,17 +83,26 @@ impl Board {
     }
 }
 
+/// How boards are served.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub cache_ttl: Duration,
+    /// How long one request waits for a board.
+    pub budget: Duration,
+    pub max_limit: MaxLimit,
+}
+
 pub struct LeaderboardService {
     backend: Arc<dyn Backend>,
     cache: ResultCache<Board>,
-    max_limit: MaxLimit,
+    settings: Settings,
     metrics: Arc<Metrics>,
 }
 
 impl LeaderboardService {
-    pub fn new(backend: Arc<dyn Backend>, cache_ttl: std::time::Duration, max_limit: MaxLimit, metrics: Arc<Metrics>) -> Self {
-        let cache = ResultCache::new(cache_ttl, metrics.clone());
-        Self { backend, cache, max_limit, metrics }
+    pub fn new(backend: Arc<dyn Backend>, settings: Settings, metrics: Arc<Metrics>) -> Self {
+        let cache = ResultCache::new(settings.cache_ttl, metrics.clone());
+        Self { backend, cache, settings, metrics }
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -94,7 +110,7 @@ impl LeaderboardService {
     }
 
     pub fn max_limit(&self) -> MaxLimit {
-        self.max_limit
+        self.settings.max_limit
     }
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
@@ -106,13 +122,17 @@ impl LeaderboardService {
         self.cache.clear();
     }
 
-    /// The board for `view` of `campaign`, from the cache or one shared backend query.
+    /// The board for `view` of `campaign`, from the cache or one shared backend query. Past
+    /// the request budget this gives up with a timeout; the query itself goes on.
     pub async fn board(&self, campaign: &Arc<Campaign>, view: View) -> Result<Arc<Board>, Arc<BackendError>> {
         let key = CacheKey { campaign: campaign.id.clone(), view };
         let (campaign, backend, max, metrics) =
-            (campaign.clone(), self.backend.clone(), self.max_limit, self.metrics.clone());
+            (campaign.clone(), self.backend.clone(), self.settings.max_limit, self.metrics.clone());
         let fetch = async move { compute(&campaign, view, &*backend, max, &metrics).await };
-        self.cache.get_or_fetch(key, fetch).await
+        let budget = self.settings.budget;
+        tokio::time::timeout(budget, self.cache.get_or_fetch(key, fetch))
+            .await
+            .unwrap_or_else(|_| Err(Arc::new(BackendError::Timeout(budget))))
     }
 }
 
@@ -128,7 +148,8 @@ async fn compute(
     let Some(query) = view.query(campaign, now, max) else {
         // Not started: nothing can count yet, so there is nothing to ask.
         let empty = Window { from: campaign.start, to: campaign.start };
-        let window = if view == View::Top { Window { from: campaign.start, to: campaign.end } } else { empty };
+        let window =
+            if view == View::Top { Window { from: campaign.start, to: campaign.end } } else { empty };
         return Ok(Board::new(summary, window, now, Vec::new(), max));
     };
     let started = std::time::Instant::now();

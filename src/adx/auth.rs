@@ -86,8 +86,9 @@ impl TokenSource {
             *cached = Some(token);
         }
         let token = cached.as_ref().expect("filled above");
-        let mut value = HeaderValue::try_from(format!("Bearer {}", token.token.secret()))
-            .map_err(|_| AuthError { credential: self.name, message: "token is not a valid header value".into() })?;
+        let mut value = HeaderValue::try_from(format!("Bearer {}", token.token.secret())).map_err(|_| {
+            AuthError { credential: self.name, message: "token is not a valid header value".into() }
+        })?;
         value.set_sensitive(true);
         Ok(value)
     }

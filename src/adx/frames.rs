@@ -83,8 +83,7 @@ const COMPLETION_INFO: &str = "QueryCompletionInformation";
 
 /// Parses a 200 response body: a v2 frame array, or a v1 `{"Tables":[...]}` object.
 pub fn parse(body: &[u8]) -> Result<DataSet, FrameError> {
-    let json: Json =
-        serde_json::from_slice(body).map_err(|e| malformed(format!("body is not JSON: {e}")))?;
+    let json: Json = serde_json::from_slice(body).map_err(|e| malformed(format!("body is not JSON: {e}")))?;
     match json {
         Json::Array(frames) => parse_v2(frames),
         Json::Object(obj) if obj.contains_key("Tables") => parse_v1(&obj),
@@ -99,14 +98,10 @@ fn parse_v2(frames: Vec<Json>) -> Result<DataSet, FrameError> {
     // A fragmented table is only complete once its TableCompletion arrives.
     let mut open: Option<Table> = None;
     for (i, frame) in frames.iter().enumerate() {
-        let f = frame
-            .as_object()
-            .ok_or_else(|| malformed(format!("frame {i} is not an object")))?;
+        let f = frame.as_object().ok_or_else(|| malformed(format!("frame {i} is not an object")))?;
         let kind = str_field(f, "FrameType")?;
         if (i == 0) != (kind == "DataSetHeader") {
-            return Err(malformed(format!(
-                "unexpected {kind} frame at position {i}"
-            )));
+            return Err(malformed(format!("unexpected {kind} frame at position {i}")));
         }
         match kind {
             "DataSetHeader" | "TableProgress" => {}
@@ -124,9 +119,10 @@ fn parse_v2(frames: Vec<Json>) -> Result<DataSet, FrameError> {
             }
             "TableFragment" | "TableCompletion" => {
                 let id = int_field(f, "TableId")?;
-                let table = open.as_mut().filter(|t| t.id == id).ok_or_else(|| {
-                    malformed(format!("{kind} for table {id}, which is not open"))
-                })?;
+                let table = open
+                    .as_mut()
+                    .filter(|t| t.id == id)
+                    .ok_or_else(|| malformed(format!("{kind} for table {id}, which is not open")))?;
                 if kind == "TableFragment" {
                     let rows = decode_rows(&table.columns, field(f, "Rows")?)?;
                     match str_field(f, "TableFragmentType")? {
@@ -142,9 +138,7 @@ fn parse_v2(frames: Vec<Json>) -> Result<DataSet, FrameError> {
                 if let Some(n) = f.get("RowCount").and_then(Json::as_u64)
                     && n != carried
                 {
-                    return Err(malformed(format!(
-                        "table {id} announced {n} rows, got {carried}"
-                    )));
+                    return Err(malformed(format!("table {id} announced {n} rows, got {carried}")));
                 }
                 tables.extend(open.take());
             }
@@ -186,28 +180,19 @@ fn table_header(f: &Map<String, Json>) -> Result<Table, FrameError> {
 }
 
 fn columns(f: &Map<String, Json>) -> Result<Vec<Column>, FrameError> {
-    let cols = field(f, "Columns")?
-        .as_array()
-        .ok_or_else(|| malformed("Columns is not an array"))?;
+    let cols = field(f, "Columns")?.as_array().ok_or_else(|| malformed("Columns is not an array"))?;
     cols.iter()
         .map(|c| {
-            let c = c
-                .as_object()
-                .ok_or_else(|| malformed("column is not an object"))?;
+            let c = c.as_object().ok_or_else(|| malformed("column is not an object"))?;
             // Old v1 responses may only carry the .NET DataType.
             let ty = str_field(c, "ColumnType").or_else(|_| str_field(c, "DataType"))?;
-            Ok(Column {
-                name: str_field(c, "ColumnName")?.to_owned(),
-                ty: ty.to_lowercase(),
-            })
+            Ok(Column { name: str_field(c, "ColumnName")?.to_owned(), ty: ty.to_lowercase() })
         })
         .collect()
 }
 
 fn decode_rows(columns: &[Column], rows: &Json) -> Result<Vec<Vec<Value>>, FrameError> {
-    let rows = rows
-        .as_array()
-        .ok_or_else(|| malformed("Rows is not an array"))?;
+    let rows = rows.as_array().ok_or_else(|| malformed("Rows is not an array"))?;
     rows.iter()
         .map(|row| match row {
             Json::Array(cells) if cells.len() == columns.len() => columns
@@ -216,11 +201,9 @@ fn decode_rows(columns: &[Column], rows: &Json) -> Result<Vec<Vec<Value>>, Frame
                 .map(|(col, cell)| decode_value(&col.ty, cell))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(malformed),
-            Json::Array(cells) => Err(malformed(format!(
-                "row has {} cells for {} columns",
-                cells.len(),
-                columns.len()
-            ))),
+            Json::Array(cells) => {
+                Err(malformed(format!("row has {} cells for {} columns", cells.len(), columns.len())))
+            }
             // ErrorReportingPlacement "InData" puts the failure where the next row would be.
             Json::Object(obj) => {
                 check_one_api_errors(obj)?;
@@ -268,25 +251,15 @@ fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
 
 fn parse_v1(obj: &Map<String, Json>) -> Result<DataSet, FrameError> {
     // v1 reports partial failures as a top-level list of exception strings.
-    if let Some(first) = obj
-        .get("Exceptions")
-        .and_then(Json::as_array)
-        .and_then(|e| e.first())
-    {
-        let text = first
-            .as_str()
-            .map_or_else(|| first.to_string(), str::to_owned);
+    if let Some(first) = obj.get("Exceptions").and_then(Json::as_array).and_then(|e| e.first()) {
+        let text = first.as_str().map_or_else(|| first.to_string(), str::to_owned);
         let (code, message) = text_error(&text);
         return Err(FrameError::QueryFailed { code, message });
     }
-    let raw = field(obj, "Tables")?
-        .as_array()
-        .ok_or_else(|| malformed("Tables is not an array"))?;
+    let raw = field(obj, "Tables")?.as_array().ok_or_else(|| malformed("Tables is not an array"))?;
     let mut tables = Vec::with_capacity(raw.len());
     for (i, t) in raw.iter().enumerate() {
-        let t = t
-            .as_object()
-            .ok_or_else(|| malformed("table is not an object"))?;
+        let t = t.as_object().ok_or_else(|| malformed("table is not an object"))?;
         let columns = columns(t)?;
         tables.push(Table {
             id: i as i64,
@@ -337,17 +310,12 @@ fn status_error(tables: &[Table]) -> Option<FrameError> {
     let table = tables.iter().find(|t| t.kind == COMPLETION_INFO)?;
     let level = table.column("Level").or_else(|| table.column("Severity"))?;
     let text = |row: &[Value], names: &[&str]| {
-        names
-            .iter()
-            .find_map(|n| match table.column(n).map(|i| &row[i]) {
-                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-                _ => None,
-            })
+        names.iter().find_map(|n| match table.column(n).map(|i| &row[i]) {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        })
     };
-    let row = table
-        .rows
-        .iter()
-        .find(|row| matches!(row[level], Value::Int(l) if l <= 2))?;
+    let row = table.rows.iter().find(|row| matches!(row[level], Value::Int(l) if l <= 2))?;
     Some(query_failed(
         &text(row, &["EventTypeName"]).unwrap_or_else(|| "Unknown".to_owned()),
         &text(row, &["StatusCodeName", "StatusDescription", "Payload"]).unwrap_or_default(),
@@ -373,10 +341,7 @@ fn error_parts(e: &Json) -> (String, String) {
     let inner = e.get("error").unwrap_or(e);
     let text = |key: &str| inner.get(key).and_then(Json::as_str);
     let message = text("@message").or_else(|| text("message")).unwrap_or("");
-    (
-        text("code").unwrap_or("Unknown").to_owned(),
-        truncate(message),
-    )
+    (text("code").unwrap_or("Unknown").to_owned(), truncate(message))
 }
 
 /// Interprets a non-200 response body; never fails, because the caller already has an error
@@ -387,18 +352,10 @@ pub fn parse_service_error(body: &[u8]) -> ServiceError {
     {
         let (code, message) = error_parts(err);
         let permanent = err.get("@permanent").and_then(Json::as_bool);
-        return ServiceError {
-            code,
-            message,
-            permanent,
-        };
+        return ServiceError { code, message, permanent };
     }
     let (code, message) = text_error(&String::from_utf8_lossy(body));
-    ServiceError {
-        code,
-        message,
-        permanent: None,
-    }
+    ServiceError { code, message, permanent: None }
 }
 
 /// Plain-text Kusto errors look like `General_BadRequest: Request is invalid…` followed by
@@ -415,15 +372,11 @@ fn text_error(text: &str) -> (String, String) {
 
 fn is_identifier(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
 }
 
 fn query_failed(code: &str, message: &str) -> FrameError {
-    FrameError::QueryFailed {
-        code: code.to_owned(),
-        message: truncate(message),
-    }
+    FrameError::QueryFailed { code: code.to_owned(), message: truncate(message) }
 }
 
 fn truncate(s: &str) -> String {
@@ -439,20 +392,15 @@ fn flag(f: &Map<String, Json>, key: &str) -> bool {
 }
 
 fn field<'a>(f: &'a Map<String, Json>, key: &str) -> Result<&'a Json, FrameError> {
-    f.get(key)
-        .ok_or_else(|| malformed(format!("missing {key}")))
+    f.get(key).ok_or_else(|| malformed(format!("missing {key}")))
 }
 
 fn str_field<'a>(f: &'a Map<String, Json>, key: &str) -> Result<&'a str, FrameError> {
-    field(f, key)?
-        .as_str()
-        .ok_or_else(|| malformed(format!("{key} is not a string")))
+    field(f, key)?.as_str().ok_or_else(|| malformed(format!("{key} is not a string")))
 }
 
 fn int_field(f: &Map<String, Json>, key: &str) -> Result<i64, FrameError> {
-    field(f, key)?
-        .as_i64()
-        .ok_or_else(|| malformed(format!("{key} is not an integer")))
+    field(f, key)?.as_i64().ok_or_else(|| malformed(format!("{key} is not an integer")))
 }
 
 #[cfg(test)]

@@ -4,10 +4,7 @@ use serde_json::json;
 
 /// Recorded responses live in `../shared/` beside the repository (see shared/README.md).
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/../shared/kusto-responses/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/../shared/kusto-responses/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
 }
 
@@ -96,14 +93,7 @@ fn limits_error() -> Json {
 #[test]
 fn python_deft_decodes_every_column_type() {
     let ds = parse_fixture("python-deft.json");
-    assert_eq!(
-        kinds(&ds),
-        [
-            "QueryProperties",
-            "PrimaryResult",
-            "QueryCompletionInformation"
-        ]
-    );
+    assert_eq!(kinds(&ds), ["QueryProperties", "PrimaryResult", "QueryCompletionInformation"]);
     let t = ds.primary().unwrap();
     assert_eq!((t.id, t.name.as_str()), (1, "Deft"));
     assert_eq!(
@@ -133,8 +123,8 @@ fn python_deft_decodes_every_column_type() {
     assert_eq!(
         types(t),
         [
-            "int", "string", "real", "real", "bool", "int", "int", "long", "long", "long", "long",
-            "long", "datetime", "string", "string", "string", "timespan", "string", "dynamic"
+            "int", "string", "real", "real", "bool", "int", "int", "long", "long", "long", "long", "long",
+            "datetime", "string", "string", "string", "timespan", "string", "dynamic"
         ]
     );
     assert_eq!(t.rows.len(), 11);
@@ -151,10 +141,7 @@ fn python_deft_decodes_every_column_type() {
     assert_eq!(cell(t, 1, "xdouble"), &Value::Real(0.0));
     assert_eq!(cell(t, 1, "xdate"), &utc(2014, 1, 1, 1, 1, 1, 0));
     assert_eq!(cell(t, 2, "rownumber"), &Value::Int(1));
-    assert_eq!(
-        cell(t, 2, "rowguid"),
-        &string("00000001-0000-0000-0001-020304050607")
-    );
+    assert_eq!(cell(t, 2, "rowguid"), &string("00000001-0000-0000-0001-020304050607"));
     assert_eq!(cell(t, 2, "xdouble"), &Value::Real(1.0001));
     assert_eq!(cell(t, 2, "xfloat"), &Value::Real(1.01));
     assert_eq!(cell(t, 2, "xbool"), &Value::Bool(true));
@@ -166,16 +153,10 @@ fn python_deft_decodes_every_column_type() {
     assert_eq!(cell(t, 2, "xtime"), &string("1.00:00:01.0010001"));
     assert_eq!(cell(t, 3, "xtime"), &string("-2.00:00:02.0020002"));
     assert_eq!(cell(t, 2, "xnumberAsText"), &string("1"));
-    assert_eq!(
-        cell(t, 2, "xdynamicWithNulls"),
-        &Value::Dynamic(json!({"rowId": 1, "arr": [0, 1]}))
-    );
+    assert_eq!(cell(t, 2, "xdynamicWithNulls"), &Value::Dynamic(json!({"rowId": 1, "arr": [0, 1]})));
 
     let info = &ds.tables[2];
-    assert_eq!(
-        cell(info, 0, "Timestamp"),
-        &utc(2018, 4, 30, 12, 25, 11, 77_806_700)
-    );
+    assert_eq!(cell(info, 0, "Timestamp"), &utc(2018, 4, 30, 12, 25, 11, 77_806_700));
     assert_eq!(cell(info, 0, "Level"), &Value::Int(4));
 }
 
@@ -190,14 +171,7 @@ fn python_deft_with_progressive_result_ignores_table_progress() {
 #[test]
 fn python_progressive_result_assembles_fragmented_table() {
     let ds = parse_fixture("python-progressive_result.json");
-    assert_eq!(
-        kinds(&ds),
-        [
-            "QueryProperties",
-            "PrimaryResult",
-            "QueryCompletionInformation"
-        ]
-    );
+    assert_eq!(kinds(&ds), ["QueryProperties", "PrimaryResult", "QueryCompletionInformation"]);
     let t = ds.primary().unwrap();
     assert_eq!(t.columns.len(), 22);
     assert_eq!(t.rows.len(), 5);
@@ -241,10 +215,7 @@ fn python_null_values_are_null_for_every_type() {
     assert_eq!(t.name, "PrimaryResultName");
     assert_eq!(
         types(t),
-        [
-            "string", "int", "bool", "datetime", "dynamic", "guid", "long", "real", "timespan",
-            "decimal"
-        ]
+        ["string", "int", "bool", "datetime", "dynamic", "guid", "long", "real", "timespan", "decimal"]
     );
     assert_eq!(t.rows, [vec![Value::Null; 10]]);
     assert_eq!(ds.tables[0].rows, [vec![Value::Null; 3]]);
@@ -261,36 +232,23 @@ fn python_zero_results_has_empty_primary() {
 
 #[test]
 fn python_partial_results_in_data_row_fail() {
-    let (code, message) = expect_failed(parse(&fixture(
-        "python-query_partial_results_defer_is_false.json",
-    )));
+    let (code, message) = expect_failed(parse(&fixture("python-query_partial_results_defer_is_false.json")));
     assert_eq!(code, "LimitsExceeded");
-    assert_eq!(
-        message,
-        "Query execution has exceeded the allowed limits (80DA0003): ."
-    );
+    assert_eq!(message, "Query execution has exceeded the allowed limits (80DA0003): .");
 }
 
 #[test]
 fn python_deferred_partial_results_fail_from_completion_information() {
-    let (code, message) = expect_failed(parse(&fixture(
-        "python-query_partial_results_defer_is_true.json",
-    )));
+    let (code, message) = expect_failed(parse(&fixture("python-query_partial_results_defer_is_true.json")));
     assert_eq!(code, "QueryLimitsExceeded");
-    assert!(
-        message.contains("E_QUERY_RESULT_SET_TOO_LARGE"),
-        "{message}"
-    );
+    assert!(message.contains("E_QUERY_RESULT_SET_TOO_LARGE"), "{message}");
 }
 
 #[test]
 fn go_v2_partial_error_in_table_completion_fails() {
     let (code, message) = expect_failed(parse(&fixture("go-v2-partialError.json")));
     assert_eq!(code, "LimitsExceeded");
-    assert!(
-        message.starts_with("Query execution has exceeded the allowed limits (80DA0003)"),
-        "{message}"
-    );
+    assert!(message.starts_with("Query execution has exceeded the allowed limits (80DA0003)"), "{message}");
 }
 
 fn all_data_types_row0() -> Vec<Value> {
@@ -311,22 +269,12 @@ fn all_data_types_row0() -> Vec<Value> {
 #[test]
 fn go_v2_valid_frames_assembles_fragments() {
     let ds = parse_fixture("go-v2-validFrames.json");
-    assert_eq!(
-        kinds(&ds),
-        [
-            "QueryProperties",
-            "PrimaryResult",
-            "QueryCompletionInformation"
-        ]
-    );
+    assert_eq!(kinds(&ds), ["QueryProperties", "PrimaryResult", "QueryCompletionInformation"]);
     let t = ds.primary().unwrap();
     assert_eq!((t.id, t.name.as_str()), (1, "AllDataTypes"));
     assert_eq!(
         types(t),
-        [
-            "int", "decimal", "datetime", "timespan", "dynamic", "bool", "real", "string", "long",
-            "guid"
-        ]
+        ["int", "decimal", "datetime", "timespan", "dynamic", "bool", "real", "string", "long", "guid"]
     );
     let mut nulls = vec![Value::Null; 10];
     nulls[7] = string("");
@@ -338,29 +286,17 @@ fn go_v2_two_tables_keeps_both_primary_results() {
     let ds = parse_fixture("go-v2-twoTables.json");
     assert_eq!(
         kinds(&ds),
-        [
-            "QueryProperties",
-            "PrimaryResult",
-            "PrimaryResult",
-            "QueryCompletionInformation"
-        ]
+        ["QueryProperties", "PrimaryResult", "PrimaryResult", "QueryCompletionInformation"]
     );
     let first = ds.primary().unwrap();
     assert_eq!(first.id, 1);
-    assert_eq!(
-        first.rows,
-        [[Value::Int(1)], [Value::Int(2)], [Value::Int(3)]]
-    );
+    assert_eq!(first.rows, [[Value::Int(1)], [Value::Int(2)], [Value::Int(3)]]);
     let second = &ds.tables[2];
     assert_eq!(second.id, 2);
     assert_eq!(names(second), ["A", "B"]);
     assert_eq!(
         second.rows,
-        [
-            [string("a"), Value::Int(1)],
-            [string("b"), Value::Int(2)],
-            [string("c"), Value::Int(3)]
-        ]
+        [[string("a"), Value::Int(1)], [string("b"), Value::Int(2)], [string("c"), Value::Int(3)]]
     );
 }
 
@@ -370,22 +306,13 @@ fn go_v2_aliases_decode_like_canonical_types() {
     let t = ds.primary().unwrap();
     assert_eq!(
         types(t),
-        [
-            "int", "decimal", "date", "time", "dynamic", "boolean", "double", "string", "long",
-            "uuid"
-        ]
+        ["int", "decimal", "date", "time", "dynamic", "boolean", "double", "string", "long", "uuid"]
     );
     assert_eq!(t.rows, [all_data_types_row0()]);
     let info = &ds.tables[2];
     assert_eq!(types(info)[..4], ["date", "string", "uuid", "uniqueid"]);
-    assert_eq!(
-        cell(info, 0, "Timestamp"),
-        &utc(2023, 11, 26, 13, 34, 17, 73_147_800)
-    );
-    assert_eq!(
-        cell(info, 0, "SubActivityId"),
-        &string("123e27de-1e4e-49d9-b579-fe0b331d3642")
-    );
+    assert_eq!(cell(info, 0, "Timestamp"), &utc(2023, 11, 26, 13, 34, 17, 73_147_800));
+    assert_eq!(cell(info, 0, "SubActivityId"), &string("123e27de-1e4e-49d9-b579-fe0b331d3642"));
 }
 
 #[test]
@@ -408,14 +335,8 @@ fn go_v1_success_uses_table_of_contents() {
     assert_eq!(t.rows, [[Value::Int(1)], [Value::Int(2)], [Value::Int(3)]]);
     assert_eq!(ds.tables[1].rows[2], [string("c"), Value::Int(3)]);
     let status = &ds.tables[3];
-    assert_eq!(
-        cell(status, 0, "Timestamp"),
-        &utc(2023, 12, 3, 13, 17, 49, 483_295_600)
-    );
-    assert_eq!(
-        cell(status, 0, "StatusDescription"),
-        &string("Query completed successfully")
-    );
+    assert_eq!(cell(status, 0, "Timestamp"), &utc(2023, 12, 3, 13, 17, 49, 483_295_600));
+    assert_eq!(cell(status, 0, "StatusDescription"), &string("Query completed successfully"));
 }
 
 #[test]
@@ -440,7 +361,8 @@ fn go_v2_error_text_body() {
         parse_service_error(&body),
         ServiceError {
             code: "Unknown".into(),
-            message: "Bad request: Control commands (starting with a dot '.') do not support api_version=v2".into(),
+            message: "Bad request: Control commands (starting with a dot '.') do not support api_version=v2"
+                .into(),
             permanent: None,
         }
     );
@@ -451,10 +373,7 @@ fn duckdb_kql_sample_parses() {
     let body = br#"[{"FrameType": "DataSetHeader", "IsProgressive": false, "Version": "v2.0", "IsFragmented": false, "ErrorReportingPlacement": "InData"}, {"FrameType": "DataTable", "TableId": 1, "TableKind": "PrimaryResult", "TableName": "PrimaryResult", "Columns": [{"ColumnName": "PlayerID", "ColumnType": "int"}, {"ColumnName": "Score", "ColumnType": "real"}, {"ColumnName": "Win", "ColumnType": "long"}, {"ColumnName": "Stake", "ColumnType": "int"}, {"ColumnName": "GameID", "ColumnType": "int"}, {"ColumnName": "EventTime", "ColumnType": "datetime"}], "Rows": [[5, 10.333333333333334, 31, 3, 1, "2026-11-02T08:00:01.123456Z"]]}, {"FrameType": "DataSetCompletion", "HasErrors": false, "Cancelled": false}]"#;
     let ds = parse(body).unwrap();
     let t = ds.primary().unwrap();
-    assert_eq!(
-        names(t),
-        ["PlayerID", "Score", "Win", "Stake", "GameID", "EventTime"]
-    );
+    assert_eq!(names(t), ["PlayerID", "Score", "Win", "Stake", "GameID", "EventTime"]);
     assert_eq!(t.column("EventTime"), Some(5));
     assert_eq!(t.column("Missing"), None);
     assert_eq!(
@@ -491,10 +410,8 @@ fn stream_cut_inside_a_fragmented_table_is_malformed() {
 
 #[test]
 fn has_errors_without_details_fails() {
-    let body = v2(
-        json!([]),
-        json!({"FrameType": "DataSetCompletion", "HasErrors": true, "Cancelled": false}),
-    );
+    let body =
+        v2(json!([]), json!({"FrameType": "DataSetCompletion", "HasErrors": true, "Cancelled": false}));
     let (code, _) = expect_failed(parse(&body));
     assert_eq!(code, "Unknown");
 }
@@ -507,33 +424,21 @@ fn one_api_errors_in_dataset_completion_fail() {
     );
     assert_eq!(
         expect_failed(parse(&body)),
-        (
-            "LimitsExceeded".into(),
-            "Query execution has exceeded the allowed limits".into()
-        )
+        ("LimitsExceeded".into(), "Query execution has exceeded the allowed limits".into())
     );
 }
 
 #[test]
 fn cancelled_query_is_cancelled() {
-    let body = v2(
-        json!([]),
-        json!({"FrameType": "DataSetCompletion", "HasErrors": false, "Cancelled": true}),
-    );
+    let body =
+        v2(json!([]), json!({"FrameType": "DataSetCompletion", "HasErrors": false, "Cancelled": true}));
     assert!(matches!(parse(&body), Err(FrameError::Cancelled)));
 }
 
 #[test]
 fn error_row_inside_a_fragment_fails() {
     let body = v2(
-        json!([
-            header(1),
-            fragment(
-                1,
-                "DataAppend",
-                json!([[1], {"OneApiErrors": limits_error()}])
-            )
-        ]),
+        json!([header(1), fragment(1, "DataAppend", json!([[1], {"OneApiErrors": limits_error()}]))]),
         ok_completion(),
     );
     assert_eq!(expect_failed(parse(&body)).0, "LimitsExceeded");
@@ -557,20 +462,13 @@ fn data_replace_replaces_rows() {
         ok_completion(),
     );
     let ds = parse(&body).unwrap();
-    assert_eq!(
-        ds.primary().unwrap().rows,
-        [[Value::Int(7)], [Value::Int(8)], [Value::Int(9)]]
-    );
+    assert_eq!(ds.primary().unwrap().rows, [[Value::Int(7)], [Value::Int(8)], [Value::Int(9)]]);
 }
 
 #[test]
 fn row_count_mismatch_is_malformed() {
     let body = v2(
-        json!([
-            header(1),
-            fragment(1, "DataAppend", json!([[1]])),
-            table_completion(1, 2)
-        ]),
+        json!([header(1), fragment(1, "DataAppend", json!([[1]])), table_completion(1, 2)]),
         ok_completion(),
     );
     expect_malformed(parse(&body));
@@ -579,11 +477,7 @@ fn row_count_mismatch_is_malformed() {
 #[test]
 fn fragment_for_another_table_is_malformed() {
     let body = v2(
-        json!([
-            header(1),
-            fragment(2, "DataAppend", json!([[1]])),
-            table_completion(1, 1)
-        ]),
+        json!([header(1), fragment(2, "DataAppend", json!([[1]])), table_completion(1, 1)]),
         ok_completion(),
     );
     expect_malformed(parse(&body));
@@ -592,11 +486,7 @@ fn fragment_for_another_table_is_malformed() {
 #[test]
 fn unknown_fragment_type_is_malformed() {
     let body = v2(
-        json!([
-            header(1),
-            fragment(1, "DataPrepend", json!([[1]])),
-            table_completion(1, 1)
-        ]),
+        json!([header(1), fragment(1, "DataPrepend", json!([[1]])), table_completion(1, 1)]),
         ok_completion(),
     );
     expect_malformed(parse(&body));
@@ -641,11 +531,8 @@ fn badly_typed_values_are_malformed() {
 
 #[test]
 fn special_reals_and_datetimes_decode() {
-    let ds = parse(&one_table(
-        "real",
-        json!([["NaN"], ["Infinity"], ["-Infinity"], [1.5], [2], ["3.25"]]),
-    ))
-    .unwrap();
+    let ds = parse(&one_table("real", json!([["NaN"], ["Infinity"], ["-Infinity"], [1.5], [2], ["3.25"]])))
+        .unwrap();
     let col: Vec<f64> = ds
         .primary()
         .unwrap()
@@ -696,10 +583,7 @@ fn completion_information_warning_does_not_fail_but_error_does() {
         )
     };
     assert!(parse(&info(3)).is_ok());
-    assert_eq!(
-        expect_failed(parse(&info(2))),
-        ("QueryThing".into(), "Something (1)".into())
-    );
+    assert_eq!(expect_failed(parse(&info(2))), ("QueryThing".into(), "Something (1)".into()));
 }
 
 #[test]
@@ -711,10 +595,7 @@ fn v1_exceptions_fail() {
     .unwrap();
     let (code, message) = expect_failed(parse(&body));
     assert_eq!(code, "Unknown");
-    assert!(
-        message.starts_with("Query execution has exceeded"),
-        "{message}"
-    );
+    assert!(message.starts_with("Query execution has exceeded"), "{message}");
 }
 
 #[test]
@@ -740,15 +621,13 @@ fn non_response_bodies_are_malformed() {
 #[test]
 fn json_error_object_in_a_200_fails() {
     let body = br#"{"error": {"code": "BadRequest_SyntaxError", "message": "Syntax error"}}"#;
-    assert_eq!(
-        expect_failed(parse(body)),
-        ("BadRequest_SyntaxError".into(), "Syntax error".into())
-    );
+    assert_eq!(expect_failed(parse(body)), ("BadRequest_SyntaxError".into(), "Syntax error".into()));
 }
 
 #[test]
 fn json_service_error_prefers_at_message_and_reads_permanent() {
-    let body = br#"{"error": {"code": "LimitsExceeded", "message": "Request is invalid and cannot be executed.",
+    let body =
+        br#"{"error": {"code": "LimitsExceeded", "message": "Request is invalid and cannot be executed.",
         "@type": "Kusto.DataNode.Exceptions.KustoQueryRunawayException",
         "@message": "Query execution lacks memory resources", "@permanent": true, "@context": {}}}"#;
     assert_eq!(
@@ -773,10 +652,7 @@ fn json_service_error_prefers_at_message_and_reads_permanent() {
 #[test]
 fn service_error_never_panics_and_truncates() {
     let empty = parse_service_error(b"");
-    assert_eq!(
-        (empty.code.as_str(), empty.message.as_str()),
-        ("Unknown", "")
-    );
+    assert_eq!((empty.code.as_str(), empty.message.as_str()), ("Unknown", ""));
     let binary = parse_service_error(&[0xff, 0xfe, b':', 0x00]);
     assert_eq!(binary.code, "Unknown");
     let long = format!("Throttled: {}\nsecond line", "é".repeat(5000));

@@ -19,6 +19,9 @@ use frames::{Table, Value};
 
 pub use request::AdxConfig;
 
+/// The readiness probe: the cheapest query that proves the cluster answers.
+pub const PING: &str = "print ready = 1";
+
 pub struct AdxBackend {
     config: AdxConfig,
     http: reqwest::Client,
@@ -50,12 +53,13 @@ impl Backend for AdxBackend {
     async fn leaderboard(&self, query: &LeaderboardQuery) -> Result<Vec<Standing>, BackendError> {
         let csl = kql::render(query, &self.config.table);
         let data = request::run(&self.http, &self.config, self.auth.as_ref(), &csl).await?;
-        let table = data.primary().ok_or_else(|| BackendError::Malformed("no primary result table".into()))?;
+        let table =
+            data.primary().ok_or_else(|| BackendError::Malformed("no primary result table".into()))?;
         standings(table)
     }
 
     async fn ping(&self) -> Result<(), BackendError> {
-        request::run(&self.http, &self.config, self.auth.as_ref(), "print ready = 1").await.map(drop)
+        request::run(&self.http, &self.config, self.auth.as_ref(), PING).await.map(drop)
     }
 }
 
@@ -74,7 +78,9 @@ fn standings(table: &Table) -> Result<Vec<Standing>, BackendError> {
         .map(|row| {
             let (win, stake) = (int(&row[win], "Win")?, int32(&row[stake], "Stake")?);
             if win <= 0 || stake <= 0 {
-                return Err(BackendError::Malformed(format!("a counted spin has win {win} and stake {stake}")));
+                return Err(BackendError::Malformed(format!(
+                    "a counted spin has win {win} and stake {stake}"
+                )));
             }
             Ok(Standing {
                 player_id: int32(&row[player], "PlayerID")?,

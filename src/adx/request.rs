@@ -78,7 +78,10 @@ fn service_error(status: StatusCode, body: &[u8]) -> BackendError {
     if status == StatusCode::TOO_MANY_REQUESTS {
         return BackendError::Throttled(format!("{}: {}", error.code, error.message));
     }
-    BackendError::Rejected { code: format!("HTTP {} {}", status.as_u16(), error.code), message: error.message }
+    BackendError::Rejected {
+        code: format!("HTTP {} {}", status.as_u16(), error.code),
+        message: error.message,
+    }
 }
 
 fn transport(error: reqwest::Error, timeout: Duration) -> BackendError {

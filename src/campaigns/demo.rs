@@ -15,7 +15,13 @@ pub fn demo_catalogue(now: DateTime<Utc>) -> Catalogue {
         games,
     };
     Catalogue::new(vec![
-        campaign("demo-live", "Demo: all games, live", hour - Duration::days(1), hour + Duration::days(7), None),
+        campaign(
+            "demo-live",
+            "Demo: all games, live",
+            hour - Duration::days(1),
+            hour + Duration::days(7),
+            None,
+        ),
         campaign(
             "demo-slots",
             "Demo: games 1-3 only, live",
@@ -23,7 +29,19 @@ pub fn demo_catalogue(now: DateTime<Utc>) -> Catalogue {
             hour + Duration::days(2),
             Some(vec![1, 2, 3]),
         ),
-        campaign("demo-ended", "Demo: ended yesterday", hour - Duration::days(3), hour - Duration::days(1), None),
-        campaign("demo-upcoming", "Demo: starts tomorrow", hour + Duration::days(1), hour + Duration::days(8), None),
+        campaign(
+            "demo-ended",
+            "Demo: ended yesterday",
+            hour - Duration::days(3),
+            hour - Duration::days(1),
+            None,
+        ),
+        campaign(
+            "demo-upcoming",
+            "Demo: starts tomorrow",
+            hour + Duration::days(1),
+            hour + Duration::days(8),
+            None,
+        ),
     ])
 }

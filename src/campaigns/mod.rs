@@ -61,20 +61,11 @@ pub struct Catalogue {
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogueError {
     #[error("cannot read campaigns file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("campaigns file {path} is not valid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("campaigns file {path}, campaign #{index} ({id}), field `{field}`: {problem}")]
-    Invalid {
-        path: PathBuf,
-        index: usize,
-        id: String,
-        field: &'static str,
-        problem: String,
-    },
+    Invalid { path: PathBuf, index: usize, id: String, field: &'static str, problem: String },
 }
 
 #[derive(Deserialize)]
@@ -96,25 +87,19 @@ struct CampaignEntry {
 
 impl Catalogue {
     pub fn new(campaigns: Vec<Campaign>) -> Self {
-        Self {
-            campaigns: campaigns.into_iter().map(Arc::new).collect(),
-        }
+        Self { campaigns: campaigns.into_iter().map(Arc::new).collect() }
     }
 
     pub fn load(path: &Path) -> Result<Self, CatalogueError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CatalogueError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| CatalogueError::Read { path: path.to_owned(), source })?;
         Self::parse(path, &text)
     }
 
     /// Parses and validates a campaigns file; `path` only names the file in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Self, CatalogueError> {
-        let file: CatalogueFile = toml::from_str(text).map_err(|e| CatalogueError::Syntax {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
+        let file: CatalogueFile = toml::from_str(text)
+            .map_err(|e| CatalogueError::Syntax { path: path.to_owned(), message: e.to_string() })?;
         let mut seen = HashSet::new();
         let mut campaigns = Vec::with_capacity(file.campaigns.len());
         for (index, entry) in file.campaigns.into_iter().enumerate() {
@@ -178,9 +163,9 @@ fn instant(value: &When) -> Result<DateTime<Utc>, String> {
         When::Text(t) => t.clone(),
         When::Toml(t) => t.to_string(),
     };
-    DateTime::parse_from_rfc3339(&text)
-        .map(|t| t.with_timezone(&Utc).trunc_subsecs(6))
-        .map_err(|_| format!("`{text}` must be an RFC 3339 date-time with an offset, e.g. 2026-11-01T00:00:00Z"))
+    DateTime::parse_from_rfc3339(&text).map(|t| t.with_timezone(&Utc).trunc_subsecs(6)).map_err(|_| {
+        format!("`{text}` must be an RFC 3339 date-time with an offset, e.g. 2026-11-01T00:00:00Z")
+    })
 }
 
 fn game_ids(games: &[i64]) -> Result<Vec<i32>, String> {

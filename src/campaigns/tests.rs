@@ -57,10 +57,14 @@ fn errors_name_the_file_the_campaign_and_the_field() {
         let e = error_of(&text);
         assert!(e.contains("campaigns.toml") && e.contains(campaign) && e.contains(field), "{e}");
     }
-    let dup = format!("{GOOD}\n[[campaigns]]\nid = \"all-games\"\nstart = 2026-11-01T00:00:00Z\nend = 2026-11-03T00:00:00Z\n");
+    let dup = format!(
+        "{GOOD}\n[[campaigns]]\nid = \"all-games\"\nstart = 2026-11-01T00:00:00Z\nend = 2026-11-03T00:00:00Z\n"
+    );
     let e = error_of(&dup);
     assert!(e.contains("duplicate") && e.contains("all-games") && e.contains("#3"), "{e}");
-    let e = error_of("[[campaigns]]\nid = \"c\"\nstart = 2026-11-01T00:00:00Z\nend = 2026-11-02T00:00:00Z\nbogus = 1\n");
+    let e = error_of(
+        "[[campaigns]]\nid = \"c\"\nstart = 2026-11-01T00:00:00Z\nend = 2026-11-02T00:00:00Z\nbogus = 1\n",
+    );
     assert!(e.contains("campaigns.toml") && e.contains("bogus"), "{e}");
 }
 
@@ -80,5 +84,7 @@ fn demo_catalogue_has_every_status() {
     for s in [CampaignStatus::Live, CampaignStatus::Ended, CampaignStatus::Upcoming] {
         assert!(statuses.contains(&s), "{statuses:?}");
     }
-    assert!(demo_catalogue(now).iter().any(|c| c.games.is_some() && c.status_at(now) == CampaignStatus::Live));
+    assert!(
+        demo_catalogue(now).iter().any(|c| c.games.is_some() && c.status_at(now) == CampaignStatus::Live)
+    );
 }

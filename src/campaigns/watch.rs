@@ -53,7 +53,9 @@ impl CatalogueSource {
                         shared.store(Arc::new(fresh));
                         on_change();
                     }
-                    Err(e) => tracing::warn!(error = %e, "campaigns file not reloaded; keeping the last good catalogue"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "campaigns file not reloaded; keeping the last good catalogue")
+                    }
                 }
             }
         });

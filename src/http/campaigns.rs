@@ -51,7 +51,11 @@ pub async fn get_campaign(campaign: KnownCampaign) -> Json<CampaignSummary> {
         (status = 404, description = "Unknown campaign", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The backend answered with an error", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The backend did not answer in time", body = Problem, content_type = "application/problem+json")))]
-pub async fn top(State(state): State<AppState>, campaign: KnownCampaign, query: Params) -> Result<Response, ApiError> {
+pub async fn top(
+    State(state): State<AppState>,
+    campaign: KnownCampaign,
+    query: Params,
+) -> Result<Response, ApiError> {
     let limit = Limit::parse(query.get("limit"), state.service.max_limit())?;
     serve(&state, &campaign.0, View::Top, limit).await
 }
@@ -68,13 +72,22 @@ pub async fn top(State(state): State<AppState>, campaign: KnownCampaign, query: 
         (status = 404, description = "Unknown campaign", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The backend answered with an error", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The backend did not answer in time", body = Problem, content_type = "application/problem+json")))]
-pub async fn window(State(state): State<AppState>, campaign: KnownCampaign, query: Params) -> Result<Response, ApiError> {
+pub async fn window(
+    State(state): State<AppState>,
+    campaign: KnownCampaign,
+    query: Params,
+) -> Result<Response, ApiError> {
     let span = parse_last(query.get("last"))?;
     let limit = Limit::parse(query.get("limit"), state.service.max_limit())?;
     serve(&state, &campaign.0, View::Window(span), limit).await
 }
 
-async fn serve(state: &AppState, campaign: &Arc<Campaign>, view: View, limit: Limit) -> Result<Response, ApiError> {
+async fn serve(
+    state: &AppState,
+    campaign: &Arc<Campaign>,
+    view: View,
+    limit: Limit,
+) -> Result<Response, ApiError> {
     let board = state.service.board(campaign, view).await.map_err(|e| ApiError::from(&*e))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], board.body(limit)).into_response())
 }
@@ -109,11 +122,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let RawQuery(raw) = RawQuery::from_request_parts(parts, state).await.expect("infallible");
-        let pairs: Vec<(String, String)> =
-            serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         for (i, (name, _)) in pairs.iter().enumerate() {
             if pairs[..i].iter().any(|(n, _)| n == name) {
-                return Err(ApiError::BadRequest(format!("query parameter `{name}` is given more than once")));
+                return Err(ApiError::BadRequest(format!(
+                    "query parameter `{name}` is given more than once"
+                )));
             }
         }
         Ok(Self(pairs))

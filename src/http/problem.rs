@@ -41,11 +41,17 @@ impl ApiError {
         use BackendError as B;
         match self {
             Self::UnknownCampaign(_) => (StatusCode::NOT_FOUND, "unknown-campaign", "Unknown campaign"),
-            Self::InvalidParam(_) => (StatusCode::BAD_REQUEST, "invalid-parameter", "Invalid query parameter"),
+            Self::InvalidParam(_) => {
+                (StatusCode::BAD_REQUEST, "invalid-parameter", "Invalid query parameter")
+            }
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
             Self::NoRoute(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
-            Self::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed"),
-            Self::Backend(B::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "backend-timeout", "Backend timed out"),
+            Self::MethodNotAllowed(_) => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed")
+            }
+            Self::Backend(B::Timeout(_)) => {
+                (StatusCode::GATEWAY_TIMEOUT, "backend-timeout", "Backend timed out")
+            }
             Self::Backend(B::Storage(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "storage-unavailable", "Embedded store unavailable")
             }
@@ -84,8 +90,6 @@ pub fn problem(status: StatusCode, kind: &str, title: &str, detail: String) -> R
     };
     let bytes = serde_json::to_vec(&body).expect("a problem always serializes");
     let mut response = (status, bytes).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
     response
 }

@@ -7,7 +7,8 @@ fn query(games: Option<Vec<i32>>) -> LeaderboardQuery {
     LeaderboardQuery {
         window: Window {
             from: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
-            to: Utc.with_ymd_and_hms(2026, 11, 24, 12, 30, 5).unwrap() + chrono::Duration::microseconds(123_456),
+            to: Utc.with_ymd_and_hms(2026, 11, 24, 12, 30, 5).unwrap()
+                + chrono::Duration::microseconds(123_456),
         },
         games,
         limit: 100,
@@ -17,7 +18,10 @@ fn query(games: Option<Vec<i32>>) -> LeaderboardQuery {
 #[test]
 fn renders_typed_literals_into_the_holes() {
     let text = render(&query(Some(vec![1, 2, 3])), &TableName::default());
-    assert!(text.starts_with("['GamePlay']\n| where EventTime >= datetime(2026-11-01T00:00:00.0000000Z)"), "{text}");
+    assert!(
+        text.starts_with("['GamePlay']\n| where EventTime >= datetime(2026-11-01T00:00:00.0000000Z)"),
+        "{text}"
+    );
     assert!(text.contains("EventTime < datetime(2026-11-24T12:30:05.1234560Z)"), "{text}");
     assert!(text.contains("| where GameID in (1, 2, 3)\n"), "{text}");
     assert!(text.contains("| take 100\n"), "{text}");

@@ -93,11 +93,7 @@ pub fn now() -> DateTime<Utc> {
 
 /// Ranks standings that a backend returned already ordered.
 pub fn rank(standings: impl IntoIterator<Item = Standing>) -> Vec<Entry> {
-    standings
-        .into_iter()
-        .zip(1..)
-        .map(|(standing, rank)| Entry { rank, standing })
-        .collect()
+    standings.into_iter().zip(1..).map(|(standing, rank)| Entry { rank, standing }).collect()
 }
 
 #[cfg(test)]

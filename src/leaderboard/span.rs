@@ -16,11 +16,7 @@ const MAX_MS: u64 = 366 * MS_PER_DAY;
 impl Span {
     pub fn parse(text: &str) -> Result<Self, InvalidParam> {
         let text = text.trim();
-        let ms = if let Some(iso) = text.strip_prefix(['P', 'p']) {
-            iso8601(iso)
-        } else {
-            kql(text)
-        };
+        let ms = if let Some(iso) = text.strip_prefix(['P', 'p']) { iso8601(iso) } else { kql(text) };
         match ms {
             Some(ms) if ms > 0.0 && ms <= MAX_MS as f64 && ms.fract() == 0.0 => Ok(Self(ms as u64)),
             Some(ms) if ms > 0.0 && ms < 1.0 => Err(InvalidParam::Span("must be at least 1ms".into())),
@@ -49,7 +45,7 @@ impl fmt::Display for Span {
     /// The shortest exact KQL-style form, e.g. `15m`, `36h`, `1500ms`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let units = [(MS_PER_DAY, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s")];
-        match units.iter().find(|(size, _)| self.0 % size == 0) {
+        match units.iter().find(|(size, _)| self.0.is_multiple_of(*size)) {
             Some((size, unit)) => write!(f, "{}{unit}", self.0 / size),
             None => write!(f, "{}ms", self.0),
         }
@@ -90,7 +86,9 @@ fn iso8601(text: &str) -> Option<f64> {
 fn fields(mut text: &str, designators: &[(char, u64)]) -> Option<f64> {
     let mut total = 0.0;
     for &(designator, factor) in designators {
-        let Some(end) = text.find([designator, designator.to_ascii_lowercase()]) else { continue };
+        let Some(end) = text.find([designator, designator.to_ascii_lowercase()]) else {
+            continue;
+        };
         total += number_value(&text[..end])? * factor as f64;
         text = &text[end + 1..];
     }
@@ -126,8 +124,25 @@ mod tests {
     #[test]
     fn refuses_zero_negative_huge_and_garbage() {
         for bad in [
-            "", "0s", "-5m", "367d", "15", "m", "15x", "1e3s", "1..5h", "P", "PT", "P1W", "PT1H2D",
-            "P1Y", "15m;", "15m | take 1", "0.0001ms", "99999999999999999999999d", "１５m",
+            "",
+            "0s",
+            "-5m",
+            "367d",
+            "15",
+            "m",
+            "15x",
+            "1e3s",
+            "1..5h",
+            "P",
+            "PT",
+            "P1W",
+            "PT1H2D",
+            "P1Y",
+            "15m;",
+            "15m | take 1",
+            "0.0001ms",
+            "99999999999999999999999d",
+            "１５m",
         ] {
             assert!(Span::parse(bad).is_err(), "{bad:?} should be refused");
         }

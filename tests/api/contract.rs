@@ -47,7 +47,12 @@ async fn problem(app: &crate::common::TestApp, path: &str, status: u16) -> Value
 #[tokio::test]
 async fn bad_requests_get_problem_documents() {
     let (app, _engine, _dir) = app_with_fixture().await;
-    for path in ["/campaigns/nope/top", "/campaigns/nope", "/campaigns/Bad%20Id/top", "/campaigns/nope/window?last=1h"] {
+    for path in [
+        "/campaigns/nope/top",
+        "/campaigns/nope",
+        "/campaigns/Bad%20Id/top",
+        "/campaigns/nope/window?last=1h",
+    ] {
         let body = problem(&app, path, 404).await;
         assert_eq!(body["type"], "urn:leaderboard:problem:unknown-campaign");
     }
@@ -96,7 +101,16 @@ async fn unreachable_backend_is_a_502_problem() {
     std::fs::write(&campaigns, fixture.campaigns_toml()).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let cluster = format!("http://127.0.0.1:{port}");
-    let args = ["--backend", "adx", "--adx-cluster", &cluster, "--adx-database", "leaderboard", "--adx-auth", "none"];
+    let args = [
+        "--backend",
+        "adx",
+        "--adx-cluster",
+        &cluster,
+        "--adx-database",
+        "leaderboard",
+        "--adx-auth",
+        "none",
+    ];
     let mut args = args.to_vec();
     let path = campaigns.to_str().unwrap();
     args.extend(["--campaigns", path]);

@@ -17,7 +17,14 @@ fn rows(body: &Value) -> Vec<Row> {
             assert_eq!(e["rank"], i + 1, "ranks are 1-based positions: {e}");
             let time: DateTime<Utc> = e["achievedAt"].as_str().unwrap().parse().unwrap();
             let int = |k: &str| e[k].as_i64().unwrap();
-            (int("playerId") as i32, e["score"].as_f64().unwrap(), int("win"), int("stake") as i32, int("gameId") as i32, time)
+            (
+                int("playerId") as i32,
+                e["score"].as_f64().unwrap(),
+                int("win"),
+                int("stake") as i32,
+                int("gameId") as i32,
+                time,
+            )
         })
         .collect()
 }

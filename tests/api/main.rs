@@ -2,4 +2,7 @@
 
 mod common;
 mod contract;
+mod kql_text;
 mod leaderboards;
+mod reload;
+mod sharing;

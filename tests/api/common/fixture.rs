@@ -43,11 +43,36 @@ impl Fixture {
         let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
         let edge_end = now - Duration::days(20);
         let campaigns = vec![
-            CampaignDef { id: "live-all", start: now - Duration::days(2), end: now + Duration::days(2), games: None },
-            CampaignDef { id: "live-games", start: now - Duration::days(1), end: now + Duration::days(1), games: Some(vec![2, 4]) },
-            CampaignDef { id: "ended", start: now - Duration::days(10), end: now - Duration::days(5), games: None },
-            CampaignDef { id: "upcoming", start: now + Duration::days(1), end: now + Duration::days(3), games: None },
-            CampaignDef { id: "edges", start: edge_end - Duration::days(1), end: edge_end, games: Some(vec![1, 3]) },
+            CampaignDef {
+                id: "live-all",
+                start: now - Duration::days(2),
+                end: now + Duration::days(2),
+                games: None,
+            },
+            CampaignDef {
+                id: "live-games",
+                start: now - Duration::days(1),
+                end: now + Duration::days(1),
+                games: Some(vec![2, 4]),
+            },
+            CampaignDef {
+                id: "ended",
+                start: now - Duration::days(10),
+                end: now - Duration::days(5),
+                games: None,
+            },
+            CampaignDef {
+                id: "upcoming",
+                start: now + Duration::days(1),
+                end: now + Duration::days(3),
+                games: None,
+            },
+            CampaignDef {
+                id: "edges",
+                start: edge_end - Duration::days(1),
+                end: edge_end,
+                games: Some(vec![1, 3]),
+            },
         ];
         let mut spins = random_spins(now, 4000);
         spins.extend(edge_spins(campaigns[4].start, edge_end));
@@ -121,7 +146,8 @@ fn random_spins(now: DateTime<Utc>, n: usize) -> Vec<Spin> {
     while spins.len() < n {
         let ago = Duration::microseconds(rng.random_range(1_000_000..11 * 86_400_000_000i64));
         let time = now - ago;
-        let near_edge = SPAN_MINUTES.iter().any(|m| (time - (now - Duration::minutes(*m))).num_minutes().abs() < 10);
+        let near_edge =
+            SPAN_MINUTES.iter().any(|m| (time - (now - Duration::minutes(*m))).num_minutes().abs() < 10);
         if near_edge {
             continue;
         }

@@ -2,6 +2,7 @@
 //! (`duckdb-kql serve`) loaded with it, and the service started on port 0.
 
 pub mod engine;
+pub mod faults;
 pub mod fixture;
 
 use std::path::Path;
@@ -50,10 +51,22 @@ pub async fn spawn_app(args: &[&str]) -> TestApp {
 
 /// The service on the ADX backend, pointed at `engine`, with the campaigns file at `campaigns`.
 pub async fn spawn_on_engine(engine: &Engine, campaigns: &Path, extra: &[&str]) -> TestApp {
-    let cluster = engine.url();
+    spawn_on_cluster(&engine.url(), campaigns, extra).await
+}
+
+/// The service on the ADX backend, pointed at the Kusto endpoint `cluster`.
+pub async fn spawn_on_cluster(cluster: &str, campaigns: &Path, extra: &[&str]) -> TestApp {
     let mut args = vec![
-        "--backend", "adx", "--adx-cluster", &cluster, "--adx-database", "leaderboard", "--adx-auth", "none",
-        "--campaigns", campaigns.to_str().unwrap(),
+        "--backend",
+        "adx",
+        "--adx-cluster",
+        &cluster,
+        "--adx-database",
+        "leaderboard",
+        "--adx-auth",
+        "none",
+        "--campaigns",
+        campaigns.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
     spawn_app(&args).await

@@ -1,0 +1,122 @@
+//! Every KQL text the service can send, checked by Microsoft's analyzer
+//! (`@kusto/language-service-next`) against the GamePlay schema, with `kql/setup.kql`; and
+//! `leaderboard kql` printing exactly what the server sends.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use chrono::{TimeZone, Utc};
+use leaderboard::kql::{TableName, render};
+use leaderboard::leaderboard::{LeaderboardQuery, Window};
+use serde_json::json;
+
+use crate::common::faults::FaultProxy;
+use crate::common::{Engine, Fixture, spawn_on_cluster};
+
+const ANALYZER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kql-analyzer/analyze.js");
+
+/// Runs the analyzer over `texts` (name, kql) with `table` as the GamePlay table's name.
+fn analyze(texts: &[(String, String)], table: &str) -> (bool, String) {
+    let input: Vec<_> = texts.iter().map(|(name, kql)| json!({ "name": name, "kql": kql })).collect();
+    let mut child = Command::new("node")
+        .args([ANALYZER, "--table", table, "--stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs (the README's test command installs the analyzer)");
+    child.stdin.take().unwrap().write_all(serde_json::to_string(&input).unwrap().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), report)
+}
+
+/// Every shape the renderer has: with and without a game filter (one game, many, extremes),
+/// the smallest and largest limits, instants from the far past to the far future with and
+/// without fractions, for the default table name and operator-chosen ones.
+fn rendered(table: &TableName) -> Vec<(String, String)> {
+    let instants = [
+        Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::microseconds(1),
+        Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap() + chrono::Duration::microseconds(999_999),
+    ];
+    let games = [None, Some(vec![7]), Some(vec![i32::MIN, -1, 0, 2, 3, i32::MAX])];
+    let mut texts = Vec::new();
+    for (i, from) in instants.iter().enumerate() {
+        for (g, games) in games.iter().enumerate() {
+            for limit in [1, 100, 10_000] {
+                let query = LeaderboardQuery {
+                    window: Window { from: *from, to: instants[2] },
+                    games: games.clone(),
+                    limit,
+                };
+                texts.push((format!("leaderboard instant{i} games{g} limit{limit}"), render(&query, table)));
+            }
+        }
+    }
+    texts
+}
+
+#[test]
+fn every_rendered_query_and_the_setup_script_pass_the_analyzer() {
+    let mut texts = rendered(&TableName::default());
+    texts.push(("readiness probe".into(), leaderboard::adx::PING.into()));
+    let setup = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/kql/setup.kql")).unwrap();
+    let (ok, report) = analyze(&texts, "GamePlay");
+    assert!(ok, "{report}");
+    assert!(report.matches("ok ").count() >= texts.len(), "{report}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("setup.kql");
+    std::fs::write(&path, setup).unwrap();
+    let out = Command::new("node").args([ANALYZER, path.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+
+    for name in ["Spins_2026", "where"] {
+        let (ok, report) = analyze(&rendered(&TableName::parse(name).unwrap()), name);
+        assert!(ok, "{report}");
+    }
+}
+
+#[test]
+fn the_analyzer_catches_a_broken_query() {
+    // The check above can fail: a query on a column GamePlay does not have is flagged.
+    let mut texts = rendered(&TableName::default());
+    texts[0].1 = texts[0].1.replace("Stake > 0", "Bet > 0");
+    let (ok, report) = analyze(&texts[..1], "GamePlay");
+    assert!(!ok && report.contains("Bet"), "{report}");
+}
+
+#[tokio::test]
+async fn kql_subcommand_prints_exactly_what_the_server_sends() {
+    let fixture = Fixture::new();
+    let engine = Engine::start(&fixture.spins[..5]);
+    let proxy = FaultProxy::start(engine.url()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let campaigns = dir.path().join("campaigns.toml");
+    std::fs::write(&campaigns, fixture.campaigns_toml()).unwrap();
+    let app = spawn_on_cluster(&proxy.url, &campaigns, &["--max-limit", "25"]).await;
+    let requests = [
+        ("/campaigns/ended/top?limit=3", vec!["ended", "--limit", "3"]),
+        ("/campaigns/edges/window?last=PT1H", vec!["edges", "--last", "1h"]),
+        ("/campaigns/live-games/top", vec!["live-games"]),
+    ];
+    for (path, args) in requests {
+        app.json(path).await;
+        let sent = proxy.texts().pop().unwrap();
+        let printed = Command::new(env!("CARGO_BIN_EXE_leaderboard"))
+            .arg("kql")
+            .args(&args)
+            .args(["--campaigns", campaigns.to_str().unwrap(), "--max-limit", "25"])
+            .output()
+            .unwrap();
+        assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+        assert_eq!(String::from_utf8(printed.stdout).unwrap().trim_end(), sent, "{path}");
+    }
+    let upcoming = Command::new(env!("CARGO_BIN_EXE_leaderboard"))
+        .args(["kql", "upcoming", "--campaigns", campaigns.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!upcoming.status.success());
+    assert!(String::from_utf8_lossy(&upcoming.stderr).contains("has not started"));
+}

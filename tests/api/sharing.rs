@@ -1,0 +1,92 @@
+//! The shared cache over the ADX path, observed on the wire through the fault proxy: one
+//! backend query for many concurrent readers, results reused within the TTL, and a query that
+//! survives the client that started it.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+
+use crate::common::faults::{Fault, FaultProxy};
+use crate::common::{Engine, Fixture, TestApp, spawn_on_cluster};
+
+pub struct Setup {
+    pub app: TestApp,
+    pub proxy: FaultProxy,
+    _engine: Engine,
+    _dir: tempfile::TempDir,
+}
+
+/// The fixture on a real engine, behind the fault proxy, served with `extra` flags.
+pub async fn setup(extra: &[&str]) -> Setup {
+    let fixture = Fixture::new();
+    let engine = Engine::start(&fixture.spins);
+    let proxy = FaultProxy::start(engine.url()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let campaigns = dir.path().join("campaigns.toml");
+    std::fs::write(&campaigns, fixture.campaigns_toml()).unwrap();
+    let app = spawn_on_cluster(&proxy.url, &campaigns, extra).await;
+    Setup { app, proxy, _engine: engine, _dir: dir }
+}
+
+#[tokio::test]
+async fn five_hundred_cold_readers_share_one_backend_query() {
+    let s = setup(&["--cache-ttl", "30s"]).await;
+    s.proxy.set(Fault::Delay(Duration::from_millis(300)));
+    let limits = [1, 5, 10, 50, 100];
+    let requests = (0..500).map(|i| {
+        let path = format!("/campaigns/live-all/top?limit={}", limits[i % limits.len()]);
+        let app = &s.app;
+        async move {
+            let response = app.get(&path).await;
+            (response.status(), response.json::<serde_json::Value>().await.unwrap())
+        }
+    });
+    let answers = join_all(requests).await;
+    assert!(answers.iter().all(|(status, _)| *status == 200));
+    assert_eq!(s.proxy.queries(), 1, "every limit of one view shares one query");
+    for (i, (_, body)) in answers.iter().enumerate() {
+        assert_eq!(body["entries"].as_array().unwrap().len(), limits[i % limits.len()]);
+    }
+    // Another view is another query; the same view again is a hit.
+    s.app.json("/campaigns/live-all/window?last=1h").await;
+    s.app.json("/campaigns/live-all/top?limit=3").await;
+    assert_eq!(s.proxy.queries(), 2);
+    assert_eq!(s.app.metric("leaderboard_backend_queries_total", "").await, 2.0);
+}
+
+#[tokio::test]
+async fn results_expire_after_the_ttl() {
+    let s = setup(&["--cache-ttl", "300ms"]).await;
+    s.app.json("/campaigns/live-all/top").await;
+    s.app.json("/campaigns/live-all/top").await;
+    assert_eq!(s.proxy.queries(), 1);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    s.app.json("/campaigns/live-all/top").await;
+    assert_eq!(s.proxy.queries(), 2);
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_cancels_nothing() {
+    let s = setup(&["--cache-ttl", "30s"]).await;
+    s.proxy.set(Fault::Delay(Duration::from_millis(800)));
+    let impatient =
+        s.app.client.get(format!("{}/campaigns/ended/top", s.app.base)).timeout(Duration::from_millis(100));
+    assert!(impatient.send().await.is_err(), "the client gave up");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    s.proxy.set(Fault::Unavailable);
+    let body = s.app.json("/campaigns/ended/top").await;
+    assert!(!body["entries"].as_array().unwrap().is_empty());
+    assert_eq!(s.proxy.queries(), 1, "the abandoned query finished and filled the cache");
+}
+
+#[tokio::test]
+async fn past_the_budget_the_client_gets_504_and_the_query_still_fills_the_cache() {
+    let s = setup(&["--cache-ttl", "30s", "--request-timeout", "200ms"]).await;
+    s.proxy.set(Fault::Delay(Duration::from_millis(700)));
+    let response = s.app.get("/campaigns/ended/top").await;
+    assert_eq!(response.status(), 504);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    s.app.json("/campaigns/ended/top").await;
+    assert_eq!(s.proxy.queries(), 1);
+}
