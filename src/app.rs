@@ -11,11 +11,14 @@ use tokio::net::TcpListener;
 use crate::adx::auth::TokenSource;
 use crate::adx::{AdxBackend, AdxConfig};
 use crate::backend::Backend;
-use crate::campaigns::{CampaignId, Catalogue, CatalogueError, CatalogueSource};
+use crate::campaigns::{CampaignId, Catalogue, CatalogueError, CatalogueSource, SharedCatalogue};
 use crate::cli::{AdxArgs, BackendKind, KqlArgs, LogFormat, ServeArgs};
-use crate::http::{AppState, router};
+use crate::http::caching::CachePolicy;
+use crate::http::{AppState, Edge, Ingest, router};
 use crate::leaderboard::{Limit, MaxLimit, Span, View};
 use crate::service::{LeaderboardService, Settings};
+use crate::simulator::Simulation;
+use crate::store::EmbeddedStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -31,6 +34,7 @@ pub enum StartError {
 pub struct App {
     listener: TcpListener,
     router: axum::Router,
+    catalogue: SharedCatalogue,
 }
 
 impl App {
@@ -41,9 +45,17 @@ impl App {
             None => CatalogueSource::Demo,
         };
         let catalogue = Arc::new(ArcSwap::from_pointee(source.load()?));
-        let backend = backend(args)?;
+        let (backend, store) = backend(args, max_limit)?;
+        if let Some(simulation) = simulation(args, &store)? {
+            crate::simulator::spawn(store.clone().expect("checked by simulation()"), simulation);
+        }
         let metrics = Arc::new(crate::metrics::Metrics::default());
-        let settings = Settings { cache_ttl: args.cache_ttl, budget: args.request_timeout, max_limit };
+        let settings = Settings {
+            cache_ttl: args.cache_ttl,
+            budget: args.request_timeout,
+            max_limit,
+            backend_concurrency: args.backend_concurrency as usize,
+        };
         let service = Arc::new(LeaderboardService::new(backend, settings, metrics));
         let on_change = {
             let service = service.clone();
@@ -53,7 +65,22 @@ impl App {
         let listener = TcpListener::bind(args.listen)
             .await
             .map_err(|source| StartError::Bind { addr: args.listen, source })?;
-        Ok(Self { listener, router: router(AppState { catalogue, service }) })
+        let ingest =
+            store.map(|store| Ingest { store, token: args.embedded.ingest_token.as_deref().map(Arc::from) });
+        let state = AppState { catalogue: catalogue.clone(), service, ingest, readiness: Default::default() };
+        let router = router(state, &edge(args));
+        Ok(Self { listener, router, catalogue })
+    }
+
+    /// The URLs to try, for the person who just started the server.
+    pub fn banner(&self) -> String {
+        let base = format!("http://{}", self.local_addr());
+        let mut text = format!("leaderboard is serving on {base}\n  campaigns: {base}/campaigns\n");
+        for campaign in self.catalogue.load().iter().take(8) {
+            let id = &campaign.id;
+            text += &format!("  {id}: {base}/campaigns/{id}/top  {base}/campaigns/{id}/window?last=15m\n");
+        }
+        text + &format!("  API docs: {base}/docs")
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -66,9 +93,44 @@ impl App {
     }
 }
 
-fn backend(args: &ServeArgs) -> Result<Arc<dyn Backend>, StartError> {
+/// The HTTP edge's settings.
+fn edge(args: &ServeArgs) -> Edge {
+    Edge {
+        cors: args.cors_origins.clone(),
+        max_in_flight: args.max_in_flight as usize,
+        caching: CachePolicy::new(args.cache_ttl, args.stale_if_error),
+    }
+}
+
+/// The backend, and the embedded store again when that is the backend (it also takes events).
+fn backend(
+    args: &ServeArgs,
+    max: MaxLimit,
+) -> Result<(Arc<dyn Backend>, Option<Arc<EmbeddedStore>>), StartError> {
     match args.backend {
-        BackendKind::Adx => Ok(Arc::new(adx(&args.adx, args)?)),
+        BackendKind::Adx => Ok((Arc::new(adx(&args.adx, args)?), None)),
+        BackendKind::Embedded => {
+            let store = Arc::new(
+                EmbeddedStore::open(&args.embedded.data_dir, max)
+                    .map_err(|e| StartError::Config(e.to_string()))?,
+            );
+            tracing::info!(file = %store.path().display(), "embedded store");
+            Ok((store.clone(), Some(store)))
+        }
+    }
+}
+
+/// The simulator runs when asked, and by default in the demo (embedded store, no campaigns file).
+fn simulation(
+    args: &ServeArgs,
+    store: &Option<Arc<EmbeddedStore>>,
+) -> Result<Option<Simulation>, StartError> {
+    let demo = args.campaigns.is_none() && store.is_some();
+    let rate = args.embedded.simulate.or(demo.then_some(50)).filter(|&r| r > 0);
+    match (rate, store) {
+        (None, _) => Ok(None),
+        (Some(_), None) => Err(StartError::Config("--simulate needs the embedded backend".into())),
+        (Some(rate), Some(_)) => Ok(Some(Simulation { rate, players: args.embedded.simulate_players })),
     }
 }
 
@@ -103,8 +165,8 @@ pub fn main(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let base = format!("http://{}", app.local_addr());
-        tracing::info!("listening on {base}; try {base}/campaigns and {base}/docs");
+        tracing::info!(address = %app.local_addr(), "listening");
+        println!("{}", app.banner());
         match app.run(shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

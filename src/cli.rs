@@ -29,6 +29,8 @@ pub enum Command {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendKind {
+    /// The embedded SQLite store under --data-dir, fed by POST /events or the simulator.
+    Embedded,
     /// Azure Data Explorer (or any engine speaking the Kusto REST API v2).
     Adx,
 }
@@ -47,8 +49,10 @@ pub struct ServeArgs {
     /// Campaigns file (TOML), reloaded when it changes or on SIGHUP.
     #[arg(long, env = "LEADERBOARD_CAMPAIGNS")]
     pub campaigns: Option<PathBuf>,
-    #[arg(long, env = "LEADERBOARD_BACKEND", value_enum, default_value = "adx")]
+    #[arg(long, env = "LEADERBOARD_BACKEND", value_enum, default_value = "embedded")]
     pub backend: BackendKind,
+    #[command(flatten)]
+    pub embedded: EmbeddedArgs,
     #[command(flatten)]
     pub adx: AdxArgs,
     /// How long a computed leaderboard is served before the backend is asked again.
@@ -66,6 +70,41 @@ pub struct ServeArgs {
     pub backend_timeout: std::time::Duration,
     #[arg(long, env = "LEADERBOARD_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
+    /// How long clients and shared caches may keep using an answer once it is stale, while
+    /// revalidating or when the service fails (the `Cache-Control` stale-* directives).
+    #[arg(long, env = "LEADERBOARD_STALE_IF_ERROR", default_value = "60s", value_parser = duration)]
+    pub stale_if_error: std::time::Duration,
+    /// Browser origins allowed to call the API (CORS), comma-separated, or `*`. Default: no
+    /// CORS headers.
+    #[arg(long, env = "LEADERBOARD_CORS_ORIGINS")]
+    pub cors_origins: Option<crate::http::CorsOrigins>,
+    /// API requests served at once; past it, 503 with Retry-After instead of a queue.
+    #[arg(long, env = "LEADERBOARD_MAX_IN_FLIGHT", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+    /// Backend queries run at once, whatever the request rate; further misses wait (within
+    /// the request budget) while cached answers keep flowing.
+    #[arg(long, env = "LEADERBOARD_BACKEND_CONCURRENCY", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub backend_concurrency: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EmbeddedArgs {
+    /// Directory of the embedded store's database file.
+    #[arg(long, env = "LEADERBOARD_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Simulate spins at RATE per second (default 50). On by default when no campaigns file
+    /// is given (the demo); `--simulate=0` turns it off.
+    #[arg(long, env = "LEADERBOARD_SIMULATE", value_name = "RATE", num_args = 0..=1, default_missing_value = "50")]
+    pub simulate: Option<u32>,
+    /// Simulated player ids are drawn from 1..=N.
+    #[arg(long, env = "LEADERBOARD_SIMULATE_PLAYERS", value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(i32).range(1..))]
+    pub simulate_players: i32,
+    /// Require `Authorization: Bearer <token>` on POST /events.
+    #[arg(long, env = "LEADERBOARD_INGEST_TOKEN", hide_env_values = true)]
+    pub ingest_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

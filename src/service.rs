@@ -1,18 +1,20 @@
 //! Serving leaderboards: resolves a view of a campaign at the current instant, fetches it
-//! through the shared cache, and keeps each response body encoded once per limit so that a
-//! cache hit costs no serialization.
+//! through the shared cache, and keeps each response body encoded and tagged once per limit so
+//! that a cache hit costs no serialization and no hashing. At most `--backend-concurrency`
+//! backend queries run at once, so cached reads keep flowing while misses queue.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use utoipa::ToSchema;
 
 use crate::backend::{Backend, BackendError};
 use crate::cache::{CacheKey, ResultCache};
 use crate::campaigns::{Campaign, CampaignStatus};
+use crate::http::caching::Representation;
 use crate::leaderboard::{self, Entry, Limit, MaxLimit, View, Window};
 use crate::metrics::Metrics;
 
@@ -41,13 +43,14 @@ pub struct Leaderboard<'a> {
     pub entries: &'a [Entry],
 }
 
-/// One computed view: up to max-limit entries, and each limit's body encoded on first use.
+/// One computed view: up to max-limit entries, and each limit's body encoded and tagged on
+/// first use.
 pub struct Board {
     campaign: CampaignSummary,
     window: Window,
     generated_at: DateTime<Utc>,
     entries: Vec<Entry>,
-    bodies: Box<[OnceLock<Bytes>]>,
+    bodies: Box<[OnceLock<Representation>]>,
 }
 
 impl Board {
@@ -62,8 +65,8 @@ impl Board {
         Self { campaign, window, generated_at, entries, bodies }
     }
 
-    /// The JSON body for the first `limit` entries.
-    pub fn body(&self, limit: Limit) -> Bytes {
+    /// The JSON body for the first `limit` entries, with its entity tag.
+    pub fn body(&self, limit: Limit) -> Representation {
         let slot = &self.bodies[limit.get() as usize - 1];
         slot.get_or_init(|| {
             let shown = &self.entries[..self.entries.len().min(limit.get() as usize)];
@@ -73,7 +76,7 @@ impl Board {
                 generated_at: self.generated_at,
                 entries: shown,
             };
-            serde_json::to_vec(&body).expect("a leaderboard always serializes").into()
+            Representation::json(serde_json::to_vec(&body).expect("a leaderboard always serializes").into())
         })
         .clone()
     }
@@ -90,6 +93,8 @@ pub struct Settings {
     /// How long one request waits for a board.
     pub budget: Duration,
     pub max_limit: MaxLimit,
+    /// Most backend queries running at once.
+    pub backend_concurrency: usize,
 }
 
 pub struct LeaderboardService {
@@ -97,12 +102,17 @@ pub struct LeaderboardService {
     cache: ResultCache<Board>,
     settings: Settings,
     metrics: Arc<Metrics>,
+    backend_slots: Arc<BackendSlots>,
 }
 
 impl LeaderboardService {
     pub fn new(backend: Arc<dyn Backend>, settings: Settings, metrics: Arc<Metrics>) -> Self {
         let cache = ResultCache::new(settings.cache_ttl, metrics.clone());
-        Self { backend, cache, settings, metrics }
+        let backend_slots = Arc::new(BackendSlots {
+            free: Semaphore::new(settings.backend_concurrency),
+            wait: settings.budget,
+        });
+        Self { backend, cache, settings, metrics, backend_slots }
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -126,9 +136,14 @@ impl LeaderboardService {
     /// the request budget this gives up with a timeout; the query itself goes on.
     pub async fn board(&self, campaign: &Arc<Campaign>, view: View) -> Result<Arc<Board>, Arc<BackendError>> {
         let key = CacheKey { campaign: campaign.id.clone(), view };
-        let (campaign, backend, max, metrics) =
-            (campaign.clone(), self.backend.clone(), self.settings.max_limit, self.metrics.clone());
-        let fetch = async move { compute(&campaign, view, &*backend, max, &metrics).await };
+        let (campaign, backend, slots, max, metrics) = (
+            campaign.clone(),
+            self.backend.clone(),
+            self.backend_slots.clone(),
+            self.settings.max_limit,
+            self.metrics.clone(),
+        );
+        let fetch = async move { compute(&campaign, view, &*backend, &slots, max, &metrics).await };
         let budget = self.settings.budget;
         tokio::time::timeout(budget, self.cache.get_or_fetch(key, fetch))
             .await
@@ -136,10 +151,28 @@ impl LeaderboardService {
     }
 }
 
+/// The bound on simultaneous backend queries.
+struct BackendSlots {
+    free: Semaphore,
+    /// How long a query waits for a slot: past the request budget, whoever asked has had a 504
+    /// already, and a backlog of queries nobody waits for would only delay the next ones.
+    wait: Duration,
+}
+
+impl BackendSlots {
+    async fn acquire(&self) -> Result<SemaphorePermit<'_>, BackendError> {
+        match tokio::time::timeout(self.wait, self.free.acquire()).await {
+            Ok(permit) => Ok(permit.expect("the semaphore is never closed")),
+            Err(_) => Err(BackendError::Timeout(self.wait)),
+        }
+    }
+}
+
 async fn compute(
     campaign: &Campaign,
     view: View,
     backend: &dyn Backend,
+    slots: &BackendSlots,
     max: MaxLimit,
     metrics: &Metrics,
 ) -> Result<Board, BackendError> {
@@ -152,6 +185,7 @@ async fn compute(
             if view == View::Top { Window { from: campaign.start, to: campaign.end } } else { empty };
         return Ok(Board::new(summary, window, now, Vec::new(), max));
     };
+    let _slot = slots.acquire().await?;
     let started = std::time::Instant::now();
     let result = backend.leaderboard(&query).await;
     let outcome = result.as_ref().map_or_else(BackendError::kind, |_| "ok");

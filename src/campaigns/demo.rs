@@ -5,8 +5,11 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use super::{Campaign, CampaignId, Catalogue};
 
+/// `demo-live` starts at start-up, so its board fills and moves visibly from the first
+/// seconds even on a store that already holds days of spins.
 pub fn demo_catalogue(now: DateTime<Utc>) -> Catalogue {
     let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
+    let started = now.duration_trunc(Duration::seconds(1)).unwrap_or(now);
     let campaign = |id: &str, name: &str, start, end, games: Option<Vec<i32>>| Campaign {
         id: CampaignId::parse(id).expect("demo ids are valid"),
         name: name.to_owned(),
@@ -15,13 +18,7 @@ pub fn demo_catalogue(now: DateTime<Utc>) -> Catalogue {
         games,
     };
     Catalogue::new(vec![
-        campaign(
-            "demo-live",
-            "Demo: all games, live",
-            hour - Duration::days(1),
-            hour + Duration::days(7),
-            None,
-        ),
+        campaign("demo-live", "Demo: all games, since start-up", started, hour + Duration::days(7), None),
         campaign(
             "demo-slots",
             "Demo: games 1-3 only, live",

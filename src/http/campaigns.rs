@@ -1,9 +1,7 @@
 //! Campaign and leaderboard handlers: thin adapters from validated request parts to the
 //! catalogue and the leaderboard service.
 
-use axum::Json;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
-use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -11,6 +9,7 @@ use std::sync::Arc;
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::caching::Representation;
 use super::problem::{ApiError, Problem};
 use crate::campaigns::Campaign;
 use crate::leaderboard::{self, Limit, View, parse_last};
@@ -24,10 +23,10 @@ pub struct CampaignList {
 /// List every campaign with its current status.
 #[utoipa::path(get, path = "/campaigns", tag = "campaigns",
     responses((status = 200, description = "All campaigns", body = CampaignList)))]
-pub async fn list_campaigns(State(state): State<AppState>) -> Json<CampaignList> {
+pub async fn list_campaigns(State(state): State<AppState>) -> Representation {
     let now = leaderboard::now();
     let campaigns = state.catalogue.load().iter().map(|c| CampaignSummary::at(c, now)).collect();
-    Json(CampaignList { campaigns })
+    tagged(&CampaignList { campaigns })
 }
 
 /// One campaign with its current status.
@@ -36,8 +35,13 @@ pub async fn list_campaigns(State(state): State<AppState>) -> Json<CampaignList>
     responses(
         (status = 200, description = "The campaign", body = CampaignSummary),
         (status = 404, description = "Unknown campaign", body = Problem, content_type = "application/problem+json")))]
-pub async fn get_campaign(campaign: KnownCampaign) -> Json<CampaignSummary> {
-    Json(CampaignSummary::at(&campaign.0, leaderboard::now()))
+pub async fn get_campaign(campaign: KnownCampaign) -> Representation {
+    tagged(&CampaignSummary::at(&campaign.0, leaderboard::now()))
+}
+
+/// A body built per request (a campaign's status follows the clock), so tagged per request.
+fn tagged(value: &impl Serialize) -> Representation {
+    Representation::json(serde_json::to_vec(value).expect("campaigns always serialize").into())
 }
 
 /// Top players over the whole campaign.
@@ -89,7 +93,7 @@ async fn serve(
     limit: Limit,
 ) -> Result<Response, ApiError> {
     let board = state.service.board(campaign, view).await.map_err(|e| ApiError::from(&*e))?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], board.body(limit)).into_response())
+    Ok(board.body(limit).into_response())
 }
 
 /// A campaign named by the `{id}` path segment that exists in the current catalogue.

@@ -1,7 +1,10 @@
 //! The HTTP layer: the one router (routes and OpenAPI from the same annotations), the shared
 //! application state, and the fallbacks that keep every error a problem document.
 
+pub mod caching;
 mod campaigns;
+mod events;
+mod layers;
 mod openapi;
 mod ops;
 pub mod problem;
@@ -19,12 +22,24 @@ use crate::campaigns::SharedCatalogue;
 use crate::service::LeaderboardService;
 use problem::ApiError;
 
+pub use layers::{CorsOrigins, Edge};
 pub use openapi::openapi;
+pub use ops::Readiness;
 
 #[derive(Clone)]
 pub struct AppState {
     pub catalogue: SharedCatalogue,
     pub service: Arc<LeaderboardService>,
+    /// Where POST /events goes: only the embedded backend takes events.
+    pub ingest: Option<Ingest>,
+    pub readiness: Arc<Readiness>,
+}
+
+#[derive(Clone)]
+pub struct Ingest {
+    pub store: Arc<crate::store::EmbeddedStore>,
+    /// When set, POST /events needs `Authorization: Bearer <token>`.
+    pub token: Option<Arc<str>>,
 }
 
 /// The documented API routes.
@@ -34,16 +49,22 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(campaigns::get_campaign))
         .routes(routes!(campaigns::top))
         .routes(routes!(campaigns::window))
+        .routes(routes!(events::ingest))
 }
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, edge: &Edge) -> Router {
+    let metrics = state.service.metrics().clone();
     let (api, spec) = api().split_for_parts();
-    api.merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
+    let router = layers::admission(api, edge.max_in_flight)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
         .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .layer(axum::extract::DefaultBodyLimit::max(events::BODY_LIMIT))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
-        .with_state(state)
+        .with_state(state);
+    layers::apply(router, edge, metrics)
 }
 
 async fn no_route(uri: Uri) -> ApiError {

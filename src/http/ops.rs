@@ -1,14 +1,55 @@
 //! Operational endpoints: liveness, readiness and metrics (not part of the public API).
 
+use std::time::{Duration, Instant};
+
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
+use tokio::sync::Mutex;
 
 use super::AppState;
+use super::problem::ApiError;
+use crate::backend::Backend;
 
 /// The process is up and serving HTTP.
 pub async fn healthz() -> &'static str {
     "ok"
+}
+
+/// Ready for traffic: the campaigns are loaded (the server does not start without them) and
+/// the backend answers its ping, as probed at most every few seconds.
+pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    state.readiness.check(&**state.service.backend()).await.map_err(ApiError::NotReady)?;
+    Ok("ready")
+}
+
+/// How long one probe's verdict stands: load balancers poll often, ADX should not notice.
+const PROBE_TTL: Duration = Duration::from_secs(5);
+/// A ping slower than this is as good as none.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The last backend probe. Callers queue on the lock, so at most one ping is ever in flight.
+#[derive(Default)]
+pub struct Readiness {
+    last: Mutex<Option<(Instant, Result<(), String>)>>,
+}
+
+impl Readiness {
+    async fn check(&self, backend: &dyn Backend) -> Result<(), String> {
+        let mut last = self.last.lock().await;
+        if let Some((at, verdict)) = &*last
+            && at.elapsed() < PROBE_TTL
+        {
+            return verdict.clone();
+        }
+        let verdict = match tokio::time::timeout(PROBE_TIMEOUT, backend.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("the {} backend does not answer: {e}", backend.name())),
+            Err(_) => Err(format!("the {} backend did not answer within {PROBE_TIMEOUT:?}", backend.name())),
+        };
+        *last = Some((Instant::now(), verdict.clone()));
+        verdict
+    }
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -1,12 +1,19 @@
 //! HTTP errors: every failure the API reports, mapped once to an RFC 9457
-//! `application/problem+json` response.
+//! `application/problem+json` response that no cache keeps; and the two nets that catch what
+//! handlers did not report themselves: panics, and bare error responses from extractors and
+//! layers.
 
+use std::any::Any;
+
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::backend::BackendError;
+use crate::events::{BatchError, InvalidEvent};
 use crate::leaderboard::InvalidParam;
 
 /// The RFC 9457 body.
@@ -18,6 +25,9 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
+    /// For a refused event batch: each bad item's index and reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<InvalidEvent>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +44,23 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("the backend failed: {0}")]
     Backend(BackendError),
+    #[error("{0}")]
+    BadBatch(BatchError),
+    #[error("the body is larger than {0} bytes; send fewer events per request")]
+    PayloadTooLarge(usize),
+    #[error("POST /events needs `Authorization: Bearer <ingest token>`")]
+    Unauthorized,
+    #[error("this server reads spins from ADX; send events through the ingestion pipeline")]
+    NoIngest,
+    #[error("too many requests in flight; retry shortly")]
+    Overloaded,
+    #[error("not ready: {0}")]
+    NotReady(String),
+    #[error("the server failed while answering; the failure is logged")]
+    Panicked,
+    /// A status another layer or extractor chose, with its explanation.
+    #[error("{detail}")]
+    Other { status: StatusCode, detail: String },
 }
 
 impl ApiError {
@@ -56,6 +83,18 @@ impl ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "storage-unavailable", "Embedded store unavailable")
             }
             Self::Backend(_) => (StatusCode::BAD_GATEWAY, "backend-error", "Backend query failed"),
+            Self::BadBatch(_) => (StatusCode::BAD_REQUEST, "invalid-events", "Invalid events"),
+            Self::PayloadTooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large")
+            }
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            Self::NoIngest => (StatusCode::NOT_FOUND, "no-ingest", "Events are not accepted here"),
+            Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Overloaded"),
+            Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready"),
+            Self::Panicked => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+            Self::Other { status, .. } => {
+                (*status, "http-error", status.canonical_reason().unwrap_or("Error"))
+            }
         }
     }
 
@@ -76,20 +115,86 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(status = status.as_u16(), error = %self, "request failed");
         }
-        problem(status, kind, title, self.to_string())
+        let errors = match &self {
+            Self::BadBatch(BatchError::Invalid(items)) => {
+                Some(items.iter().take(MAX_LISTED).cloned().collect())
+            }
+            _ => None,
+        };
+        let mut response = problem_with(status, kind, title, self.to_string(), errors);
+        if matches!(self, Self::Unauthorized) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if matches!(self, Self::Overloaded) {
+            // In-flight requests finish within the request budget; a second is a fair wait.
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 
+/// At most this many bad items are listed in one problem; the detail gives the full count.
+const MAX_LISTED: usize = 1000;
+
 /// A problem response; `kind` becomes the `type` URI `urn:leaderboard:problem:<kind>`.
 pub fn problem(status: StatusCode, kind: &str, title: &str, detail: String) -> Response {
+    problem_with(status, kind, title, detail, None)
+}
+
+fn problem_with(
+    status: StatusCode,
+    kind: &str,
+    title: &str,
+    detail: String,
+    errors: Option<Vec<InvalidEvent>>,
+) -> Response {
     let body = Problem {
         kind: format!("urn:leaderboard:problem:{kind}"),
         title: title.to_owned(),
         status: status.as_u16(),
         detail,
+        errors,
     };
     let bytes = serde_json::to_vec(&body).expect("a problem always serializes");
     let mut response = (status, bytes).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    // An error describes this moment only; a cache that kept it would hide the recovery.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+const PROBLEM_JSON: &str = "application/problem+json";
+
+/// For `CatchPanicLayer`: logs the panic and answers a 500 problem; the server goes on.
+pub fn from_panic(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    tracing::error!(panic = message, "handler panicked");
+    ApiError::Panicked.into_response()
+}
+
+/// Longest explanation kept from a bare error body.
+const DETAIL_LIMIT: usize = 2048;
+
+/// Turns error responses that are not problem documents (axum's extractor rejections, the
+/// body limit's 413, compression's 406) into problem documents, keeping a plain-text
+/// explanation as the detail. Successful responses pass untouched.
+pub async fn ensure_problem(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+    if status.as_u16() < 400 || content_type.as_ref().is_some_and(|t| t == PROBLEM_JSON) {
+        return response;
+    }
+    let is_text = content_type.is_some_and(|t| t.as_bytes().starts_with(b"text/plain"));
+    let body = axum::body::to_bytes(response.into_body(), DETAIL_LIMIT).await.unwrap_or_default();
+    let detail = match String::from_utf8_lossy(&body).trim() {
+        text if is_text && !text.is_empty() => text.to_owned(),
+        _ => status.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    ApiError::Other { status, detail }.into_response()
 }

@@ -2,7 +2,9 @@
 
 mod common;
 mod contract;
+mod embedded;
 mod kql_text;
 mod leaderboards;
+mod process;
 mod reload;
 mod sharing;

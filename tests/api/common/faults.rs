@@ -37,6 +37,9 @@ pub struct FaultProxy {
     fault: Arc<Mutex<Fault>>,
     queries: Arc<AtomicUsize>,
     texts: Arc<Mutex<Vec<String>>>,
+    /// Queries being answered now, and the most ever at once.
+    active: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
 }
 
 impl FaultProxy {
@@ -48,6 +51,8 @@ impl FaultProxy {
             fault: Arc::new(Mutex::new(Fault::None)),
             queries: Arc::default(),
             texts: Arc::default(),
+            active: Arc::default(),
+            peak: Arc::default(),
         };
         let me = proxy.clone();
         let client = reqwest::Client::new();
@@ -70,6 +75,11 @@ impl FaultProxy {
         self.queries.load(Ordering::SeqCst)
     }
 
+    /// The most queries that were being answered at the same time.
+    pub fn peak_concurrency(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+
     /// The query texts (`csl`) received so far, in order.
     pub fn texts(&self) -> Vec<String> {
         self.texts.lock().unwrap().clone()
@@ -77,47 +87,57 @@ impl FaultProxy {
 
     async fn serve(&self, mut socket: TcpStream, client: &reqwest::Client, upstream: &str) {
         while let Some((path, body)) = read_request(&mut socket).await {
-            self.queries.fetch_add(1, Ordering::SeqCst);
-            if let Ok(request) = serde_json::from_slice::<serde_json::Value>(&body) {
-                self.texts.lock().unwrap().push(request["csl"].as_str().unwrap_or_default().to_owned());
-            }
-            let fault = self.fault.lock().unwrap().clone();
-            let (status, extra, body) = match fault {
-                Fault::Reset => {
-                    // Linger 0 is the point: closing then sends a TCP reset.
-                    #[allow(deprecated)]
-                    socket.set_linger(Some(Duration::ZERO)).unwrap();
-                    return;
-                }
-                Fault::Throttle(secs) => {
-                    (429, format!("Retry-After: {secs}\r\n"), kusto_error("TooManyRequests", false))
-                }
-                Fault::Unavailable => (503, String::new(), kusto_error("ServiceUnavailable", false)),
-                Fault::Permanent => (400, String::new(), kusto_error("BadRequest_SyntaxError", true)),
-                Fault::Malformed => (200, String::new(), "[{\"FrameType\": \"DataSetHeader\", oops".into()),
-                Fault::ErrorInRow => (200, String::new(), frames(ROW_ERROR, COMPLETION_OK, DATASET_OK)),
-                Fault::ErrorInTableCompletion => {
-                    (200, String::new(), frames("", COMPLETION_ERROR, DATASET_OK))
-                }
-                Fault::ErrorInDataSetCompletion => {
-                    (200, String::new(), frames("", COMPLETION_OK, DATASET_ERROR))
-                }
-                Fault::Delay(d) => {
-                    tokio::time::sleep(d).await;
-                    forward(client, upstream, &path, body).await
-                }
-                Fault::None => forward(client, upstream, &path, body).await,
-            };
-            let head = format!(
-                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n",
-                body.len()
-            );
-            if socket.write_all(head.as_bytes()).await.is_err()
-                || socket.write_all(body.as_bytes()).await.is_err()
-            {
+            let active = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(active, Ordering::SeqCst);
+            let answered = self.answer(&mut socket, client, upstream, path, body).await;
+            self.active.fetch_sub(1, Ordering::SeqCst);
+            if !answered {
                 return;
             }
         }
+    }
+
+    /// Answers one query as the current fault says; false when the connection is done.
+    async fn answer(
+        &self,
+        socket: &mut TcpStream,
+        client: &reqwest::Client,
+        upstream: &str,
+        path: String,
+        body: Vec<u8>,
+    ) -> bool {
+        self.queries.fetch_add(1, Ordering::SeqCst);
+        if let Ok(request) = serde_json::from_slice::<serde_json::Value>(&body) {
+            self.texts.lock().unwrap().push(request["csl"].as_str().unwrap_or_default().to_owned());
+        }
+        let fault = self.fault.lock().unwrap().clone();
+        let (status, extra, body) = match fault {
+            Fault::Reset => {
+                // Linger 0 is the point: closing then sends a TCP reset.
+                #[allow(deprecated)]
+                socket.set_linger(Some(Duration::ZERO)).unwrap();
+                return false;
+            }
+            Fault::Throttle(secs) => {
+                (429, format!("Retry-After: {secs}\r\n"), kusto_error("TooManyRequests", false))
+            }
+            Fault::Unavailable => (503, String::new(), kusto_error("ServiceUnavailable", false)),
+            Fault::Permanent => (400, String::new(), kusto_error("BadRequest_SyntaxError", true)),
+            Fault::Malformed => (200, String::new(), "[{\"FrameType\": \"DataSetHeader\", oops".into()),
+            Fault::ErrorInRow => (200, String::new(), frames(ROW_ERROR, COMPLETION_OK, DATASET_OK)),
+            Fault::ErrorInTableCompletion => (200, String::new(), frames("", COMPLETION_ERROR, DATASET_OK)),
+            Fault::ErrorInDataSetCompletion => (200, String::new(), frames("", COMPLETION_OK, DATASET_ERROR)),
+            Fault::Delay(d) => {
+                tokio::time::sleep(d).await;
+                forward(client, upstream, &path, body).await
+            }
+            Fault::None => forward(client, upstream, &path, body).await,
+        };
+        let head = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n",
+            body.len()
+        );
+        socket.write_all(head.as_bytes()).await.is_ok() && socket.write_all(body.as_bytes()).await.is_ok()
     }
 }
 

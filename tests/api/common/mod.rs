@@ -4,6 +4,7 @@
 pub mod engine;
 pub mod faults;
 pub mod fixture;
+pub mod process;
 
 use std::path::Path;
 
@@ -47,6 +48,51 @@ pub async fn spawn_app(args: &[&str]) -> TestApp {
     let base = format!("http://{}", app.local_addr());
     tokio::spawn(app.run(std::future::pending()));
     TestApp { base, client: reqwest::Client::new() }
+}
+
+/// The service on the embedded backend with its own data directory (kept alive by the
+/// returned guard) and the campaigns file at `campaigns`; no simulator.
+pub async fn spawn_embedded(campaigns: &Path, extra: &[&str]) -> (TestApp, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "--backend",
+        "embedded",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--campaigns",
+        campaigns.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    (spawn_app(&args).await, data)
+}
+
+/// Spins in the event format, as a JSON array body.
+pub fn events_json(spins: &[Spin]) -> String {
+    let events: Vec<serde_json::Value> = spins
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "playerId": s.player, "gameId": s.game, "win": s.win, "stake": s.stake,
+                "eventTime": s.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            })
+        })
+        .collect();
+    serde_json::to_string(&events).unwrap()
+}
+
+impl TestApp {
+    /// POSTs `body` to /events.
+    pub async fn post_events(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client.post(format!("{}/events", self.base)).body(body).send().await.expect("request sent")
+    }
+
+    /// Stores `spins` through POST /events, in batches.
+    pub async fn ingest(&self, spins: &[Spin]) {
+        for batch in spins.chunks(5000) {
+            let response = self.post_events(events_json(batch)).await;
+            assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        }
+    }
 }
 
 /// The service on the ADX backend, pointed at `engine`, with the campaigns file at `campaigns`.

@@ -1,0 +1,29 @@
+-- The embedded store's schema (SQLite). GamePlay has the ADX table's columns, with EventTime
+-- as microseconds since the Unix epoch (UTC).
+CREATE TABLE IF NOT EXISTS GamePlay (
+    PlayerID INTEGER NOT NULL,
+    GameID INTEGER NOT NULL,
+    Win INTEGER NOT NULL,
+    Stake INTEGER NOT NULL,
+    EventTime INTEGER NOT NULL
+);
+-- Covers the raw edge reads of a window without touching the table.
+CREATE INDEX IF NOT EXISTS GamePlay_by_time ON GamePlay (EventTime, Win, Stake, GameID, PlayerID);
+
+-- For each (Span, Bucket, GameID) partition (Span: an hour or a day, in microseconds;
+-- Bucket: its start), the best spin of each of the partition's top-K players, kept on insert.
+CREATE TABLE IF NOT EXISTS Rollup (
+    Span INTEGER NOT NULL,
+    Bucket INTEGER NOT NULL,
+    GameID INTEGER NOT NULL,
+    PlayerID INTEGER NOT NULL,
+    Score REAL NOT NULL,
+    EventTime INTEGER NOT NULL,
+    Win INTEGER NOT NULL,
+    Stake INTEGER NOT NULL,
+    PRIMARY KEY (Span, Bucket, GameID, PlayerID)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS Rollup_by_rank ON Rollup (Span, Bucket, GameID, Score DESC, EventTime, PlayerID);
+
+-- K, the rollup depth: the largest limit it answers exactly.
+CREATE TABLE IF NOT EXISTS Meta (Key TEXT PRIMARY KEY, Value INTEGER NOT NULL) WITHOUT ROWID;

@@ -1,0 +1,128 @@
+//! Spin events as they arrive: the blog's JSON format
+//! `{"playerId","gameId","win","stake","eventTime"}`, one batch per request (a JSON array or
+//! NDJSON), validated item by item against the GamePlay column types.
+
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use serde_json::Value;
+
+/// One spin, typed as the GamePlay columns. Stored as given: a spin with `win <= 0` or
+/// `stake <= 0` is kept (as ADX keeps it) and simply never counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spin {
+    pub player_id: i32,
+    pub game_id: i32,
+    pub win: i64,
+    pub stake: i32,
+    /// UTC, to the microsecond.
+    pub event_time: DateTime<Utc>,
+}
+
+/// Why one item of a batch was refused.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct InvalidEvent {
+    /// 0-based position in the array, or line index in NDJSON.
+    pub index: usize,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("the body is neither a JSON array of events nor NDJSON: {0}")]
+    Syntax(String),
+    #[error("the batch holds no events")]
+    Empty,
+    #[error("{} of the events are invalid; nothing was stored", .0.len())]
+    Invalid(Vec<InvalidEvent>),
+}
+
+/// Parses a whole batch; any invalid item rejects the batch.
+pub fn parse_batch(body: &[u8]) -> Result<Vec<Spin>, BatchError> {
+    let items = items(body)?;
+    if items.is_empty() {
+        return Err(BatchError::Empty);
+    }
+    let mut spins = Vec::with_capacity(items.len());
+    let mut invalid = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        match item.and_then(|v| spin(&v)) {
+            Ok(s) => spins.push(s),
+            Err(reason) => invalid.push(InvalidEvent { index, reason }),
+        }
+    }
+    if invalid.is_empty() { Ok(spins) } else { Err(BatchError::Invalid(invalid)) }
+}
+
+/// The items of a JSON array, or the non-blank lines of NDJSON (each parsed on its own, so a
+/// bad line is reported with its index rather than failing the whole body).
+fn items(body: &[u8]) -> Result<Vec<Result<Value, String>>, BatchError> {
+    let text = std::str::from_utf8(body).map_err(|e| BatchError::Syntax(format!("not UTF-8: {e}")))?;
+    if text.trim_start().starts_with('[') {
+        let array: Vec<Value> = serde_json::from_str(text).map_err(|e| BatchError::Syntax(e.to_string()))?;
+        return Ok(array.into_iter().map(Ok).collect());
+    }
+    Ok(text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).map_err(|e| format!("not JSON: {e}")))
+        .collect())
+}
+
+fn spin(value: &Value) -> Result<Spin, String> {
+    let object = value.as_object().ok_or("must be a JSON object")?;
+    let field = |name: &str| object.get(name).filter(|v| !v.is_null()).ok_or(format!("`{name}` is missing"));
+    Ok(Spin {
+        player_id: int32(field("playerId")?, "playerId")?,
+        game_id: int32(field("gameId")?, "gameId")?,
+        win: int64(field("win")?, "win")?,
+        stake: int32(field("stake")?, "stake")?,
+        event_time: event_time(field("eventTime")?)?,
+    })
+}
+
+fn int64(value: &Value, name: &str) -> Result<i64, String> {
+    match value {
+        Value::Number(n) => n.as_i64().ok_or_else(|| {
+            if n.is_f64() {
+                format!("`{name}` must be an integer, not {n}")
+            } else {
+                format!("`{name}` {n} is outside the Int64 range")
+            }
+        }),
+        other => Err(format!("`{name}` must be an integer, not {}", kind(other))),
+    }
+}
+
+fn int32(value: &Value, name: &str) -> Result<i32, String> {
+    let n = int64(value, name).map_err(|e| e.replace("Int64", "Int32"))?;
+    i32::try_from(n).map_err(|_| format!("`{name}` {n} is outside the Int32 range"))
+}
+
+/// RFC 3339, or the generator's `YYYY-MM-DD HH:MM:SS.ffffff` (no zone: UTC).
+fn event_time(value: &Value) -> Result<DateTime<Utc>, String> {
+    let text = value.as_str().ok_or_else(|| format!("`eventTime` must be a string, not {}", kind(value)))?;
+    let parsed = DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).or_else(|_| {
+        ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+            .map(|t| t.and_utc())
+            .ok_or(())
+    });
+    parsed.map(|t| t.trunc_subsecs(6)).map_err(|_| {
+        let shown: String = text.chars().take(40).collect();
+        format!("`eventTime` `{shown}` is not RFC 3339 nor `YYYY-MM-DD HH:MM:SS.ffffff`")
+    })
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests;

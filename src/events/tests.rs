@@ -1,0 +1,78 @@
+use super::*;
+
+const GOOD: &str =
+    r#"{"playerId":1,"gameId":2,"win":100,"stake":10,"eventTime":"2026-11-02 08:00:01.123456"}"#;
+
+#[test]
+fn array_and_ndjson_with_both_time_formats() {
+    let array = format!(
+        "[{GOOD}, {}]",
+        r#"{"playerId":-3,"gameId":0,"win":0,"stake":-5,"eventTime":"2026-11-02T09:00:00+01:00","extra":true}"#
+    );
+    let spins = parse_batch(array.as_bytes()).unwrap();
+    assert_eq!(spins.len(), 2);
+    assert_eq!(spins[0].event_time.to_rfc3339(), "2026-11-02T08:00:01.123456+00:00");
+    assert_eq!(spins[1].event_time.to_rfc3339(), "2026-11-02T08:00:00+00:00");
+    assert_eq!((spins[1].player_id, spins[1].stake, spins[1].win), (-3, -5, 0), "stored as given");
+    let ndjson = format!("{GOOD}\n\n{GOOD}\r\n");
+    assert_eq!(parse_batch(ndjson.as_bytes()).unwrap().len(), 2);
+}
+
+#[test]
+fn extremes_of_each_type_fit() {
+    let text = format!(
+        r#"[{{"playerId":{},"gameId":{},"win":{},"stake":{},"eventTime":"0001-01-01T00:00:00Z"}}]"#,
+        i32::MAX,
+        i32::MIN,
+        i64::MAX,
+        i32::MAX
+    );
+    let spin = parse_batch(text.as_bytes()).unwrap()[0];
+    assert_eq!(
+        (spin.player_id, spin.game_id, spin.win, spin.stake),
+        (i32::MAX, i32::MIN, i64::MAX, i32::MAX)
+    );
+}
+
+#[test]
+fn every_bad_item_is_reported_with_its_index() {
+    let bad = [
+        (r#"{"gameId":2,"win":100,"stake":10,"eventTime":"2026-11-02 08:00:00"}"#, "playerId` is missing"),
+        (r#"{"playerId":"1","gameId":2,"win":100,"stake":10,"eventTime":"2026-11-02 08:00:00"}"#, "a string"),
+        (r#"{"playerId":1.5,"gameId":2,"win":100,"stake":10,"eventTime":"2026-11-02 08:00:00"}"#, "integer"),
+        (
+            r#"{"playerId":2147483648,"gameId":2,"win":100,"stake":10,"eventTime":"2026-11-02 08:00:00"}"#,
+            "Int32",
+        ),
+        (
+            r#"{"playerId":1,"gameId":2,"win":9223372036854775808,"stake":10,"eventTime":"2026-11-02 08:00:00"}"#,
+            "Int64",
+        ),
+        (r#"{"playerId":1,"gameId":2,"win":100,"stake":10,"eventTime":"yesterday"}"#, "eventTime"),
+        (r#"{"playerId":1,"gameId":2,"win":100,"stake":10,"eventTime":"2026-13-02 08:00:00"}"#, "eventTime"),
+        (
+            r#"{"playerId":1,"gameId":2,"win":null,"stake":10,"eventTime":"2026-11-02 08:00:00"}"#,
+            "win` is missing",
+        ),
+        ("[1,2]", "object"),
+    ];
+    let body = format!("[{GOOD},{}]", bad.iter().map(|(b, _)| *b).collect::<Vec<_>>().join(","));
+    let Err(BatchError::Invalid(invalid)) = parse_batch(body.as_bytes()) else { panic!("must be refused") };
+    assert_eq!(invalid.len(), bad.len());
+    for (i, (item, (_, reason))) in invalid.iter().zip(bad).enumerate() {
+        assert_eq!(item.index, i + 1);
+        assert!(item.reason.contains(reason), "{item:?} should mention {reason}");
+    }
+}
+
+#[test]
+fn syntax_errors_and_empty_batches() {
+    assert!(matches!(parse_batch(b"[{"), Err(BatchError::Syntax(_))));
+    assert!(matches!(parse_batch(b"[]"), Err(BatchError::Empty)));
+    assert!(matches!(parse_batch(b"  \n "), Err(BatchError::Empty)));
+    assert!(matches!(parse_batch(&[0xff, 0xfe]), Err(BatchError::Syntax(_))));
+    let Err(BatchError::Invalid(invalid)) = parse_batch(format!("{GOOD}\nnot json\n").as_bytes()) else {
+        panic!()
+    };
+    assert_eq!(invalid[0].index, 1);
+}

@@ -1,0 +1,133 @@
+//! The embedded store: spins in a SQLite file (WAL, one writer, a pool of readers), with a
+//! rollup kept on insert so that leaderboards over millions of spins answer in milliseconds.
+//! Same semantics as the KQL path; the SQL is `kql/leaderboard.sql`. Blocking SQLite work
+//! runs on tokio's blocking pool, never on the async runtime.
+
+mod query;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::backend::{Backend, BackendError};
+use crate::events::Spin;
+use crate::leaderboard::{LeaderboardQuery, MaxLimit, Standing};
+
+pub use query::{LEADERBOARD, Plan};
+
+const SCHEMA: &str = include_str!("../../kql/embedded-schema.sql");
+pub(crate) const HOUR: i64 = 3_600_000_000;
+pub(crate) const DAY: i64 = 24 * HOUR;
+const READERS: u32 = 4;
+
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub struct EmbeddedStore {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    readers: r2d2::Pool<SqliteConnectionManager>,
+    /// Rollup depth: every query fetches at most this many rows, so answers are exact.
+    depth: u32,
+}
+
+fn storage(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Storage(e.to_string())
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) `dir/leaderboard.sqlite3`, rebuilding the rollup if it was kept for
+    /// a smaller `--max-limit` than `max`.
+    pub fn open(dir: &Path, max: MaxLimit) -> Result<Self, BackendError> {
+        std::fs::create_dir_all(dir).map_err(|e| storage(format!("cannot create {}: {e}", dir.display())))?;
+        let path = dir.join("leaderboard.sqlite3");
+        let mut writer = Connection::open(&path).map_err(|e| storage(format!("{}: {e}", path.display())))?;
+        // FULL: an acknowledged batch is on disk before the answer leaves.
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+            )
+            .map_err(storage)?;
+        writer.execute_batch(SCHEMA).map_err(storage)?;
+        let depth = max.get();
+        let kept: Option<u32> =
+            writer.query_row("SELECT Value FROM Meta WHERE Key = 'depth'", [], |r| r.get(0)).ok();
+        if kept.is_none_or(|k| k < depth) {
+            tracing::info!(depth, "building the embedded store's rollup");
+            write::rebuild(&mut writer, depth).map_err(storage)?;
+        }
+        let manager = SqliteConnectionManager::file(&path)
+            .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(|c| c.execute_batch("PRAGMA busy_timeout = 5000;"));
+        let readers = r2d2::Pool::builder().max_size(READERS).build(manager).map_err(storage)?;
+        let depth = kept.map_or(depth, |k| k.max(depth));
+        Ok(Self { path, writer: Arc::new(Mutex::new(writer)), readers, depth })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How many spins are stored.
+    pub async fn count(&self) -> Result<u64, BackendError> {
+        let n: i64 =
+            self.read(|conn| conn.query_row("SELECT count(*) FROM GamePlay", [], |r| r.get(0))).await?;
+        Ok(n.unsigned_abs())
+    }
+
+    /// Whether no spin was ever stored.
+    pub async fn is_empty(&self) -> Result<bool, BackendError> {
+        self.read(|conn| conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM GamePlay)", [], |r| r.get(0))).await
+    }
+
+    /// Stores a batch durably, all or nothing.
+    pub async fn insert(&self, spins: Vec<Spin>) -> Result<(), BackendError> {
+        let (writer, depth) = (self.writer.clone(), self.depth);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            write::insert(&mut conn, &spins, depth)
+        })
+        .await
+        .map_err(storage)?
+        .map_err(storage)
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, BackendError> {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.get().map_err(storage)?;
+            f(&conn).map_err(storage)
+        })
+        .await
+        .map_err(storage)?
+    }
+}
+
+#[async_trait]
+impl Backend for EmbeddedStore {
+    fn name(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn leaderboard(&self, query: &LeaderboardQuery) -> Result<Vec<Standing>, BackendError> {
+        let mut query = query.clone();
+        query.limit = query.limit.min(self.depth);
+        self.read(move |conn| query::run(conn, &query)).await
+    }
+
+    async fn ping(&self) -> Result<(), BackendError> {
+        self.read(|conn| conn.query_row("SELECT count(*) FROM Meta", [], |_| Ok(()))).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

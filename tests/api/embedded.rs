@@ -1,0 +1,138 @@
+//! The embedded store through HTTP: the same answers as the KQL path on the same data, and
+//! ingestion that stores a batch whole or not at all.
+
+use serde_json::Value;
+
+use crate::common::fixture::{SPANS, Spin};
+use crate::common::{Engine, Fixture, events_json, spawn_embedded, spawn_on_engine};
+
+#[tokio::test]
+async fn embedded_and_kql_backends_answer_identically() {
+    let fixture = Fixture::new();
+    let engine = Engine::start(&fixture.spins);
+    let dir = tempfile::tempdir().unwrap();
+    let campaigns = dir.path().join("campaigns.toml");
+    std::fs::write(&campaigns, fixture.campaigns_toml()).unwrap();
+    let adx = spawn_on_engine(&engine, &campaigns, &[]).await;
+    let (embedded, _data) = spawn_embedded(&campaigns, &[]).await;
+    embedded.ingest(&fixture.spins).await;
+
+    let mut compared = 0;
+    for c in &fixture.campaigns {
+        let views = std::iter::once(format!("/campaigns/{}/top?limit=100", c.id))
+            .chain(SPANS.iter().map(|s| format!("/campaigns/{}/window?last={s}&limit=100", c.id)));
+        for path in views {
+            let (a, b) = (adx.json(&path).await, embedded.json(&path).await);
+            assert_eq!(a["entries"], b["entries"], "{path}");
+            assert_eq!(a["campaign"], b["campaign"], "{path}");
+            compared += a["entries"].as_array().unwrap().len();
+        }
+    }
+    assert!(compared > 500, "the comparison covers real boards ({compared} entries)");
+}
+
+fn campaigns_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let path = dir.path().join("campaigns.toml");
+    let toml =
+        "[[campaigns]]\nid = \"all\"\nstart = \"2020-01-01T00:00:00Z\"\nend = \"2030-01-01T00:00:00Z\"\n";
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+fn spin(player: i32, win: i64, stake: i32) -> Spin {
+    let time = "2026-11-20T10:00:00Z".parse().unwrap();
+    Spin { player, game: 1, win, stake, time }
+}
+
+async fn players(app: &crate::common::TestApp) -> Vec<i64> {
+    let body = app.json("/campaigns/all/top?limit=100").await;
+    body["entries"].as_array().unwrap().iter().map(|e| e["playerId"].as_i64().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn a_bad_item_refuses_the_whole_batch_and_lists_every_bad_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _data) = spawn_embedded(&campaigns_file(&dir), &["--cache-ttl", "1ms"]).await;
+    app.ingest(&[spin(1, 10, 1)]).await;
+    let mut events: Vec<Value> =
+        serde_json::from_str(&events_json(&[spin(2, 50, 1), spin(3, 60, 1)])).unwrap();
+    events.insert(1, serde_json::json!({"playerId": 4, "gameId": 1, "win": 1, "stake": 1}));
+    events.push(serde_json::json!({"playerId": 5, "gameId": 1, "win": 1, "stake": 4294967296i64, "eventTime": "2026-11-20 10:00:00"}));
+    let response = app.post_events(serde_json::to_string(&events).unwrap()).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let problem: Value = response.json().await.unwrap();
+    let errors = problem["errors"].as_array().unwrap();
+    assert_eq!(errors.iter().map(|e| e["index"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 3]);
+    assert!(errors[0]["reason"].as_str().unwrap().contains("eventTime"));
+    assert!(errors[1]["reason"].as_str().unwrap().contains("Int32"));
+    assert_eq!(players(&app).await, [1], "nothing of the refused batch was stored");
+
+    for body in ["", "[]", "[{", "{\"playerId\": 1}"] {
+        let response = app.post_events(body).await;
+        assert_eq!(response.status(), 400, "{body:?}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json");
+    }
+    assert_eq!(players(&app).await, [1]);
+}
+
+#[tokio::test]
+async fn ndjson_losing_spins_and_large_batches_are_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _data) = spawn_embedded(&campaigns_file(&dir), &["--cache-ttl", "1ms"]).await;
+    let ndjson = "{\"playerId\":7,\"gameId\":3,\"win\":300,\"stake\":3,\"eventTime\":\"2026-11-20 10:00:00.250000\"}\n\
+                  {\"playerId\":8,\"gameId\":3,\"win\":0,\"stake\":3,\"eventTime\":\"2026-11-20 10:00:00.250000\"}\n\
+                  {\"playerId\":9,\"gameId\":3,\"win\":90,\"stake\":0,\"eventTime\":\"2026-11-20 10:00:00.250000\"}\n";
+    let response = app
+        .client
+        .post(format!("{}/events", app.base))
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["accepted"],
+        3,
+        "losing and zero-stake spins are stored"
+    );
+    let body = app.json("/campaigns/all/top").await;
+    assert_eq!(body["entries"][0]["achievedAt"], "2026-11-20T10:00:00.250Z");
+    assert_eq!(players(&app).await, [7], "only counted spins rank");
+
+    let many: Vec<Spin> = (1000..11_000).map(|p| spin(p, i64::from(p), 1)).collect();
+    let response = app.post_events(events_json(&many)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap()["accepted"], 10_000);
+    assert_eq!(players(&app).await[..3], [10_999, 10_998, 10_997]);
+
+    let huge = format!("[{}]", vec![events_json(&many[..1]).trim_matches(['[', ']']); 200_000].join(","));
+    let response = app.post_events(huge).await;
+    assert_eq!(response.status(), 413);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn the_ingest_token_guards_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _data) = spawn_embedded(&campaigns_file(&dir), &["--ingest-token", "s3cret-token"]).await;
+    let body = events_json(&[spin(1, 10, 1)]);
+    let without = app.post_events(body.clone()).await;
+    assert_eq!(without.status(), 401);
+    assert_eq!(without.headers()["www-authenticate"], "Bearer");
+    let wrong = app.client.post(format!("{}/events", app.base)).bearer_auth("nope").body(body.clone());
+    assert_eq!(wrong.send().await.unwrap().status(), 401);
+    let right = app.client.post(format!("{}/events", app.base)).bearer_auth("s3cret-token").body(body);
+    assert_eq!(right.send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn the_adx_backend_takes_no_events() {
+    let engine = Engine::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_on_engine(&engine, &campaigns_file(&dir), &[]).await;
+    let response = app.post_events(events_json(&[spin(1, 10, 1)])).await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+}

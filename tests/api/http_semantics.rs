@@ -1,0 +1,236 @@
+//! HTTP semantics at the edge: entity tags and the caching policy, conditional requests,
+//! compression, HEAD, request ids, CORS, and problem documents (never cacheable) for errors
+//! that come from layers rather than handlers.
+
+use std::io::Read;
+use std::time::Duration;
+
+use crate::common::TestApp;
+use crate::common::faults::Fault;
+use crate::sharing::setup;
+
+const POLICY: &str = "public, max-age=30, stale-while-revalidate=60, stale-if-error=60";
+const CACHEABLE: [&str; 4] = [
+    "/campaigns",
+    "/campaigns/live-all",
+    "/campaigns/live-all/top?limit=5",
+    "/campaigns/live-all/window?last=1h",
+];
+
+async fn get_with(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = app.client.get(format!("{}{path}", app.base));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response.headers().get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn answers_carry_a_strong_etag_that_follows_the_body_and_the_caching_policy() {
+    let s = setup(&["--cache-ttl", "30s"]).await;
+    for path in CACHEABLE {
+        let first = s.app.get(path).await;
+        assert_eq!(first.status(), 200, "{path}");
+        let etag = header(&first, "etag");
+        assert!(etag.len() > 2 && etag.starts_with('"') && etag.ends_with('"'), "{path}: strong tag {etag}");
+        assert_eq!(header(&first, "cache-control"), POLICY, "{path}");
+        let again = s.app.get(path).await;
+        assert_eq!(header(&again, "etag"), etag, "{path}: same body, same tag");
+    }
+    // A recomputed board (new generatedAt) is a new representation, with a new tag.
+    let s = setup(&["--cache-ttl", "200ms"]).await;
+    let before = header(&s.app.get("/campaigns/ended/top").await, "etag");
+    assert_eq!(header(&s.app.get("/campaigns/ended/top").await, "etag"), before);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = s.app.get("/campaigns/ended/top").await;
+    assert_ne!(header(&after, "etag"), before);
+    assert_eq!(header(&after, "cache-control"), "public, max-age=1, stale-while-revalidate=60, stale-if-error=60");
+}
+
+#[tokio::test]
+async fn if_none_match_gets_304_with_no_body_and_the_same_caching_headers() {
+    let s = setup(&["--cache-ttl", "30s"]).await;
+    for path in CACHEABLE {
+        let etag = header(&s.app.get(path).await, "etag");
+        for held in [etag.clone(), format!("\"other\", {etag}"), format!("W/{etag}"), "*".into()] {
+            let response = get_with(&s.app, path, &[("if-none-match", &held)]).await;
+            assert_eq!(response.status(), 304, "{path} If-None-Match: {held}");
+            assert_eq!(header(&response, "etag"), etag);
+            assert_eq!(header(&response, "cache-control"), POLICY);
+            assert!(response.headers().get("content-type").is_none());
+            assert!(response.bytes().await.unwrap().is_empty());
+        }
+        for stale in ["\"other\"", "W/\"other\"", "\"other\", W/\"more\""] {
+            let response = get_with(&s.app, path, &[("if-none-match", stale)]).await;
+            assert_eq!(response.status(), 200, "{path} If-None-Match: {stale}");
+            assert!(!response.bytes().await.unwrap().is_empty());
+        }
+    }
+    let head = s.app.client.head(format!("{}/campaigns/live-all/top", s.app.base));
+    let etag = header(&s.app.get("/campaigns/live-all/top").await, "etag");
+    assert_eq!(head.header("if-none-match", etag).send().await.unwrap().status(), 304);
+    // Only an existing representation matches `*`: an error stays an error.
+    assert_eq!(get_with(&s.app, "/campaigns/nope", &[("if-none-match", "*")]).await.status(), 404);
+}
+
+#[tokio::test]
+async fn errors_are_never_cacheable() {
+    let s = setup(&[]).await;
+    for (path, status) in [("/campaigns/nope", 404), ("/campaigns/live-all/top?limit=0", 400), ("/no/route", 404)] {
+        let response = s.app.get(path).await;
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(header(&response, "cache-control"), "no-store", "{path}");
+        assert!(response.headers().get("etag").is_none(), "{path}");
+    }
+    s.proxy.set(Fault::Unavailable);
+    let response = s.app.get("/campaigns/live-all/top").await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(header(&response, "cache-control"), "no-store");
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+    out
+}
+
+fn unbrotli(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    brotli_decompressor::Decompressor::new(bytes, 4096).read_to_end(&mut out).unwrap();
+    out
+}
+
+#[tokio::test]
+async fn compression_is_negotiated_and_each_coding_has_its_own_tag() {
+    let s = setup(&["--cache-ttl", "30s"]).await;
+    let path = "/campaigns/live-all/top?limit=50";
+    let plain = s.app.get(path).await;
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert!(header(&plain, "vary").to_ascii_lowercase().contains("accept-encoding"));
+    let etag = header(&plain, "etag");
+    let body = plain.bytes().await.unwrap();
+    let decoders: [(&str, fn(&[u8]) -> Vec<u8>); 2] = [("gzip", gunzip), ("br", unbrotli)];
+    for (coding, decode) in decoders {
+        let response = get_with(&s.app, path, &[("accept-encoding", coding)]).await;
+        assert_eq!(header(&response, "content-encoding"), coding);
+        let coded_tag = header(&response, "etag");
+        assert_eq!(coded_tag, format!("{}-{coding}\"", etag.trim_end_matches('"')));
+        let compressed = response.bytes().await.unwrap();
+        assert!(compressed.len() < body.len() / 2, "{coding}: {} of {}", compressed.len(), body.len());
+        assert_eq!(decode(&compressed), body, "{coding}");
+        let held = get_with(&s.app, path, &[("accept-encoding", coding), ("if-none-match", &coded_tag)]).await;
+        assert_eq!(held.status(), 304, "{coding}");
+        assert_eq!(header(&held, "etag"), coded_tag);
+        // The identity representation's tag does not validate the compressed one.
+        let other = get_with(&s.app, path, &[("accept-encoding", coding), ("if-none-match", &etag)]).await;
+        assert_eq!(other.status(), 200, "{coding}");
+    }
+}
+
+#[tokio::test]
+async fn head_works_wherever_get_does() {
+    let s = setup(&["--cache-ttl", "30s"]).await;
+    for path in CACHEABLE.iter().chain(&["/healthz", "/metrics", "/openapi.json"]) {
+        let get = s.app.get(path).await;
+        let head = s.app.client.head(format!("{}{path}", s.app.base)).send().await.unwrap();
+        assert_eq!(head.status(), 200, "{path}");
+        assert_eq!(header(&head, "etag"), header(&get, "etag"), "{path}");
+        assert_eq!(header(&head, "content-type"), header(&get, "content-type"), "{path}");
+        assert!(head.bytes().await.unwrap().is_empty(), "{path}");
+    }
+    let missing = s.app.client.head(format!("{}/campaigns/nope", s.app.base)).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(header(&missing, "content-type"), "application/problem+json");
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let s = setup(&[]).await;
+    let mut seen = Vec::new();
+    for path in ["/campaigns", "/campaigns/nope", "/campaigns/live-all/top?limit=0", "/no/route", "/healthz"] {
+        let id = header(&s.app.get(path).await, "x-request-id");
+        let groups: Vec<usize> = id.split('-').map(str::len).collect();
+        assert_eq!(groups, [8, 4, 4, 4, 12], "{path}: a generated UUID, got {id:?}");
+        assert!(!seen.contains(&id), "ids are unique");
+        seen.push(id);
+        let given = get_with(&s.app, path, &[("x-request-id", "client-chosen-42")]).await;
+        assert_eq!(header(&given, "x-request-id"), "client-chosen-42", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn cors_allows_the_configured_origins_only() {
+    let s = setup(&["--cors-origins", "https://Game.example.com, https://other.example"]).await;
+    let path = "/campaigns/live-all/top";
+    let allowed = get_with(&s.app, path, &[("origin", "https://game.example.com")]).await;
+    assert_eq!(header(&allowed, "access-control-allow-origin"), "https://game.example.com");
+    let exposed = header(&allowed, "access-control-expose-headers").to_ascii_lowercase();
+    assert!(exposed.contains("etag") && exposed.contains("x-request-id"), "{exposed}");
+    let refused = get_with(&s.app, path, &[("origin", "https://evil.example")]).await;
+    assert_eq!(refused.status(), 200, "CORS is the browser's to enforce");
+    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    let preflight = s
+        .app
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}{path}", s.app.base))
+        .header("origin", "https://other.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "if-none-match")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(header(&preflight, "access-control-allow-origin"), "https://other.example");
+    assert!(header(&preflight, "access-control-allow-methods").contains("GET"));
+    assert!(header(&preflight, "access-control-allow-headers").to_ascii_lowercase().contains("if-none-match"));
+    let error = get_with(&s.app, "/campaigns/nope", &[("origin", "https://game.example.com")]).await;
+    assert_eq!(header(&error, "access-control-allow-origin"), "https://game.example.com");
+
+    let any = setup(&["--cors-origins", "*"]).await;
+    let response = get_with(&any.app, path, &[("origin", "https://anyone.example")]).await;
+    assert_eq!(header(&response, "access-control-allow-origin"), "*");
+}
+
+#[tokio::test]
+async fn without_cors_origins_there_are_no_cors_headers() {
+    let s = setup(&[]).await;
+    let response = get_with(&s.app, "/campaigns", &[("origin", "https://game.example.com")]).await;
+    assert!(response.headers().keys().all(|name| !name.as_str().starts_with("access-control-")));
+    let preflight = s
+        .app
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/campaigns", s.app.base))
+        .header("origin", "https://game.example.com")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 405);
+    assert_eq!(header(&preflight, "content-type"), "application/problem+json");
+}
+
+#[tokio::test]
+async fn errors_from_layers_and_extractors_are_problem_documents() {
+    let s = setup(&[]).await;
+    let cases: [(&str, &[(&str, &str)], u16); 4] = [
+        // Not UTF-8 once decoded: the path extractor refuses it.
+        ("/campaigns/%FF%FE/top", &[], 400),
+        ("/campaigns/live-all/top?limit=%FF", &[], 400),
+        // No coding the client accepts: compression refuses with 406.
+        ("/campaigns/live-all/top", &[("accept-encoding", "identity;q=0, *;q=0")], 406),
+        ("/campaigns/live-all/window?last=1h&last=2h", &[], 400),
+    ];
+    for (path, headers, status) in cases {
+        let response = get_with(&s.app, path, headers).await;
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(header(&response, "content-type"), "application/problem+json", "{path}");
+        assert_eq!(header(&response, "cache-control"), "no-store", "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["status"], status, "{path}: {body}");
+        assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{path}: {body}");
+    }
+}

@@ -1,0 +1,78 @@
+//! Overload: past `--max-in-flight` API requests are refused at once (503 problem with
+//! Retry-After) rather than queued, and `--backend-concurrency` bounds simultaneous backend
+//! queries while cached answers keep flowing.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use tokio::task::JoinHandle;
+
+use crate::common::TestApp;
+use crate::common::faults::Fault;
+use crate::sharing::setup;
+
+fn spawn_get(app: &TestApp, path: &str) -> JoinHandle<StatusCode> {
+    let request = app.client.get(format!("{}{path}", app.base));
+    tokio::spawn(async move { request.send().await.unwrap().status() })
+}
+
+async fn wait_for_queries(proxy: &crate::common::faults::FaultProxy, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while proxy.queries() < n {
+        assert!(Instant::now() < deadline, "{} of {n} queries reached the backend", proxy.queries());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn past_the_in_flight_limit_requests_are_refused_fast_with_retry_after() {
+    let s = setup(&["--max-in-flight", "3", "--cache-ttl", "30s"]).await;
+    s.app.json("/campaigns/live-all").await;
+    s.proxy.set(Fault::Delay(Duration::from_millis(1500)));
+    let slow: Vec<_> = ["live-all", "ended", "edges"]
+        .iter()
+        .map(|id| spawn_get(&s.app, &format!("/campaigns/{id}/top")))
+        .collect();
+    wait_for_queries(&s.proxy, 3).await;
+
+    let started = Instant::now();
+    let refused = s.app.get("/campaigns/live-all").await;
+    assert!(started.elapsed() < Duration::from_millis(500), "refused at once, not queued");
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert_eq!(refused.headers()["content-type"], "application/problem+json");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["type"], "urn:leaderboard:problem:overloaded");
+    // Probes and scrapes are not API traffic: they answer while the API is full.
+    assert_eq!(s.app.get("/healthz").await.status(), 200);
+    assert_eq!(s.app.get("/metrics").await.status(), 200);
+
+    for request in slow {
+        assert_eq!(request.await.unwrap(), 200, "admitted requests finish normally");
+    }
+    s.app.json("/campaigns/live-all").await;
+    let refusals = s.app.metric("leaderboard_http_requests_total", "status=\"503\"").await;
+    assert_eq!(refusals, 1.0);
+}
+
+#[tokio::test]
+async fn backend_queries_are_bounded_while_cached_reads_keep_flowing() {
+    let s = setup(&["--backend-concurrency", "2", "--cache-ttl", "30s"]).await;
+    s.app.json("/campaigns/ended/top").await;
+    s.proxy.set(Fault::Delay(Duration::from_millis(600)));
+    let misses: Vec<_> = ["1h", "2h", "3h", "4h", "5h", "6h"]
+        .iter()
+        .map(|last| spawn_get(&s.app, &format!("/campaigns/live-all/window?last={last}")))
+        .collect();
+    wait_for_queries(&s.proxy, 3).await;
+    for _ in 0..20 {
+        let started = Instant::now();
+        s.app.json("/campaigns/ended/top").await;
+        assert!(started.elapsed() < Duration::from_millis(200), "a cached read waited on the backend");
+    }
+    for miss in misses {
+        assert_eq!(miss.await.unwrap(), 200, "queued misses are answered within the budget");
+    }
+    assert_eq!(s.proxy.queries(), 7);
+    assert_eq!(s.proxy.peak_concurrency(), 2, "never more backend queries at once than the bound");
+}
