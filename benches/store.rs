@@ -35,11 +35,8 @@ async fn load(store: &EmbeddedStore, events: u64) {
         let n = (events - loaded).min(20_000);
         let batch: Vec<Spin> = (0..n)
             .map(|_| {
-                simulator::spin(
-                    &mut rng,
-                    PLAYERS,
-                    start + chrono::Duration::microseconds(rng.random_range(0..span)),
-                )
+                let at = start + chrono::Duration::microseconds(rng.random_range(0..span));
+                simulator::spin(&mut rng, PLAYERS, at)
             })
             .collect();
         store.insert(batch).await.unwrap();

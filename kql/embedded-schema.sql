@@ -10,20 +10,22 @@ CREATE TABLE IF NOT EXISTS GamePlay (
 -- Covers the raw edge reads of a window without touching the table.
 CREATE INDEX IF NOT EXISTS GamePlay_by_time ON GamePlay (EventTime, Win, Stake, GameID, PlayerID);
 
--- For each (Span, Bucket, GameID) partition (Span: an hour or a day, in microseconds;
--- Bucket: its start), the best spin of each of the partition's top-K players, kept on insert.
+-- For each (Span, Bucket, Partition) (Span: an hour, a day or a week, in microseconds; Bucket:
+-- its start; Partition: a GameID, or 2^32 for all games), the best spin of each of the
+-- partition's top-K players, kept on insert.
 CREATE TABLE IF NOT EXISTS Rollup (
     Span INTEGER NOT NULL,
     Bucket INTEGER NOT NULL,
-    GameID INTEGER NOT NULL,
+    Partition INTEGER NOT NULL,
     PlayerID INTEGER NOT NULL,
     Score REAL NOT NULL,
     EventTime INTEGER NOT NULL,
     Win INTEGER NOT NULL,
     Stake INTEGER NOT NULL,
-    PRIMARY KEY (Span, Bucket, GameID, PlayerID)
+    GameID INTEGER NOT NULL,
+    PRIMARY KEY (Span, Bucket, Partition, PlayerID)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS Rollup_by_rank ON Rollup (Span, Bucket, GameID, Score DESC, EventTime, PlayerID);
+CREATE INDEX IF NOT EXISTS Rollup_by_rank ON Rollup (Span, Bucket, Partition, Score DESC, EventTime, PlayerID);
 
 -- K, the rollup depth: the largest limit it answers exactly.
 CREATE TABLE IF NOT EXISTS Meta (Key TEXT PRIMARY KEY, Value INTEGER NOT NULL) WITHOUT ROWID;

@@ -1,35 +1,47 @@
 -- Leaderboard on the embedded store (SQLite): the same semantics as leaderboard.kql.
 -- Filled from the same query model by src/store/query.rs, through bound parameters only.
--- The window [from, to) is cut into whole days and hours, read from the Rollup (each
+-- The window [from, to) is cut into whole weeks, days and hours, read from the Rollup (each
 -- partition's best players), and raw edges read from GamePlay. A player in the true top N has
 -- their best spin in some partition where they are also in the top N, so the union of
 -- partition top-K lists (K >= N) holds every row the answer needs: the result is exact.
+-- :partitions lists the Rollup partitions to read: the games of the filter, or the all-games
+-- partitions' marker when every game counts.
+-- One SELECT per range (not OR'ed ranges) so that each is a search of the primary key.
 WITH candidates AS (
     SELECT PlayerID, Score, EventTime, Win, Stake, GameID FROM Rollup
-    WHERE Span = :day AND Bucket >= :days_from AND Bucket < :days_to
+    WHERE Span = :week AND Bucket >= :weeks_from AND Bucket < :weeks_to
+      AND Partition IN (SELECT value FROM json_each(:partitions))
+    UNION ALL
+    SELECT PlayerID, Score, EventTime, Win, Stake, GameID FROM Rollup
+    WHERE Span = :day AND Bucket >= :days1_from AND Bucket < :days1_to
+      AND Partition IN (SELECT value FROM json_each(:partitions))
+    UNION ALL
+    SELECT PlayerID, Score, EventTime, Win, Stake, GameID FROM Rollup
+    WHERE Span = :day AND Bucket >= :days2_from AND Bucket < :days2_to
+      AND Partition IN (SELECT value FROM json_each(:partitions))
     UNION ALL
     SELECT PlayerID, Score, EventTime, Win, Stake, GameID FROM Rollup
     WHERE Span = :hour AND Bucket >= :hours1_from AND Bucket < :hours1_to
+      AND Partition IN (SELECT value FROM json_each(:partitions))
     UNION ALL
     SELECT PlayerID, Score, EventTime, Win, Stake, GameID FROM Rollup
     WHERE Span = :hour AND Bucket >= :hours2_from AND Bucket < :hours2_to
+      AND Partition IN (SELECT value FROM json_each(:partitions))
     UNION ALL
     SELECT PlayerID, CAST(Win AS REAL) / Stake, EventTime, Win, Stake, GameID FROM GamePlay
     WHERE EventTime >= :raw1_from AND EventTime < :raw1_to AND Win > 0 AND Stake > 0
+      AND (:all_games OR GameID IN (SELECT value FROM json_each(:partitions)))
     UNION ALL
     SELECT PlayerID, CAST(Win AS REAL) / Stake, EventTime, Win, Stake, GameID FROM GamePlay
     WHERE EventTime >= :raw2_from AND EventTime < :raw2_to AND Win > 0 AND Stake > 0
-),
-counted AS (
-    SELECT * FROM candidates
-    WHERE :all_games OR GameID IN (SELECT value FROM json_each(:games))
+      AND (:all_games OR GameID IN (SELECT value FROM json_each(:partitions)))
 ),
 best AS (
     -- Each player's best ratio, first reached earliest.
     SELECT *, row_number() OVER (
         PARTITION BY PlayerID ORDER BY Score DESC, EventTime ASC, Stake DESC, GameID ASC
     ) AS n
-    FROM counted
+    FROM candidates
 )
 SELECT PlayerID, Win, Stake, GameID, EventTime FROM best
 WHERE n = 1

@@ -142,12 +142,15 @@ fn adx(adx: &AdxArgs, args: &ServeArgs) -> Result<AdxBackend, StartError> {
     let results_cache_max_age = adx.results_cache_max_age.or(default_age).filter(|age| !age.is_zero());
     let auth =
         TokenSource::new(adx.auth, adx.scope.clone()).map_err(|e| StartError::Config(e.to_string()))?;
-    tracing::info!(cluster = %cluster, database, credential = auth.as_ref().map_or("none", |a| a.credential_name()), "ADX backend");
+    // The origin only: a URL's userinfo may hold a password.
+    let origin = cluster.origin().ascii_serialization();
+    tracing::info!(cluster = %origin, database, credential = auth.as_ref().map_or("none".into(), |a| a.credential_name()), "ADX backend");
     let config = AdxConfig {
         cluster,
         database,
         table: adx.table.clone(),
         timeout: args.backend_timeout,
+        retry_window: args.request_timeout,
         results_cache_max_age,
     };
     AdxBackend::new(config, auth).map_err(|e| StartError::Config(e.to_string()))

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use moka::future::Cache;
+use tracing::Instrument;
 
 use crate::campaigns::CampaignId;
 use crate::leaderboard::View;
@@ -43,13 +44,17 @@ impl<V: Send + Sync + 'static> ResultCache<V> {
         let entries = self.entries.clone();
         let ran = Arc::new(AtomicBool::new(false));
         let ran_here = ran.clone();
-        let shared = tokio::spawn(async move {
-            let fetch = async move {
-                ran_here.store(true, Ordering::Relaxed);
-                fetch.await.map(Arc::new)
-            };
-            entries.try_get_with(key, fetch).await
-        });
+        let shared = tokio::spawn(
+            async move {
+                let fetch = async move {
+                    ran_here.store(true, Ordering::Relaxed);
+                    fetch.await.map(Arc::new)
+                };
+                entries.try_get_with(key, fetch).await
+            }
+            // The query logs under the request that asked first.
+            .in_current_span(),
+        );
         let result = shared.await;
         self.metrics.cache(if ran.load(Ordering::Relaxed) { "miss" } else { "coalesced" });
         result.unwrap_or_else(|join| match join.try_into_panic() {

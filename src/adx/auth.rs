@@ -10,14 +10,15 @@ use azure_identity::{
     AzureCliCredential, ClientSecretCredential, ManagedIdentityCredential, WorkloadIdentityCredential,
 };
 use reqwest::header::HeaderValue;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Mutex;
 
 /// How the service authenticates to ADX.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AuthMode {
     /// Client secret if AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET are set, else
-    /// workload identity if AZURE_FEDERATED_TOKEN_FILE is set, else managed identity if the
-    /// host offers one, else the Azure CLI.
+    /// workload identity if AZURE_FEDERATED_TOKEN_FILE is set, else managed identity, falling
+    /// back to the Azure CLI when the host has none.
     Auto,
     /// No Authorization header, for local Kusto engines.
     None,
@@ -39,10 +40,13 @@ pub struct AuthError {
     message: String,
 }
 
-/// A credential with its token cache.
+type Credential = (&'static str, Arc<dyn TokenCredential>);
+
+/// Credentials to try in order, with the token cache.
 pub struct TokenSource {
-    name: &'static str,
-    credential: Arc<dyn TokenCredential>,
+    chain: Vec<Credential>,
+    /// The credential that last produced a token: tried first next time.
+    working: AtomicUsize,
     scope: String,
     cached: Mutex<Option<AccessToken>>,
 }
@@ -50,27 +54,25 @@ pub struct TokenSource {
 impl TokenSource {
     /// `Ok(None)` for [`AuthMode::None`].
     pub fn new(mode: AuthMode, scope: String) -> Result<Option<Self>, AuthError> {
-        let (name, credential) = match resolve(mode) {
+        let chain = match resolve(mode) {
             AuthMode::None => return Ok(None),
-            AuthMode::Secret => ("client secret", secret()),
-            AuthMode::WorkloadIdentity => (
-                "workload identity",
-                WorkloadIdentityCredential::new(None).map(|c| c as Arc<dyn TokenCredential>),
-            ),
-            AuthMode::ManagedIdentity => (
-                "managed identity",
-                ManagedIdentityCredential::new(None).map(|c| c as Arc<dyn TokenCredential>),
-            ),
-            AuthMode::AzureCli | AuthMode::Auto => {
-                ("Azure CLI", AzureCliCredential::new(None).map(|c| c as Arc<dyn TokenCredential>))
-            }
+            AuthMode::Secret => vec![credential("client secret", secret())?],
+            AuthMode::WorkloadIdentity => vec![credential("workload identity", workload_identity())?],
+            AuthMode::ManagedIdentity => vec![credential("managed identity", managed_identity())?],
+            AuthMode::AzureCli => vec![credential("Azure CLI", azure_cli())?],
+            // Nothing in the environment says which: a managed identity if the host has one,
+            // else whoever is logged in to the Azure CLI.
+            AuthMode::Auto => vec![
+                credential("managed identity", managed_identity())?,
+                credential("Azure CLI", azure_cli())?,
+            ],
         };
-        let credential = credential.map_err(|e| AuthError { credential: name, message: e.to_string() })?;
-        Ok(Some(Self { name, credential, scope, cached: Mutex::new(None) }))
+        Ok(Some(Self { chain, working: AtomicUsize::new(0), scope, cached: Mutex::new(None) }))
     }
 
-    pub fn credential_name(&self) -> &'static str {
-        self.name
+    /// The credentials this source tries, for the start-up log.
+    pub fn credential_name(&self) -> String {
+        self.chain.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", then ")
     }
 
     /// `Bearer <token>`, marked sensitive so no logging layer prints it.
@@ -78,37 +80,71 @@ impl TokenSource {
         let mut cached = self.cached.lock().await;
         let fresh = |t: &AccessToken| t.expires_on - REFRESH_MARGIN > OffsetDateTime::now_utc();
         if !cached.as_ref().is_some_and(fresh) {
-            let token = self
-                .credential
-                .get_token(&[self.scope.as_str()], None)
-                .await
-                .map_err(|e| AuthError { credential: self.name, message: e.to_string() })?;
-            *cached = Some(token);
+            *cached = Some(self.fetch().await?);
         }
         let token = cached.as_ref().expect("filled above");
-        let mut value = HeaderValue::try_from(format!("Bearer {}", token.token.secret())).map_err(|_| {
-            AuthError { credential: self.name, message: "token is not a valid header value".into() }
-        })?;
+        let mut value = HeaderValue::try_from(format!("Bearer {}", token.token.secret()))
+            .map_err(|_| AuthError { credential: "token", message: "not a valid header value".into() })?;
         value.set_sensitive(true);
         Ok(value)
     }
+
+    /// A new token from the first credential that gives one, starting with the last that did.
+    async fn fetch(&self) -> Result<AccessToken, AuthError> {
+        let first = self.working.load(Ordering::Relaxed);
+        let mut failures = Vec::new();
+        for i in (first..self.chain.len()).chain(0..first) {
+            let (name, credential) = &self.chain[i];
+            match credential.get_token(&[self.scope.as_str()], None).await {
+                Ok(token) => {
+                    self.working.store(i, Ordering::Relaxed);
+                    return Ok(token);
+                }
+                Err(e) => failures.push(format!("{name}: {e}")),
+            }
+        }
+        let credential = if self.chain.len() == 1 { self.chain[0].0 } else { "every credential" };
+        Err(AuthError { credential, message: failures.join("; ") })
+    }
+}
+
+fn credential(
+    name: &'static str,
+    made: azure_core::Result<Arc<dyn TokenCredential>>,
+) -> Result<Credential, AuthError> {
+    made.map(|c| (name, c)).map_err(|e| AuthError { credential: name, message: e.to_string() })
+}
+
+fn workload_identity() -> azure_core::Result<Arc<dyn TokenCredential>> {
+    WorkloadIdentityCredential::new(None).map(|c| c as Arc<dyn TokenCredential>)
+}
+
+fn managed_identity() -> azure_core::Result<Arc<dyn TokenCredential>> {
+    ManagedIdentityCredential::new(None).map(|c| c as Arc<dyn TokenCredential>)
+}
+
+fn azure_cli() -> azure_core::Result<Arc<dyn TokenCredential>> {
+    AzureCliCredential::new(None).map(|c| c as Arc<dyn TokenCredential>)
 }
 
 fn resolve(mode: AuthMode) -> AuthMode {
+    resolve_from(mode, |k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
+}
+
+/// `auto`'s choice, given which environment variables are set.
+fn resolve_from(mode: AuthMode, set: impl Fn(&str) -> bool) -> AuthMode {
     if mode != AuthMode::Auto {
         return mode;
     }
-    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
     if ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"].iter().all(|k| set(k)) {
         AuthMode::Secret
     } else if set("AZURE_FEDERATED_TOKEN_FILE") {
         AuthMode::WorkloadIdentity
-    } else if set("IDENTITY_ENDPOINT") || set("MSI_ENDPOINT") || set("AZURE_POD_IDENTITY_AUTHORITY_HOST") {
-        // App Service, Functions, Arc and AKS pod identity announce their endpoint; a VM's
-        // IMDS cannot be detected without a network probe, so ask for it explicitly there.
+    } else if set("IDENTITY_ENDPOINT") || set("MSI_ENDPOINT") {
+        // App Service, Functions and Arc announce their managed identity endpoint.
         AuthMode::ManagedIdentity
     } else {
-        AuthMode::AzureCli
+        AuthMode::Auto
     }
 }
 
@@ -133,12 +169,24 @@ mod tests {
     }
 
     #[test]
-    fn secret_mode_without_variables_is_a_clear_error_not_a_panic() {
-        // SAFETY-free: only reads the environment; CI does not set these variables.
-        if std::env::var_os("AZURE_CLIENT_SECRET").is_some() {
-            return;
-        }
-        let err = TokenSource::new(AuthMode::Secret, DEFAULT_SCOPE.into()).err().expect("must fail");
-        assert!(err.to_string().contains("client secret"), "{err}");
+    fn auto_prefers_a_client_secret_then_workload_identity_then_the_cli() {
+        let env = |vars: &[&str]| {
+            let set: Vec<&str> = vars.to_vec();
+            resolve_from(AuthMode::Auto, |k| set.contains(&k))
+        };
+        let secret = ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"];
+        assert_eq!(env(&secret), AuthMode::Secret);
+        assert_eq!(env(&[&secret[..], &["AZURE_FEDERATED_TOKEN_FILE"]].concat()), AuthMode::Secret);
+        assert_eq!(
+            env(&["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE"]),
+            AuthMode::WorkloadIdentity
+        );
+        assert_eq!(env(&["IDENTITY_ENDPOINT"]), AuthMode::ManagedIdentity);
+        assert_eq!(
+            env(&["AZURE_CLIENT_ID"]),
+            AuthMode::Auto,
+            "managed identity, then the CLI, at token time"
+        );
+        assert_eq!(resolve_from(AuthMode::None, |_| true), AuthMode::None);
     }
 }

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod frames;
 mod request;
+mod retry;
 
 use std::time::Duration;
 

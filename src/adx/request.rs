@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::auth::TokenSource;
 use super::frames::{self, DataSet, FrameError};
+use super::retry::{self, Failure};
 use crate::backend::BackendError;
 use crate::kql::TableName;
 
@@ -20,6 +21,8 @@ pub struct AdxConfig {
     pub table: TableName,
     /// Server-side and client-side limit for one query.
     pub timeout: Duration,
+    /// Transient failures are retried while the next attempt would start within this window.
+    pub retry_window: Duration,
     /// Lets ADX answer from its own results cache when a result this fresh exists, so that
     /// several replicas of this service share one computation. `None` sends no such option.
     pub results_cache_max_age: Option<Duration>,
@@ -47,6 +50,15 @@ pub async fn run(
         options["query_results_cache_max_age"] = timespan(age).into();
     }
     let body = json!({ "db": config.database, "csl": csl, "properties": { "Options": options } });
+    retry::with_retries(config.retry_window, || attempt(http, config, auth, &body)).await
+}
+
+async fn attempt(
+    http: &reqwest::Client,
+    config: &AdxConfig,
+    auth: Option<&TokenSource>,
+    body: &serde_json::Value,
+) -> Result<DataSet, Failure> {
     let request_id = format!("leaderboard;{}", uuid::Uuid::new_v4());
     let mut request = http
         .post(config.endpoint())
@@ -54,44 +66,56 @@ pub async fn run(
         .header("x-ms-client-request-id", &request_id)
         .header("x-ms-app", "leaderboard")
         .header(header::ACCEPT, "application/json")
-        .json(&body);
+        .json(body);
     if let Some(auth) = auth {
-        let value = auth.authorization().await.map_err(|e| BackendError::Unreachable(e.to_string()))?;
+        let value = auth
+            .authorization()
+            .await
+            .map_err(|e| Failure::fatal(BackendError::Unreachable(e.to_string())))?;
         request = request.header(header::AUTHORIZATION, value);
     }
     tracing::debug!(%request_id, "ADX query");
     let response = request.send().await.map_err(|e| transport(e, config.timeout))?;
     let status = response.status();
+    let after = retry::retry_after(response.headers());
     let bytes = response.bytes().await.map_err(|e| transport(e, config.timeout))?;
     if status != StatusCode::OK {
-        return Err(service_error(status, &bytes));
+        return Err(service_error(status, &bytes, after));
     }
-    frames::parse(&bytes).map_err(|e| match e {
-        FrameError::QueryFailed { code, message } => BackendError::Rejected { code, message },
-        FrameError::Cancelled => BackendError::Rejected { code: "Cancelled".into(), message: e.to_string() },
-        FrameError::Malformed(m) => BackendError::Malformed(m),
+    frames::parse(&bytes).map_err(|e| {
+        Failure::fatal(match e {
+            FrameError::QueryFailed { code, message } => BackendError::Rejected { code, message },
+            FrameError::Cancelled => {
+                BackendError::Rejected { code: "Cancelled".into(), message: e.to_string() }
+            }
+            FrameError::Malformed(m) => BackendError::Malformed(m),
+        })
     })
 }
 
-fn service_error(status: StatusCode, body: &[u8]) -> BackendError {
+/// A non-200 answer. ADX marks each error `@permanent`; without the mark, 5xx and 429 are
+/// taken as transient and everything else as final.
+fn service_error(status: StatusCode, body: &[u8], after: Option<std::time::Duration>) -> Failure {
     let error = frames::parse_service_error(body);
     if status == StatusCode::TOO_MANY_REQUESTS {
-        return BackendError::Throttled(format!("{}: {}", error.code, error.message));
+        let throttled = BackendError::Throttled(format!("{}: {}", error.code, error.message));
+        return Failure::transient(throttled, after);
     }
-    BackendError::Rejected {
+    let transient = error.permanent.map_or(status.is_server_error(), |permanent| !permanent);
+    let rejected = BackendError::Rejected {
         code: format!("HTTP {} {}", status.as_u16(), error.code),
         message: error.message,
-    }
+    };
+    if transient { Failure::transient(rejected, after) } else { Failure::fatal(rejected) }
 }
 
-fn transport(error: reqwest::Error, timeout: Duration) -> BackendError {
+/// No usable answer: a timeout is final (the budget is spent), a broken connection is not.
+fn transport(error: reqwest::Error, timeout: Duration) -> Failure {
     if error.is_timeout() {
-        BackendError::Timeout(timeout)
-    } else if error.is_decode() || error.is_body() {
-        BackendError::Malformed(error.to_string())
+        Failure::fatal(BackendError::Timeout(timeout))
     } else {
         // Without the URL: it can carry nothing secret today, but error text reaches clients.
-        BackendError::Unreachable(error.without_url().to_string())
+        Failure::transient(BackendError::Unreachable(error.without_url().to_string()), None)
     }
 }
 
@@ -123,6 +147,7 @@ mod tests {
             database: "leaderboard".into(),
             table: TableName::default(),
             timeout: Duration::from_secs(5),
+            retry_window: Duration::from_secs(5),
             results_cache_max_age: None,
         };
         assert_eq!(config.endpoint().as_str(), "https://c.westeurope.kusto.windows.net/v2/rest/query");

@@ -22,7 +22,11 @@ pub struct CampaignList {
 
 /// List every campaign with its current status.
 #[utoipa::path(get, path = "/campaigns", tag = "campaigns",
-    responses((status = 200, description = "All campaigns", body = CampaignList)))]
+    params(("If-None-Match" = Option<String>, Header, description = "Tags the client holds, or *: a current one gets 304")),
+    responses(
+        (status = 200, description = "All campaigns", body = CampaignList, headers(("ETag" = String, description = "Strong validator, one per content coding"), ("Cache-Control" = String, description = "public, max-age, stale-while-revalidate, stale-if-error"))),
+        (status = 304, description = "The representation the client holds is current", headers(("ETag" = String, description = "Strong validator, one per content coding"), ("Cache-Control" = String, description = "public, max-age, stale-while-revalidate, stale-if-error"))),
+        (status = 503, description = "Too many requests in flight: retry after Retry-After seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait")))))]
 pub async fn list_campaigns(State(state): State<AppState>) -> Representation {
     let now = leaderboard::now();
     let campaigns = state.catalogue.load().iter().map(|c| CampaignSummary::at(c, now)).collect();
@@ -31,10 +35,12 @@ pub async fn list_campaigns(State(state): State<AppState>) -> Representation {
 
 /// One campaign with its current status.
 #[utoipa::path(get, path = "/campaigns/{id}", tag = "campaigns",
-    params(("id" = String, Path, description = "Campaign id")),
+    params(("id" = String, Path, description = "Campaign id"), ("If-None-Match" = Option<String>, Header, description = "Tags the client holds, or *: a current one gets 304")),
     responses(
-        (status = 200, description = "The campaign", body = CampaignSummary),
-        (status = 404, description = "Unknown campaign", body = Problem, content_type = "application/problem+json")))]
+        (status = 200, description = "The campaign", body = CampaignSummary, headers(("ETag" = String, description = "Strong validator, one per content coding"), ("Cache-Control" = String, description = "public, max-age, stale-while-revalidate, stale-if-error"))),
+        (status = 304, description = "The representation the client holds is current", headers(("ETag" = String, description = "Strong validator, one per content coding"), ("Cache-Control" = String, description = "public, max-age, stale-while-revalidate, stale-if-error"))),
+        (status = 404, description = "Unknown campaign", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many requests in flight: retry after Retry-After seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait")))))]
 pub async fn get_campaign(campaign: KnownCampaign) -> Representation {
     tagged(&CampaignSummary::at(&campaign.0, leaderboard::now()))
 }
@@ -48,12 +54,15 @@ fn tagged(value: &impl Serialize) -> Representation {
 #[utoipa::path(get, path = "/campaigns/{id}/top", tag = "leaderboards",
     params(
         ("id" = String, Path, description = "Campaign id"),
-        ("limit" = Option<u32>, Query, description = "Entries to return, 1 to --max-limit (default 10)")),
+        ("limit" = Option<u32>, Query, description = "Entries to return, 1 to --max-limit (default 10)"),
+        ("If-None-Match" = Option<String>, Header, description = "Tags the client holds, or *: a current one gets 304")),
     responses(
-        (status = 200, description = "The leaderboard", body = Leaderboard),
+        (status = 200, description = "The leaderboard", body = Leaderboard, headers(("ETag" = String, description = "Strong validator, one per content coding"), ("Cache-Control" = String, description = "public, max-age, stale-while-revalidate, stale-if-error"))),
+        (status = 304, description = "The representation the client holds is current", headers(("ETag" = String, description = "Strong validator, one per content coding"), ("Cache-Control" = String, description = "public, max-age, stale-while-revalidate, stale-if-error"))),
         (status = 400, description = "Bad limit", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown campaign", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The backend answered with an error", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many requests in flight: retry after Retry-After seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 504, description = "The backend did not answer in time", body = Problem, content_type = "application/problem+json")))]
 pub async fn top(
     State(state): State<AppState>,
@@ -69,12 +78,15 @@ pub async fn top(
     params(
         ("id" = String, Path, description = "Campaign id"),
         ("last" = String, Query, description = "Window length: KQL-style 30s, 15m, 2h, 7d or ISO-8601 PT15M; > 0 and <= 366d"),
-        ("limit" = Option<u32>, Query, description = "Entries to return, 1 to --max-limit (default 10)")),
+        ("limit" = Option<u32>, Query, description = "Entries to return, 1 to --max-limit (default 10)"),
+        ("If-None-Match" = Option<String>, Header, description = "Tags the client holds, or *: a current one gets 304")),
     responses(
-        (status = 200, description = "The leaderboard", body = Leaderboard),
+        (status = 200, description = "The leaderboard", body = Leaderboard, headers(("ETag" = String, description = "Strong validator, one per content coding"), ("Cache-Control" = String, description = "public, max-age, stale-while-revalidate, stale-if-error"))),
+        (status = 304, description = "The representation the client holds is current", headers(("ETag" = String, description = "Strong validator, one per content coding"), ("Cache-Control" = String, description = "public, max-age, stale-while-revalidate, stale-if-error"))),
         (status = 400, description = "Bad limit or last", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown campaign", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The backend answered with an error", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many requests in flight: retry after Retry-After seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 504, description = "The backend did not answer in time", body = Problem, content_type = "application/problem+json")))]
 pub async fn window(
     State(state): State<AppState>,

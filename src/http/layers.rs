@@ -1,7 +1,8 @@
 //! The middleware stack every request passes through, outermost first: request id, tracing
 //! span, request metrics, CORS, panic net, problem net, conditional requests, compression;
-//! and the in-flight limit in front of the API routes. Each layer does constant work on a
-//! cache hit: no body is read or copied unless the response is an error.
+//! and the in-flight limit in front of the API routes. On a cache hit no layer reads, copies
+//! or hashes the body (compression streams it when the client asks), and error bodies are
+//! the only ones a layer reads.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,7 +46,7 @@ pub fn apply(router: Router, edge: &Edge, metrics: Arc<Metrics>) -> Router {
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(TraceLayer::new_for_http().make_span_with(request_span).on_failure(()))
             .layer(middleware::from_fn_with_state(metrics, observe))
-            .option_layer(edge.cors.as_ref().map(cors))
+            .option_layer(edge.cors.as_ref().and_then(cors))
             .layer(CatchPanicLayer::custom(problem::from_panic))
             .layer(middleware::from_fn(problem::ensure_problem))
             .layer(middleware::from_fn_with_state(policy, caching::conditional))
@@ -153,22 +154,79 @@ fn origin(text: &str) -> Result<HeaderValue, String> {
 }
 
 /// Reads from any allowed origin; POST for `/events`. No credentials: the API has no cookies.
-fn cors(origins: &CorsOrigins) -> CorsLayer {
+/// An empty list (an empty `LEADERBOARD_CORS_ORIGINS`) means no CORS at all.
+fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
     let allow = match origins {
         CorsOrigins::Any => AllowOrigin::any(),
+        CorsOrigins::List(list) if list.is_empty() => return None,
         CorsOrigins::List(list) => AllowOrigin::list(list.iter().cloned()),
     };
-    CorsLayer::new()
+    let layer = CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS, Method::POST])
         .allow_headers([header::CONTENT_TYPE, header::IF_NONE_MATCH, header::AUTHORIZATION])
         .expose_headers([header::ETAG, X_REQUEST_ID, header::RETRY_AFTER])
-        .max_age(Duration::from_secs(3600))
+        .max_age(Duration::from_secs(3600));
+    Some(layer)
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::body::Body;
+    use axum::routing::{get, post};
+    use tower::ServiceExt;
+
     use super::*;
+
+    fn edge() -> Edge {
+        Edge {
+            cors: None,
+            max_in_flight: 10,
+            caching: CachePolicy::new(Duration::from_secs(1), Duration::ZERO),
+        }
+    }
+
+    async fn call(router: &Router, method: Method, uri: &str, body: &str) -> (StatusCode, HeaderMap, String) {
+        let request =
+            axum::http::Request::builder().method(method).uri(uri).body(Body::from(body.to_owned()));
+        let response = router.clone().oneshot(request.unwrap()).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        (parts.status, parts.headers, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    async fn boom() -> &'static str {
+        panic!("handler bug")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_logged_500_problem_and_the_server_goes_on() {
+        let metrics = Arc::new(Metrics::default());
+        let routes = Router::new().route("/boom", get(boom)).route("/fine", get(|| async { "fine" }));
+        let router = apply(routes, &edge(), metrics.clone());
+        let (status, headers, body) = call(&router, Method::GET, "/boom", "").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+        assert!(headers.contains_key(X_REQUEST_ID));
+        let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(problem["type"], "urn:leaderboard:problem:internal");
+        assert!(!body.contains("handler bug"), "the panic message stays in the logs: {body}");
+        assert_eq!(call(&router, Method::GET, "/fine", "").await.0, StatusCode::OK);
+        assert!(metrics.render().contains("route=\"/boom\",status=\"500\"} 1"), "{}", metrics.render());
+    }
+
+    #[tokio::test]
+    async fn extractor_rejections_become_problems_that_keep_their_explanation() {
+        let routes = Router::new().route("/json", post(|_: axum::Json<serde_json::Value>| async { "ok" }));
+        let router = apply(routes, &edge(), Arc::new(Metrics::default()));
+        let (status, headers, body) = call(&router, Method::POST, "/json", "{}").await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+        let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(problem["status"], 415);
+        assert!(problem["detail"].as_str().unwrap().contains("Content-Type"), "{problem}");
+    }
 
     #[test]
     fn cors_origins_are_normalized_and_checked() {
@@ -176,6 +234,8 @@ mod tests {
         let expected = ["https://game.example.com", "http://localhost:3000"].map(HeaderValue::from_static);
         assert_eq!(list, CorsOrigins::List(expected.to_vec()));
         assert_eq!("https://a.example, *".parse::<CorsOrigins>().unwrap(), CorsOrigins::Any);
+        let empty: CorsOrigins = "".parse().unwrap();
+        assert!(cors(&empty).is_none(), "an empty setting sends no CORS headers");
         for bad in ["game.example.com", "ftp://x.example", "https://x.example/path", "https://u:p@x.example"]
         {
             assert!(bad.parse::<CorsOrigins>().is_err(), "{bad}");

@@ -112,7 +112,8 @@ impl From<&BackendError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind, title) = self.parts();
-        if status.is_server_error() {
+        // Refusals under overload are counted in metrics: a log line each would add to the load.
+        if status.is_server_error() && !matches!(self, Self::Overloaded) {
             tracing::warn!(status = status.as_u16(), error = %self, "request failed");
         }
         let errors = match &self {

@@ -23,6 +23,11 @@ pub use query::{LEADERBOARD, Plan};
 const SCHEMA: &str = include_str!("../../kql/embedded-schema.sql");
 pub(crate) const HOUR: i64 = 3_600_000_000;
 pub(crate) const DAY: i64 = 24 * HOUR;
+pub(crate) const WEEK: i64 = 7 * DAY;
+/// The rollup's partition lengths, shortest first.
+pub(crate) const LEVELS: [i64; 3] = [HOUR, DAY, WEEK];
+/// The GameID of the all-games partitions: outside Int32, so no game can have it.
+pub(crate) const ALL_GAMES: i64 = 1 << 32;
 const READERS: u32 = 4;
 
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {

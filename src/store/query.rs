@@ -1,11 +1,11 @@
 //! SQL rendering for the embedded store: turns a [`LeaderboardQuery`] into the parameters of
-//! `kql/leaderboard.sql` (the window cut into raw edges, whole hours and whole days) and reads
-//! the standings back.
+//! `kql/leaderboard.sql` (the window cut into raw edges and whole hours, days and weeks) and
+//! reads the standings back.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, named_params};
 
-use super::{DAY, HOUR, micros};
+use super::{ALL_GAMES, DAY, HOUR, WEEK, micros};
 use crate::leaderboard::{LeaderboardQuery, Standing};
 
 pub const LEADERBOARD: &str = include_str!("../../kql/leaderboard.sql");
@@ -14,12 +14,14 @@ pub const LEADERBOARD: &str = include_str!("../../kql/leaderboard.sql");
 type Range = (i64, i64);
 const EMPTY: Range = (0, 0);
 
-/// Which parts of the window each source covers; together they tile `[from, to)` exactly.
+/// Which parts of the window each source covers; together they tile `[from, to)` exactly:
+/// raw edges shorter than an hour, then up to two runs of hours, of days, and one of weeks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
     pub raw: [Range; 2],
     pub hours: [Range; 2],
-    pub days: Range,
+    pub days: [Range; 2],
+    pub weeks: Range,
 }
 
 fn floor(t: i64, span: i64) -> i64 {
@@ -30,34 +32,45 @@ fn ceil(t: i64, span: i64) -> i64 {
     -floor(-t, span)
 }
 
+/// Splits `[from, to)` into its whole `span`s in the middle and the edges on either side;
+/// `None` when no whole span fits.
+fn split(from: i64, to: i64, span: i64) -> Option<([Range; 2], Range)> {
+    let (inner_from, inner_to) = (ceil(from, span), floor(to, span));
+    (inner_from < inner_to).then_some(([(from, inner_from), (inner_to, to)], (inner_from, inner_to)))
+}
+
 impl Plan {
     pub fn new(from: i64, to: i64) -> Self {
-        let (h_from, h_to) = (ceil(from, HOUR), floor(to, HOUR));
-        if h_from >= h_to {
-            return Self { raw: [(from, to), EMPTY], hours: [EMPTY; 2], days: EMPTY };
-        }
-        let raw = [(from, h_from), (h_to, to)];
-        let (d_from, d_to) = (ceil(h_from, DAY), floor(h_to, DAY));
-        if d_from >= d_to {
-            return Self { raw, hours: [(h_from, h_to), EMPTY], days: EMPTY };
-        }
-        Self { raw, hours: [(h_from, d_from), (d_to, h_to)], days: (d_from, d_to) }
+        let mut plan = Self { raw: [(from, to), EMPTY], hours: [EMPTY; 2], days: [EMPTY; 2], weeks: EMPTY };
+        let Some((raw, hours)) = split(from, to, HOUR) else { return plan };
+        (plan.raw, plan.hours) = (raw, [hours, EMPTY]);
+        let Some((hours, days)) = split(hours.0, hours.1, DAY) else { return plan };
+        (plan.hours, plan.days) = (hours, [days, EMPTY]);
+        let Some((days, weeks)) = split(days.0, days.1, WEEK) else { return plan };
+        (plan.days, plan.weeks) = (days, weeks);
+        plan
     }
 }
 
 pub fn run(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Vec<Standing>> {
     let plan = Plan::new(micros(query.window.from), micros(query.window.to));
-    let games = serde_json::to_string(query.games.as_deref().unwrap_or_default()).expect("ints serialize");
+    let partitions: Vec<i64> = match &query.games {
+        Some(games) => games.iter().map(|&g| i64::from(g)).collect(),
+        None => vec![ALL_GAMES],
+    };
+    let partitions = serde_json::to_string(&partitions).expect("ints serialize");
     let mut statement = conn.prepare_cached(LEADERBOARD)?;
     let rows = statement.query_map(
         named_params! {
-            ":day": DAY, ":hour": HOUR,
-            ":days_from": plan.days.0, ":days_to": plan.days.1,
+            ":week": WEEK, ":day": DAY, ":hour": HOUR,
+            ":weeks_from": plan.weeks.0, ":weeks_to": plan.weeks.1,
+            ":days1_from": plan.days[0].0, ":days1_to": plan.days[0].1,
+            ":days2_from": plan.days[1].0, ":days2_to": plan.days[1].1,
             ":hours1_from": plan.hours[0].0, ":hours1_to": plan.hours[0].1,
             ":hours2_from": plan.hours[1].0, ":hours2_to": plan.hours[1].1,
             ":raw1_from": plan.raw[0].0, ":raw1_to": plan.raw[0].1,
             ":raw2_from": plan.raw[1].0, ":raw2_to": plan.raw[1].1,
-            ":all_games": query.games.is_none(), ":games": games,
+            ":all_games": query.games.is_none(), ":partitions": partitions,
             ":limit": query.limit,
         },
         |row| {
@@ -86,8 +99,8 @@ mod tests {
     const MIN: i64 = 60_000_000;
 
     fn covered(plan: &Plan) -> Vec<Range> {
-        let mut parts: Vec<Range> =
-            plan.raw.iter().chain(&plan.hours).chain([&plan.days]).copied().filter(|(a, b)| a < b).collect();
+        let all = plan.raw.iter().chain(&plan.hours).chain(&plan.days).chain([&plan.weeks]);
+        let mut parts: Vec<Range> = all.copied().filter(|(a, b)| a < b).collect();
         parts.sort();
         parts
     }
@@ -101,6 +114,7 @@ mod tests {
             (day0 - 7 * MIN, day0 + 5 * DAY + 2 * HOUR + 3),
             (day0, day0 + 2 * DAY),
             (-DAY - 1, DAY + 1),
+            (5 * WEEK - 3 * HOUR - 1, 9 * WEEK + 4 * DAY + 1),
         ] {
             let parts = covered(&Plan::new(from, to));
             assert_eq!(parts.first().unwrap().0, from);
@@ -108,11 +122,17 @@ mod tests {
             assert!(parts.windows(2).all(|w| w[0].1 == w[1].0), "contiguous: {parts:?}");
         }
         let plan = Plan::new(day0 - 7 * MIN, day0 + 5 * DAY + 2 * HOUR + 3);
-        assert_eq!(plan.days, (day0, day0 + 5 * DAY));
-        assert_eq!(plan.hours, [(day0, day0), (day0 + 5 * DAY, day0 + 5 * DAY + 2 * HOUR)]);
         assert_eq!(
             plan.raw,
             [(day0 - 7 * MIN, day0), (day0 + 5 * DAY + 2 * HOUR, day0 + 5 * DAY + 2 * HOUR + 3)]
         );
+        assert_eq!(plan.hours, [(day0, day0), (day0 + 5 * DAY, day0 + 5 * DAY + 2 * HOUR)]);
+        assert_eq!(plan.days, [(day0, day0 + 5 * DAY), EMPTY]);
+        let week0 = 3000 * WEEK;
+        let plan = Plan::new(week0 - 2 * DAY - 1, week0 + 3 * WEEK + DAY + HOUR);
+        assert_eq!(plan.weeks, (week0, week0 + 3 * WEEK));
+        assert_eq!(plan.days, [(week0 - 2 * DAY, week0), (week0 + 3 * WEEK, week0 + 3 * WEEK + DAY)]);
+        let last_hour = (week0 + 3 * WEEK + DAY, week0 + 3 * WEEK + DAY + HOUR);
+        assert_eq!(plan.hours, [(week0 - 2 * DAY, week0 - 2 * DAY), last_hour]);
     }
 }

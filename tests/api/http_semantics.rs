@@ -17,8 +17,14 @@ const CACHEABLE: [&str; 4] = [
     "/campaigns/live-all/window?last=1h",
 ];
 
+/// A client that sends only the headers it is given and shows answers as sent (reqwest's
+/// transparent decompression is on in this build: a dependency enables it).
+fn raw() -> reqwest::Client {
+    reqwest::Client::builder().no_gzip().no_deflate().build().unwrap()
+}
+
 async fn get_with(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut request = app.client.get(format!("{}{path}", app.base));
+    let mut request = raw().get(format!("{}{path}", app.base));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -33,29 +39,32 @@ fn header(response: &reqwest::Response, name: &str) -> String {
 async fn answers_carry_a_strong_etag_that_follows_the_body_and_the_caching_policy() {
     let s = setup(&["--cache-ttl", "30s"]).await;
     for path in CACHEABLE {
-        let first = s.app.get(path).await;
+        let first = get_with(&s.app, path, &[]).await;
         assert_eq!(first.status(), 200, "{path}");
         let etag = header(&first, "etag");
         assert!(etag.len() > 2 && etag.starts_with('"') && etag.ends_with('"'), "{path}: strong tag {etag}");
         assert_eq!(header(&first, "cache-control"), POLICY, "{path}");
-        let again = s.app.get(path).await;
+        let again = get_with(&s.app, path, &[]).await;
         assert_eq!(header(&again, "etag"), etag, "{path}: same body, same tag");
     }
     // A recomputed board (new generatedAt) is a new representation, with a new tag.
     let s = setup(&["--cache-ttl", "200ms"]).await;
-    let before = header(&s.app.get("/campaigns/ended/top").await, "etag");
-    assert_eq!(header(&s.app.get("/campaigns/ended/top").await, "etag"), before);
+    let before = header(&get_with(&s.app, "/campaigns/ended/top", &[]).await, "etag");
+    assert_eq!(header(&get_with(&s.app, "/campaigns/ended/top", &[]).await, "etag"), before);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let after = s.app.get("/campaigns/ended/top").await;
+    let after = get_with(&s.app, "/campaigns/ended/top", &[]).await;
     assert_ne!(header(&after, "etag"), before);
-    assert_eq!(header(&after, "cache-control"), "public, max-age=1, stale-while-revalidate=60, stale-if-error=60");
+    assert_eq!(
+        header(&after, "cache-control"),
+        "public, max-age=1, stale-while-revalidate=60, stale-if-error=60"
+    );
 }
 
 #[tokio::test]
 async fn if_none_match_gets_304_with_no_body_and_the_same_caching_headers() {
     let s = setup(&["--cache-ttl", "30s"]).await;
     for path in CACHEABLE {
-        let etag = header(&s.app.get(path).await, "etag");
+        let etag = header(&get_with(&s.app, path, &[]).await, "etag");
         for held in [etag.clone(), format!("\"other\", {etag}"), format!("W/{etag}"), "*".into()] {
             let response = get_with(&s.app, path, &[("if-none-match", &held)]).await;
             assert_eq!(response.status(), 304, "{path} If-None-Match: {held}");
@@ -70,8 +79,8 @@ async fn if_none_match_gets_304_with_no_body_and_the_same_caching_headers() {
             assert!(!response.bytes().await.unwrap().is_empty());
         }
     }
-    let head = s.app.client.head(format!("{}/campaigns/live-all/top", s.app.base));
-    let etag = header(&s.app.get("/campaigns/live-all/top").await, "etag");
+    let head = raw().head(format!("{}/campaigns/live-all/top", s.app.base));
+    let etag = header(&get_with(&s.app, "/campaigns/live-all/top", &[]).await, "etag");
     assert_eq!(head.header("if-none-match", etag).send().await.unwrap().status(), 304);
     // Only an existing representation matches `*`: an error stays an error.
     assert_eq!(get_with(&s.app, "/campaigns/nope", &[("if-none-match", "*")]).await.status(), 404);
@@ -80,14 +89,16 @@ async fn if_none_match_gets_304_with_no_body_and_the_same_caching_headers() {
 #[tokio::test]
 async fn errors_are_never_cacheable() {
     let s = setup(&[]).await;
-    for (path, status) in [("/campaigns/nope", 404), ("/campaigns/live-all/top?limit=0", 400), ("/no/route", 404)] {
-        let response = s.app.get(path).await;
+    for (path, status) in
+        [("/campaigns/nope", 404), ("/campaigns/live-all/top?limit=0", 400), ("/no/route", 404)]
+    {
+        let response = get_with(&s.app, path, &[]).await;
         assert_eq!(response.status(), status, "{path}");
         assert_eq!(header(&response, "cache-control"), "no-store", "{path}");
         assert!(response.headers().get("etag").is_none(), "{path}");
     }
     s.proxy.set(Fault::Unavailable);
-    let response = s.app.get("/campaigns/live-all/top").await;
+    let response = get_with(&s.app, "/campaigns/live-all/top", &[]).await;
     assert_eq!(response.status(), 502);
     assert_eq!(header(&response, "cache-control"), "no-store");
 }
@@ -108,7 +119,7 @@ fn unbrotli(bytes: &[u8]) -> Vec<u8> {
 async fn compression_is_negotiated_and_each_coding_has_its_own_tag() {
     let s = setup(&["--cache-ttl", "30s"]).await;
     let path = "/campaigns/live-all/top?limit=50";
-    let plain = s.app.get(path).await;
+    let plain = get_with(&s.app, path, &[]).await;
     assert!(plain.headers().get("content-encoding").is_none());
     assert!(header(&plain, "vary").to_ascii_lowercase().contains("accept-encoding"));
     let etag = header(&plain, "etag");
@@ -122,7 +133,8 @@ async fn compression_is_negotiated_and_each_coding_has_its_own_tag() {
         let compressed = response.bytes().await.unwrap();
         assert!(compressed.len() < body.len() / 2, "{coding}: {} of {}", compressed.len(), body.len());
         assert_eq!(decode(&compressed), body, "{coding}");
-        let held = get_with(&s.app, path, &[("accept-encoding", coding), ("if-none-match", &coded_tag)]).await;
+        let held =
+            get_with(&s.app, path, &[("accept-encoding", coding), ("if-none-match", &coded_tag)]).await;
         assert_eq!(held.status(), 304, "{coding}");
         assert_eq!(header(&held, "etag"), coded_tag);
         // The identity representation's tag does not validate the compressed one.
@@ -135,14 +147,14 @@ async fn compression_is_negotiated_and_each_coding_has_its_own_tag() {
 async fn head_works_wherever_get_does() {
     let s = setup(&["--cache-ttl", "30s"]).await;
     for path in CACHEABLE.iter().chain(&["/healthz", "/metrics", "/openapi.json"]) {
-        let get = s.app.get(path).await;
-        let head = s.app.client.head(format!("{}{path}", s.app.base)).send().await.unwrap();
+        let get = get_with(&s.app, path, &[]).await;
+        let head = raw().head(format!("{}{path}", s.app.base)).send().await.unwrap();
         assert_eq!(head.status(), 200, "{path}");
         assert_eq!(header(&head, "etag"), header(&get, "etag"), "{path}");
         assert_eq!(header(&head, "content-type"), header(&get, "content-type"), "{path}");
         assert!(head.bytes().await.unwrap().is_empty(), "{path}");
     }
-    let missing = s.app.client.head(format!("{}/campaigns/nope", s.app.base)).send().await.unwrap();
+    let missing = raw().head(format!("{}/campaigns/nope", s.app.base)).send().await.unwrap();
     assert_eq!(missing.status(), 404);
     assert_eq!(header(&missing, "content-type"), "application/problem+json");
 }
@@ -151,8 +163,9 @@ async fn head_works_wherever_get_does() {
 async fn every_response_carries_a_request_id() {
     let s = setup(&[]).await;
     let mut seen = Vec::new();
-    for path in ["/campaigns", "/campaigns/nope", "/campaigns/live-all/top?limit=0", "/no/route", "/healthz"] {
-        let id = header(&s.app.get(path).await, "x-request-id");
+    for path in ["/campaigns", "/campaigns/nope", "/campaigns/live-all/top?limit=0", "/no/route", "/healthz"]
+    {
+        let id = header(&get_with(&s.app, path, &[]).await, "x-request-id");
         let groups: Vec<usize> = id.split('-').map(str::len).collect();
         assert_eq!(groups, [8, 4, 4, 4, 12], "{path}: a generated UUID, got {id:?}");
         assert!(!seen.contains(&id), "ids are unique");
@@ -186,7 +199,9 @@ async fn cors_allows_the_configured_origins_only() {
     assert!(preflight.status().is_success(), "{}", preflight.status());
     assert_eq!(header(&preflight, "access-control-allow-origin"), "https://other.example");
     assert!(header(&preflight, "access-control-allow-methods").contains("GET"));
-    assert!(header(&preflight, "access-control-allow-headers").to_ascii_lowercase().contains("if-none-match"));
+    assert!(
+        header(&preflight, "access-control-allow-headers").to_ascii_lowercase().contains("if-none-match")
+    );
     let error = get_with(&s.app, "/campaigns/nope", &[("origin", "https://game.example.com")]).await;
     assert_eq!(header(&error, "access-control-allow-origin"), "https://game.example.com");
 

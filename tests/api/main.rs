@@ -1,10 +1,16 @@
 //! Black-box tests of the service through HTTP, against a real Kusto REST engine.
 
+mod backend_faults;
 mod common;
 mod contract;
 mod embedded;
+mod fuzz;
+mod http_semantics;
 mod kql_text;
 mod leaderboards;
+mod observability;
+mod overload;
 mod process;
 mod reload;
 mod sharing;
+mod shutdown;

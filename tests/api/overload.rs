@@ -68,7 +68,8 @@ async fn backend_queries_are_bounded_while_cached_reads_keep_flowing() {
     for _ in 0..20 {
         let started = Instant::now();
         s.app.json("/campaigns/ended/top").await;
-        assert!(started.elapsed() < Duration::from_millis(200), "a cached read waited on the backend");
+        // Well under the backend's 600 ms: a hit never waits for a slot.
+        assert!(started.elapsed() < Duration::from_millis(400), "a cached read waited on the backend");
     }
     for miss in misses {
         assert_eq!(miss.await.unwrap(), 200, "queued misses are answered within the budget");

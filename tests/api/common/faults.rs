@@ -35,6 +35,8 @@ pub enum Fault {
 pub struct FaultProxy {
     pub url: String,
     fault: Arc<Mutex<Fault>>,
+    /// Faults for the next queries, one each, before the standing `fault` applies again.
+    queued: Arc<Mutex<std::collections::VecDeque<Fault>>>,
     queries: Arc<AtomicUsize>,
     texts: Arc<Mutex<Vec<String>>>,
     /// Queries being answered now, and the most ever at once.
@@ -49,6 +51,7 @@ impl FaultProxy {
         let proxy = Self {
             url,
             fault: Arc::new(Mutex::new(Fault::None)),
+            queued: Arc::default(),
             queries: Arc::default(),
             texts: Arc::default(),
             active: Arc::default(),
@@ -68,6 +71,11 @@ impl FaultProxy {
 
     pub fn set(&self, fault: Fault) {
         *self.fault.lock().unwrap() = fault;
+    }
+
+    /// The next queries get these faults, one each; then the standing fault applies again.
+    pub fn queue(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.queued.lock().unwrap().extend(faults);
     }
 
     /// Queries received so far (whatever was answered).
@@ -110,7 +118,8 @@ impl FaultProxy {
         if let Ok(request) = serde_json::from_slice::<serde_json::Value>(&body) {
             self.texts.lock().unwrap().push(request["csl"].as_str().unwrap_or_default().to_owned());
         }
-        let fault = self.fault.lock().unwrap().clone();
+        let queued = self.queued.lock().unwrap().pop_front();
+        let fault = queued.unwrap_or_else(|| self.fault.lock().unwrap().clone());
         let (status, extra, body) = match fault {
             Fault::Reset => {
                 // Linger 0 is the point: closing then sends a TCP reset.

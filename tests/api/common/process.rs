@@ -13,14 +13,21 @@ pub struct Server {
 impl Server {
     /// Runs `leaderboard args…` in `cwd` with `LEADERBOARD_LISTEN=127.0.0.1:0`.
     pub fn start(cwd: &Path, args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_leaderboard"))
+        Self::start_with(cwd, args, |_| {})
+    }
+
+    /// Like [`Server::start`], once `configure` has set what else it needs (environment, a
+    /// file for the logs on stderr).
+    pub fn start_with(cwd: &Path, args: &[&str], configure: impl FnOnce(&mut Command)) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_leaderboard"));
+        command
             .args(args)
             .current_dir(cwd)
             .env("LEADERBOARD_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the binary starts");
+            .stderr(Stdio::null());
+        configure(&mut command);
+        let mut child = command.spawn().expect("the binary starts");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let banner = lines.next().expect("a banner line").unwrap();

@@ -1,0 +1,44 @@
+-- wrk script used by benches/run.sh. Configured by environment:
+--   WRK_PATHS     space-separated request paths; each connection cycles through them
+--                 (default: the URL's own path, sent as a static request)
+--   WRK_DELAY_MS  pause each connection this many ms before every request (paced load:
+--                 C connections give about C * 1000 / (delay + latency) requests/s)
+-- done() prints one line `WRK_JSON {...}` with the run's totals and latency percentiles.
+
+local paths = {}
+for path in string.gmatch(os.getenv("WRK_PATHS") or "", "%S+") do
+  paths[#paths + 1] = path
+end
+local delay_ms = tonumber(os.getenv("WRK_DELAY_MS") or "")
+
+-- Defined only when needed: wrk sends a pre-built static request when there is no request().
+if #paths > 0 then
+  local requests, next_index = {}, 0
+  function init(args)
+    for i, path in ipairs(paths) do
+      requests[i] = wrk.format("GET", path)
+    end
+  end
+  function request()
+    next_index = next_index % #requests + 1
+    return requests[next_index]
+  end
+end
+
+if delay_ms then
+  function delay()
+    return delay_ms
+  end
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  local ms = function(us) return us / 1000.0 end
+  io.write(string.format(
+    'WRK_JSON {"requests":%d,"duration_s":%.6f,"rps":%.1f,"p50_ms":%.3f,"p90_ms":%.3f,' ..
+    '"p99_ms":%.3f,"max_ms":%.3f,"mean_ms":%.3f,"errors_connect":%d,"errors_read":%d,' ..
+    '"errors_write":%d,"errors_status":%d,"errors_timeout":%d}\n',
+    summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
+    ms(latency:percentile(50)), ms(latency:percentile(90)), ms(latency:percentile(99)),
+    ms(latency.max), ms(latency.mean), e.connect, e.read, e.write, e.status, e.timeout))
+end
