@@ -54,6 +54,7 @@ impl App {
             cache_ttl: args.cache_ttl,
             budget: args.request_timeout,
             max_limit,
+            stale_if_error: args.stale_if_error,
             backend_concurrency: args.backend_concurrency as usize,
         };
         let service = Arc::new(LeaderboardService::new(backend, settings, metrics));
@@ -103,10 +104,9 @@ fn edge(args: &ServeArgs) -> Edge {
 }
 
 /// The backend, and the embedded store again when that is the backend (it also takes events).
-fn backend(
-    args: &ServeArgs,
-    max: MaxLimit,
-) -> Result<(Arc<dyn Backend>, Option<Arc<EmbeddedStore>>), StartError> {
+type Backends = (Arc<dyn Backend>, Option<Arc<EmbeddedStore>>);
+
+fn backend(args: &ServeArgs, max: MaxLimit) -> Result<Backends, StartError> {
     match args.backend {
         BackendKind::Adx => Ok((Arc::new(adx(&args.adx, args)?), None)),
         BackendKind::Embedded => {

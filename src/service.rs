@@ -12,7 +12,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use utoipa::ToSchema;
 
 use crate::backend::{Backend, BackendError};
-use crate::cache::{CacheKey, ResultCache};
+use crate::cache::{CacheKey, ResultCache, Source};
 use crate::campaigns::{Campaign, CampaignStatus};
 use crate::http::caching::Representation;
 use crate::leaderboard::{self, Entry, Limit, MaxLimit, View, Window};
@@ -93,6 +93,8 @@ pub struct Settings {
     /// How long one request waits for a board.
     pub budget: Duration,
     pub max_limit: MaxLimit,
+    /// How long the last good board of a key is served when its refresh fails.
+    pub stale_if_error: Duration,
     /// Most backend queries running at once.
     pub backend_concurrency: usize,
 }
@@ -107,7 +109,7 @@ pub struct LeaderboardService {
 
 impl LeaderboardService {
     pub fn new(backend: Arc<dyn Backend>, settings: Settings, metrics: Arc<Metrics>) -> Self {
-        let cache = ResultCache::new(settings.cache_ttl, metrics.clone());
+        let cache = ResultCache::new(settings.cache_ttl, settings.stale_if_error, metrics.clone());
         let backend_slots = Arc::new(BackendSlots {
             free: Semaphore::new(settings.backend_concurrency),
             wait: settings.budget,
@@ -133,8 +135,13 @@ impl LeaderboardService {
     }
 
     /// The board for `view` of `campaign`, from the cache or one shared backend query. Past
-    /// the request budget this gives up with a timeout; the query itself goes on.
-    pub async fn board(&self, campaign: &Arc<Campaign>, view: View) -> Result<Arc<Board>, Arc<BackendError>> {
+    /// the request budget this gives up with a timeout; the query itself goes on. When the
+    /// query fails or times out, the key's last good board is served if it is recent enough.
+    pub async fn board(
+        &self,
+        campaign: &Arc<Campaign>,
+        view: View,
+    ) -> Result<(Arc<Board>, Source), Arc<BackendError>> {
         let key = CacheKey { campaign: campaign.id.clone(), view };
         let (campaign, backend, slots, max, metrics) = (
             campaign.clone(),
@@ -145,9 +152,18 @@ impl LeaderboardService {
         );
         let fetch = async move { compute(&campaign, view, &*backend, &slots, max, &metrics).await };
         let budget = self.settings.budget;
-        tokio::time::timeout(budget, self.cache.get_or_fetch(key, fetch))
-            .await
-            .unwrap_or_else(|_| Err(Arc::new(BackendError::Timeout(budget))))
+        let error = match tokio::time::timeout(budget, self.cache.get_or_fetch(key.clone(), fetch)).await {
+            Ok(Ok(fetched)) => return Ok(fetched),
+            Ok(Err(error)) => error,
+            Err(_) => Arc::new(BackendError::Timeout(budget)),
+        };
+        match self.cache.stale(&key).await {
+            Some(board) => {
+                tracing::warn!(error = %error, "serving a stale board");
+                Ok((board, Source::Stale))
+            }
+            None => Err(error),
+        }
     }
 }
 

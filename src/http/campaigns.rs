@@ -3,6 +3,7 @@
 
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::caching::Representation;
 use super::problem::{ApiError, Problem};
+use crate::cache::Source;
 use crate::campaigns::Campaign;
 use crate::leaderboard::{self, Limit, View, parse_last};
 use crate::service::{CampaignSummary, Leaderboard};
@@ -104,8 +106,17 @@ async fn serve(
     view: View,
     limit: Limit,
 ) -> Result<Response, ApiError> {
-    let board = state.service.board(campaign, view).await.map_err(|e| ApiError::from(&*e))?;
-    Ok(board.body(limit).into_response())
+    let (board, source) = state.service.board(campaign, view).await.map_err(|e| ApiError::from(&*e))?;
+    let age = (leaderboard::now() - board.generated_at()).num_seconds().max(0);
+    let mut response = board.body(limit).into_response();
+    let headers = response.headers_mut();
+    headers.insert("x-cache", HeaderValue::from_static(source.as_str()));
+    headers.insert(header::AGE, HeaderValue::from(age));
+    if source == Source::Stale {
+        // RFC 9111 made Warning obsolete, but it is still how many clients learn of staleness.
+        headers.insert(header::WARNING, HeaderValue::from_static("110 - \"Response is Stale\""));
+    }
+    Ok(response)
 }
 
 /// A campaign named by the `{id}` path segment that exists in the current catalogue.

@@ -87,3 +87,35 @@ async fn partial_and_malformed_answers_are_never_served_nor_cached() {
     let body = s.app.json("/campaigns/ended/top").await;
     assert!(body["entries"].as_array().unwrap().len() > 1, "recovered with the full board");
 }
+
+#[tokio::test]
+async fn a_failed_refresh_serves_the_last_good_board_marked_stale() {
+    let s = setup(&["--cache-ttl", "200ms", "--stale-if-error", "60s"]).await;
+    let good = s.app.get("/campaigns/ended/top").await;
+    assert_eq!(good.headers()["x-cache"], "miss");
+    let good: Value = good.json().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.proxy.set(Fault::Permanent);
+    let stale = s.app.get("/campaigns/ended/top").await;
+    assert_eq!(stale.status(), 200);
+    assert_eq!(stale.headers()["x-cache"], "stale");
+    assert!(stale.headers()["warning"].to_str().unwrap().starts_with("110"));
+    assert!(stale.headers()["age"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(stale.json::<Value>().await.unwrap(), good, "the same board as before");
+    assert_eq!(s.app.metric("leaderboard_cache_lookups_total", "result=\"stale\"").await, 1.0);
+    // A key that never had a good board still gets the error.
+    problem(&s, "/campaigns/ended/window?last=1h", 502).await;
+    s.proxy.set(Fault::None);
+    let fresh = s.app.get("/campaigns/ended/top").await;
+    assert_eq!(fresh.headers()["x-cache"], "miss");
+    assert!(fresh.headers().get("warning").is_none());
+}
+
+#[tokio::test]
+async fn stale_boards_are_served_only_within_the_window() {
+    let s = setup(&["--cache-ttl", "100ms", "--stale-if-error", "1s"]).await;
+    s.app.json("/campaigns/ended/top").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s.proxy.set(Fault::Permanent);
+    problem(&s, "/campaigns/ended/top", 502).await;
+}

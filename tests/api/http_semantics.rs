@@ -124,7 +124,8 @@ async fn compression_is_negotiated_and_each_coding_has_its_own_tag() {
     assert!(header(&plain, "vary").to_ascii_lowercase().contains("accept-encoding"));
     let etag = header(&plain, "etag");
     let body = plain.bytes().await.unwrap();
-    let decoders: [(&str, fn(&[u8]) -> Vec<u8>); 2] = [("gzip", gunzip), ("br", unbrotli)];
+    type Decoder = fn(&[u8]) -> Vec<u8>;
+    let decoders: [(&str, Decoder); 2] = [("gzip", gunzip), ("br", unbrotli)];
     for (coding, decode) in decoders {
         let response = get_with(&s.app, path, &[("accept-encoding", coding)]).await;
         assert_eq!(header(&response, "content-encoding"), coding);
@@ -231,7 +232,8 @@ async fn without_cors_origins_there_are_no_cors_headers() {
 #[tokio::test]
 async fn errors_from_layers_and_extractors_are_problem_documents() {
     let s = setup(&[]).await;
-    let cases: [(&str, &[(&str, &str)], u16); 4] = [
+    type Headers<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(&str, Headers, u16); 4] = [
         // Not UTF-8 once decoded: the path extractor refuses it.
         ("/campaigns/%FF%FE/top", &[], 400),
         ("/campaigns/live-all/top?limit=%FF", &[], 400),
