@@ -44,7 +44,7 @@ def machine():
         ("memory", f"{mem_kb / 1024 / 1024:.1f} GiB"),
         ("kernel", f"{platform.system()} {platform.release()}"),
         ("rustc", run("rustc", "--version")),
-        ("load generator", run("wrk", "-v").splitlines()[0] + " (same machine)"),
+        ("load generator", " ".join(run("wrk", "-v").split()[:2]) + " on the same machine"),
     ]
 
 
