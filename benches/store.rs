@@ -26,27 +26,35 @@ fn campaign() -> (DateTime<Utc>, DateTime<Utc>) {
     (start, start + chrono::Duration::days(30))
 }
 
+/// Spins arrive in time order, as they do from the pipeline: each batch is the next slice of
+/// the campaign, with random instants inside it.
 async fn load(store: &EmbeddedStore, events: u64) {
+    const BATCH: u64 = 20_000;
     let (start, end) = campaign();
-    let span = (end - start).num_microseconds().unwrap();
+    let slice = (end - start).num_microseconds().unwrap() / events.div_ceil(BATCH) as i64;
     let started = Instant::now();
     let mut rng = rand::rng();
     let mut loaded = 0;
-    while loaded < events {
-        let n = (events - loaded).min(20_000);
-        let batch: Vec<Spin> = (0..n)
-            .map(|_| {
-                let at = start + chrono::Duration::microseconds(rng.random_range(0..span));
-                simulator::spin(&mut rng, PLAYERS, at)
-            })
+    for n in 0..events.div_ceil(BATCH) {
+        let from = start + chrono::Duration::microseconds(slice * n as i64);
+        let mut offsets: Vec<i64> =
+            (0..BATCH.min(events - loaded)).map(|_| rng.random_range(0..slice)).collect();
+        offsets.sort_unstable();
+        let batch: Vec<Spin> = offsets
+            .into_iter()
+            .map(|us| simulator::spin(&mut rng, PLAYERS, from + chrono::Duration::microseconds(us)))
             .collect();
+        loaded += batch.len() as u64;
         store.insert(batch).await.unwrap();
-        loaded += n;
         if loaded % 1_000_000 == 0 {
             eprintln!("  loaded {loaded} spins ({:.0?})", started.elapsed());
         }
     }
-    eprintln!("loaded {events} spins in {:.1?}", started.elapsed());
+    eprintln!(
+        "loaded {events} spins in {:.1?} ({:.0} spins/s)",
+        started.elapsed(),
+        events as f64 / started.elapsed().as_secs_f64()
+    );
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -101,20 +101,7 @@ async fn unreachable_backend_is_a_502_problem() {
     std::fs::write(&campaigns, fixture.campaigns_toml()).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let cluster = format!("http://127.0.0.1:{port}");
-    let args = [
-        "--backend",
-        "adx",
-        "--adx-cluster",
-        &cluster,
-        "--adx-database",
-        "leaderboard",
-        "--adx-auth",
-        "none",
-    ];
-    let mut args = args.to_vec();
-    let path = campaigns.to_str().unwrap();
-    args.extend(["--campaigns", path]);
-    let app = crate::common::spawn_app(&args).await;
+    let app = crate::common::spawn_on_cluster(&cluster, &campaigns, &[]).await;
     problem(&app, "/campaigns/live-all/top", 502).await;
 }
 
