@@ -1,7 +1,9 @@
 //! Campaign and leaderboard handlers: thin adapters from validated request parts to the
 //! catalogue and the leaderboard service.
 
-use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use std::borrow::Cow;
+
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -71,7 +73,7 @@ pub async fn top(
     campaign: KnownCampaign,
     query: Params,
 ) -> Result<Response, ApiError> {
-    let limit = Limit::parse(query.get("limit"), state.service.max_limit())?;
+    let limit = Limit::parse(query.get("limit").as_deref(), state.service.max_limit())?;
     serve(&state, &campaign.0, View::Top, limit).await
 }
 
@@ -95,8 +97,8 @@ pub async fn window(
     campaign: KnownCampaign,
     query: Params,
 ) -> Result<Response, ApiError> {
-    let span = parse_last(query.get("last"))?;
-    let limit = Limit::parse(query.get("limit"), state.service.max_limit())?;
+    let span = parse_last(query.get("last").as_deref())?;
+    let limit = Limit::parse(query.get("limit").as_deref(), state.service.max_limit())?;
     serve(&state, &campaign.0, View::Window(span), limit).await
 }
 
@@ -129,35 +131,38 @@ impl FromRequestParts<AppState> for KnownCampaign {
         let Path(id) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        let unknown = || ApiError::UnknownCampaign(id.chars().take(80).collect());
-        let id = crate::campaigns::CampaignId::parse(&id).map_err(|_| unknown())?;
-        state.catalogue.load().get(&id).cloned().map(KnownCampaign).ok_or_else(unknown)
+        // Only valid ids are in the catalogue, so a lookup by text validates too.
+        let found = state.catalogue.load().iter().find(|c| c.id.as_str() == id).cloned();
+        found.map(KnownCampaign).ok_or_else(|| ApiError::UnknownCampaign(id.chars().take(80).collect()))
     }
 }
 
-/// The query string as name/value pairs; a repeated name is refused rather than guessed at.
-pub struct Params(Vec<(String, String)>);
+/// The query string, read as name/value pairs on demand (decoding borrows unless a value is
+/// percent-encoded); a repeated name is refused rather than guessed at.
+pub struct Params(Option<String>);
 
 impl Params {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    fn pairs(&self) -> form_urlencoded::Parse<'_> {
+        form_urlencoded::parse(self.0.as_deref().unwrap_or_default().as_bytes())
+    }
+
+    fn get(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.pairs().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let RawQuery(raw) = RawQuery::from_request_parts(parts, state).await.expect("infallible");
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        for (i, (name, _)) in pairs.iter().enumerate() {
-            if pairs[..i].iter().any(|(n, _)| n == name) {
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let params = Self(parts.uri.query().map(str::to_owned));
+        for (i, (name, _)) in params.pairs().enumerate() {
+            if params.pairs().take(i).any(|(n, _)| n == name) {
                 return Err(ApiError::BadRequest(format!(
                     "query parameter `{name}` is given more than once"
                 )));
             }
         }
-        Ok(Self(pairs))
+        Ok(params)
     }
 }
