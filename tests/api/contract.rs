@@ -8,9 +8,7 @@ use crate::common::{Engine, Fixture, spawn_on_engine};
 async fn app_with_fixture() -> (crate::common::TestApp, Engine, tempfile::TempDir) {
     let fixture = Fixture::new();
     let engine = Engine::start(&fixture.spins[..10]);
-    let dir = tempfile::tempdir().unwrap();
-    let campaigns = dir.path().join("campaigns.toml");
-    std::fs::write(&campaigns, fixture.campaigns_toml()).unwrap();
+    let (dir, campaigns) = fixture.write_campaigns();
     let app = spawn_on_engine(&engine, &campaigns, &["--max-limit", "50"]).await;
     (app, engine, dir)
 }
@@ -81,9 +79,7 @@ async fn bad_requests_get_problem_documents() {
 async fn backend_errors_are_502_problems_that_say_what_adx_said() {
     let fixture = Fixture::new();
     let engine = Engine::start(&fixture.spins[..10]);
-    let dir = tempfile::tempdir().unwrap();
-    let campaigns = dir.path().join("campaigns.toml");
-    std::fs::write(&campaigns, fixture.campaigns_toml()).unwrap();
+    let (_dir, campaigns) = fixture.write_campaigns();
     // A table the engine does not have: ADX-style semantic error.
     let app = spawn_on_engine(&engine, &campaigns, &["--adx-table", "NoSuchTable"]).await;
     let body = problem(&app, "/campaigns/live-all/top", 502).await;
@@ -96,9 +92,7 @@ async fn backend_errors_are_502_problems_that_say_what_adx_said() {
 #[tokio::test]
 async fn unreachable_backend_is_a_502_problem() {
     let fixture = Fixture::new();
-    let dir = tempfile::tempdir().unwrap();
-    let campaigns = dir.path().join("campaigns.toml");
-    std::fs::write(&campaigns, fixture.campaigns_toml()).unwrap();
+    let (_dir, campaigns) = fixture.write_campaigns();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let cluster = format!("http://127.0.0.1:{port}");
     let app = crate::common::spawn_on_cluster(&cluster, &campaigns, &[]).await;

@@ -10,9 +10,7 @@ use crate::common::{Engine, Fixture, events_json, spawn_embedded, spawn_on_engin
 async fn embedded_and_kql_backends_answer_identically() {
     let fixture = Fixture::new();
     let engine = Engine::start(&fixture.spins);
-    let dir = tempfile::tempdir().unwrap();
-    let campaigns = dir.path().join("campaigns.toml");
-    std::fs::write(&campaigns, fixture.campaigns_toml()).unwrap();
+    let (_dir, campaigns) = fixture.write_campaigns();
     let adx = spawn_on_engine(&engine, &campaigns, &[]).await;
     let (embedded, _data) = spawn_embedded(&campaigns, &[]).await;
     embedded.ingest(&fixture.spins).await;

@@ -92,9 +92,7 @@ async fn kql_subcommand_prints_exactly_what_the_server_sends() {
     let fixture = Fixture::new();
     let engine = Engine::start(&fixture.spins[..5]);
     let proxy = FaultProxy::start(engine.url()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let campaigns = dir.path().join("campaigns.toml");
-    std::fs::write(&campaigns, fixture.campaigns_toml()).unwrap();
+    let (_dir, campaigns) = fixture.write_campaigns();
     let app = spawn_on_cluster(&proxy.url, &campaigns, &["--max-limit", "25"]).await;
     let requests = [
         ("/campaigns/ended/top?limit=3", vec!["ended", "--limit", "3"]),

@@ -44,9 +44,7 @@ fn span(text: &str) -> Duration {
 async fn every_view_matches_the_oracle() {
     let fixture = Fixture::new();
     let engine = Engine::start(&fixture.spins);
-    let dir = tempfile::tempdir().unwrap();
-    let campaigns = dir.path().join("campaigns.toml");
-    std::fs::write(&campaigns, fixture.campaigns_toml()).unwrap();
+    let (_dir, campaigns) = fixture.write_campaigns();
     let app = spawn_on_engine(&engine, &campaigns, &["--max-limit", "100"]).await;
 
     let mut checked = 0;
@@ -73,9 +71,7 @@ async fn every_view_matches_the_oracle() {
 async fn edges_ties_and_filters_are_as_documented() {
     let fixture = Fixture::new();
     let engine = Engine::start(&fixture.spins);
-    let dir = tempfile::tempdir().unwrap();
-    let campaigns = dir.path().join("campaigns.toml");
-    std::fs::write(&campaigns, fixture.campaigns_toml()).unwrap();
+    let (_dir, campaigns) = fixture.write_campaigns();
     let app = spawn_on_engine(&engine, &campaigns, &[]).await;
 
     let players = |body: &Value| -> Vec<i64> {
@@ -107,9 +103,7 @@ async fn edges_ties_and_filters_are_as_documented() {
 async fn upcoming_campaigns_are_empty_and_ask_no_backend() {
     let fixture = Fixture::new();
     let engine = Engine::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let campaigns = dir.path().join("campaigns.toml");
-    std::fs::write(&campaigns, fixture.campaigns_toml()).unwrap();
+    let (_dir, campaigns) = fixture.write_campaigns();
     let app = spawn_on_engine(&engine, &campaigns, &[]).await;
     for path in ["/campaigns/upcoming/top", "/campaigns/upcoming/window?last=1h"] {
         let body = app.json(path).await;

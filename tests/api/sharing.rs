@@ -21,9 +21,7 @@ pub async fn setup(extra: &[&str]) -> Setup {
     let fixture = Fixture::new();
     let engine = Engine::start(&fixture.spins);
     let proxy = FaultProxy::start(engine.url()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let campaigns = dir.path().join("campaigns.toml");
-    std::fs::write(&campaigns, fixture.campaigns_toml()).unwrap();
+    let (dir, campaigns) = fixture.write_campaigns();
     let app = spawn_on_cluster(&proxy.url, &campaigns, extra).await;
     Setup { app, proxy, _engine: engine, _dir: dir }
 }

@@ -96,6 +96,14 @@ impl Fixture {
             .collect()
     }
 
+    /// The campaigns file in a temporary directory, which lives as long as the returned guard.
+    pub fn write_campaigns(&self) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("campaigns.toml");
+        std::fs::write(&path, self.campaigns_toml()).unwrap();
+        (dir, path)
+    }
+
     pub fn campaign(&self, id: &str) -> &CampaignDef {
         self.campaigns.iter().find(|c| c.id == id).unwrap()
     }
