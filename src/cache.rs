@@ -58,16 +58,22 @@ impl<V: Send + Sync + 'static> ResultCache<V> {
         Self { entries, last_good, metrics }
     }
 
-    /// The cached value, or the value `fetch` produces, run once however many callers ask.
-    pub async fn get_or_fetch<E, F>(&self, key: CacheKey, fetch: F) -> Result<(Arc<V>, Source), Arc<E>>
+    /// The cached value, if it is still fresh.
+    pub async fn hit(&self, key: &CacheKey) -> Option<Arc<V>> {
+        let value = self.entries.get(key).await?;
+        self.metrics.cache(Source::Hit.as_str());
+        Some(value)
+    }
+
+    /// The value `fetch` produces, run once however many callers ask at the same time (a
+    /// caller that finds the key filled meanwhile gets that value). For a miss after [`hit`].
+    ///
+    /// [`hit`]: Self::hit
+    pub async fn fetch<E, F>(&self, key: CacheKey, fetch: F) -> Result<(Arc<V>, Source), Arc<E>>
     where
         E: Send + Sync + 'static,
         F: Future<Output = Result<V, E>> + Send + 'static,
     {
-        if let Some(hit) = self.entries.get(&key).await {
-            self.metrics.cache(Source::Hit.as_str());
-            return Ok((hit, Source::Hit));
-        }
         let (entries, last_good) = (self.entries.clone(), self.last_good.clone());
         let ran = Arc::new(AtomicBool::new(false));
         let ran_here = ran.clone();

@@ -143,20 +143,19 @@ impl LeaderboardService {
         view: View,
     ) -> Result<(Arc<Board>, Source), Arc<BackendError>> {
         let key = CacheKey { campaign: campaign.id.clone(), view };
-        let (campaign, backend, slots, max, metrics) = (
-            campaign.clone(),
-            self.backend.clone(),
-            self.backend_slots.clone(),
-            self.settings.max_limit,
-            self.metrics.clone(),
-        );
-        let fetch = async move { compute(&campaign, view, &*backend, &slots, max, &metrics).await };
+        // The hot path: a hit builds no query, arms no timer and clones nothing else.
+        if let Some(board) = self.cache.hit(&key).await {
+            return Ok((board, Source::Hit));
+        }
         let budget = self.settings.budget;
-        let error = match tokio::time::timeout(budget, self.cache.get_or_fetch(key.clone(), fetch)).await {
-            Ok(Ok(fetched)) => return Ok(fetched),
-            Ok(Err(error)) => error,
-            Err(_) => Arc::new(BackendError::Timeout(budget)),
-        };
+        let error =
+            match tokio::time::timeout(budget, self.cache.fetch(key.clone(), self.query(campaign, view)))
+                .await
+            {
+                Ok(Ok(fetched)) => return Ok(fetched),
+                Ok(Err(error)) => error,
+                Err(_) => Arc::new(BackendError::Timeout(budget)),
+            };
         match self.cache.stale(&key).await {
             Some(board) => {
                 tracing::warn!(error = %error, "serving a stale board");
@@ -164,6 +163,22 @@ impl LeaderboardService {
             }
             None => Err(error),
         }
+    }
+
+    /// The detached computation of one board, owning everything it needs.
+    fn query(
+        &self,
+        campaign: &Arc<Campaign>,
+        view: View,
+    ) -> impl Future<Output = Result<Board, BackendError>> + use<> {
+        let (campaign, backend, slots, max, metrics) = (
+            campaign.clone(),
+            self.backend.clone(),
+            self.backend_slots.clone(),
+            self.settings.max_limit,
+            self.metrics.clone(),
+        );
+        async move { compute(&campaign, view, &*backend, &slots, max, &metrics).await }
     }
 }
 

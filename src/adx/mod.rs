@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::backend::{Backend, BackendError};
-use crate::kql::{self, TableName};
+use crate::kql;
 use crate::leaderboard::{LeaderboardQuery, Standing};
 use auth::TokenSource;
 use frames::{Table, Value};
@@ -38,10 +38,6 @@ impl AdxBackend {
             .build()
             .map_err(|e| BackendError::Unreachable(e.to_string()))?;
         Ok(Self { config, http, auth })
-    }
-
-    pub fn table(&self) -> &TableName {
-        &self.config.table
     }
 }
 

@@ -97,10 +97,6 @@ impl ApiError {
             }
         }
     }
-
-    pub fn status(&self) -> StatusCode {
-        self.parts().0
-    }
 }
 
 impl From<&BackendError> for ApiError {

@@ -18,8 +18,6 @@ use crate::backend::{Backend, BackendError};
 use crate::events::Spin;
 use crate::leaderboard::{LeaderboardQuery, MaxLimit, Standing};
 
-pub use query::{LEADERBOARD, Plan};
-
 const SCHEMA: &str = include_str!("../../kql/embedded-schema.sql");
 pub(crate) const HOUR: i64 = 3_600_000_000;
 pub(crate) const DAY: i64 = 24 * HOUR;

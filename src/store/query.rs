@@ -8,7 +8,7 @@ use rusqlite::{Connection, named_params};
 use super::{ALL_GAMES, DAY, HOUR, WEEK, micros};
 use crate::leaderboard::{LeaderboardQuery, Standing};
 
-pub const LEADERBOARD: &str = include_str!("../../kql/leaderboard.sql");
+const LEADERBOARD: &str = include_str!("../../kql/leaderboard.sql");
 
 /// `[from, to)` in microseconds; empty when `from >= to`.
 type Range = (i64, i64);
