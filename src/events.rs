@@ -80,21 +80,24 @@ fn spin(value: &Value) -> Result<Spin, String> {
 }
 
 fn int64(value: &Value, name: &str) -> Result<i64, String> {
-    match value {
-        Value::Number(n) => n.as_i64().ok_or_else(|| {
-            if n.is_f64() {
-                format!("`{name}` must be an integer, not {n}")
-            } else {
-                format!("`{name}` {n} is outside the Int64 range")
-            }
-        }),
-        other => Err(format!("`{name}` must be an integer, not {}", kind(other))),
-    }
+    integer(value, name, "Int64")
 }
 
 fn int32(value: &Value, name: &str) -> Result<i32, String> {
-    let n = int64(value, name).map_err(|e| e.replace("Int64", "Int32"))?;
-    i32::try_from(n).map_err(|_| format!("`{name}` {n} is outside the Int32 range"))
+    integer(value, name, "Int32")
+}
+
+/// A JSON integer that fits `T` (the column type named `column_type` in messages).
+fn integer<T: TryFrom<i64>>(value: &Value, name: &str, column_type: &str) -> Result<T, String> {
+    let out_of_range = |n: &dyn std::fmt::Display| format!("`{name}` {n} is outside the {column_type} range");
+    match value {
+        Value::Number(n) if n.is_f64() => Err(format!("`{name}` must be an integer, not {n}")),
+        Value::Number(n) => {
+            let wide = n.as_i64().ok_or_else(|| out_of_range(n))?;
+            T::try_from(wide).map_err(|_| out_of_range(&wide))
+        }
+        other => Err(format!("`{name}` must be an integer, not {}", kind(other))),
+    }
 }
 
 /// RFC 3339, or the generator's `YYYY-MM-DD HH:MM:SS.ffffff` (no zone: UTC).
