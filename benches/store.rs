@@ -66,7 +66,7 @@ async fn time(store: &EmbeddedStore, name: &str, query: LeaderboardQuery) {
     let mut rows = 0;
     for _ in 0..RUNS {
         let t = Instant::now();
-        rows = leaderboard::backend::Backend::leaderboard(store, &query).await.unwrap().len();
+        rows = leaderboard::backend::Backend::leaderboard(store, &query).await.unwrap().rows.len();
         took.push(t.elapsed());
     }
     took.sort();

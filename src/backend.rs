@@ -5,13 +5,21 @@ use async_trait::async_trait;
 
 use crate::leaderboard::{LeaderboardQuery, Standing};
 
+/// A view's complete standings as a backend computed them: the best `query.limit` players
+/// ordered by rank, and how many players the view ranks in all (even past the cap).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Standings {
+    pub rows: Vec<Standing>,
+    pub total: u64,
+}
+
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// Short name for logs, metrics and error messages (`adx`, `embedded`).
     fn name(&self) -> &'static str;
 
-    /// The best `query.limit` standings, ordered by rank.
-    async fn leaderboard(&self, query: &LeaderboardQuery) -> Result<Vec<Standing>, BackendError>;
+    /// The view's standings: at most `query.limit` rows ordered by rank, with the exact total.
+    async fn leaderboard(&self, query: &LeaderboardQuery) -> Result<Standings, BackendError>;
 
     /// Cheap check that the backend answers queries.
     async fn ping(&self) -> Result<(), BackendError>;

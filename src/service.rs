@@ -222,5 +222,5 @@ async fn compute(
     let outcome = result.as_ref().map_or_else(BackendError::kind, |_| "ok");
     metrics.backend_query(backend.name(), outcome, started.elapsed());
     let standings = result?;
-    Ok(Board::new(summary, query.window, now, leaderboard::rank(standings), max))
+    Ok(Board::new(summary, query.window, now, leaderboard::rank(standings.rows), max))
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::backend::{Backend, BackendError};
+use crate::backend::{Backend, BackendError, Standings};
 use crate::kql;
 use crate::leaderboard::{LeaderboardQuery, Standing};
 use auth::TokenSource;
@@ -47,12 +47,13 @@ impl Backend for AdxBackend {
         "adx"
     }
 
-    async fn leaderboard(&self, query: &LeaderboardQuery) -> Result<Vec<Standing>, BackendError> {
+    async fn leaderboard(&self, query: &LeaderboardQuery) -> Result<Standings, BackendError> {
         let csl = kql::render(query, &self.config.table);
         let data = request::run(&self.http, &self.config, self.auth.as_ref(), &csl).await?;
         let table =
             data.primary().ok_or_else(|| BackendError::Malformed("no primary result table".into()))?;
-        standings(table)
+        // Interim: the total is the rows' count until the query returns it.
+        standings(table).map(|rows| Standings { total: rows.len() as u64, rows })
     }
 
     async fn ping(&self) -> Result<(), BackendError> {

@@ -14,9 +14,9 @@ use chrono::{DateTime, Utc};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::backend::{Backend, BackendError};
+use crate::backend::{Backend, BackendError, Standings};
 use crate::events::Spin;
-use crate::leaderboard::{LeaderboardQuery, MaxLimit, Standing};
+use crate::leaderboard::{LeaderboardQuery, MaxLimit};
 
 const SCHEMA: &str = include_str!("../../kql/embedded-schema.sql");
 pub(crate) const HOUR: i64 = 3_600_000_000;
@@ -127,10 +127,12 @@ impl Backend for EmbeddedStore {
         "embedded"
     }
 
-    async fn leaderboard(&self, query: &LeaderboardQuery) -> Result<Vec<Standing>, BackendError> {
+    async fn leaderboard(&self, query: &LeaderboardQuery) -> Result<Standings, BackendError> {
         let mut query = query.clone();
         query.limit = query.limit.min(self.depth);
-        self.read(move |conn| query::run(conn, &query)).await
+        // Interim: the total is the rows' count until the store counts every player.
+        let rows = self.read(move |conn| query::run(conn, &query)).await?;
+        Ok(Standings { total: rows.len() as u64, rows })
     }
 
     async fn ping(&self) -> Result<(), BackendError> {

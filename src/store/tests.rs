@@ -79,7 +79,7 @@ async fn trimmed_rollup_answers_every_window_exactly() {
         };
         let expected = brute_force(&spins, &query);
         checked += usize::from(!expected.is_empty());
-        assert_eq!(shown(&store.leaderboard(&query).await.unwrap()), expected, "{query:?}");
+        assert_eq!(shown(&store.leaderboard(&query).await.unwrap().rows), expected, "{query:?}");
     }
     assert!(checked > 200);
     // The rollup was really trimmed to the depth.
@@ -113,6 +113,6 @@ async fn reopening_with_a_larger_limit_rebuilds_the_rollup() {
         games: None,
         limit: 5,
     };
-    let players: Vec<i32> = store.leaderboard(&query).await.unwrap().iter().map(|s| s.player_id).collect();
+    let players: Vec<i32> = store.leaderboard(&query).await.unwrap().rows.iter().map(|s| s.player_id).collect();
     assert_eq!(players, [5, 4, 3, 2, 1]);
 }
