@@ -6,7 +6,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use super::*;
-use crate::leaderboard::Window;
+use crate::leaderboard::{Standing, Window};
 
 fn brute_force(spins: &[Spin], query: &LeaderboardQuery) -> Vec<(i32, i64, i32, i32, i64)> {
     let mut best: std::collections::BTreeMap<i32, &Spin> = Default::default();
