@@ -15,8 +15,8 @@ use crate::campaigns::{CampaignId, Catalogue, CatalogueError, CatalogueSource, S
 use crate::cli::{AdxArgs, BackendKind, KqlArgs, LogFormat, ServeArgs};
 use crate::http::caching::CachePolicy;
 use crate::http::{AppState, Edge, Ingest, router};
-use crate::leaderboard::{Limit, MaxLimit, Span, View};
-use crate::service::{LeaderboardService, Settings};
+use crate::engine::{Engine, Settings};
+use crate::leaderboard::{LeaderboardQuery, MaxLimit, MaxStandings, Span, View};
 use crate::simulator::Simulation;
 use crate::store::EmbeddedStore;
 
@@ -40,6 +40,7 @@ pub struct App {
 impl App {
     pub async fn build(args: &ServeArgs) -> Result<Self, StartError> {
         let max_limit = MaxLimit::new(args.max_limit).map_err(StartError::Config)?;
+        let max_standings = MaxStandings::new(args.max_standings).map_err(StartError::Config)?;
         let source = match &args.campaigns {
             Some(path) => CatalogueSource::File(path.clone()),
             None => CatalogueSource::Demo,
@@ -51,16 +52,21 @@ impl App {
         }
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let settings = Settings {
-            cache_ttl: args.cache_ttl,
+            ttl: args.cache_ttl,
             budget: args.request_timeout,
             max_limit,
+            max_standings,
             stale_if_error: args.stale_if_error,
             backend_concurrency: args.backend_concurrency as usize,
+            idle_after: args.idle_after,
+            max_views: args.max_views,
+            max_bytes: args.snapshot_memory.as_u64(),
+            late_arrival: args.late_arrival,
         };
-        let service = Arc::new(LeaderboardService::new(backend, settings, metrics));
+        let engine = Arc::new(Engine::new(backend, settings, metrics));
         let on_change = {
-            let service = service.clone();
-            move || service.clear()
+            let (engine, catalogue) = (engine.clone(), catalogue.clone());
+            move || engine.retain(&catalogue.load())
         };
         source.watch(catalogue.clone(), on_change);
         let listener = TcpListener::bind(args.listen)
@@ -68,7 +74,7 @@ impl App {
             .map_err(|source| StartError::Bind { addr: args.listen, source })?;
         let ingest =
             store.map(|store| Ingest { store, token: args.embedded.ingest_token.as_deref().map(Arc::from) });
-        let state = AppState { catalogue: catalogue.clone(), service, ingest, readiness: Default::default() };
+        let state = AppState { catalogue: catalogue.clone(), engine, ingest, readiness: Default::default() };
         let router = router(state, &edge(args));
         Ok(Self { listener, router, catalogue })
     }
@@ -225,8 +231,6 @@ pub fn print_kql(args: &KqlArgs) -> ExitCode {
 
 fn render_request(args: &KqlArgs) -> Result<String, String> {
     let catalogue = Catalogue::load(&args.campaigns).map_err(|e| e.to_string())?;
-    let max = MaxLimit::new(args.max_limit)?;
-    Limit::parse(args.limit.as_deref(), max).map_err(|e| e.to_string())?;
     let view = match &args.last {
         Some(last) => View::Window(Span::parse(last).map_err(|e| e.to_string())?),
         None => View::Top,
@@ -236,8 +240,9 @@ fn render_request(args: &KqlArgs) -> Result<String, String> {
         catalogue.get(&id).ok_or_else(|| format!("no campaign `{id}` in {}", args.campaigns.display()))?;
     let at = args.at.map(|t| t.with_timezone(&chrono::Utc)).unwrap_or_else(crate::leaderboard::now);
     let at = chrono::SubsecRound::trunc_subsecs(at, 6);
-    let query = view
-        .query(campaign, at, max)
+    let window = view
+        .window(campaign.start, campaign.end, at)
         .ok_or_else(|| format!("campaign `{id}` has not started at {at}: the server sends no query"))?;
-    Ok(crate::kql::render(&query, &args.table))
+    let limit = MaxStandings::new(args.max_standings)?.get();
+    Ok(crate::kql::render(&LeaderboardQuery { window, games: campaign.games.clone(), limit }, &args.table))
 }

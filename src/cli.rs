@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -55,14 +54,34 @@ pub struct ServeArgs {
     pub embedded: EmbeddedArgs,
     #[command(flatten)]
     pub adx: AdxArgs,
-    /// How long a computed leaderboard is served before the backend is asked again.
+    /// How long a snapshot is fresh: a view read during it is refreshed in the background at
+    /// its end (stretched to twice the last query's duration when queries are slow).
     #[arg(long, env = "LEADERBOARD_CACHE_TTL", default_value = "1s", value_parser = duration)]
     pub cache_ttl: std::time::Duration,
-    /// The largest `limit` a client may ask for; every query fetches this many rows.
+    /// The largest `limit` a client may ask for (and the most ids of a friends' board).
     #[arg(long, env = "LEADERBOARD_MAX_LIMIT", default_value_t = 100)]
     pub max_limit: u32,
+    /// The most players a view's snapshot holds; players ranked past it are counted in
+    /// `total` but answered as not ranked.
+    #[arg(long, env = "LEADERBOARD_MAX_STANDINGS", default_value_t = 1_000_000)]
+    pub max_standings: u32,
+    /// A view unread this long is dropped (its next reader waits for a fresh query).
+    #[arg(long, env = "LEADERBOARD_IDLE_AFTER", default_value = "60s", value_parser = duration)]
+    pub idle_after: std::time::Duration,
+    /// The most views (a campaign's top, or a window of one span) held at once; the least
+    /// recently read is dropped first.
+    #[arg(long, env = "LEADERBOARD_MAX_VIEWS", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_views: u64,
+    /// The most memory the held snapshots (and their encoded pages) may take, e.g. 512MiB.
+    #[arg(long, env = "LEADERBOARD_SNAPSHOT_MEMORY", default_value = "512MiB")]
+    pub snapshot_memory: bytesize::ByteSize,
+    /// A campaign that ended this long ago is final (late spins have arrived): its views are
+    /// computed once and never refreshed.
+    #[arg(long, env = "LEADERBOARD_LATE_ARRIVAL", default_value = "10m", value_parser = duration)]
+    pub late_arrival: std::time::Duration,
     /// Time budget of one request: past it the client gets a 504, while the backend query
-    /// goes on and fills the cache for the next reader.
+    /// goes on and fills the view's snapshot for the next reader.
     #[arg(long, env = "LEADERBOARD_REQUEST_TIMEOUT", default_value = "5s", value_parser = duration)]
     pub request_timeout: std::time::Duration,
     /// Longest a backend query may run (server-side timeout for ADX).
@@ -137,11 +156,9 @@ pub struct KqlArgs {
     /// The `/window` span (e.g. 15m); without it, the `/top` query.
     #[arg(long)]
     pub last: Option<String>,
-    /// The request's limit (validated; every query fetches --max-limit rows).
-    #[arg(long)]
-    pub limit: Option<String>,
-    #[arg(long, env = "LEADERBOARD_MAX_LIMIT", default_value_t = 100)]
-    pub max_limit: u32,
+    /// The most rows the query returns (the server's --max-standings).
+    #[arg(long, env = "LEADERBOARD_MAX_STANDINGS", default_value_t = 1_000_000)]
+    pub max_standings: u32,
     #[arg(long = "adx-table", env = "ADX_TABLE", default_value = "GamePlay")]
     pub table: TableName,
     /// The instant of the request (RFC 3339); default now.
@@ -154,20 +171,8 @@ fn duration(text: &str) -> Result<std::time::Duration, String> {
         .map_err(|e| format!("`{text}` is not a duration (e.g. 1s, 500ms, 2m): {e}"))
 }
 
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command.unwrap_or_else(|| Command::Serve(Box::new(default_serve_args()))) {
-        Command::Serve(args) => crate::app::main(*args),
-        Command::Kql(args) => crate::app::print_kql(&args),
-        Command::Openapi => {
-            println!("{}", crate::http::openapi().to_pretty_json().expect("the document serializes"));
-            ExitCode::SUCCESS
-        }
-    }
-}
-
 /// `serve` with every flag from the environment or its default.
-fn default_serve_args() -> ServeArgs {
+pub fn default_serve_args() -> ServeArgs {
     ServeArgs::try_parse_from(["leaderboard"]).unwrap_or_else(|e| e.exit())
 }
 

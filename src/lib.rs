@@ -1,17 +1,18 @@
 //! leaderboard: real-time campaign leaderboards computed from spin events in Azure Data
-//! Explorer, served over HTTP with a shared short-lived cache.
+//! Explorer (or the embedded store), served over HTTP from standings snapshots that one backend
+//! query per view and refresh builds for every reader.
 
 pub mod adx;
 pub mod app;
 pub mod backend;
-pub mod cache;
 pub mod campaigns;
 pub mod cli;
+pub mod engine;
 pub mod events;
 pub mod http;
 pub mod kql;
 pub mod leaderboard;
 pub mod metrics;
-pub mod service;
+pub mod representation;
 pub mod simulator;
 pub mod store;

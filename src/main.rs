@@ -1,3 +1,15 @@
-fn main() -> std::process::ExitCode {
-    leaderboard::cli::main()
+use std::process::ExitCode;
+
+use clap::Parser;
+use leaderboard::cli::{Cli, Command, default_serve_args};
+
+fn main() -> ExitCode {
+    match Cli::parse().command.unwrap_or_else(|| Command::Serve(Box::new(default_serve_args()))) {
+        Command::Serve(args) => leaderboard::app::main(*args),
+        Command::Kql(args) => leaderboard::app::print_kql(&args),
+        Command::Openapi => {
+            println!("{}", leaderboard::http::openapi().to_pretty_json().expect("the document serializes"));
+            ExitCode::SUCCESS
+        }
+    }
 }

@@ -16,6 +16,7 @@ pub fn demo_catalogue(now: DateTime<Utc>) -> Catalogue {
         start,
         end,
         games,
+        windows: None,
     };
     Catalogue::new(vec![
         campaign("demo-live", "Demo: all games, since start-up", started, hour + Duration::days(7), None),

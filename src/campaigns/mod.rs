@@ -13,6 +13,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::leaderboard::Span;
+
 pub use demo::demo_catalogue;
 pub use id::{CampaignId, InvalidCampaignId};
 pub use watch::{CatalogueSource, SharedCatalogue};
@@ -29,6 +31,24 @@ pub struct Campaign {
     /// Only spins of these GameIDs count; absent means every game.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub games: Option<Vec<i32>>,
+    /// The only `last` spans `/window` serves for this campaign; absent means any span.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>, example = json!(["15m", "1h", "24h"]))]
+    pub windows: Option<Vec<Span>>,
+}
+
+/// A campaign as served, with its status at the time of the answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CampaignSummary {
+    #[serde(flatten)]
+    pub campaign: Campaign,
+    pub status: CampaignStatus,
+}
+
+impl CampaignSummary {
+    pub fn at(campaign: &Campaign, now: DateTime<Utc>) -> Self {
+        Self { campaign: campaign.clone(), status: campaign.status_at(now) }
+    }
 }
 
 /// Where a campaign stands relative to an instant.
@@ -83,6 +103,7 @@ struct CampaignEntry {
     start: When,
     end: When,
     games: Option<Vec<i64>>,
+    windows: Option<Vec<String>>,
 }
 
 impl Catalogue {
@@ -148,12 +169,13 @@ impl CampaignEntry {
             return Err(("end", format!("must be after start ({start})")));
         }
         let games = self.games.as_deref().map(game_ids).transpose().map_err(|p| ("games", p))?;
+        let windows = self.windows.as_deref().map(spans).transpose().map_err(|p| ("windows", p))?;
         let name = match &self.name {
             Some(n) if n.trim().is_empty() => return Err(("name", "must not be blank".into())),
             Some(n) => n.clone(),
             None => id.as_str().to_owned(),
         };
-        Ok(Campaign { id, name, start, end, games })
+        Ok(Campaign { id, name, start, end, games, windows })
     }
 }
 
@@ -179,6 +201,21 @@ fn game_ids(games: &[i64]) -> Result<Vec<i32>, String> {
     ids.sort_unstable();
     ids.dedup();
     Ok(ids)
+}
+
+/// Declared windows: valid spans, each once, in the order given.
+fn spans(texts: &[String]) -> Result<Vec<Span>, String> {
+    if texts.is_empty() {
+        return Err("must list at least one span (omit the field to allow any span)".into());
+    }
+    let mut spans: Vec<Span> = Vec::with_capacity(texts.len());
+    for text in texts {
+        let span = Span::parse(text).map_err(|e| format!("`{text}`: {e}"))?;
+        if !spans.contains(&span) {
+            spans.push(span);
+        }
+    }
+    Ok(spans)
 }
 
 #[cfg(test)]

@@ -67,6 +67,6 @@ pub async fn ingest(
     })?;
     let spins = parse_batch(&body).map_err(ApiError::BadBatch)?;
     let accepted = spins.len();
-    ingest.store.insert(spins).await.map_err(ApiError::Backend)?;
+    ingest.store.insert(spins).await?;
     Ok(Json(Accepted { accepted }))
 }

@@ -1,6 +1,7 @@
 //! The HTTP layer: the one router (routes and OpenAPI from the same annotations), the shared
 //! application state, and the fallbacks that keep every error a problem document.
 
+mod boards;
 pub mod caching;
 mod campaigns;
 mod events;
@@ -19,7 +20,7 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::campaigns::SharedCatalogue;
-use crate::service::LeaderboardService;
+use crate::engine::Engine;
 use problem::ApiError;
 
 pub use layers::{CorsOrigins, Edge};
@@ -29,7 +30,7 @@ pub use ops::Readiness;
 #[derive(Clone)]
 pub struct AppState {
     pub catalogue: SharedCatalogue,
-    pub service: Arc<LeaderboardService>,
+    pub engine: Arc<Engine>,
     /// Where POST /events goes: only the embedded backend takes events.
     pub ingest: Option<Ingest>,
     pub readiness: Arc<Readiness>,
@@ -47,13 +48,15 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(campaigns::list_campaigns))
         .routes(routes!(campaigns::get_campaign))
-        .routes(routes!(campaigns::top))
-        .routes(routes!(campaigns::window))
+        .routes(routes!(boards::top))
+        .routes(routes!(boards::window))
+        .routes(routes!(boards::player))
+        .routes(routes!(boards::friends))
         .routes(routes!(events::ingest))
 }
 
 pub fn router(state: AppState, edge: &Edge) -> Router {
-    let metrics = state.service.metrics().clone();
+    let metrics = state.engine.metrics().clone();
     let (api, spec) = api().split_for_parts();
     let router = layers::admission(api, edge.max_in_flight)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))

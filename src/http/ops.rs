@@ -19,7 +19,7 @@ pub async fn healthz() -> &'static str {
 /// Ready for traffic: the campaigns are loaded (the server does not start without them) and
 /// the backend answers its ping, as probed at most every few seconds.
 pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    state.readiness.check(&**state.service.backend()).await.map_err(ApiError::NotReady)?;
+    state.readiness.check(&**state.engine.backend()).await.map_err(ApiError::NotReady)?;
     Ok("ready")
 }
 
@@ -54,5 +54,5 @@ impl Readiness {
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    ([(header::CONTENT_TYPE, content_type)], state.service.metrics().render())
+    ([(header::CONTENT_TYPE, content_type)], state.engine.metrics().render())
 }

@@ -42,8 +42,8 @@ pub enum ApiError {
     NoRoute(String),
     #[error("method {0} is not allowed here")]
     MethodNotAllowed(String),
-    #[error("the backend failed: {0}")]
-    Backend(BackendError),
+    #[error("{0}")]
+    Engine(crate::engine::Error),
     #[error("{0}")]
     BadBatch(BatchError),
     #[error("the body is larger than {0} bytes; send fewer events per request")]
@@ -65,6 +65,7 @@ pub enum ApiError {
 
 impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        use crate::engine::Error as E;
         use BackendError as B;
         match self {
             Self::UnknownCampaign(_) => (StatusCode::NOT_FOUND, "unknown-campaign", "Unknown campaign"),
@@ -76,13 +77,17 @@ impl ApiError {
             Self::MethodNotAllowed(_) => {
                 (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed")
             }
-            Self::Backend(B::Timeout(_)) => {
+            Self::Engine(E::Backend(B::Timeout(_)) | E::Budget(_)) => {
                 (StatusCode::GATEWAY_TIMEOUT, "backend-timeout", "Backend timed out")
             }
-            Self::Backend(B::Storage(_)) => {
+            Self::Engine(E::Backend(B::Storage(_))) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "storage-unavailable", "Embedded store unavailable")
             }
-            Self::Backend(_) => (StatusCode::BAD_GATEWAY, "backend-error", "Backend query failed"),
+            // Overload, ours or the backend's: the client may retry shortly.
+            Self::Engine(E::Busy | E::Backend(B::Throttled(_))) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "backend-busy", "Backend busy")
+            }
+            Self::Engine(E::Backend(_)) => (StatusCode::BAD_GATEWAY, "backend-error", "Backend query failed"),
             Self::BadBatch(_) => (StatusCode::BAD_REQUEST, "invalid-events", "Invalid events"),
             Self::PayloadTooLarge(_) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large")
@@ -99,9 +104,9 @@ impl ApiError {
     }
 }
 
-impl From<&BackendError> for ApiError {
-    fn from(e: &BackendError) -> Self {
-        Self::Backend(e.clone())
+impl From<BackendError> for ApiError {
+    fn from(e: BackendError) -> Self {
+        Self::Engine(e.into())
     }
 }
 
@@ -122,7 +127,7 @@ impl IntoResponse for ApiError {
         if matches!(self, Self::Unauthorized) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if matches!(self, Self::Overloaded) {
+        if status == StatusCode::SERVICE_UNAVAILABLE && !matches!(self, Self::NotReady(_)) {
             // In-flight requests finish within the request budget; a second is a fair wait.
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

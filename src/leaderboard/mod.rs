@@ -9,9 +9,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::campaigns::Campaign;
-
-pub use params::{InvalidParam, Limit, MaxLimit, parse_last};
+pub use params::{
+    Around, InvalidParam, Limit, MaxLimit, MaxStandings, Offset, PlayerId, PlayerIds, parse_last,
+};
 pub use span::Span;
 
 /// The two views of a campaign.
@@ -19,23 +19,25 @@ pub use span::Span;
 pub enum View {
     /// The whole campaign, `[start, end)`.
     Top,
-    /// The campaign's last `Span`: `[max(start, anchor - span), anchor)`, `anchor = min(now, end)`.
+    /// The campaign's last `Span`: `[max(start, anchor - span), anchor)`, `anchor = min(now, end)`
+    /// with `now` on the whole second.
     Window(Span),
 }
 
 /// A half-open time range `[from, to)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 pub struct Window {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
 }
 
-/// What a backend must compute: the best `limit` players among counted spins.
+/// What a backend must compute: every player ranked among counted spins, at most `limit` rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaderboardQuery {
     pub window: Window,
     /// Only spins of these games count (sorted, deduplicated, non-empty); `None` = all games.
     pub games: Option<Vec<i32>>,
+    /// The most rows to return (`--max-standings`); the total is counted past it.
     pub limit: u32,
 }
 
@@ -56,32 +58,35 @@ pub struct Standing {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
-    /// 1-based position: score descending, then earliest `achievedAt`, then `playerId`.
+    /// 1-based position in the whole view: score descending, then earliest `achievedAt`, then
+    /// `playerId`.
     pub rank: u32,
     #[serde(flatten)]
     pub standing: Standing,
 }
 
 impl View {
-    /// The window this view covers at `now`, or `None` while the campaign has not started
-    /// (nothing can count yet, so no backend is asked).
-    pub fn window(self, campaign: &Campaign, now: DateTime<Utc>) -> Option<Window> {
-        if now < campaign.start {
+    /// The window this view covers at `now` for a campaign of `[start, end)`, or `None` while the
+    /// campaign has not started (nothing can count yet, so no backend is asked). The anchor of a
+    /// window is aligned to the whole second, so that every replica asking in the same second
+    /// sends the same query (and ADX can answer it from its results cache).
+    pub fn window(self, start: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>) -> Option<Window> {
+        if now < start {
             return None;
         }
         Some(match self {
-            View::Top => Window { from: campaign.start, to: campaign.end },
+            View::Top => Window { from: start, to: end },
             View::Window(span) => {
-                let to = now.min(campaign.end);
-                Window { from: campaign.start.max(to - span.duration()), to }
+                let to = now.trunc_subsecs(0).min(end);
+                Window { from: start.max(to - span.duration()), to }
             }
         })
     }
+}
 
-    /// The backend query for this view at `now`, fetching `limit` rows.
-    pub fn query(self, campaign: &Campaign, now: DateTime<Utc>, limit: MaxLimit) -> Option<LeaderboardQuery> {
-        let window = self.window(campaign, now)?;
-        Some(LeaderboardQuery { window, games: campaign.games.clone(), limit: limit.get() })
+impl Serialize for Span {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -89,11 +94,6 @@ impl View {
 /// same request renders to the same window on each backend.
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
-}
-
-/// Ranks standings that a backend returned already ordered.
-pub fn rank(standings: impl IntoIterator<Item = Standing>) -> Vec<Entry> {
-    standings.into_iter().zip(1..).map(|(standing, rank)| Entry { rank, standing }).collect()
 }
 
 #[cfg(test)]
