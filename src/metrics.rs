@@ -1,5 +1,5 @@
-//! Service metrics in the Prometheus (OpenMetrics) text format: HTTP requests, the result
-//! cache, and backend queries. One registry per server, shared through `AppState`.
+//! Service metrics in the Prometheus (OpenMetrics) text format: HTTP requests, reads of the
+//! standings engine's snapshots and the views it holds, and backend queries. One registry per server, shared through `AppState`.
 
 use std::time::Duration;
 
@@ -38,6 +38,9 @@ pub struct Metrics {
     pub cache: Family<CacheLabels, Counter>,
     pub backend_queries: Family<BackendLabels, Counter>,
     pub backend_seconds: Family<BackendLabels, Histogram>,
+    /// Views held by the standings engine, and the bytes of their snapshots.
+    pub views: Gauge,
+    pub snapshot_bytes: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -66,7 +69,20 @@ impl Default for Metrics {
             backend_queries.clone(),
         );
         registry.register("backend_query_duration_seconds", "Backend query latency", backend_seconds.clone());
-        Self { registry, requests, request_seconds, in_flight, cache, backend_queries, backend_seconds }
+        let (views, snapshot_bytes) = (Gauge::default(), Gauge::default());
+        registry.register("views", "Views held by the standings engine", views.clone());
+        registry.register("snapshot_bytes", "Bytes of the snapshots held", snapshot_bytes.clone());
+        Self {
+            registry,
+            requests,
+            request_seconds,
+            in_flight,
+            cache,
+            backend_queries,
+            backend_seconds,
+            views,
+            snapshot_bytes,
+        }
     }
 }
 

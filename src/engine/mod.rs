@@ -169,6 +169,15 @@ impl Engine {
         &self.shared.settings
     }
 
+    /// Brings the engine's gauges up to date, e.g. before the metrics are read.
+    pub fn observe(&self) {
+        let views = &self.shared.views;
+        views.run_pending_tasks();
+        let bytes: usize = views.iter().filter_map(|(_, v)| v.current()).map(|s| s.ranking.bytes()).sum();
+        self.shared.metrics.views.set(views.entry_count() as i64);
+        self.shared.metrics.snapshot_bytes.set(bytes as i64);
+    }
+
     /// Drops the views of campaigns that `catalogue` changed or removed; the others keep their
     /// snapshots.
     pub fn retain(&self, catalogue: &Catalogue) {

@@ -54,5 +54,6 @@ impl Readiness {
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    state.engine.observe();
     ([(header::CONTENT_TYPE, content_type)], state.engine.metrics().render())
 }

@@ -165,20 +165,12 @@ async fn request_text_crafted_as_kql_never_changes_the_query() {
         for target in targets {
             let before = s.proxy.texts().len();
             let status = s.app.get(&target).await.status().as_u16();
-            let sent = s.proxy.texts().split_off(before);
-            match status {
-                200 => {
-                    for text in &sent {
-                        if target.contains("/window") {
-                            assert_eq!(shape(text), window, "{target}");
-                        } else {
-                            assert_eq!(text, &top, "{target}");
-                        }
-                    }
-                    compared += sent.len();
-                }
-                400..500 => assert!(sent.is_empty(), "{target} was refused ({status}) yet sent {sent:?}"),
-                _ => panic!("{target}: {status}"),
+            assert!(status == 200 || (400..500).contains(&status), "{target}: {status}");
+            // Views are refreshed ahead in the background, so a refused request may see other
+            // views' queries go by: every text sent must still be one of the legitimate two.
+            for text in s.proxy.texts().split_off(before) {
+                assert!(text == top || shape(&text) == window, "{target} changed a query: {text}");
+                compared += 1;
             }
         }
     }

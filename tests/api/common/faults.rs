@@ -83,6 +83,11 @@ impl FaultProxy {
         self.queries.load(Ordering::SeqCst)
     }
 
+    /// Queries being answered now.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
     /// The most queries that were being answered at the same time.
     pub fn peak_concurrency(&self) -> usize {
         self.peak.load(Ordering::SeqCst)

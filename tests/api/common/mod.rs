@@ -117,3 +117,35 @@ pub async fn spawn_on_cluster(cluster: &str, campaigns: &Path, extra: &[&str]) -
     args.extend_from_slice(extra);
     spawn_app(&args).await
 }
+
+/// Waits until `condition` holds, checking every few milliseconds; fails with `what` if it has
+/// not held within 20 seconds (a generous bound for a loaded machine, not a latency claim).
+pub async fn eventually<F: Future<Output = bool>>(what: &str, mut condition: impl FnMut() -> F) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !condition().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// The entries of an answer as oracle rows, checking that ranks are the global positions
+/// starting at `first_rank`.
+pub fn rows(entries: &serde_json::Value, first_rank: usize) -> Vec<fixture::Row> {
+    entries
+        .as_array()
+        .expect("an entries array")
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            assert_eq!(e["rank"], first_rank + i, "ranks are global positions: {e}");
+            row(e)
+        })
+        .collect()
+}
+
+/// One entry as an oracle row.
+pub fn row(e: &serde_json::Value) -> fixture::Row {
+    let time: chrono::DateTime<chrono::Utc> = e["achievedAt"].as_str().unwrap().parse().unwrap();
+    let int = |k: &str| e[k].as_i64().unwrap();
+    (int("playerId") as i32, e["score"].as_f64().unwrap(), int("win"), int("stake") as i32, int("gameId") as i32, time)
+}

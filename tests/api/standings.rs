@@ -1,0 +1,239 @@
+//! The standings engine against the oracle, on both backends: pages and totals of every view,
+//! every player's entry and neighbours, friends' boards, and players past the snapshot cap.
+//! Also: lookups share one query, views are bounded, declared windows refuse others.
+
+use chrono::Duration;
+use futures::future::join_all;
+use serde_json::Value;
+
+use crate::common::faults::{Fault, FaultProxy};
+use crate::common::fixture::{CampaignDef, Row, SPANS};
+use crate::common::{Engine, Fixture, TestApp, row, rows, spawn_embedded, spawn_on_cluster, spawn_on_engine};
+use crate::leaderboards::span;
+
+/// Every view of a campaign: the `last=` query (empty for the whole campaign) and its span.
+fn views() -> Vec<(String, Option<Duration>)> {
+    std::iter::once((String::new(), None)).chain(SPANS.iter().map(|s| (format!("last={s}"), Some(span(s))))).collect()
+}
+
+fn board_path(c: &CampaignDef, last: &str, offset: usize, limit: usize) -> String {
+    match last {
+        "" => format!("/campaigns/{}/top?offset={offset}&limit={limit}", c.id),
+        _ => format!("/campaigns/{}/window?{last}&offset={offset}&limit={limit}", c.id),
+    }
+}
+
+fn player_path(c: &CampaignDef, last: &str, player: i32, around: usize) -> String {
+    let sep = if last.is_empty() { "" } else { "&" };
+    format!("/campaigns/{}/players/{player}?{last}{sep}around={around}", c.id)
+}
+
+/// Pages, totals, every player's standing and neighbours, and a friends' board, for every view
+/// of every campaign, as the oracle reads the documented semantics.
+async fn check_against_oracle(app: &TestApp, fixture: &Fixture) -> usize {
+    let mut checked = 0;
+    for c in &fixture.campaigns {
+        for (last, span) in views() {
+            let all = fixture.expected(c, span, usize::MAX);
+            let first = app.json(&board_path(c, &last, 0, 100)).await;
+            assert_eq!(first["total"], all.len(), "{} {last}", c.id);
+            assert_eq!(first["final"], c.id == "ended" || c.id == "edges", "{} {last}", c.id);
+            for offset in [0, 7, all.len().saturating_sub(3), all.len(), all.len() + 5] {
+                let body = app.json(&board_path(c, &last, offset, 10)).await;
+                let expected: Vec<Row> = all.iter().skip(offset).take(10).cloned().collect();
+                assert_eq!(rows(&body["entries"], offset + 1), expected, "{} {last} offset {offset}", c.id);
+                assert_eq!(body["offset"], offset);
+            }
+            for (i, want) in all.iter().enumerate() {
+                let around = i % 4;
+                let body = app.json(&player_path(c, &last, want.0, around)).await;
+                assert_eq!(body["player"]["rank"], i + 1, "{} {last} player {}", c.id, want.0);
+                assert_eq!(row(&body["player"]), *want);
+                let from = i.saturating_sub(around);
+                let near: Vec<Row> = all[from..(i + around + 1).min(all.len())].to_vec();
+                assert_eq!(rows(&body["around"], from + 1), near);
+                assert_eq!(body["total"], all.len());
+                checked += 1;
+            }
+            let nobody = app.json(&player_path(c, &last, 299, 3)).await;
+            assert_eq!(nobody["player"], Value::Null, "players 290.. never win");
+            assert_eq!(nobody["around"], serde_json::json!([]));
+            let mut ids: Vec<i32> = all.iter().rev().step_by(3).map(|r| r.0).take(20).collect();
+            ids.extend([295, -7, i32::MAX]);
+            let list: Vec<String> = ids.iter().map(i32::to_string).collect();
+            let query = if last.is_empty() { String::new() } else { format!("&{last}") };
+            let friends = app.json(&format!("/campaigns/{}/players?ids={}{query}", c.id, list.join(","))).await;
+            let ranked: Vec<Row> = all.iter().filter(|r| ids.contains(&r.0)).cloned().collect();
+            let got: Vec<Row> = friends["entries"].as_array().unwrap().iter().map(row).collect();
+            assert_eq!(got, ranked, "{} {last}: friends in rank order", c.id);
+            for (entry, want) in friends["entries"].as_array().unwrap().iter().zip(&ranked) {
+                let rank = all.iter().position(|r| r == want).unwrap() + 1;
+                assert_eq!(entry["rank"], rank, "friends carry global ranks");
+            }
+            let unranked: Vec<i32> = ids.iter().copied().filter(|id| !ranked.iter().any(|r| r.0 == *id)).collect();
+            assert_eq!(friends["unranked"], serde_json::json!(unranked));
+        }
+    }
+    checked
+}
+
+#[tokio::test]
+async fn every_view_page_player_and_friends_board_matches_the_oracle_on_adx() {
+    let fixture = Fixture::new();
+    let engine = Engine::start(&fixture.spins);
+    let (_dir, campaigns) = fixture.write_campaigns();
+    let app = spawn_on_engine(&engine, &campaigns, &[]).await;
+    let checked = check_against_oracle(&app, &fixture).await;
+    assert!(checked > 1000, "the fixture ranks many players ({checked})");
+}
+
+#[tokio::test]
+async fn every_view_page_player_and_friends_board_matches_the_oracle_embedded() {
+    let fixture = Fixture::new();
+    let (_dir, campaigns) = fixture.write_campaigns();
+    let (app, _data) = spawn_embedded(&campaigns, &[]).await;
+    app.ingest(&fixture.spins).await;
+    let checked = check_against_oracle(&app, &fixture).await;
+    assert!(checked > 1000, "the fixture ranks many players ({checked})");
+}
+
+#[tokio::test]
+async fn players_past_the_cap_are_counted_but_not_ranked() {
+    let fixture = Fixture::new();
+    let engine = Engine::start(&fixture.spins);
+    let (_dir, campaigns) = fixture.write_campaigns();
+    let c = fixture.campaign("live-all");
+    let all = fixture.expected(c, None, usize::MAX);
+    assert!(all.len() > 60);
+    let adx = spawn_on_engine(&engine, &campaigns, &["--max-standings", "50"]).await;
+    let (embedded, _data) = spawn_embedded(&campaigns, &["--max-standings", "50"]).await;
+    embedded.ingest(&fixture.spins).await;
+    for app in [&adx, &embedded] {
+        let last_page = app.json("/campaigns/live-all/top?offset=45&limit=10").await;
+        assert_eq!(last_page["total"], all.len(), "the total counts every ranked player");
+        assert_eq!(rows(&last_page["entries"], 46), all[45..50].to_vec(), "the cap ends the pages");
+        let within = app.json(&format!("/campaigns/live-all/players/{}", all[49].0)).await;
+        assert_eq!(within["player"]["rank"], 50);
+        let beyond = app.json(&format!("/campaigns/live-all/players/{}?around=5", all[55].0)).await;
+        assert_eq!(beyond["player"], Value::Null, "past the cap is answered as not ranked");
+        assert_eq!(beyond["total"], all.len());
+    }
+}
+
+#[tokio::test]
+async fn both_backends_agree_on_every_answer() {
+    let fixture = Fixture::new();
+    let engine = Engine::start(&fixture.spins);
+    let (_dir, campaigns) = fixture.write_campaigns();
+    let adx = spawn_on_engine(&engine, &campaigns, &[]).await;
+    let (embedded, _data) = spawn_embedded(&campaigns, &[]).await;
+    embedded.ingest(&fixture.spins).await;
+    let mut compared = 0;
+    for c in &fixture.campaigns {
+        for (last, span) in views() {
+            let mut paths = vec![board_path(c, &last, 0, 100), board_path(c, &last, 30, 20)];
+            for r in fixture.expected(c, span, usize::MAX).iter().step_by(7) {
+                paths.push(player_path(c, &last, r.0, 2));
+            }
+            for path in paths {
+                let (mut a, mut b) = (adx.json(&path).await, embedded.json(&path).await);
+                // The two servers read "now" a moment apart: only a window's edges may differ.
+                a["window"] = Value::Null;
+                b["window"] = Value::Null;
+                assert_eq!(a, b, "{path}");
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 300, "{compared}");
+}
+
+async fn on_proxy(extra: &[&str]) -> (TestApp, FaultProxy, Engine, tempfile::TempDir, Fixture) {
+    let fixture = Fixture::new();
+    let engine = Engine::start(&fixture.spins);
+    let proxy = FaultProxy::start(engine.url()).await;
+    let (dir, campaigns) = fixture.write_campaigns();
+    let app = spawn_on_cluster(&proxy.url, &campaigns, extra).await;
+    (app, proxy, engine, dir, fixture)
+}
+
+#[tokio::test]
+async fn two_thousand_lookups_of_different_players_on_a_cold_view_cost_one_query() {
+    let (app, proxy, _engine, _dir, _fixture) = on_proxy(&["--cache-ttl", "30s"]).await;
+    proxy.set(Fault::Delay(std::time::Duration::from_millis(300)));
+    let lookups = (1..=2000).map(|player| {
+        let app = &app;
+        async move { app.get(&format!("/campaigns/live-all/players/{player}?around=2")).await.status() }
+    });
+    let statuses = join_all(lookups).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{:?}", statuses.iter().find(|s| **s != 200));
+    assert_eq!(proxy.queries(), 1, "every player of one view is read from one snapshot");
+    app.json("/campaigns/live-all/top?offset=40").await;
+    app.json("/campaigns/live-all/players?ids=1,2,3").await;
+    assert_eq!(proxy.queries(), 1, "pages and friends' boards too");
+}
+
+#[tokio::test]
+async fn a_client_cycling_through_spans_cannot_exceed_the_view_cap_or_the_backend_bound() {
+    let (app, proxy, _engine, _dir, _fixture) =
+        on_proxy(&["--cache-ttl", "30s", "--max-views", "8", "--backend-concurrency", "2"]).await;
+    proxy.set(Fault::Delay(std::time::Duration::from_millis(100)));
+    let requests = (1..=1000).map(|minutes| {
+        let app = &app;
+        async move { app.get(&format!("/campaigns/live-all/window?last={minutes}m")).await.status() }
+    });
+    let statuses = join_all(requests).await;
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    let busy = statuses.iter().filter(|s| **s == 503).count();
+    assert_eq!(ok + busy, 1000, "each answered or refused as busy");
+    assert!(busy > 0, "misses past the backend's capacity are refused, not queued");
+    assert!(proxy.peak_concurrency() <= 2, "at most --backend-concurrency queries at once");
+    assert_eq!(proxy.queries(), ok, "no query nobody read");
+    assert!(app.metric("leaderboard_views", "").await <= 8.0, "at most --max-views views held");
+}
+
+#[tokio::test]
+async fn declared_windows_refuse_other_spans_and_equal_spans_are_one_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("campaigns.toml");
+    let toml = "[[campaigns]]\nid = \"w\"\nstart = \"2020-01-01T00:00:00Z\"\nend = \"2030-01-01T00:00:00Z\"\nwindows = [\"15m\", \"1h\", \"24h\"]\n";
+    std::fs::write(&path, toml).unwrap();
+    let engine = Engine::start(&[]);
+    let proxy = FaultProxy::start(engine.url()).await;
+    let app = spawn_on_cluster(&proxy.url, &path, &["--cache-ttl", "30s"]).await;
+    for last in ["1h", "60m", "PT1H", "3600s"] {
+        assert_eq!(app.get(&format!("/campaigns/w/window?last={last}")).await.status(), 200, "{last}");
+    }
+    assert_eq!(proxy.queries(), 1, "equal spans are one view");
+    let refused = app.get("/campaigns/w/window?last=2h").await;
+    assert_eq!(refused.status(), 400);
+    assert_eq!(refused.headers()["content-type"], "application/problem+json");
+    let problem: Value = refused.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("15m, 1h, 24h"), "{problem}");
+    assert_eq!(app.get("/campaigns/w/players/1?last=30m").await.status(), 400);
+    assert_eq!(app.get("/campaigns/w/players/1?last=24h").await.status(), 200);
+}
+
+#[tokio::test]
+async fn bad_player_ids_and_parameters_are_problems() {
+    let (app, _proxy, _engine, _dir, _fixture) = on_proxy(&["--max-limit", "5"]).await;
+    for path in [
+        "/campaigns/live-all/players/2147483648",
+        "/campaigns/live-all/players/abc",
+        "/campaigns/live-all/players/1.5",
+        "/campaigns/live-all/players/1?around=51",
+        "/campaigns/live-all/players/1?around=-1",
+        "/campaigns/live-all/players",
+        "/campaigns/live-all/players?ids=",
+        "/campaigns/live-all/players?ids=1,2,3,4,5,6",
+        "/campaigns/live-all/players?ids=1,x",
+        "/campaigns/live-all/top?offset=-1",
+        "/campaigns/live-all/top?offset=1000001",
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 400, "{path}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json", "{path}");
+    }
+    assert_eq!(app.get("/campaigns/nope/players/1").await.status(), 404);
+    assert_eq!(app.json("/campaigns/live-all/players/-2147483648").await["player"], Value::Null);
+}
