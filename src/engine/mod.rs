@@ -279,7 +279,12 @@ fn views(settings: &Settings) -> moka::sync::Cache<ViewKey, Arc<ViewState>> {
 struct Idle(Duration);
 
 impl moka::Expiry<ViewKey, Arc<ViewState>> for Idle {
-    fn expire_after_create(&self, _: &ViewKey, _: &Arc<ViewState>, _: std::time::Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _: &ViewKey,
+        _: &Arc<ViewState>,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
         Some(self.0)
     }
 

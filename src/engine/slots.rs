@@ -21,7 +21,12 @@ pub struct Busy;
 
 impl Slots {
     pub fn new(concurrency: usize, wait: Duration) -> Self {
-        Self { free: Semaphore::new(concurrency), waiting: AtomicUsize::new(0), max_waiting: concurrency, wait }
+        Self {
+            free: Semaphore::new(concurrency),
+            waiting: AtomicUsize::new(0),
+            max_waiting: concurrency,
+            wait,
+        }
     }
 
     pub async fn acquire(&self) -> Result<SemaphorePermit<'_>, Busy> {

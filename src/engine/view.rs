@@ -47,7 +47,11 @@ pub enum Now {
     Fresh(Arc<Snapshot>),
     /// The last refresh failed: the last good snapshot, the error, and whether another refresh
     /// is due.
-    Failing { snapshot: Arc<Snapshot>, error: Error, due: bool },
+    Failing {
+        snapshot: Arc<Snapshot>,
+        error: Error,
+        due: bool,
+    },
     /// Nothing to serve at once: wait for a refresh.
     Expired,
 }
@@ -99,7 +103,11 @@ impl ViewState {
 
     /// Starts a refresh unless one is running; the receiver sees its outcome, and the flag says
     /// whether this call started it.
-    pub fn refresh(self: &Arc<Self>, shared: &Arc<Shared>, ahead: bool) -> (watch::Receiver<Option<Outcome>>, bool) {
+    pub fn refresh(
+        self: &Arc<Self>,
+        shared: &Arc<Shared>,
+        ahead: bool,
+    ) -> (watch::Receiver<Option<Outcome>>, bool) {
         let mut inflight = self.inflight.lock().expect("never poisoned");
         if let Some(running) = &*inflight {
             return (running.clone(), false);
@@ -150,7 +158,11 @@ impl ViewState {
     /// range at its start for a window.
     fn upcoming_window(&self) -> Window {
         let (start, end) = (self.campaign.start, self.campaign.end);
-        if self.view == View::Top { Window { from: start, to: end } } else { Window { from: start, to: start } }
+        if self.view == View::Top {
+            Window { from: start, to: end }
+        } else {
+            Window { from: start, to: start }
+        }
     }
 
     /// Records a refresh's outcome, and keeps the view refreshing ahead while it is read.

@@ -29,7 +29,11 @@ use crate::representation::Representation;
         (status = 502, description = "The backend answered with an error", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too busy: retry after Retry-After seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 504, description = "The backend did not answer in time", body = Problem, content_type = "application/problem+json")))]
-pub async fn top(State(state): State<AppState>, campaign: KnownCampaign, query: Params) -> Result<Response, ApiError> {
+pub async fn top(
+    State(state): State<AppState>,
+    campaign: KnownCampaign,
+    query: Params,
+) -> Result<Response, ApiError> {
     let shape = page(&state, &query)?;
     let read = state.engine.read(&campaign.0, View::Top).await?;
     Ok(answer(&read, state.engine.body(&read, shape)))
@@ -51,7 +55,11 @@ pub async fn top(State(state): State<AppState>, campaign: KnownCampaign, query: 
         (status = 502, description = "The backend answered with an error", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too busy: retry after Retry-After seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 504, description = "The backend did not answer in time", body = Problem, content_type = "application/problem+json")))]
-pub async fn window(State(state): State<AppState>, campaign: KnownCampaign, query: Params) -> Result<Response, ApiError> {
+pub async fn window(
+    State(state): State<AppState>,
+    campaign: KnownCampaign,
+    query: Params,
+) -> Result<Response, ApiError> {
     let view = declared(&campaign.0, Some(leaderboard::parse_last(query.get("last").as_deref())?))?;
     let shape = page(&state, &query)?;
     let read = state.engine.read(&campaign.0, view).await?;
@@ -105,7 +113,11 @@ pub async fn player(
         (status = 502, description = "The backend answered with an error", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too busy: retry after Retry-After seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 504, description = "The backend did not answer in time", body = Problem, content_type = "application/problem+json")))]
-pub async fn friends(State(state): State<AppState>, campaign: KnownCampaign, query: Params) -> Result<Response, ApiError> {
+pub async fn friends(
+    State(state): State<AppState>,
+    campaign: KnownCampaign,
+    query: Params,
+) -> Result<Response, ApiError> {
     let ids = PlayerIds::parse(query.get("ids").as_deref(), state.engine.settings().max_limit)?;
     let view = view(&campaign.0, query.get("last").as_deref())?;
     let read = state.engine.read(&campaign.0, view).await?;

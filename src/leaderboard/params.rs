@@ -121,7 +121,9 @@ impl Around {
     pub fn parse(text: Option<&str>) -> Result<Self, InvalidParam> {
         match text {
             None => Ok(Self(0)),
-            Some(text) => bounded(text, 0..=u32::from(Self::MAX), InvalidParam::Around).map(|n| Self(n as u8)),
+            Some(text) => {
+                bounded(text, 0..=u32::from(Self::MAX), InvalidParam::Around).map(|n| Self(n as u8))
+            }
         }
     }
 

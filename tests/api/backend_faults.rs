@@ -95,7 +95,8 @@ async fn partial_and_malformed_answers_are_never_served_nor_cached() {
 /// snapshot expired and no refresh runs ahead.
 async fn expired(s: &Setup, queries: usize) {
     // One more period: the refresh ahead after the last read, then none (nobody read).
-    eventually("the view refreshed ahead once after its last read", || async { s.proxy.queries() > queries }).await;
+    eventually("the view refreshed ahead once after its last read", || async { s.proxy.queries() > queries })
+        .await;
     let settled = s.proxy.queries();
     // Seeing that nothing happens takes time: three periods with no reader.
     tokio::time::sleep(Duration::from_millis(600)).await;

@@ -4,8 +4,8 @@
 
 use std::io::Read;
 
-use crate::common::{TestApp, eventually};
 use crate::common::faults::Fault;
+use crate::common::{TestApp, eventually};
 use crate::sharing::setup;
 
 const POLICY: &str = "public, max-age=30, stale-while-revalidate=60, stale-if-error=60";
@@ -51,7 +51,10 @@ async fn answers_carry_a_strong_etag_that_follows_the_body_and_the_caching_polic
     let s = setup(&["--cache-ttl", "200ms"]).await;
     let first = get_with(&s.app, "/campaigns/live-all/top", &[]).await;
     let (before, checked) = (header(&first, "etag"), header(&first, "x-checked-at"));
-    assert_eq!(header(&first, "cache-control"), "public, max-age=1, stale-while-revalidate=60, stale-if-error=60");
+    assert_eq!(
+        header(&first, "cache-control"),
+        "public, max-age=1, stale-while-revalidate=60, stale-if-error=60"
+    );
     let mut polls = 0;
     eventually("the board was refreshed twice behind a polling client", || {
         polls += 1;

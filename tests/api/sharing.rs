@@ -104,7 +104,10 @@ async fn a_client_that_disconnects_cancels_nothing() {
     let impatient =
         s.app.client.get(format!("{}/campaigns/ended/top", s.app.base)).timeout(Duration::from_millis(100));
     assert!(impatient.send().await.is_err(), "the client gave up");
-    eventually("the abandoned query finished", || async { s.proxy.peak_concurrency() == 1 && s.proxy.active() == 0 }).await;
+    eventually("the abandoned query finished", || async {
+        s.proxy.peak_concurrency() == 1 && s.proxy.active() == 0
+    })
+    .await;
     s.proxy.set(Fault::Unavailable);
     let body = s.app.json("/campaigns/ended/top").await;
     assert!(!body["entries"].as_array().unwrap().is_empty());

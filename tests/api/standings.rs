@@ -13,7 +13,9 @@ use crate::leaderboards::span;
 
 /// Every view of a campaign: the `last=` query (empty for the whole campaign) and its span.
 fn views() -> Vec<(String, Option<Duration>)> {
-    std::iter::once((String::new(), None)).chain(SPANS.iter().map(|s| (format!("last={s}"), Some(span(s))))).collect()
+    std::iter::once((String::new(), None))
+        .chain(SPANS.iter().map(|s| (format!("last={s}"), Some(span(s)))))
+        .collect()
 }
 
 fn board_path(c: &CampaignDef, last: &str, offset: usize, limit: usize) -> String {
@@ -62,7 +64,8 @@ async fn check_against_oracle(app: &TestApp, fixture: &Fixture) -> usize {
             ids.extend([295, -7, i32::MAX]);
             let list: Vec<String> = ids.iter().map(i32::to_string).collect();
             let query = if last.is_empty() { String::new() } else { format!("&{last}") };
-            let friends = app.json(&format!("/campaigns/{}/players?ids={}{query}", c.id, list.join(","))).await;
+            let friends =
+                app.json(&format!("/campaigns/{}/players?ids={}{query}", c.id, list.join(","))).await;
             let ranked: Vec<Row> = all.iter().filter(|r| ids.contains(&r.0)).cloned().collect();
             let got: Vec<Row> = friends["entries"].as_array().unwrap().iter().map(row).collect();
             assert_eq!(got, ranked, "{} {last}: friends in rank order", c.id);
@@ -70,7 +73,8 @@ async fn check_against_oracle(app: &TestApp, fixture: &Fixture) -> usize {
                 let rank = all.iter().position(|r| r == want).unwrap() + 1;
                 assert_eq!(entry["rank"], rank, "friends carry global ranks");
             }
-            let unranked: Vec<i32> = ids.iter().copied().filter(|id| !ranked.iter().any(|r| r.0 == *id)).collect();
+            let unranked: Vec<i32> =
+                ids.iter().copied().filter(|id| !ranked.iter().any(|r| r.0 == *id)).collect();
             assert_eq!(friends["unranked"], serde_json::json!(unranked));
         }
     }
@@ -209,7 +213,7 @@ async fn declared_windows_refuse_other_spans_and_equal_spans_are_one_view() {
     assert_eq!(refused.status(), 400);
     assert_eq!(refused.headers()["content-type"], "application/problem+json");
     let problem: Value = refused.json().await.unwrap();
-    assert!(problem["detail"].as_str().unwrap().contains("15m, 1h, 24h"), "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("15m, 1h, 1d"), "{problem}");
     assert_eq!(app.get("/campaigns/w/players/1?last=30m").await.status(), 400);
     assert_eq!(app.get("/campaigns/w/players/1?last=24h").await.status(), 200);
 }

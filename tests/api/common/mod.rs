@@ -147,5 +147,12 @@ pub fn rows(entries: &serde_json::Value, first_rank: usize) -> Vec<fixture::Row>
 pub fn row(e: &serde_json::Value) -> fixture::Row {
     let time: chrono::DateTime<chrono::Utc> = e["achievedAt"].as_str().unwrap().parse().unwrap();
     let int = |k: &str| e[k].as_i64().unwrap();
-    (int("playerId") as i32, e["score"].as_f64().unwrap(), int("win"), int("stake") as i32, int("gameId") as i32, time)
+    (
+        int("playerId") as i32,
+        e["score"].as_f64().unwrap(),
+        int("win"),
+        int("stake") as i32,
+        int("gameId") as i32,
+        time,
+    )
 }
