@@ -113,6 +113,7 @@ async fn reopening_with_a_larger_limit_rebuilds_the_rollup() {
         games: None,
         limit: 5,
     };
-    let players: Vec<i32> = store.leaderboard(&query).await.unwrap().rows.iter().map(|s| s.player_id).collect();
+    let players: Vec<i32> =
+        store.leaderboard(&query).await.unwrap().rows.iter().map(|s| s.player_id).collect();
     assert_eq!(players, [5, 4, 3, 2, 1]);
 }
