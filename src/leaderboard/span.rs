@@ -36,7 +36,7 @@ impl Span {
                 Err(InvalidParam::Span("must be at most 366d".into()))
             }
             Some(a) if a < ONE_MS => Err(InvalidParam::Span("must be at least 1ms".into())),
-            Some(a) if a % ONE_MS != 0 => Err(InvalidParam::Span("finest resolution is 1ms".into())),
+            Some(a) if !a.is_multiple_of(ONE_MS) => Err(InvalidParam::Span("finest resolution is 1ms".into())),
             Some(a) => Ok(Self(u64::try_from(a / ONE_MS).expect("at most 366d fits"))),
         }
     }
