@@ -36,7 +36,9 @@ impl Span {
                 Err(InvalidParam::Span("must be at most 366d".into()))
             }
             Some(a) if a < ONE_MS => Err(InvalidParam::Span("must be at least 1ms".into())),
-            Some(a) if !a.is_multiple_of(ONE_MS) => Err(InvalidParam::Span("finest resolution is 1ms".into())),
+            Some(a) if !a.is_multiple_of(ONE_MS) => {
+                Err(InvalidParam::Span("finest resolution is 1ms".into()))
+            }
             Some(a) => Ok(Self(u64::try_from(a / ONE_MS).expect("at most 366d fits"))),
         }
     }
@@ -178,7 +180,7 @@ mod tests {
         ) {
             let scale = 10u128.pow(fraction.len() as u32);
             let scaled = (u128::from(whole) * scale + fraction.parse::<u128>().unwrap_or(0)) * u128::from(unit.1);
-            let expected = (scaled % scale == 0)
+            let expected = scaled.is_multiple_of(scale)
                 .then(|| scaled / scale)
                 .filter(|ms| (1..=u128::from(MAX_MS)).contains(ms))
                 .map(|ms| ms as u64);
