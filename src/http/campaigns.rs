@@ -1,8 +1,6 @@
 //! Campaign and leaderboard handlers: thin adapters from validated request parts to the
 //! catalogue and the leaderboard service.
 
-use std::borrow::Cow;
-
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
@@ -13,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::caching::Representation;
+use super::params::Params;
 use super::problem::{ApiError, Problem};
 use crate::cache::Source;
 use crate::campaigns::Campaign;
@@ -73,7 +72,7 @@ pub async fn top(
     campaign: KnownCampaign,
     query: Params,
 ) -> Result<Response, ApiError> {
-    let limit = Limit::parse(query.get("limit").as_deref(), state.service.max_limit())?;
+    let limit = Limit::parse(query.get("limit"), state.service.max_limit())?;
     serve(&state, &campaign.0, View::Top, limit).await
 }
 
@@ -97,8 +96,8 @@ pub async fn window(
     campaign: KnownCampaign,
     query: Params,
 ) -> Result<Response, ApiError> {
-    let span = parse_last(query.get("last").as_deref())?;
-    let limit = Limit::parse(query.get("limit").as_deref(), state.service.max_limit())?;
+    let span = parse_last(query.get("last"))?;
+    let limit = Limit::parse(query.get("limit"), state.service.max_limit())?;
     serve(&state, &campaign.0, View::Window(span), limit).await
 }
 
@@ -134,35 +133,5 @@ impl FromRequestParts<AppState> for KnownCampaign {
         // Only valid ids are in the catalogue, so a lookup by text validates too.
         let found = state.catalogue.load().iter().find(|c| c.id.as_str() == id).cloned();
         found.map(KnownCampaign).ok_or_else(|| ApiError::UnknownCampaign(id.chars().take(80).collect()))
-    }
-}
-
-/// The query string, read as name/value pairs on demand (decoding borrows unless a value is
-/// percent-encoded); a repeated name is refused rather than guessed at.
-pub struct Params(Option<String>);
-
-impl Params {
-    fn pairs(&self) -> form_urlencoded::Parse<'_> {
-        form_urlencoded::parse(self.0.as_deref().unwrap_or_default().as_bytes())
-    }
-
-    fn get(&self, name: &str) -> Option<Cow<'_, str>> {
-        self.pairs().find(|(k, _)| k == name).map(|(_, v)| v)
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Params {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let params = Self(parts.uri.query().map(str::to_owned));
-        for (i, (name, _)) in params.pairs().enumerate() {
-            if params.pairs().take(i).any(|(n, _)| n == name) {
-                return Err(ApiError::BadRequest(format!(
-                    "query parameter `{name}` is given more than once"
-                )));
-            }
-        }
-        Ok(params)
     }
 }

@@ -7,6 +7,7 @@ mod events;
 mod layers;
 mod openapi;
 mod ops;
+mod params;
 pub mod problem;
 
 use std::sync::Arc;
