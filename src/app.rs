@@ -72,8 +72,11 @@ impl App {
         let listener = TcpListener::bind(args.listen)
             .await
             .map_err(|source| StartError::Bind { addr: args.listen, source })?;
-        let ingest =
-            store.map(|store| Ingest { store, token: args.embedded.ingest_token.as_deref().map(Arc::from) });
+        let ingest = store.map(|store| Ingest {
+            store,
+            token: args.embedded.ingest_token.as_deref().map(Arc::from),
+            bytes: Arc::new(tokio::sync::Semaphore::new(args.embedded.ingest_max_bytes as usize)),
+        });
         let state = AppState { catalogue: catalogue.clone(), engine, ingest, readiness: Default::default() };
         let router = router(state, &edge(args));
         Ok(Self { listener, router, catalogue })

@@ -124,6 +124,11 @@ pub struct EmbeddedArgs {
     /// Require `Authorization: Bearer <token>` on POST /events.
     #[arg(long, env = "LEADERBOARD_INGEST_TOKEN", hide_env_values = true)]
     pub ingest_token: Option<String>,
+    /// Bytes of POST /events bodies held at once, at least one full body (16 MiB); a request
+    /// that finds no room gets 503 with Retry-After. A body of unknown length counts as 16 MiB.
+    #[arg(long, env = "LEADERBOARD_INGEST_MAX_BYTES", value_name = "BYTES", default_value_t = 64 << 20,
+          value_parser = clap::value_parser!(u32).range(16 << 20..))]
+    pub ingest_max_bytes: u32,
 }
 
 #[derive(Debug, Clone, Args)]

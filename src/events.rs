@@ -100,19 +100,23 @@ fn integer<T: TryFrom<i64>>(value: &Value, name: &str, column_type: &str) -> Res
     }
 }
 
-/// RFC 3339, or the generator's `YYYY-MM-DD HH:MM:SS.ffffff` (no zone: UTC).
+/// RFC 3339, or the generator's `YYYY-MM-DD HH:MM:SS.ffffff` (no zone: UTC). A `T` time with
+/// no offset is refused: it reads as RFC 3339 with the offset forgotten, whose instant no one
+/// can know.
 fn event_time(value: &Value) -> Result<DateTime<Utc>, String> {
     let text = value.as_str().ok_or_else(|| format!("`eventTime` must be a string, not {}", kind(value)))?;
-    let parsed = DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).or_else(|_| {
-        ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
-            .iter()
-            .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-            .map(|t| t.and_utc())
-            .ok_or(())
-    });
+    let parsed = DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").map(|t| t.and_utc()));
     parsed.map(|t| t.trunc_subsecs(6)).map_err(|_| {
         let shown: String = text.chars().take(40).collect();
-        format!("`eventTime` `{shown}` is not RFC 3339 nor `YYYY-MM-DD HH:MM:SS.ffffff`")
+        if NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").is_ok() {
+            format!(
+                "`eventTime` `{shown}` has no offset, so its instant is ambiguous: add `Z` or e.g. `+01:00`"
+            )
+        } else {
+            format!("`eventTime` `{shown}` is not RFC 3339 nor `YYYY-MM-DD HH:MM:SS.ffffff`")
+        }
     })
 }
 

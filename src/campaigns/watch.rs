@@ -1,7 +1,9 @@
 //! Live catalogue: the current campaigns shared with every request, reloaded when the file
-//! changes or on SIGHUP; a bad edit keeps the last good catalogue.
+//! changes or on SIGHUP; a bad edit keeps the last good catalogue. The file is looked at and
+//! read off the async workers: a slow or stuck filesystem (a network mount, a pipe) must not
+//! stall the requests sharing them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -32,21 +34,22 @@ impl CatalogueSource {
     /// `on_change` after each successful swap. Runs until the process ends.
     pub fn watch(self, shared: SharedCatalogue, on_change: impl Fn() + Send + 'static) {
         let Self::File(path) = self else { return };
+        let path: Arc<Path> = path.into();
         tokio::spawn(async move {
             let mut hangup = hangup_signal();
-            let mut seen = modified(&path);
+            let mut seen = modified(&path).await;
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 let forced = tokio::select! {
                     _ = tick.tick() => false,
                     _ = recv(&mut hangup) => true,
                 };
-                let now = modified(&path);
+                let now = modified(&path).await;
                 if !forced && now == seen {
                     continue;
                 }
                 seen = now;
-                match Catalogue::load(&path) {
+                match off_runtime(&path, Catalogue::load).await {
                     Ok(fresh) if **shared.load() == fresh => {}
                     Ok(fresh) => {
                         tracing::info!(file = %path.display(), campaigns = fresh.iter().count(), "campaigns reloaded");
@@ -62,8 +65,14 @@ impl CatalogueSource {
     }
 }
 
-fn modified(path: &std::path::Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+async fn modified(path: &Arc<Path>) -> Option<SystemTime> {
+    off_runtime(path, |p| std::fs::metadata(p).and_then(|m| m.modified()).ok()).await
+}
+
+/// Runs `work` on the file at `path` on the blocking pool.
+async fn off_runtime<T: Send + 'static>(path: &Arc<Path>, work: fn(&Path) -> T) -> T {
+    let path = path.clone();
+    tokio::task::spawn_blocking(move || work(&path)).await.expect("file work does not panic")
 }
 
 #[cfg(unix)]

@@ -15,6 +15,11 @@ fn array_and_ndjson_with_both_time_formats() {
     assert_eq!(spins[1].event_time.to_rfc3339(), "2026-11-02T08:00:00+00:00");
     assert_eq!((spins[1].player_id, spins[1].stake, spins[1].win), (-3, -5, 0), "stored as given");
     let ndjson = format!("{GOOD}\n\n{GOOD}\r\n");
+    let offsets = r#"[{"playerId":1,"gameId":2,"win":1,"stake":1,"eventTime":"2026-11-02T08:00:00.5Z"},
+                      {"playerId":1,"gameId":2,"win":1,"stake":1,"eventTime":"2026-11-02T08:00:00-02:30"}]"#;
+    let times: Vec<String> =
+        parse_batch(offsets.as_bytes()).unwrap().iter().map(|s| s.event_time.to_rfc3339()).collect();
+    assert_eq!(times, ["2026-11-02T08:00:00.500+00:00", "2026-11-02T10:30:00+00:00"]);
     assert_eq!(parse_batch(ndjson.as_bytes()).unwrap().len(), 2);
 }
 
@@ -50,6 +55,11 @@ fn every_bad_item_is_reported_with_its_index() {
         ),
         (r#"{"playerId":1,"gameId":2,"win":100,"stake":10,"eventTime":"yesterday"}"#, "eventTime"),
         (r#"{"playerId":1,"gameId":2,"win":100,"stake":10,"eventTime":"2026-13-02 08:00:00"}"#, "eventTime"),
+        (
+            r#"{"playerId":1,"gameId":2,"win":100,"stake":10,"eventTime":"2026-11-02T08:00:00.123456"}"#,
+            "no offset",
+        ),
+        (r#"{"playerId":1,"gameId":2,"win":100,"stake":10,"eventTime":"2026-11-02T08:00:00"}"#, "ambiguous"),
         (
             r#"{"playerId":1,"gameId":2,"win":null,"stake":10,"eventTime":"2026-11-02 08:00:00"}"#,
             "win` is missing",

@@ -7,7 +7,8 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::campaigns::{KnownCampaign, Params};
+use super::campaigns::KnownCampaign;
+use super::params::Params;
 use super::problem::{ApiError, Problem};
 use crate::campaigns::Campaign;
 use crate::engine::{Board, FriendsBoard, PlayerStanding, Read, Shape, Source};
@@ -60,7 +61,7 @@ pub async fn window(
     campaign: KnownCampaign,
     query: Params,
 ) -> Result<Response, ApiError> {
-    let view = declared(&campaign.0, Some(leaderboard::parse_last(query.get("last").as_deref())?))?;
+    let view = declared(&campaign.0, Some(leaderboard::parse_last(query.get("last"))?))?;
     let shape = page(&state, &query)?;
     let read = state.engine.read(&campaign.0, view).await?;
     Ok(answer(&read, state.engine.body(&read, shape)))
@@ -91,8 +92,8 @@ pub async fn player(
     query: Params,
 ) -> Result<Response, ApiError> {
     let id = PlayerId::parse(&path.1)?;
-    let view = view(&campaign.0, query.get("last").as_deref())?;
-    let around = Around::parse(query.get("around").as_deref())?;
+    let view = view(&campaign.0, query.get("last"))?;
+    let around = Around::parse(query.get("around"))?;
     let read = state.engine.read(&campaign.0, view).await?;
     Ok(answer(&read, state.engine.body(&read, Shape::Player { id, around })))
 }
@@ -118,16 +119,16 @@ pub async fn friends(
     campaign: KnownCampaign,
     query: Params,
 ) -> Result<Response, ApiError> {
-    let ids = PlayerIds::parse(query.get("ids").as_deref(), state.engine.settings().max_limit)?;
-    let view = view(&campaign.0, query.get("last").as_deref())?;
+    let ids = PlayerIds::parse(query.get("ids"), state.engine.settings().max_limit)?;
+    let view = view(&campaign.0, query.get("last"))?;
     let read = state.engine.read(&campaign.0, view).await?;
     Ok(answer(&read, state.engine.friends(&read, &ids)))
 }
 
 fn page(state: &AppState, query: &Params) -> Result<Shape, ApiError> {
     let settings = state.engine.settings();
-    let limit = Limit::parse(query.get("limit").as_deref(), settings.max_limit)?;
-    let offset = Offset::parse(query.get("offset").as_deref(), settings.max_standings)?;
+    let limit = Limit::parse(query.get("limit"), settings.max_limit)?;
+    let offset = Offset::parse(query.get("offset"), settings.max_standings)?;
     Ok(Shape::Page { offset, limit })
 }
 

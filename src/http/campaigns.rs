@@ -1,8 +1,6 @@
 //! Campaign handlers, and the extractors every campaign route shares: the campaign named in
 //! the path, and the query string.
 
-use std::borrow::Cow;
-
 use axum::extract::{FromRequestParts, RawPathParams, State};
 use axum::http::request::Parts;
 use serde::Serialize;
@@ -64,35 +62,5 @@ impl FromRequestParts<AppState> for KnownCampaign {
         // Only valid ids are in the catalogue, so a lookup by text validates too.
         let found = state.catalogue.load().iter().find(|c| c.id.as_str() == id).cloned();
         found.map(KnownCampaign).ok_or_else(|| ApiError::UnknownCampaign(id.chars().take(80).collect()))
-    }
-}
-
-/// The query string, read as name/value pairs on demand (decoding borrows unless a value is
-/// percent-encoded); a repeated name is refused rather than guessed at.
-pub struct Params(Option<String>);
-
-impl Params {
-    fn pairs(&self) -> form_urlencoded::Parse<'_> {
-        form_urlencoded::parse(self.0.as_deref().unwrap_or_default().as_bytes())
-    }
-
-    pub fn get(&self, name: &str) -> Option<Cow<'_, str>> {
-        self.pairs().find(|(k, _)| k == name).map(|(_, v)| v)
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Params {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let params = Self(parts.uri.query().map(str::to_owned));
-        for (i, (name, _)) in params.pairs().enumerate() {
-            if params.pairs().take(i).any(|(n, _)| n == name) {
-                return Err(ApiError::BadRequest(format!(
-                    "query parameter `{name}` is given more than once"
-                )));
-            }
-        }
-        Ok(params)
     }
 }

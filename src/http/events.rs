@@ -1,17 +1,22 @@
 //! `POST /events`: spin events into the embedded store, as a JSON array or NDJSON, all or
-//! nothing per request.
+//! nothing per request. A request is admitted before its body is read: the token first
+//! (compared in constant time), then room for its bytes among the ingests in flight
+//! (`--ingest-max-bytes`); the body is parsed off the async workers.
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::FromRequestParts;
 use axum::extract::rejection::BytesRejection;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Serialize;
+use subtle::ConstantTimeEq;
+use tokio::sync::OwnedSemaphorePermit;
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::problem::{ApiError, Problem};
-use crate::events::parse_batch;
+use super::{AppState, Ingest};
+use crate::events::{BatchError, Spin, parse_batch};
 
 /// Room for well over 10,000 events of the blog's format (about 100 bytes each).
 pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -33,7 +38,7 @@ pub struct EventDoc {
     /// 0 when the spin lost.
     win: i64,
     stake: i32,
-    /// RFC 3339, or the generator's `YYYY-MM-DD HH:MM:SS.ffffff` (UTC).
+    /// RFC 3339 (with `Z` or an offset), or the generator's `YYYY-MM-DD HH:MM:SS.ffffff` (UTC).
     #[schema(example = "2026-11-24 10:15:30.123456")]
     event_time: String,
 }
@@ -48,25 +53,67 @@ pub struct EventDoc {
         (status = 400, description = "Nothing stored: the problem's `errors` lists each bad item", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong ingest token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The server reads from ADX", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 16 MiB", body = Problem, content_type = "application/problem+json")))]
+        (status = 413, description = "Body over 16 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No room for the body among the ingests in flight (--ingest-max-bytes): retry after Retry-After seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait")))))]
 pub async fn ingest(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    admitted: Admitted,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Accepted>, ApiError> {
-    let ingest = state.ingest.as_ref().ok_or(ApiError::NoIngest)?;
-    if let Some(token) = &ingest.token {
-        let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        if given.and_then(|v| v.strip_prefix("Bearer ")) != Some(&**token) {
-            return Err(ApiError::Unauthorized);
-        }
-    }
     let body = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(BODY_LIMIT),
         _ => ApiError::BadRequest(e.body_text()),
     })?;
-    let spins = parse_batch(&body).map_err(ApiError::BadBatch)?;
+    let spins = parse(body).await.map_err(ApiError::BadBatch)?;
     let accepted = spins.len();
-    ingest.store.insert(spins).await?;
+    admitted.ingest.store.insert(spins).await?;
     Ok(Json(Accepted { accepted }))
+}
+
+/// Parses off the async workers: a full batch is a good many milliseconds of CPU, which
+/// would stall every request sharing the worker.
+async fn parse(body: Bytes) -> Result<Vec<Spin>, BatchError> {
+    match tokio::task::spawn_blocking(move || parse_batch(&body)).await {
+        Ok(parsed) => parsed,
+        // The parser's panic is this request's: the panic net answers it.
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// A POST /events that may send its body: events are taken here, the token (if any) is right,
+/// and room for the body's bytes is set aside until the request is answered.
+pub struct Admitted {
+    ingest: Ingest,
+    _room: OwnedSemaphorePermit,
+}
+
+impl FromRequestParts<AppState> for Admitted {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ingest = state.ingest.clone().ok_or(ApiError::NoIngest)?;
+        if let Some(token) = &ingest.token
+            && !bearer_matches(&parts.headers, token)
+        {
+            return Err(ApiError::Unauthorized);
+        }
+        let declared = content_length(&parts.headers);
+        if declared.is_some_and(|n| n > BODY_LIMIT) {
+            return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
+        }
+        // A body of unknown length may grow to the limit, so that much is set aside.
+        let bytes = u32::try_from(declared.unwrap_or(BODY_LIMIT)).expect("at most BODY_LIMIT");
+        let room = ingest.bytes.clone().try_acquire_many_owned(bytes).map_err(|_| ApiError::Overloaded)?;
+        Ok(Self { ingest, _room: room })
+    }
+}
+
+/// Whether `Authorization` is `Bearer <token>`. The comparison takes the same time wherever
+/// the first wrong byte is (only a wrong length answers sooner), so timing reveals no prefix.
+fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+    given.is_some_and(|given| given.ct_eq(token.as_bytes()).into())
+}
+
+fn content_length(headers: &HeaderMap) -> Option<usize> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }

@@ -8,6 +8,7 @@ mod events;
 mod layers;
 mod openapi;
 mod ops;
+mod params;
 pub mod problem;
 
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub struct Ingest {
     pub store: Arc<crate::store::EmbeddedStore>,
     /// When set, POST /events needs `Authorization: Bearer <token>`.
     pub token: Option<Arc<str>>,
+    /// Room for the bodies of ingests in flight, one permit a byte (`--ingest-max-bytes`).
+    pub bytes: Arc<tokio::sync::Semaphore>,
 }
 
 /// The documented API routes.

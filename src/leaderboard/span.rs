@@ -13,22 +13,33 @@ pub struct Span(u64);
 const MS_PER_DAY: u64 = 86_400_000;
 const MAX_MS: u64 = 366 * MS_PER_DAY;
 
+/// An amount of time as parsed, in units of 10^-19 ms: decimal text never goes through binary
+/// floating point (where `1.1 * 3600000` is not a whole number), so `1.1h` is exactly
+/// 3,960,000 ms. Arithmetic saturates, far above 366 days, so a huge input still compares as
+/// too large.
+type Fixed = u128;
+/// The longest fraction a number of at most 20 characters can carry.
+const FRACTION_DIGITS: u32 = 19;
+const ONE_MS: Fixed = 10u128.pow(FRACTION_DIGITS);
+
 impl Span {
     pub fn parse(text: &str) -> Result<Self, InvalidParam> {
         let text = text.trim();
-        let ms = if let Some(iso) = text.strip_prefix(['P', 'p']) { iso8601(iso) } else { kql(text) };
-        match ms {
-            Some(ms) if ms > 0.0 && ms <= MAX_MS as f64 && ms.fract() == 0.0 => Ok(Self(ms as u64)),
-            Some(ms) if ms > 0.0 && ms < 1.0 => Err(InvalidParam::Span("must be at least 1ms".into())),
-            Some(ms) if ms.fract() != 0.0 && ms <= MAX_MS as f64 => {
-                Err(InvalidParam::Span("finest resolution is 1ms".into()))
-            }
-            Some(ms) if ms <= 0.0 => Err(InvalidParam::Span("must be greater than zero".into())),
-            Some(_) => Err(InvalidParam::Span("must be at most 366d".into())),
+        let amount = if let Some(iso) = text.strip_prefix(['P', 'p']) { iso8601(iso) } else { kql(text) };
+        match amount {
             None => Err(InvalidParam::Span(format!(
                 "`{}` is not a timespan; use e.g. 30s, 15m, 2h, 7d or PT15M",
                 text.chars().take(40).collect::<String>()
             ))),
+            Some(0) => Err(InvalidParam::Span("must be greater than zero".into())),
+            Some(a) if a > Fixed::from(MAX_MS) * ONE_MS => {
+                Err(InvalidParam::Span("must be at most 366d".into()))
+            }
+            Some(a) if a < ONE_MS => Err(InvalidParam::Span("must be at least 1ms".into())),
+            Some(a) if !a.is_multiple_of(ONE_MS) => {
+                Err(InvalidParam::Span("finest resolution is 1ms".into()))
+            }
+            Some(a) => Ok(Self(u64::try_from(a / ONE_MS).expect("at most 366d fits"))),
         }
     }
 
@@ -53,7 +64,7 @@ impl fmt::Display for Span {
 }
 
 /// `<number><unit>` with unit d, h, m, min, s, ms (KQL timespan literal suffixes).
-fn kql(text: &str) -> Option<f64> {
+fn kql(text: &str) -> Option<Fixed> {
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
     let (number, unit) = text.split_at(split);
     let factor = match unit {
@@ -64,12 +75,12 @@ fn kql(text: &str) -> Option<f64> {
         "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1,
         _ => return None,
     };
-    Some(number_value(number)? * factor as f64)
+    times(number, factor)
 }
 
 /// ISO-8601 duration after the `P`: `[nD][T[nH][nM][nS]]` (weeks, months, years are not
 /// fixed lengths of time and are refused).
-fn iso8601(text: &str) -> Option<f64> {
+fn iso8601(text: &str) -> Option<Fixed> {
     let (date, time) = match text.split_once(['T', 't']) {
         Some((d, t)) if !t.is_empty() => (d, Some(t)),
         Some(_) => return None,
@@ -77,31 +88,44 @@ fn iso8601(text: &str) -> Option<f64> {
     };
     let mut total = fields(date, &[('D', MS_PER_DAY)])?;
     if let Some(time) = time {
-        total += fields(time, &[('H', 3_600_000), ('M', 60_000), ('S', 1000)])?;
+        total = total.saturating_add(fields(time, &[('H', 3_600_000), ('M', 60_000), ('S', 1000)])?);
     }
     (!date.is_empty() || time.is_some()).then_some(total)
 }
 
 /// Sums `<number><designator>` pairs that appear in the order given, each at most once.
-fn fields(mut text: &str, designators: &[(char, u64)]) -> Option<f64> {
-    let mut total = 0.0;
+fn fields(mut text: &str, designators: &[(char, u64)]) -> Option<Fixed> {
+    let mut total: Fixed = 0;
     for &(designator, factor) in designators {
         let Some(end) = text.find([designator, designator.to_ascii_lowercase()]) else {
             continue;
         };
-        total += number_value(&text[..end])? * factor as f64;
+        total = total.saturating_add(times(&text[..end], factor)?);
         text = &text[end + 1..];
     }
     text.is_empty().then_some(total)
 }
 
-fn number_value(text: &str) -> Option<f64> {
+/// The decimal `number` of a unit `factor` ms long.
+fn times(number: &str, factor: u64) -> Option<Fixed> {
+    Some(decimal(number)?.saturating_mul(Fixed::from(factor)))
+}
+
+/// Plain decimal text (`15`, `1.5`, `.5`, `5.`) as an exact fixed-point value.
+fn decimal(text: &str) -> Option<Fixed> {
     let valid = !text.is_empty()
         && text.len() <= 20
         && text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
         && text.bytes().filter(|&b| b == b'.').count() <= 1
         && text.bytes().any(|b| b.is_ascii_digit());
-    if valid { text.parse().ok() } else { None }
+    if !valid {
+        return None;
+    }
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |t: &str| if t.is_empty() { Some(0) } else { t.parse::<Fixed>().ok() };
+    // At most 19 fraction digits fit the 20 characters, so the exponent never underflows.
+    let fraction = digits(fraction)? * 10u128.pow(FRACTION_DIGITS - fraction.len() as u32);
+    Some(digits(whole)?.saturating_mul(ONE_MS).saturating_add(fraction))
 }
 
 #[cfg(test)]
@@ -119,6 +143,50 @@ mod tests {
         assert_eq!(Span::parse("90m").unwrap().to_string(), "90m");
         assert_eq!(Span::parse("1.5s").unwrap().to_string(), "1500ms");
         assert_eq!(Span::parse("366d").unwrap().millis(), MAX_MS);
+    }
+
+    #[test]
+    fn decimal_spans_are_exact() {
+        for (text, ms) in [
+            ("1.1h", 3_960_000),
+            ("2.3h", 8_280_000),
+            ("4.35m", 261_000),
+            ("0.1s", 100),
+            ("1.001s", 1001),
+            (".5s", 500),
+            ("5.s", 5000),
+            ("PT1.1H", 3_960_000),
+            ("P0.5DT0.1S", 43_200_100),
+            ("365.5d", MAX_MS - MS_PER_DAY / 2),
+        ] {
+            assert_eq!(Span::parse(text).map(Span::millis), Ok(ms), "{text}");
+        }
+        let refused = |text: &str| Span::parse(text).unwrap_err().to_string();
+        assert!(refused("1.0001s").contains("finest resolution is 1ms"));
+        assert!(refused("0.0005s").contains("at least 1ms"));
+        assert!(refused("366.001d").contains("at most 366d"));
+        assert!(refused("0.000d").contains("greater than zero"));
+    }
+
+    proptest::proptest! {
+        /// Against scaled integer arithmetic: `whole.fraction` units are
+        /// `(whole * 10^len + fraction) * unit / 10^len` ms, accepted when that is a whole
+        /// number from 1 to 366 days.
+        #[test]
+        fn decimal_spans_match_integer_arithmetic(
+            whole in 0u64..400_000,
+            fraction in "[0-9]{0,6}",
+            unit in proptest::sample::select(vec![("d", MS_PER_DAY), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)]),
+        ) {
+            let scale = 10u128.pow(fraction.len() as u32);
+            let scaled = (u128::from(whole) * scale + fraction.parse::<u128>().unwrap_or(0)) * u128::from(unit.1);
+            let expected = scaled.is_multiple_of(scale)
+                .then(|| scaled / scale)
+                .filter(|ms| (1..=u128::from(MAX_MS)).contains(ms))
+                .map(|ms| ms as u64);
+            let text = if fraction.is_empty() { format!("{whole}{}", unit.0) } else { format!("{whole}.{fraction}{}", unit.0) };
+            proptest::prop_assert_eq!(Span::parse(&text).ok().map(Span::millis), expected, "{}", text);
+        }
     }
 
     #[test]

@@ -191,3 +191,15 @@ async fn try_payloads(s: &Setup, top: &str, window: &str) -> usize {
     }
     compared
 }
+
+#[tokio::test]
+async fn query_strings_with_too_many_or_repeated_parameters_are_refused() {
+    let s = setup(&[]).await;
+    let names = |n: usize| (0..n).map(|i| format!("p{i}=1")).collect::<Vec<_>>().join("&");
+    assert_eq!(s.app.get(&format!("/campaigns/live-all/top?limit=3&{}", names(31))).await.status(), 200);
+    for query in [names(33), names(4000), "limit=1&limit=2".into(), "last=1h&last=2h".into()] {
+        let response = s.app.get(&format!("/campaigns/live-all/window?{query}")).await;
+        assert_eq!(response.status(), 400, "{}", &query[..query.len().min(40)]);
+        assert_eq!(response.headers()["content-type"], "application/problem+json");
+    }
+}

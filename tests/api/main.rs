@@ -6,6 +6,7 @@ mod contract;
 mod embedded;
 mod fuzz;
 mod http_semantics;
+mod ingest;
 mod kql_text;
 mod leaderboards;
 mod observability;

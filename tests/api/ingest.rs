@@ -1,0 +1,144 @@
+//! POST /events admission, seen from raw connections that send a request's head and hold its
+//! body back: the token is checked before the body is read, and the bytes of ingests in
+//! flight are bounded (`--ingest-max-bytes`), a request finding no room refused at once.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::common::{TestApp, spawn_embedded};
+
+const MIB: usize = 1 << 20;
+
+/// A POST /events on its own connection, its body sent piece by piece.
+struct Upload(TcpStream);
+
+impl Upload {
+    /// Sends the head (`headers` are extra header lines, each ending in CRLF).
+    async fn start(app: &TestApp, headers: &str) -> Self {
+        let mut stream = TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
+        let head =
+            format!("POST /events HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n{headers}\r\n");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        Self(stream)
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.0.write_all(bytes).await.unwrap();
+    }
+
+    async fn answer(&mut self) -> String {
+        read_head(&mut self.0).await
+    }
+
+    async fn status(&mut self) -> u16 {
+        read_status(&mut self.0).await
+    }
+}
+
+/// An answer's status line and headers.
+async fn read_head(from: &mut (impl AsyncReadExt + Unpin)) -> String {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8];
+        assert_eq!(from.read(&mut byte).await.unwrap(), 1, "closed before answering: {head:?}");
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+async fn read_status(from: &mut (impl AsyncReadExt + Unpin)) -> u16 {
+    read_head(from).await[9..12].parse().unwrap()
+}
+
+/// One chunk of a chunked body.
+fn chunk(bytes: &[u8]) -> Vec<u8> {
+    [format!("{:x}\r\n", bytes.len()).as_bytes(), bytes, b"\r\n"].concat()
+}
+
+const EVENT: &str = r#"{"playerId":7,"gameId":1,"win":500,"stake":2,"eventTime":"2026-11-24T10:00:00Z"}"#;
+
+fn campaigns() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("campaigns.toml");
+    let toml =
+        "[[campaigns]]\nid = \"all\"\nstart = \"2020-01-01T00:00:00Z\"\nend = \"2030-01-01T00:00:00Z\"\n";
+    std::fs::write(&path, toml).unwrap();
+    (dir, path)
+}
+
+#[tokio::test]
+async fn the_token_and_the_size_are_checked_before_the_body_is_read() {
+    let (_dir, path) = campaigns();
+    let (app, _data) = spawn_embedded(&path, &["--ingest-token", "s3cret-token"]).await;
+    for (headers, expected) in [
+        ("Authorization: Bearer wrong\r\nContent-Length: 1000000\r\n", 401),
+        ("Authorization: Bearer s3cret-token-and-more\r\nTransfer-Encoding: chunked\r\n", 401),
+        ("Content-Length: 1000000\r\n", 401),
+        ("Authorization: Bearer s3cret-token\r\nContent-Length: 16777217\r\n", 413),
+    ] {
+        let mut upload = Upload::start(&app, headers).await;
+        upload.send(b"[").await;
+        // The rest of the body never comes: only an answer given without it ends this wait
+        // (the bound is a guard against waiting forever, not a latency target).
+        let status = tokio::time::timeout(Duration::from_secs(60), upload.status()).await;
+        assert_eq!(status.expect("answered without waiting for the body"), expected, "{headers}");
+    }
+}
+
+/// Sends `[]` padded to `size` bytes (a batch refused once read, storing nothing) while
+/// reading the answer: 400 when it was admitted, 503 when there was no room.
+async fn probe(app: &TestApp, size: usize) -> u16 {
+    let mut upload = Upload::start(app, &format!("Content-Length: {size}\r\n")).await;
+    let body = format!("[]{}", " ".repeat(size - 2));
+    let (mut reader, mut writer) = upload.0.split();
+    let write = async {
+        // A refused body is never read: the answer comes while it is still being written.
+        let _ = writer.write_all(body.as_bytes()).await;
+        std::future::pending().await
+    };
+    tokio::select! {
+        status = read_status(&mut reader) => status,
+        () = write => unreachable!(),
+    }
+}
+
+/// Waits until a probe of `size` bytes finds no room.
+async fn wait_until_full(app: &TestApp, size: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while probe(app, size).await == 400 {
+        assert!(Instant::now() < deadline, "the held upload never took its room");
+    }
+    assert_eq!(probe(app, size).await, 503);
+}
+
+#[tokio::test]
+async fn ingest_bytes_in_flight_are_bounded_and_refusals_are_immediate() {
+    let (_dir, path) = campaigns();
+    let max = (16 * MIB).to_string();
+    let (app, _data) = spawn_embedded(&path, &["--ingest-max-bytes", &max, "--cache-ttl", "1ms"]).await;
+    assert_eq!(probe(&app, 2).await, 400, "room for a small body");
+
+    // A body of unknown length holds a full body's room (16 MiB: all of it) until answered.
+    let mut held = Upload::start(&app, "Transfer-Encoding: chunked\r\n").await;
+    held.send(&chunk(format!("[{EVENT}").as_bytes())).await;
+    wait_until_full(&app, 2).await;
+    let mut refused = Upload::start(&app, "Content-Length: 2\r\n").await;
+    let answer = refused.answer().await.to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 503"), "{answer}");
+    assert!(answer.contains("retry-after: 1\r\n"), "{answer}");
+    assert!(answer.contains("content-type: application/problem+json\r\n"), "{answer}");
+
+    held.send(&[chunk(b"]"), b"0\r\n\r\n".to_vec()].concat()).await;
+    assert_eq!(held.status().await, 200, "the held upload is stored");
+    assert_eq!(probe(&app, 2).await, 400, "its room is free again");
+    let top = app.json("/campaigns/all/top").await;
+    assert_eq!(top["entries"][0]["playerId"], 7);
+
+    // A declared length holds exactly that much: 10 MiB leave room for 6, not 7.
+    let mut ten = Upload::start(&app, &format!("Content-Length: {}\r\n", 10 * MIB)).await;
+    ten.send(b"[").await;
+    wait_until_full(&app, 7 * MIB).await;
+    assert_eq!(probe(&app, 6 * MIB).await, 400, "6 MiB fit beside the 10");
+}
