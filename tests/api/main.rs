@@ -14,3 +14,4 @@ mod process;
 mod reload;
 mod sharing;
 mod shutdown;
+mod standings;
