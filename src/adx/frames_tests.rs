@@ -2,9 +2,9 @@ use super::*;
 use chrono::{TimeDelta, TimeZone};
 use serde_json::json;
 
-/// Recorded responses live in `../shared/` beside the repository (see shared/README.md).
+/// Recorded responses from Microsoft's SDK test suites (origin and licence in the README there).
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/../shared/kusto-responses/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/fixtures/kusto/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
 }
 
