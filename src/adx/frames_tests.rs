@@ -655,9 +655,9 @@ fn service_error_never_panics_and_truncates() {
     assert_eq!((empty.code.as_str(), empty.message.as_str()), ("Unknown", ""));
     let binary = parse_service_error(&[0xff, 0xfe, b':', 0x00]);
     assert_eq!(binary.code, "Unknown");
-    let long = format!("Throttled: {}\nsecond line", "é".repeat(5000));
+    let long = format!("Throttled: {}\nsecond line", "é".repeat(MAX_MESSAGE_CHARS));
     let err = parse_service_error(long.as_bytes());
     assert_eq!(err.code, "Throttled");
-    assert_eq!(err.message.chars().count(), 1000);
+    assert_eq!(err.message.chars().count(), MAX_MESSAGE_CHARS);
     assert!(!err.message.contains("second line"));
 }

@@ -1,5 +1,7 @@
 //! Black-box tests of the service through HTTP, against a real Kusto REST engine.
 
+mod adx_wire;
+mod auth;
 mod backend_faults;
 mod common;
 mod contract;
