@@ -46,10 +46,12 @@ const USABLE_MARGIN: time::Duration = time::Duration::seconds(30);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("cannot get a Microsoft Entra token ({credential}): {message}")]
-pub struct AuthError {
-    credential: &'static str,
-    message: String,
+pub enum AuthError {
+    #[error("cannot get a Microsoft Entra token ({credential}): {message}")]
+    Failed { credential: &'static str, message: String },
+    /// The request's budget ran out while the refresh goes on.
+    #[error("no Microsoft Entra token within {budget:?} ({trying} still trying)")]
+    Timeout { budget: Duration, trying: String },
 }
 
 /// Where a managed identity is served, as the host announces it.
@@ -150,14 +152,16 @@ impl TokenSource {
                 None => self.inner.refresh(&mut state, ATTEMPT_TIMEOUT.min(budget)),
             }
         };
-        let waited = tokio::time::timeout(budget, refresh.wait_for(Option::is_some)).await.map_err(|_| {
-            let message = format!("no token within {budget:?} ({} still trying)", self.credential_name());
-            AuthError { credential: "token", message }
-        })?;
+        let waited = tokio::time::timeout(budget, refresh.wait_for(Option::is_some))
+            .await
+            .map_err(|_| AuthError::Timeout { budget, trying: self.credential_name() })?;
         match waited.as_deref() {
             Ok(Some(Ok(token))) => header(token),
             Ok(Some(Err(e))) => Err(e.clone()),
-            _ => Err(AuthError { credential: "token", message: "the token refresh ended unanswered".into() }),
+            _ => Err(AuthError::Failed {
+                credential: "token",
+                message: "the token refresh ended unanswered".into(),
+            }),
         }
     }
 }
@@ -214,13 +218,13 @@ impl Inner {
             tracing::debug!(credential = name, "no ADX token from this credential");
         }
         let credential = if self.chain.len() == 1 { self.chain[0].0 } else { "every credential" };
-        Err(AuthError { credential, message: failures.join("; ") })
+        Err(AuthError::Failed { credential, message: failures.join("; ") })
     }
 }
 
 fn header(token: &AccessToken) -> Result<HeaderValue, AuthError> {
     let mut value = HeaderValue::try_from(format!("Bearer {}", token.token.secret()))
-        .map_err(|_| AuthError { credential: "token", message: "not a valid header value".into() })?;
+        .map_err(|_| AuthError::Failed { credential: "token", message: "not a valid header value".into() })?;
     value.set_sensitive(true);
     Ok(value)
 }
@@ -249,7 +253,7 @@ fn plan(mode: AuthMode, env: impl Fn(&str) -> Option<String>) -> Result<Vec<Kind
                     // The host announces its identity endpoint: that is the identity to use.
                     ManagedHost::AppService => vec![Kind::ManagedIdentity(host)],
                     ManagedHost::Unsupported(source) => {
-                        tracing::warn!("{}; trying the Azure CLI", unsupported(source).message);
+                        tracing::warn!("{}; trying the Azure CLI", unsupported(source));
                         vec![Kind::AzureCli]
                     }
                     // Nothing announced: a VM's identity if it has one, else whoever is
@@ -283,7 +287,7 @@ fn managed_host(set: impl Fn(&str) -> bool) -> ManagedHost {
 }
 
 fn unsupported(source: &'static str) -> AuthError {
-    AuthError {
+    AuthError::Failed {
         credential: "managed identity",
         message: format!(
             "the host announces a {source} managed identity, which this service cannot use \
@@ -313,7 +317,8 @@ fn build(kind: Kind, env: impl Fn(&str) -> Option<String>) -> Result<Credential,
         }
         Kind::AzureCli => AzureCliCredential::new(None).map(|c| c as _),
     };
-    made.map(|c| (kind.name(), c)).map_err(|e| AuthError { credential: kind.name(), message: e.to_string() })
+    made.map(|c| (kind.name(), c))
+        .map_err(|e| AuthError::Failed { credential: kind.name(), message: e.to_string() })
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::{StatusCode, Url, header};
 use serde_json::json;
 
-use super::auth::TokenSource;
+use super::auth::{AuthError, TokenSource};
 use super::frames::{self, DataSet, FrameError};
 use super::retry::{self, Failure};
 use crate::backend::BackendError;
@@ -95,10 +95,12 @@ async fn attempt(
         .body(body);
     if let Some(auth) = auth {
         let budget = deadline.saturating_duration_since(Instant::now());
-        let value = auth
-            .authorization(budget)
-            .await
-            .map_err(|e| Failure::fatal(BackendError::Unreachable(e.to_string())))?;
+        let value = auth.authorization(budget).await.map_err(|e| {
+            Failure::fatal(match e {
+                AuthError::Timeout { .. } => BackendError::Timeout(config.retry_window),
+                AuthError::Failed { .. } => BackendError::Unreachable(e.to_string()),
+            })
+        })?;
         request = request.header(header::AUTHORIZATION, value);
     }
     tracing::debug!(%request_id, "ADX query");
