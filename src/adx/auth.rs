@@ -50,8 +50,8 @@ pub enum AuthError {
     #[error("cannot get a Microsoft Entra token ({credential}): {message}")]
     Failed { credential: &'static str, message: String },
     /// The request's budget ran out while the refresh goes on.
-    #[error("no Microsoft Entra token within {budget:?} ({trying} still trying)")]
-    Timeout { budget: Duration, trying: String },
+    #[error("no Microsoft Entra token within {waited:?} ({trying} still trying)")]
+    Timeout { waited: Duration, trying: String },
 }
 
 /// Where a managed identity is served, as the host announces it.
@@ -136,25 +136,27 @@ impl TokenSource {
         self.inner.chain.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", then ")
     }
 
-    /// `Bearer <token>`, marked sensitive so no logging layer prints it; waits at most
-    /// `budget` for a token.
-    pub async fn authorization(&self, budget: Duration) -> Result<HeaderValue, AuthError> {
+    /// `Bearer <token>`, marked sensitive so no logging layer prints it. Waits at most `wait`
+    /// (what is left of the request's budget); a refresh this starts gives each credential
+    /// at most a few seconds, and never more than the request `budget`.
+    pub async fn authorization(&self, budget: Duration, wait: Duration) -> Result<HeaderValue, AuthError> {
+        let attempt_timeout = ATTEMPT_TIMEOUT.min(budget);
         let mut refresh = {
             let mut state = self.inner.state();
             let now = OffsetDateTime::now_utc();
             match state.token.clone().filter(|t| t.expires_on - USABLE_MARGIN > now) {
                 Some(token) => {
                     if token.expires_on - REFRESH_MARGIN <= now {
-                        drop(self.inner.refresh(&mut state, ATTEMPT_TIMEOUT.min(budget)));
+                        drop(self.inner.refresh(&mut state, attempt_timeout));
                     }
                     return header(&token);
                 }
-                None => self.inner.refresh(&mut state, ATTEMPT_TIMEOUT.min(budget)),
+                None => self.inner.refresh(&mut state, attempt_timeout),
             }
         };
-        let waited = tokio::time::timeout(budget, refresh.wait_for(Option::is_some))
+        let waited = tokio::time::timeout(wait, refresh.wait_for(Option::is_some))
             .await
-            .map_err(|_| AuthError::Timeout { budget, trying: self.credential_name() })?;
+            .map_err(|_| AuthError::Timeout { waited: wait, trying: self.credential_name() })?;
         match waited.as_deref() {
             Ok(Some(Ok(token))) => header(token),
             Ok(Some(Err(e))) => Err(e.clone()),
@@ -331,6 +333,56 @@ mod tests {
 
     const APP_SERVICE: Kind = Kind::ManagedIdentity(ManagedHost::AppService);
     const IMDS: Kind = Kind::ManagedIdentity(ManagedHost::Imds);
+
+    /// Gives a token expiring in `lifetime` on the first call and hangs on every later one.
+    #[derive(Debug)]
+    struct HangsAfterOne {
+        calls: AtomicUsize,
+        lifetime: time::Duration,
+    }
+
+    #[async_trait::async_trait]
+    impl TokenCredential for HangsAfterOne {
+        async fn get_token(
+            &self,
+            _: &[&str],
+            _: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+        ) -> azure_core::Result<AccessToken> {
+            if self.calls.fetch_add(1, Ordering::SeqCst) > 0 {
+                std::future::pending::<()>().await;
+            }
+            Ok(AccessToken::new("first", OffsetDateTime::now_utc() + self.lifetime))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_refresh_never_stalls_requests_holding_a_usable_token() {
+        // Inside the refresh margin, outside the usable one: served while a refresh runs.
+        let credential =
+            Arc::new(HangsAfterOne { calls: AtomicUsize::new(0), lifetime: time::Duration::minutes(2) });
+        let inner = Inner {
+            chain: vec![("test", Arc::clone(&credential) as Arc<dyn TokenCredential>)],
+            working: AtomicUsize::new(0),
+            scope: DEFAULT_SCOPE.into(),
+            state: Mutex::default(),
+        };
+        let source = TokenSource { inner: Arc::new(inner) };
+        let budget = Duration::from_secs(5);
+        let first = source.authorization(budget, budget).await.unwrap();
+        assert_eq!(first, "Bearer first");
+        assert!(first.is_sensitive());
+        // No wait at all is allowed: a call that had to wait for the hung refresh would fail.
+        for _ in 0..3 {
+            assert_eq!(source.authorization(budget, Duration::ZERO).await.unwrap(), "Bearer first");
+        }
+        let refreshing = async {
+            while credential.calls.load(Ordering::SeqCst) < 2 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), refreshing).await.expect("a refresh started");
+        assert_eq!(credential.calls.load(Ordering::SeqCst), 2, "one shared refresh, still hung");
+    }
 
     #[test]
     fn none_sends_no_header() {

@@ -94,8 +94,8 @@ async fn attempt(
         .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
         .body(body);
     if let Some(auth) = auth {
-        let budget = deadline.saturating_duration_since(Instant::now());
-        let value = auth.authorization(budget).await.map_err(|e| {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let value = auth.authorization(config.retry_window, wait).await.map_err(|e| {
             Failure::fatal(match e {
                 AuthError::Timeout { .. } => BackendError::Timeout(config.retry_window),
                 AuthError::Failed { .. } => BackendError::Unreachable(e.to_string()),
