@@ -9,8 +9,9 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value as Json};
 
-/// Kusto messages can embed whole stack traces; logs and API errors get a bounded prefix.
-const MAX_MESSAGE_CHARS: usize = 1000;
+/// Kusto messages can embed whole stack traces: the logs get them up to this bound (clients
+/// get far less, see the request module).
+const MAX_MESSAGE_CHARS: usize = 16_000;
 
 /// One decoded cell.
 #[derive(Debug, Clone, PartialEq)]

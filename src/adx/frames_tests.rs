@@ -2,9 +2,9 @@ use super::*;
 use chrono::{TimeDelta, TimeZone};
 use serde_json::json;
 
-/// Recorded responses live in `../shared/` beside the repository (see shared/README.md).
+/// Recorded responses from Microsoft's SDK test suites (origin and licence in the README there).
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/../shared/kusto-responses/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/fixtures/kusto/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
 }
 
@@ -655,9 +655,9 @@ fn service_error_never_panics_and_truncates() {
     assert_eq!((empty.code.as_str(), empty.message.as_str()), ("Unknown", ""));
     let binary = parse_service_error(&[0xff, 0xfe, b':', 0x00]);
     assert_eq!(binary.code, "Unknown");
-    let long = format!("Throttled: {}\nsecond line", "é".repeat(5000));
+    let long = format!("Throttled: {}\nsecond line", "é".repeat(MAX_MESSAGE_CHARS));
     let err = parse_service_error(long.as_bytes());
     assert_eq!(err.code, "Throttled");
-    assert_eq!(err.message.chars().count(), 1000);
+    assert_eq!(err.message.chars().count(), MAX_MESSAGE_CHARS);
     assert!(!err.message.contains("second line"));
 }

@@ -52,8 +52,7 @@ impl Backend for AdxBackend {
         let data = request::run(&self.http, &self.config, self.auth.as_ref(), &csl).await?;
         let table =
             data.primary().ok_or_else(|| BackendError::Malformed("no primary result table".into()))?;
-        // Interim: the total is the rows' count until the query returns it.
-        standings(table).map(|rows| Standings { total: rows.len() as u64, rows })
+        standings(table)
     }
 
     async fn ping(&self) -> Result<(), BackendError> {
@@ -61,10 +60,29 @@ impl Backend for AdxBackend {
     }
 }
 
-/// Reads the rows by column name, so column order in the answer does not matter. The score is
-/// recomputed from the spin's Win and Stake, so that every backend reports exactly the IEEE
-/// `win / stake` whatever its own arithmetic or real-number encoding.
-fn standings(table: &Table) -> Result<Vec<Standing>, BackendError> {
+/// Reads the rows by column name, so column order in the answer does not matter, and the total
+/// from the Total every row carries (no rows: no ranked player).
+fn standings(table: &Table) -> Result<Standings, BackendError> {
+    let rows = rows(table)?;
+    let total = match table.rows.first() {
+        None => 0,
+        Some(first) => {
+            let column = table
+                .column("Total")
+                .ok_or_else(|| BackendError::Malformed("result has no column Total".into()))?;
+            let total = int(&first[column], "Total")?;
+            u64::try_from(total)
+                .ok()
+                .filter(|&t| t >= rows.len() as u64)
+                .ok_or_else(|| BackendError::Malformed(format!("Total {total} for {} rows", rows.len())))?
+        }
+    };
+    Ok(Standings { rows, total })
+}
+
+/// The score is recomputed from the spin's Win and Stake, so that every backend reports exactly
+/// the IEEE `win / stake` whatever its own arithmetic or real-number encoding.
+fn rows(table: &Table) -> Result<Vec<Standing>, BackendError> {
     let column = |name: &str| {
         table.column(name).ok_or_else(|| BackendError::Malformed(format!("result has no column {name}")))
     };
@@ -108,5 +126,54 @@ fn datetime(value: &Value) -> Result<DateTime<Utc>, BackendError> {
     match value {
         Value::DateTime(t) => Ok(*t),
         other => Err(BackendError::Malformed(format!("EventTime is {other:?}, expected a datetime"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use frames::Column;
+
+    fn table(columns: &[(&str, &str)], rows: Vec<Vec<Value>>) -> Table {
+        Table {
+            id: 0,
+            kind: "PrimaryResult".into(),
+            name: "PrimaryResult".into(),
+            columns: columns.iter().map(|(n, t)| Column { name: (*n).into(), ty: (*t).into() }).collect(),
+            rows,
+        }
+    }
+
+    const COLUMNS: [(&str, &str); 6] = [
+        ("Total", "long"),
+        ("EventTime", "datetime"),
+        ("GameID", "int"),
+        ("Stake", "int"),
+        ("Win", "long"),
+        ("PlayerID", "int"),
+    ];
+
+    fn row(total: i64) -> Vec<Value> {
+        let at = "2026-11-02T08:00:00Z".parse().unwrap();
+        [Value::Int(total), Value::DateTime(at), Value::Int(3), Value::Int(4), Value::Int(10), Value::Int(7)]
+            .into()
+    }
+
+    #[test]
+    fn total_is_read_by_name_and_no_rows_means_none_ranked() {
+        let read = standings(&table(&COLUMNS, vec![row(42)])).unwrap();
+        assert_eq!(read.total, 42);
+        assert_eq!((read.rows[0].player_id, read.rows[0].score), (7, 2.5));
+        assert_eq!(standings(&table(&COLUMNS, vec![])).unwrap(), Standings::default());
+    }
+
+    #[test]
+    fn a_missing_or_impossible_total_is_malformed() {
+        let malformed = |t: Table| matches!(standings(&t), Err(BackendError::Malformed(_)));
+        let mut without = table(&COLUMNS, vec![row(1)]);
+        without.columns[0].name = "Count".into();
+        assert!(malformed(without));
+        assert!(malformed(table(&COLUMNS, vec![row(1), row(1)])), "fewer than the rows");
+        assert!(malformed(table(&COLUMNS, vec![row(-1)])));
     }
 }

@@ -127,6 +127,17 @@ mod tests {
         assert!(retry_after(&headers).unwrap() > Duration::from_secs(100));
         headers.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&headers), None);
-        assert!(jittered(30) <= MAX_DELAY);
+    }
+
+    #[test]
+    fn delays_are_jittered_within_the_growing_cap() {
+        for (n, cap) in [(0, FIRST_DELAY), (3, FIRST_DELAY * 8), (30, MAX_DELAY)] {
+            let draws: Vec<Duration> = (0..200).map(|_| jittered(n)).collect();
+            assert!(draws.iter().all(|d| *d <= cap), "attempt {n}: {draws:?}");
+            // Without jitter every draw would be the cap: 200 equal draws of a uniform are
+            // practically impossible, and the spread covers most of [0, cap].
+            let (low, high) = (draws.iter().min().unwrap(), draws.iter().max().unwrap());
+            assert!(*low < cap / 4 && *high > cap * 3 / 4, "attempt {n}: {low:?}..{high:?} of {cap:?}");
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! Campaign handlers, and the extractors every campaign route shares: the campaign named in
-//! the path, and the query string.
+//! Campaign handlers, and the extractor every campaign route shares: the campaign named in
+//! the path.
 
 use axum::extract::{FromRequestParts, RawPathParams, State};
 use axum::http::request::Parts;

@@ -19,12 +19,12 @@ fn query(games: Option<Vec<i32>>) -> LeaderboardQuery {
 fn renders_typed_literals_into_the_holes() {
     let text = render(&query(Some(vec![1, 2, 3])), &TableName::default());
     assert!(
-        text.starts_with("['GamePlay']\n| where EventTime >= datetime(2026-11-01T00:00:00.0000000Z)"),
+        text.starts_with("let standings = materialize(['GamePlay']\n| where EventTime >= datetime(2026-11-01T00:00:00.0000000Z)"),
         "{text}"
     );
     assert!(text.contains("EventTime < datetime(2026-11-24T12:30:05.1234560Z)"), "{text}");
     assert!(text.contains("| where GameID in (1, 2, 3)\n"), "{text}");
-    assert!(text.contains("| take 100\n"), "{text}");
+    assert!(text.contains("| take 100\n| extend Total = total\n"), "capped, with the total: {text}");
     assert!(text.contains("todouble(Win) / Stake"), "real division: {text}");
     assert!(!text.contains("//") && !text.contains('{'), "comments and holes are gone: {text}");
 }
@@ -43,5 +43,5 @@ fn table_names_are_identifiers_only() {
         assert!(TableName::parse(bad).is_err(), "{bad:?}");
     }
     let text = render(&query(None), &TableName::parse("where").unwrap());
-    assert!(text.starts_with("['where']\n"), "{text}");
+    assert!(text.starts_with("let standings = materialize(['where']\n"), "{text}");
 }

@@ -12,7 +12,8 @@ use crate::events::Spin;
 const INSERT_SPIN: &str =
     "INSERT INTO GamePlay (PlayerID, GameID, Win, Stake, EventTime) VALUES (?1, ?2, ?3, ?4, ?5)";
 
-/// Keeps a player's best spin per partition: a higher ratio, or the same ratio earlier.
+/// Keeps a player's best spin per partition: a higher ratio, or the same ratio earlier, or at
+/// the same instant a larger stake, then a smaller game (the ORDER BY of the queries).
 const UPSERT_BEST: &str =
     "INSERT INTO Rollup (Span, Bucket, Partition, PlayerID, Score, EventTime, Win, Stake, GameID)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
@@ -20,7 +21,9 @@ const UPSERT_BEST: &str =
          Score = excluded.Score, EventTime = excluded.EventTime, Win = excluded.Win, Stake = excluded.Stake,
          GameID = excluded.GameID
      WHERE excluded.Score > Rollup.Score
-        OR (excluded.Score = Rollup.Score AND excluded.EventTime < Rollup.EventTime)";
+        OR (excluded.Score = Rollup.Score AND excluded.EventTime < Rollup.EventTime)
+        OR (excluded.Score = Rollup.Score AND excluded.EventTime = Rollup.EventTime
+            AND (excluded.Stake > Rollup.Stake OR (excluded.Stake = Rollup.Stake AND excluded.GameID < Rollup.GameID)))";
 
 /// Drops every player below the partition's K-th. A dropped player can never be needed:
 /// the K-th ratio of a partition only rises, so their later spins enter only if better.
@@ -85,7 +88,7 @@ pub fn rebuild(conn: &mut Connection, depth: u32) -> rusqlite::Result<()> {
                      ORDER BY Score DESC, EventTime ASC, PlayerID ASC) AS place
                  FROM (
                      SELECT *, row_number() OVER (PARTITION BY Bucket, Partition, PlayerID
-                         ORDER BY Score DESC, EventTime ASC) AS mine
+                         ORDER BY Score DESC, EventTime ASC, Stake DESC, GameID ASC) AS mine
                      FROM (SELECT (EventTime - ((EventTime % ?1) + ?1) % ?1) AS Bucket,
                                   CASE WHEN ?3 THEN ?4 ELSE GameID END AS Partition, PlayerID, GameID,
                                   CAST(Win AS REAL) / Stake AS Score, EventTime, Win, Stake

@@ -1,5 +1,8 @@
 //! Black-box tests of the service through HTTP, against a real Kusto REST engine.
 
+mod adx_standings;
+mod adx_wire;
+mod auth;
 mod backend_faults;
 mod common;
 mod contract;

@@ -135,7 +135,15 @@ impl Fixture {
                 continue;
             }
             let row = (s.player, s.win as f64 / f64::from(s.stake), s.win, s.stake, s.game, s.time);
-            let better = |old: &Row| row.1 > old.1 || (row.1 == old.1 && row.5 < old.5);
+            // The spin that set the score: best ratio, earliest, larger stake, smaller game.
+            let better = |old: &Row| {
+                row.1
+                    .total_cmp(&old.1)
+                    .then(old.5.cmp(&row.5))
+                    .then(row.3.cmp(&old.3))
+                    .then(old.4.cmp(&row.4))
+                    .is_gt()
+            };
             if best.get(&s.player).is_none_or(better) {
                 best.insert(s.player, row);
             }
@@ -195,7 +203,9 @@ fn edge_spins(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Spin> {
 }
 
 /// Exact ties: the same best ratio reached by several players, some at the same instant (then
-/// playerId decides), and one player who reaches their best twice (the first time counts).
+/// playerId decides), one player who reaches their best twice (the first time counts), and one
+/// who reaches it three times at one instant (the larger stake, then the smaller game, counts;
+/// the others come first, so an engine keeping the first row it meets gets it wrong).
 fn tie_spins(at: DateTime<Utc>) -> Vec<Spin> {
     let spin = |player, game, win, stake, time| Spin { player, game, win, stake, time };
     let s = Duration::seconds(1);
@@ -207,5 +217,8 @@ fn tie_spins(at: DateTime<Utc>) -> Vec<Spin> {
         spin(2005, 2, 4000, 4, at + s),
         spin(2005, 4, 5000, 5, at - s - s),
         spin(2006, 2, i64::from(i32::MAX) * 1000, i32::MAX, at + s),
+        spin(2007, 4, 6000, 6, at + s + s),
+        spin(2007, 4, 12_000, 12, at + s + s),
+        spin(2007, 2, 12_000, 12, at + s + s),
     ]
 }

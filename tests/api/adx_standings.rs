@@ -1,0 +1,71 @@
+//! The ADX path's standings, straight from [`AdxBackend`] on `duckdb-kql serve`: every ranked
+//! player in rank order, capped at the query's limit, with the exact total in the same answer,
+//! and each player's row the spin that set the score, ties settled as the SQL path settles them.
+
+use std::time::Duration;
+
+use leaderboard::adx::{AdxBackend, AdxConfig};
+use leaderboard::backend::{Backend, Standings};
+use leaderboard::kql::TableName;
+use leaderboard::leaderboard::{LeaderboardQuery, Window};
+
+use crate::common::fixture::{CampaignDef, Row};
+use crate::common::{Engine, Fixture};
+
+fn backend(engine: &Engine) -> AdxBackend {
+    let config = AdxConfig {
+        cluster: engine.url().parse().unwrap(),
+        database: "leaderboard".into(),
+        table: TableName::default(),
+        timeout: Duration::from_secs(30),
+        retry_window: Duration::from_secs(5),
+        results_cache_max_age: None,
+    };
+    AdxBackend::new(config, None).unwrap()
+}
+
+fn query(fixture: &Fixture, c: &CampaignDef, limit: u32) -> LeaderboardQuery {
+    let (from, to) = fixture.window(c, None);
+    LeaderboardQuery { window: Window { from, to }, games: c.games.clone(), limit }
+}
+
+fn rows(standings: &Standings) -> Vec<Row> {
+    standings.rows.iter().map(|s| (s.player_id, s.score, s.win, s.stake, s.game_id, s.achieved_at)).collect()
+}
+
+#[tokio::test]
+async fn standings_are_complete_and_count_every_ranked_player_past_the_cap() {
+    let fixture = Fixture::new();
+    let engine = Engine::start(&fixture.spins);
+    let adx = backend(&engine);
+    for id in ["live-all", "live-games", "ended", "edges"] {
+        let c = fixture.campaign(id);
+        let all = fixture.expected(c, None, usize::MAX);
+        assert!(all.len() > 3, "{id} ranks a few players");
+        let full = adx.leaderboard(&query(&fixture, c, 1_000_000)).await.unwrap();
+        assert_eq!(rows(&full), all, "{id}: every ranked player, in rank order");
+        assert_eq!(full.total, all.len() as u64, "{id}");
+        let capped = adx.leaderboard(&query(&fixture, c, 3)).await.unwrap();
+        assert_eq!(rows(&capped), all[..3], "{id}: the first rows");
+        assert_eq!(capped.total, all.len() as u64, "{id}: the total counts past the cap");
+    }
+    // Nothing counts in the upcoming campaign's span: no rows, and a total of zero.
+    let empty = adx.leaderboard(&query(&fixture, fixture.campaign("upcoming"), 10)).await.unwrap();
+    assert_eq!(empty, Standings::default());
+}
+
+#[tokio::test]
+async fn a_players_row_is_the_earliest_best_spin_with_the_larger_stake_then_the_smaller_game() {
+    let fixture = Fixture::new();
+    // Player 2007 reaches 1000.0 three times at one instant: stake 6 game 4, stake 12 game 4,
+    // stake 12 game 2, in that order, so an engine keeping the first row it meets is wrong.
+    let spins: Vec<_> = fixture.spins.iter().filter(|s| s.player == 2007).copied().collect();
+    assert_eq!(spins.len(), 3);
+    let engine = Engine::start(&spins);
+    let adx = backend(&engine);
+    let standings = adx.leaderboard(&query(&fixture, fixture.campaign("live-all"), 10)).await.unwrap();
+    assert_eq!(standings.total, 1);
+    let row = &standings.rows[0];
+    assert_eq!((row.player_id, row.score, row.win, row.stake, row.game_id), (2007, 1000.0, 12_000, 12, 2));
+    assert_eq!(row.achieved_at, spins[0].time);
+}
