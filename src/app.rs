@@ -45,7 +45,7 @@ impl App {
             None => CatalogueSource::Demo,
         };
         let catalogue = Arc::new(ArcSwap::from_pointee(source.load()?));
-        let (backend, store) = backend(args, max_limit)?;
+        let (backend, store) = backend(args).await?;
         if let Some(simulation) = simulation(args, &store)? {
             crate::simulator::spawn(store.clone().expect("checked by simulation()"), simulation);
         }
@@ -106,12 +106,13 @@ fn edge(args: &ServeArgs) -> Edge {
 /// The backend, and the embedded store again when that is the backend (it also takes events).
 type Backends = (Arc<dyn Backend>, Option<Arc<EmbeddedStore>>);
 
-fn backend(args: &ServeArgs, max: MaxLimit) -> Result<Backends, StartError> {
+async fn backend(args: &ServeArgs) -> Result<Backends, StartError> {
     match args.backend {
         BackendKind::Adx => Ok((Arc::new(adx(&args.adx, args)?), None)),
         BackendKind::Embedded => {
             let store = Arc::new(
-                EmbeddedStore::open(&args.embedded.data_dir, max)
+                EmbeddedStore::open(&args.embedded.data_dir)
+                    .await
                     .map_err(|e| StartError::Config(e.to_string()))?,
             );
             tracing::info!(file = %store.path().display(), "embedded store");
