@@ -74,8 +74,9 @@ fn ms(d: Duration) -> f64 {
 
 /// Times refreshes of one view and prints its table row; the verdict is on p99.
 async fn time(store: &EmbeddedStore, name: &str, query: LeaderboardQuery, target: Option<Duration>) {
+    // Untimed: a board refreshed every second reads warm pages and a prepared statement.
+    let mut total = store.leaderboard(&query).await.unwrap().total;
     let mut took = Vec::with_capacity(RUNS);
-    let mut total = 0;
     let started = Instant::now();
     while took.len() < RUNS && (took.len() < MIN_RUNS || started.elapsed() < BUDGET) {
         let t = Instant::now();
