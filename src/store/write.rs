@@ -31,8 +31,8 @@ const UPSERT_BEST: &str =
 /// The single writer connection and the scopes its inserts keep up to date (always those
 /// the database lists: both change only together, under the writer's lock).
 pub struct Writer {
-    pub conn: Connection,
-    pub scopes: Vec<Tracked>,
+    conn: Connection,
+    scopes: Vec<Tracked>,
 }
 
 impl Writer {
@@ -41,11 +41,7 @@ impl Writer {
         let version: Option<i64> =
             conn.query_row("SELECT Value FROM Meta WHERE Key = 'schema'", [], |r| r.get(0)).optional()?;
         if version != Some(SCHEMA_VERSION) {
-            tracing::info!(
-                from = version.unwrap_or(1),
-                to = SCHEMA_VERSION,
-                "rebuilding the embedded store's rollup"
-            );
+            tracing::info!(from = ?version, to = SCHEMA_VERSION, "rebuilding the embedded store's derived tables");
             rebuild(&mut conn)?;
         }
         let scopes = scope::load(&conn)?;
