@@ -1,5 +1,6 @@
 -- The embedded store's schema (SQLite). GamePlay has the ADX table's columns, with EventTime
--- as microseconds since the Unix epoch (UTC).
+-- as microseconds since the Unix epoch (UTC). Every other table is derived from GamePlay and
+-- rebuilt from it when Meta's 'schema' version differs from the code's.
 CREATE TABLE IF NOT EXISTS GamePlay (
     PlayerID INTEGER NOT NULL,
     GameID INTEGER NOT NULL,
@@ -7,12 +8,12 @@ CREATE TABLE IF NOT EXISTS GamePlay (
     Stake INTEGER NOT NULL,
     EventTime INTEGER NOT NULL
 );
--- Covers the raw edge reads of a window without touching the table.
+-- Covers the raw edge reads of a window and the building of a scope without touching the table.
 CREATE INDEX IF NOT EXISTS GamePlay_by_time ON GamePlay (EventTime, Win, Stake, GameID, PlayerID);
 
 -- For each (Span, Bucket, Partition) (Span: an hour, a day or a week, in microseconds; Bucket:
--- its start; Partition: a GameID, or 2^32 for all games), the best spin of each of the
--- partition's top-K players, kept on insert.
+-- its start; Partition: a GameID, or 2^32 for all games), every player's best spin in it,
+-- kept on insert.
 CREATE TABLE IF NOT EXISTS Rollup (
     Span INTEGER NOT NULL,
     Bucket INTEGER NOT NULL,
@@ -25,7 +26,29 @@ CREATE TABLE IF NOT EXISTS Rollup (
     GameID INTEGER NOT NULL,
     PRIMARY KEY (Span, Bucket, Partition, PlayerID)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS Rollup_by_rank ON Rollup (Span, Bucket, Partition, Score DESC, EventTime, PlayerID);
 
--- K, the rollup depth: the largest limit it answers exactly.
+-- The tracked scopes: a window [WindowFrom, WindowTo) and a game filter (Games: a JSON array
+-- of GameIDs, or 'null' for all games), each with every player's best spin in ScopeBest.
+CREATE TABLE IF NOT EXISTS Scope (
+    ScopeID INTEGER PRIMARY KEY,
+    WindowFrom INTEGER NOT NULL,
+    WindowTo INTEGER NOT NULL,
+    Games TEXT NOT NULL,
+    UNIQUE (WindowFrom, WindowTo, Games)
+);
+CREATE TABLE IF NOT EXISTS ScopeBest (
+    ScopeID INTEGER NOT NULL,
+    PlayerID INTEGER NOT NULL,
+    Score REAL NOT NULL,
+    EventTime INTEGER NOT NULL,
+    Win INTEGER NOT NULL,
+    Stake INTEGER NOT NULL,
+    GameID INTEGER NOT NULL,
+    PRIMARY KEY (ScopeID, PlayerID)
+) WITHOUT ROWID;
+-- The standings in rank order, covering every column read, so a scope is read in one pass.
+CREATE INDEX IF NOT EXISTS ScopeBest_by_rank
+    ON ScopeBest (ScopeID, Score DESC, EventTime, PlayerID, Win, Stake, GameID);
+
+-- 'schema': the version of the derived tables' layout and contents.
 CREATE TABLE IF NOT EXISTS Meta (Key TEXT PRIMARY KEY, Value INTEGER NOT NULL) WITHOUT ROWID;

@@ -1,9 +1,9 @@
--- Leaderboard on the embedded store (SQLite): the same semantics as leaderboard.kql.
--- Filled from the same query model by src/store/query.rs, through bound parameters only.
--- The window [from, to) is cut into whole weeks, days and hours, read from the Rollup (each
--- partition's best players), and raw edges read from GamePlay. A player in the true top N has
--- their best spin in some partition where they are also in the top N, so the union of
--- partition top-K lists (K >= N) holds every row the answer needs: the result is exact.
+-- Leaderboard on the embedded store (SQLite): the same semantics as leaderboard.kql, answering
+-- a view's complete standings (every ranked player, in rank order; the caller reads up to its
+-- cap and counts the rest). Filled from the same query model by src/store/query.rs, through
+-- bound parameters only. The window [from, to) is cut into whole weeks, days and hours, read
+-- from the Rollup (every player's best spin of each partition), and raw edges read from
+-- GamePlay; a player's best spin of the window is the best of their partitions' bests.
 -- :partitions lists the Rollup partitions to read: the games of the filter, or the all-games
 -- partitions' marker when every game counts.
 -- One SELECT per range (not OR'ed ranges) so that each is a search of the primary key.
@@ -46,4 +46,3 @@ best AS (
 SELECT PlayerID, Win, Stake, GameID, EventTime FROM best
 WHERE n = 1
 ORDER BY Score DESC, EventTime ASC, PlayerID ASC
-LIMIT :limit

@@ -16,9 +16,9 @@ use crate::cli::{AdxArgs, BackendKind, KqlArgs, LogFormat, ServeArgs};
 use crate::engine::{Engine, Settings};
 use crate::http::caching::CachePolicy;
 use crate::http::{AppState, Edge, Ingest, router};
-use crate::leaderboard::{LeaderboardQuery, MaxLimit, MaxStandings, Span, View};
+use crate::leaderboard::{LeaderboardQuery, MaxLimit, MaxStandings, Span, View, Window};
 use crate::simulator::Simulation;
-use crate::store::EmbeddedStore;
+use crate::store::{EmbeddedStore, Scope};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -46,7 +46,10 @@ impl App {
             None => CatalogueSource::Demo,
         };
         let catalogue = Arc::new(ArcSwap::from_pointee(source.load()?));
-        let (backend, store) = backend(args, max_limit)?;
+        let (backend, store) = backend(args).await?;
+        if let Some(store) = &store {
+            store.track(scopes(&catalogue.load())).await.map_err(|e| StartError::Config(e.to_string()))?;
+        }
         if let Some(simulation) = simulation(args, &store)? {
             crate::simulator::spawn(store.clone().expect("checked by simulation()"), simulation);
         }
@@ -65,8 +68,19 @@ impl App {
         };
         let engine = Arc::new(Engine::new(backend, settings, metrics));
         let on_change = {
-            let (engine, catalogue) = (engine.clone(), catalogue.clone());
-            move || engine.retain(&catalogue.load())
+            let (engine, catalogue, store) = (engine.clone(), catalogue.clone(), store.clone());
+            move || {
+                let current = catalogue.load();
+                engine.retain(&current);
+                if let Some(store) = store.clone() {
+                    let scopes = scopes(&current);
+                    tokio::spawn(async move {
+                        if let Err(e) = store.track(scopes).await {
+                            tracing::warn!(error = %e, "the embedded store could not track the new campaigns");
+                        }
+                    });
+                }
+            }
         };
         source.watch(catalogue.clone(), on_change);
         let listener = TcpListener::bind(args.listen)
@@ -103,6 +117,15 @@ impl App {
     }
 }
 
+/// What the embedded store keeps standings for: each campaign's whole range and games.
+fn scopes(catalogue: &Catalogue) -> Vec<Scope> {
+    let scope = |c: &Arc<crate::campaigns::Campaign>| Scope {
+        window: Window { from: c.start, to: c.end },
+        games: c.games.clone(),
+    };
+    catalogue.iter().map(scope).collect()
+}
+
 /// The HTTP edge's settings.
 fn edge(args: &ServeArgs) -> Edge {
     Edge {
@@ -115,12 +138,13 @@ fn edge(args: &ServeArgs) -> Edge {
 /// The backend, and the embedded store again when that is the backend (it also takes events).
 type Backends = (Arc<dyn Backend>, Option<Arc<EmbeddedStore>>);
 
-fn backend(args: &ServeArgs, max: MaxLimit) -> Result<Backends, StartError> {
+async fn backend(args: &ServeArgs) -> Result<Backends, StartError> {
     match args.backend {
         BackendKind::Adx => Ok((Arc::new(adx(&args.adx, args)?), None)),
         BackendKind::Embedded => {
             let store = Arc::new(
-                EmbeddedStore::open(&args.embedded.data_dir, max)
+                EmbeddedStore::open(&args.embedded.data_dir)
+                    .await
                     .map_err(|e| StartError::Config(e.to_string()))?,
             );
             tracing::info!(file = %store.path().display(), "embedded store");

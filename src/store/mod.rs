@@ -1,9 +1,11 @@
 //! The embedded store: spins in a SQLite file (WAL, one writer, a pool of readers), with a
-//! rollup kept on insert so that leaderboards over millions of spins answer in milliseconds.
+//! rollup and the tracked scopes' standings kept on insert, so that complete standings over
+//! millions of spins answer in milliseconds.
 //! Same semantics as the KQL path; the SQL is `kql/leaderboard.sql`. Blocking SQLite work
 //! runs on tokio's blocking pool, never on the async runtime.
 
 mod query;
+mod scope;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -16,7 +18,9 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::backend::{Backend, BackendError, Standings};
 use crate::events::Spin;
-use crate::leaderboard::{LeaderboardQuery, MaxLimit};
+use crate::leaderboard::LeaderboardQuery;
+pub use scope::Scope;
+use write::Writer;
 
 const SCHEMA: &str = include_str!("../../kql/embedded-schema.sql");
 pub(crate) const HOUR: i64 = 3_600_000_000;
@@ -34,10 +38,8 @@ pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
 
 pub struct EmbeddedStore {
     path: PathBuf,
-    writer: Arc<Mutex<Connection>>,
+    writer: Arc<Mutex<Writer>>,
     readers: r2d2::Pool<SqliteConnectionManager>,
-    /// Rollup depth: every query fetches at most this many rows, so answers are exact.
-    depth: u32,
 }
 
 fn storage(e: impl std::fmt::Display) -> BackendError {
@@ -45,14 +47,19 @@ fn storage(e: impl std::fmt::Display) -> BackendError {
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) `dir/leaderboard.sqlite3`, rebuilding the rollup if it was kept for
-    /// a smaller `--max-limit` than `max`.
-    pub fn open(dir: &Path, max: MaxLimit) -> Result<Self, BackendError> {
+    /// Opens (or creates) `dir/leaderboard.sqlite3`, rebuilding the derived tables when they
+    /// were kept by another version, on the blocking pool (that can take seconds).
+    pub async fn open(dir: &Path) -> Result<Self, BackendError> {
+        let dir = dir.to_owned();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&dir)).await.map_err(storage)?
+    }
+
+    fn open_blocking(dir: &Path) -> Result<Self, BackendError> {
         std::fs::create_dir_all(dir).map_err(|e| storage(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join("leaderboard.sqlite3");
-        let mut writer = Connection::open(&path).map_err(|e| storage(format!("{}: {e}", path.display())))?;
+        let writer = Connection::open(&path).map_err(|e| storage(format!("{}: {e}", path.display())))?;
         // FULL: an acknowledged batch is on disk before the answer leaves. A 64 MiB page cache
-        // keeps the rollup's hot pages in memory as the file grows.
+        // keeps the rollup's and the scopes' hot pages in memory as the file grows.
         writer
             .execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;
@@ -60,13 +67,7 @@ impl EmbeddedStore {
             )
             .map_err(storage)?;
         writer.execute_batch(SCHEMA).map_err(storage)?;
-        let depth = max.get();
-        let kept: Option<u32> =
-            writer.query_row("SELECT Value FROM Meta WHERE Key = 'depth'", [], |r| r.get(0)).ok();
-        if kept.is_none_or(|k| k < depth) {
-            tracing::info!(depth, "building the embedded store's rollup");
-            write::rebuild(&mut writer, depth).map_err(storage)?;
-        }
+        let writer = Writer::new(writer).map_err(storage)?;
         let manager = SqliteConnectionManager::file(&path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .with_init(|c| {
@@ -75,8 +76,7 @@ impl EmbeddedStore {
                 )
             });
         let readers = r2d2::Pool::builder().max_size(READERS).build(manager).map_err(storage)?;
-        let depth = kept.map_or(depth, |k| k.max(depth));
-        Ok(Self { path, writer: Arc::new(Mutex::new(writer)), readers, depth })
+        Ok(Self { path, writer: Arc::new(Mutex::new(writer)), readers })
     }
 
     pub fn path(&self) -> &Path {
@@ -97,10 +97,25 @@ impl EmbeddedStore {
 
     /// Stores a batch durably, all or nothing.
     pub async fn insert(&self, spins: Vec<Spin>) -> Result<(), BackendError> {
-        let (writer, depth) = (self.writer.clone(), self.depth);
+        self.write(move |writer| writer.insert(&spins)).await
+    }
+
+    /// Keeps standings for exactly these scopes from now on (and across restarts): scopes not
+    /// yet built are built from the stored spins, scopes left out are dropped, the others are
+    /// kept as they are. Called with every campaign's window and games, at start-up and on
+    /// every catalogue change.
+    pub async fn track(&self, scopes: Vec<Scope>) -> Result<(), BackendError> {
+        self.write(move |writer| writer.track(scopes)).await
+    }
+
+    async fn write(
+        &self,
+        f: impl FnOnce(&mut Writer) -> rusqlite::Result<()> + Send + 'static,
+    ) -> Result<(), BackendError> {
+        let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            write::insert(&mut conn, &spins, depth)
+            let mut writer = writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut writer)
         })
         .await
         .map_err(storage)?
@@ -128,11 +143,8 @@ impl Backend for EmbeddedStore {
     }
 
     async fn leaderboard(&self, query: &LeaderboardQuery) -> Result<Standings, BackendError> {
-        let mut query = query.clone();
-        query.limit = query.limit.min(self.depth);
-        // Interim: the total is the rows' count until the store counts every player.
-        let rows = self.read(move |conn| query::run(conn, &query)).await?;
-        Ok(Standings { total: rows.len() as u64, rows })
+        let query = query.clone();
+        self.read(move |conn| query::run(conn, &query)).await
     }
 
     async fn ping(&self) -> Result<(), BackendError> {

@@ -1,11 +1,12 @@
-//! SQL rendering for the embedded store: turns a [`LeaderboardQuery`] into the parameters of
-//! `kql/leaderboard.sql` (the window cut into raw edges and whole hours, days and weeks) and
-//! reads the standings back.
+//! Reads for the embedded store: a [`LeaderboardQuery`] is answered from its tracked scope, or
+//! else turned into the parameters of `kql/leaderboard.sql` (the window cut into raw edges and
+//! whole hours, days and weeks); either way the standings are read back capped and counted.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, named_params};
+use rusqlite::{Connection, Row, Rows, named_params};
 
-use super::{ALL_GAMES, DAY, HOUR, WEEK, micros};
+use super::{ALL_GAMES, DAY, HOUR, WEEK, micros, scope};
+use crate::backend::Standings;
 use crate::leaderboard::{LeaderboardQuery, Standing};
 
 const LEADERBOARD: &str = include_str!("../../kql/leaderboard.sql");
@@ -52,7 +53,20 @@ impl Plan {
     }
 }
 
-pub fn run(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Vec<Standing>> {
+/// The view's complete standings, up to `query.limit` rows, with the exact total: read from
+/// the view's tracked scope when it is one, else from the rollup. One read transaction, so
+/// the scope lookup and its rows come from the same snapshot.
+pub fn run(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Standings> {
+    let tx = conn.unchecked_transaction()?;
+    let standings = match scope::lookup(&tx, query)? {
+        Some(id) => collect(tx.prepare_cached(scope::STANDINGS)?.query([id])?, query.limit),
+        None => rollup(&tx, query),
+    }?;
+    tx.finish()?;
+    Ok(standings)
+}
+
+fn rollup(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Standings> {
     let plan = Plan::new(micros(query.window.from), micros(query.window.to));
     let partitions: Vec<i64> = match &query.games {
         Some(games) => games.iter().map(|&g| i64::from(g)).collect(),
@@ -60,32 +74,43 @@ pub fn run(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Vec<
     };
     let partitions = serde_json::to_string(&partitions).expect("ints serialize");
     let mut statement = conn.prepare_cached(LEADERBOARD)?;
-    let rows = statement.query_map(
-        named_params! {
-            ":week": WEEK, ":day": DAY, ":hour": HOUR,
-            ":weeks_from": plan.weeks.0, ":weeks_to": plan.weeks.1,
-            ":days1_from": plan.days[0].0, ":days1_to": plan.days[0].1,
-            ":days2_from": plan.days[1].0, ":days2_to": plan.days[1].1,
-            ":hours1_from": plan.hours[0].0, ":hours1_to": plan.hours[0].1,
-            ":hours2_from": plan.hours[1].0, ":hours2_to": plan.hours[1].1,
-            ":raw1_from": plan.raw[0].0, ":raw1_to": plan.raw[0].1,
-            ":raw2_from": plan.raw[1].0, ":raw2_to": plan.raw[1].1,
-            ":all_games": query.games.is_none(), ":partitions": partitions,
-            ":limit": query.limit,
-        },
-        |row| {
-            let (win, stake): (i64, i32) = (row.get("Win")?, row.get("Stake")?);
-            Ok(Standing {
-                player_id: row.get("PlayerID")?,
-                score: win as f64 / f64::from(stake),
-                win,
-                stake,
-                game_id: row.get("GameID")?,
-                achieved_at: instant(row.get("EventTime")?),
-            })
-        },
-    )?;
-    rows.collect()
+    let rows = statement.query(named_params! {
+        ":week": WEEK, ":day": DAY, ":hour": HOUR,
+        ":weeks_from": plan.weeks.0, ":weeks_to": plan.weeks.1,
+        ":days1_from": plan.days[0].0, ":days1_to": plan.days[0].1,
+        ":days2_from": plan.days[1].0, ":days2_to": plan.days[1].1,
+        ":hours1_from": plan.hours[0].0, ":hours1_to": plan.hours[0].1,
+        ":hours2_from": plan.hours[1].0, ":hours2_to": plan.hours[1].1,
+        ":raw1_from": plan.raw[0].0, ":raw1_to": plan.raw[0].1,
+        ":raw2_from": plan.raw[1].0, ":raw2_to": plan.raw[1].1,
+        ":all_games": query.games.is_none(), ":partitions": partitions,
+    })?;
+    collect(rows, query.limit)
+}
+
+/// Reads ranked rows (PlayerID, Win, Stake, GameID, EventTime) up to `limit` and counts all.
+fn collect(mut rows: Rows<'_>, limit: u32) -> rusqlite::Result<Standings> {
+    let limit = limit as usize;
+    let mut standings = Standings::default();
+    while let Some(row) = rows.next()? {
+        standings.total += 1;
+        if standings.rows.len() < limit {
+            standings.rows.push(standing(row)?);
+        }
+    }
+    Ok(standings)
+}
+
+fn standing(row: &Row<'_>) -> rusqlite::Result<Standing> {
+    let (win, stake): (i64, i32) = (row.get(1)?, row.get(2)?);
+    Ok(Standing {
+        player_id: row.get(0)?,
+        score: win as f64 / f64::from(stake),
+        win,
+        stake,
+        game_id: row.get(3)?,
+        achieved_at: instant(row.get(4)?),
+    })
 }
 
 fn instant(us: i64) -> DateTime<Utc> {

@@ -1,119 +1,309 @@
-//! The rollup's exactness: with a tiny depth (so partitions are trimmed hard), every window
-//! and game filter answers exactly what a brute-force reading of all spins gives.
+//! The store's answers against a brute-force oracle over every spin: complete standings,
+//! totals and the cap, through the rollup and through tracked scopes, across inserts,
+//! re-tracking, restarts and the migration of a version-1 (trimmed) store.
+
+use std::collections::BTreeMap;
 
 use chrono::{Duration, TimeZone, Utc};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use super::*;
-use crate::leaderboard::{Standing, Window};
+use crate::leaderboard::Window;
 
-fn brute_force(spins: &[Spin], query: &LeaderboardQuery) -> Vec<(i32, i64, i32, i32, i64)> {
-    let mut best: std::collections::BTreeMap<i32, &Spin> = Default::default();
-    for s in spins {
-        let counts = s.event_time >= query.window.from
-            && s.event_time < query.window.to
-            && s.win > 0
+/// A standing as compared: (player, win, stake, game, achieved at in µs).
+type Row = (i32, i64, i32, i32, i64);
+
+/// Every ranked player of the view, straight from the definition: a player's row is their
+/// best ratio, earliest, then larger stake, then smaller game; ranks by score, time, player.
+fn oracle(spins: &[Spin], window: &Window, games: Option<&[i32]>) -> Vec<Row> {
+    let ratio = |s: &Spin| s.win as f64 / f64::from(s.stake);
+    let row_order = |a: &Spin, b: &Spin| {
+        ratio(b)
+            .total_cmp(&ratio(a))
+            .then(a.event_time.cmp(&b.event_time))
+            .then(b.stake.cmp(&a.stake))
+            .then(a.game_id.cmp(&b.game_id))
+    };
+    let mut best: BTreeMap<i32, &Spin> = BTreeMap::new();
+    let counted = spins.iter().filter(|s| {
+        s.win > 0
             && s.stake > 0
-            && query.games.as_ref().is_none_or(|g| g.contains(&s.game_id));
-        if !counts {
-            continue;
-        }
-        let ratio = |s: &Spin| s.win as f64 / f64::from(s.stake);
-        let better =
-            |old: &&Spin| ratio(s) > ratio(old) || (ratio(s) == ratio(old) && s.event_time < old.event_time);
-        if best.get(&s.player_id).is_none_or(better) {
-            best.insert(s.player_id, s);
+            && window.from <= s.event_time
+            && s.event_time < window.to
+            && games.is_none_or(|g| g.contains(&s.game_id))
+    });
+    for spin in counted {
+        let mine = best.entry(spin.player_id).or_insert(spin);
+        if row_order(spin, mine).is_lt() {
+            *mine = spin;
         }
     }
     let mut rows: Vec<&Spin> = best.into_values().collect();
-    let ratio = |s: &Spin| s.win as f64 / f64::from(s.stake);
     rows.sort_by(|a, b| {
         ratio(b)
             .total_cmp(&ratio(a))
             .then(a.event_time.cmp(&b.event_time))
             .then(a.player_id.cmp(&b.player_id))
     });
-    rows.iter()
-        .take(query.limit as usize)
-        .map(|s| (s.player_id, s.win, s.stake, s.game_id, micros(s.event_time)))
-        .collect()
+    rows.iter().map(|s| (s.player_id, s.win, s.stake, s.game_id, micros(s.event_time))).collect()
 }
 
-fn shown(standings: &[Standing]) -> Vec<(i32, i64, i32, i32, i64)> {
-    standings.iter().map(|s| (s.player_id, s.win, s.stake, s.game_id, micros(s.achieved_at))).collect()
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap()
+}
+
+fn at(us: i64) -> DateTime<Utc> {
+    start() + Duration::microseconds(us)
+}
+
+/// Spins over `days` days with many ties: equal ratios from different stakes, players
+/// spinning twice at one instant, a few shared instants, losing, zero and negative stakes.
+fn spins(rng: &mut StdRng, n: usize, days: i64) -> Vec<Spin> {
+    let shared: Vec<i64> = (0..20).map(|_| rng.random_range(0..days * DAY)).collect();
+    let mut spins = Vec::with_capacity(n);
+    while spins.len() < n {
+        let us = if rng.random_bool(0.2) {
+            shared[rng.random_range(0..20)]
+        } else {
+            rng.random_range(0..days * DAY)
+        };
+        let stake = [-1, 0, 1, 2, 4, 5, 10][rng.random_range(0..7)];
+        let win = match rng.random_range(0..10) {
+            0..3 => rng.random_range(-3..=0),
+            _ => i64::from(stake.max(1)) * rng.random_range(1..=6) / [1, 2][rng.random_range(0..2)],
+        };
+        let spin = Spin {
+            player_id: rng.random_range(1..=50),
+            game_id: rng.random_range(1..=3),
+            win,
+            stake,
+            event_time: at(us),
+        };
+        if rng.random_bool(0.2) {
+            // The same ratio at the same instant, with stakes 2 or 4 and any games, in any order.
+            let twin = |stake: i32, rng: &mut StdRng| Spin {
+                win: spin.win * i64::from(stake),
+                stake,
+                game_id: rng.random_range(1..=3),
+                ..spin
+            };
+            let pair = [twin([2, 4][rng.random_range(0..2)], rng), twin([2, 4][rng.random_range(0..2)], rng)];
+            spins.extend(pair);
+        } else {
+            spins.push(spin);
+        }
+    }
+    spins
+}
+
+/// A random instant within `days` days (and an hour either side), often on an hour, day or
+/// week boundary.
+fn instant(rng: &mut StdRng, days: i64) -> i64 {
+    let us = rng.random_range(-HOUR..days * DAY + HOUR);
+    match rng.random_range(0..4) {
+        0 => us,
+        level => us.div_euclid(LEVELS[level - 1]) * LEVELS[level - 1],
+    }
+}
+
+fn random_query(rng: &mut StdRng, days: i64) -> (Window, Option<Vec<i32>>) {
+    let (a, b) = (instant(rng, days), instant(rng, days));
+    let window = Window { from: at(a.min(b)), to: at(a.max(b)) };
+    let games = [None, Some(vec![2]), Some(vec![1, 3])][rng.random_range(0..3)].clone();
+    (window, games)
+}
+
+/// Asserts the store's answer for the view, complete and capped, against the oracle.
+async fn check(store: &EmbeddedStore, spins: &[Spin], window: Window, games: Option<Vec<i32>>, cap: u32) {
+    let expected = oracle(spins, &window, games.as_deref());
+    let query = LeaderboardQuery { window, games, limit: cap };
+    let got = store.leaderboard(&query).await.unwrap();
+    let shown: Vec<Row> =
+        got.rows.iter().map(|s| (s.player_id, s.win, s.stake, s.game_id, micros(s.achieved_at))).collect();
+    assert_eq!(shown, expected[..expected.len().min(cap as usize)], "{query:?}");
+    assert_eq!(got.total, expected.len() as u64, "{query:?}");
+}
+
+async fn insert(store: &EmbeddedStore, spins: &[Spin]) {
+    for batch in spins.chunks(400) {
+        store.insert(batch.to_vec()).await.unwrap();
+    }
+}
+
+/// The scope ids the database lists, by window start.
+async fn scope_ids(store: &EmbeddedStore) -> Vec<(i64, i64)> {
+    store
+        .read(|c| {
+            let mut s = c.prepare("SELECT WindowFrom, ScopeID FROM Scope ORDER BY WindowFrom, Games")?;
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+        })
+        .await
+        .unwrap()
+}
+
+fn scope(from: i64, to: i64, games: Option<Vec<i32>>) -> Scope {
+    Scope { window: Window { from: at(from), to: at(to) }, games }
 }
 
 #[tokio::test]
-async fn trimmed_rollup_answers_every_window_exactly() {
+async fn rollup_answers_complete_standings_for_every_window() {
     let dir = tempfile::tempdir().unwrap();
-    let depth = MaxLimit::new(3).unwrap();
-    let store = EmbeddedStore::open(dir.path(), depth).unwrap();
+    let store = EmbeddedStore::open(dir.path()).await.unwrap();
     let mut rng = StdRng::seed_from_u64(7);
-    let start = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
-    let mut spins = Vec::new();
-    let mut used = std::collections::HashSet::new();
-    while spins.len() < 6000 {
-        let us = rng.random_range(0..20 * DAY);
-        let player = rng.random_range(1..=40);
-        if !used.insert((player, us)) {
-            continue;
+    let spins = spins(&mut rng, 6000, 20);
+    insert(&store, &spins).await;
+    let mut capped = 0;
+    for _ in 0..250 {
+        let (window, games) = random_query(&mut rng, 20);
+        let total = oracle(&spins, &window, games.as_deref()).len() as u32;
+        let cap = if rng.random_bool(0.5) { rng.random_range(1..=total.max(1)) } else { 1_000_000 };
+        capped += usize::from(cap < total);
+        check(&store, &spins, window, games, cap).await;
+    }
+    assert!(capped > 50, "the cap was exercised {capped} times");
+}
+
+#[tokio::test]
+async fn tracked_scopes_answer_like_the_rollup_through_inserts_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(11);
+    let all = spins(&mut rng, 6000, 15);
+    let (before, after) = all.split_at(3000);
+    let scopes = [
+        scope(0, 15 * DAY, None),
+        scope(2 * DAY + 17 * 60_000_000, 9 * DAY + HOUR + 5, Some(vec![1, 3])),
+        scope(3 * WEEK / 2, 15 * DAY, Some(vec![2])),
+    ];
+    {
+        let store = EmbeddedStore::open(dir.path()).await.unwrap();
+        insert(&store, before).await;
+        for s in &scopes {
+            // Through the rollup first: the same answer the scope must give.
+            check(&store, before, s.window, s.games.clone(), 1_000_000).await;
         }
-        let stake = [0, 1, 2, 5, 10][rng.random_range(0..5)];
-        let win = if rng.random_bool(0.3) { 0 } else { i64::from(stake.max(1)) * rng.random_range(1..=9) };
-        let event_time = start + Duration::microseconds(us);
-        spins.push(Spin { player_id: player, game_id: rng.random_range(1..=3), win, stake, event_time });
+        store.track(scopes.to_vec()).await.unwrap();
+        for s in &scopes {
+            let query = LeaderboardQuery { window: s.window, games: s.games.clone(), limit: 1 };
+            let found = store.read(move |c| scope::lookup(c, &query)).await.unwrap();
+            assert!(found.is_some(), "{s:?} is read from its scope");
+            check(&store, before, s.window, s.games.clone(), 1_000_000).await;
+            check(&store, before, s.window, s.games.clone(), 7).await;
+        }
+        insert(&store, &after[..1500]).await;
     }
-    for batch in spins.chunks(500) {
-        store.insert(batch.to_vec()).await.unwrap();
+    let store = EmbeddedStore::open(dir.path()).await.unwrap();
+    // The restarted writer keeps the scopes up to date without rebuilding them.
+    insert(&store, &after[1500..]).await;
+    for s in &scopes {
+        check(&store, &all, s.window, s.games.clone(), 1_000_000).await;
+        check(&store, &all, s.window, s.games.clone(), 3).await;
     }
-    let mut checked = 0;
-    for _ in 0..300 {
-        let a = rng.random_range(-HOUR..21 * DAY);
-        let b = rng.random_range(a..=21 * DAY);
-        let games = [None, Some(vec![2]), Some(vec![1, 3])][rng.random_range(0..3)].clone();
-        let query = LeaderboardQuery {
-            window: Window { from: start + Duration::microseconds(a), to: start + Duration::microseconds(b) },
-            games,
-            limit: rng.random_range(1..=3),
-        };
-        let expected = brute_force(&spins, &query);
-        checked += usize::from(!expected.is_empty());
-        assert_eq!(shown(&store.leaderboard(&query).await.unwrap().rows), expected, "{query:?}");
-    }
-    assert!(checked > 200);
-    // The rollup was really trimmed to the depth.
-    let rows: i64 = store
+    let ids = scope_ids(&store).await;
+    store.track(scopes.to_vec()).await.unwrap();
+    assert_eq!(scope_ids(&store).await, ids, "an unchanged set rebuilds nothing");
+}
+
+#[tokio::test]
+async fn retracking_rebuilds_only_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).await.unwrap();
+    let mut rng = StdRng::seed_from_u64(5);
+    let spins = spins(&mut rng, 2000, 6);
+    insert(&store, &spins).await;
+    let (a, b, c) =
+        (scope(0, 2 * DAY, None), scope(DAY, 5 * DAY, Some(vec![2, 1, 2])), scope(HOUR, 6 * DAY, None));
+    store.track(vec![a.clone(), b.clone()]).await.unwrap();
+    let before = scope_ids(&store).await;
+    assert_eq!(before.len(), 2);
+    // The same games in another order and with repeats are the same scope.
+    let b_again = Scope { games: Some(vec![1, 2]), ..b.clone() };
+    store.track(vec![b_again, c.clone()]).await.unwrap();
+    let after = scope_ids(&store).await;
+    assert_eq!(after.len(), 2);
+    assert!(after.contains(&before[1]), "b kept its scope: {before:?} -> {after:?}");
+    assert!(!after.iter().any(|s| s.1 == before[0].1), "a was dropped");
+    let orphans: i64 = store
         .read(|c| {
             c.query_row(
-                "SELECT max(n) FROM (SELECT count(*) n FROM Rollup GROUP BY Span, Bucket, Partition)",
+                "SELECT count(*) FROM ScopeBest WHERE ScopeID NOT IN (SELECT ScopeID FROM Scope)",
                 [],
                 |r| r.get(0),
             )
         })
         .await
         .unwrap();
-    assert_eq!(rows, 3);
+    assert_eq!(orphans, 0);
+    for s in [a, b, c] {
+        let games = s.games.map(|mut g| {
+            g.sort();
+            g.dedup();
+            g
+        });
+        check(&store, &spins, s.window, games, 1_000_000).await;
+    }
 }
 
 #[tokio::test]
-async fn reopening_with_a_larger_limit_rebuilds_the_rollup() {
+async fn scope_standings_are_read_in_index_order() {
     let dir = tempfile::tempdir().unwrap();
-    let t = Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap();
-    let spins: Vec<Spin> = (1..=5)
-        .map(|p| Spin { player_id: p, game_id: 1, win: i64::from(p), stake: 1, event_time: t })
-        .collect();
-    {
-        let store = EmbeddedStore::open(dir.path(), MaxLimit::new(2).unwrap()).unwrap();
-        store.insert(spins.clone()).await.unwrap();
-    }
-    let store = EmbeddedStore::open(dir.path(), MaxLimit::new(5).unwrap()).unwrap();
-    let query = LeaderboardQuery {
-        window: Window { from: t - Duration::days(3), to: t + Duration::days(3) },
-        games: None,
-        limit: 5,
+    let store = EmbeddedStore::open(dir.path()).await.unwrap();
+    let plan: Vec<String> = store
+        .read(|c| {
+            let mut s = c.prepare(&format!("EXPLAIN QUERY PLAN {}", scope::STANDINGS))?;
+            s.query_map([1], |r| r.get(3))?.collect()
+        })
+        .await
+        .unwrap();
+    assert!(plan.iter().all(|step| !step.contains("TEMP B-TREE")), "{plan:?}");
+    assert!(plan.iter().any(|step| step.contains("COVERING INDEX ScopeBest_by_rank")), "{plan:?}");
+}
+
+/// A version-1 store: the rollup trimmed to each partition's top `depth`, its rank index,
+/// Meta 'depth' and no version, no scope tables.
+fn downgrade_to_v1(path: &Path, depth: u32) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(
+        "DROP TABLE ScopeBest; DROP TABLE Scope; DELETE FROM Meta;
+         CREATE INDEX Rollup_by_rank ON Rollup (Span, Bucket, Partition, Score DESC, EventTime, PlayerID);",
+    )
+    .unwrap();
+    conn.execute(
+        "DELETE FROM Rollup WHERE (Span, Bucket, Partition, PlayerID) IN (
+             SELECT Span, Bucket, Partition, PlayerID FROM (
+                 SELECT *, row_number() OVER (PARTITION BY Span, Bucket, Partition
+                     ORDER BY Score DESC, EventTime, PlayerID) AS place FROM Rollup)
+             WHERE place > ?1)",
+        [depth],
+    )
+    .unwrap();
+    conn.execute("INSERT INTO Meta (Key, Value) VALUES ('depth', ?1)", [depth]).unwrap();
+}
+
+#[tokio::test]
+async fn a_trimmed_version_1_store_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(3);
+    let spins = spins(&mut rng, 3000, 10);
+    let path = {
+        let store = EmbeddedStore::open(dir.path()).await.unwrap();
+        insert(&store, &spins).await;
+        store.path().to_owned()
     };
-    let players: Vec<i32> =
-        store.leaderboard(&query).await.unwrap().rows.iter().map(|s| s.player_id).collect();
-    assert_eq!(players, [5, 4, 3, 2, 1]);
+    downgrade_to_v1(&path, 2);
+    let store = EmbeddedStore::open(dir.path()).await.unwrap();
+    for _ in 0..60 {
+        let (window, games) = random_query(&mut rng, 10);
+        check(&store, &spins, window, games, 1_000_000).await;
+    }
+    let meta: Vec<(String, i64)> = store
+        .read(|c| {
+            c.prepare("SELECT Key, Value FROM Meta")?.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+        })
+        .await
+        .unwrap();
+    assert_eq!(meta, [("schema".to_owned(), 2)]);
+    let whole = scope(0, 10 * DAY, None);
+    store.track(vec![whole.clone()]).await.unwrap();
+    check(&store, &spins, whole.window, None, 1_000_000).await;
 }

@@ -93,9 +93,9 @@ async fn kql_subcommand_prints_exactly_what_the_server_sends() {
     let engine = Engine::start(&fixture.spins[..5]);
     let proxy = FaultProxy::start(engine.url()).await;
     let (_dir, campaigns) = fixture.write_campaigns();
-    let app = spawn_on_cluster(&proxy.url, &campaigns, &["--max-limit", "25"]).await;
+    let app = spawn_on_cluster(&proxy.url, &campaigns, &["--max-standings", "25"]).await;
     let requests = [
-        ("/campaigns/ended/top?limit=3", vec!["ended", "--limit", "3"]),
+        ("/campaigns/ended/top?limit=3", vec!["ended"]),
         ("/campaigns/edges/window?last=PT1H", vec!["edges", "--last", "1h"]),
         ("/campaigns/live-games/top", vec!["live-games"]),
     ];
@@ -105,7 +105,7 @@ async fn kql_subcommand_prints_exactly_what_the_server_sends() {
         let printed = Command::new(env!("CARGO_BIN_EXE_leaderboard"))
             .arg("kql")
             .args(&args)
-            .args(["--campaigns", campaigns.to_str().unwrap(), "--max-limit", "25"])
+            .args(["--campaigns", campaigns.to_str().unwrap(), "--max-standings", "25"])
             .output()
             .unwrap();
         assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));

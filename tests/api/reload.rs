@@ -15,7 +15,8 @@ async fn ids(app: &crate::common::TestApp) -> Vec<String> {
 }
 
 async fn eventually(app: &crate::common::TestApp, expected: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // Generous: the watcher polls every second, and the machine may be busy with other tests.
+    let deadline = Instant::now() + Duration::from_secs(30);
     while ids(app).await != expected {
         assert!(Instant::now() < deadline, "catalogue never became {expected:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;

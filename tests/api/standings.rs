@@ -163,7 +163,9 @@ async fn on_proxy(extra: &[&str]) -> (TestApp, FaultProxy, Engine, tempfile::Tem
 
 #[tokio::test]
 async fn two_thousand_lookups_of_different_players_on_a_cold_view_cost_one_query() {
-    let (app, proxy, _engine, _dir, _fixture) = on_proxy(&["--cache-ttl", "30s"]).await;
+    // A generous budget: two thousand requests share this test's single thread with the server.
+    let (app, proxy, _engine, _dir, _fixture) =
+        on_proxy(&["--cache-ttl", "30s", "--request-timeout", "60s"]).await;
     proxy.set(Fault::Delay(std::time::Duration::from_millis(300)));
     let lookups = (1..=2000).map(|player| {
         let app = &app;
