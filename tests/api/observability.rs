@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -55,8 +54,12 @@ async fn readiness_follows_the_backend_through_a_cached_probe() {
     let probes = s.proxy.queries();
     assert_eq!(s.app.get("/readyz").await.status(), 503, "the verdict stands for a few seconds");
     assert_eq!(s.proxy.queries(), probes);
-    tokio::time::sleep(Duration::from_millis(5200)).await;
-    assert_eq!(s.app.get("/readyz").await.status(), 200, "and is probed again after");
+    // ...and is probed again once it has stood its time.
+    crate::common::eventually("the backend was probed again", || async {
+        s.app.get("/readyz").await.status() == 200
+    })
+    .await;
+    assert!(s.proxy.queries() > probes);
     assert_eq!(s.app.get("/healthz").await.status(), 200);
 }
 
@@ -104,7 +107,10 @@ async fn every_log_line_of_a_request_carries_its_id() {
     let app = serve_binary(&engine.url(), &["--adx-auth", "none"], &[]);
     assert_eq!(app.get("/campaigns/ended/top", "trace-me-7").await.0, 200);
     assert_eq!(app.get("/campaigns/nope/top", "trace-me-8").await.0, 404);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    crate::common::eventually("the requests' log lines were written", || async {
+        app.logs().iter().filter(|l| l["span"]["name"] == "request").count() >= 4
+    })
+    .await;
     let logs = app.logs();
     let in_request: Vec<&Value> = logs.iter().filter(|l| l["span"]["name"] == "request").collect();
     assert!(in_request.len() >= 4, "{logs:#?}");
@@ -152,9 +158,10 @@ async fn a_client_secret_never_reaches_logs_or_answers() {
     // The credential retries the authority past the budget.
     assert_eq!(answers[0].0, 504, "{:?}", answers[0]);
     assert_eq!(answers[1].0, 503, "{:?}", answers[1]);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let logs = std::fs::read_to_string(&app.log).unwrap();
-    assert!(logs.contains("oauth2/v2.0/token"), "the secret was put to use (a logged token request)");
+    crate::common::eventually("the secret was put to use (a logged token request)", || async {
+        std::fs::read_to_string(&app.log).unwrap().contains("oauth2/v2.0/token")
+    })
+    .await;
     assert_no_secret(&app, &answers);
 }
 
