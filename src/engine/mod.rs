@@ -197,6 +197,10 @@ impl Engine {
         let served = |snapshot, source| Read { snapshot, source, checked_at: state.checked_at() };
         match state.now(&self.shared) {
             Now::Fresh(snapshot) => return Ok(self.counted(served(snapshot, Source::Hit))),
+            Now::Due(snapshot) => {
+                state.refresh(&self.shared, true);
+                return Ok(self.counted(served(snapshot, Source::Hit)));
+            }
             Now::Failing { snapshot, error, due } => {
                 if due {
                     // Revalidate without making this reader wait for it.

@@ -45,6 +45,9 @@ pub struct ViewState {
 /// What a reader gets from a view without waiting.
 pub enum Now {
     Fresh(Arc<Snapshot>),
+    /// The period just ended and the view was read during it: serve this and refresh ahead
+    /// (whoever comes first, the reader or the ticker, starts it).
+    Due(Arc<Snapshot>),
     /// The last refresh failed: the last good snapshot, the error, and whether another refresh
     /// is due.
     Failing {
@@ -76,13 +79,18 @@ impl ViewState {
 
     /// The hot path: marks the view read and says what can be served at once.
     pub fn now(&self, shared: &Shared) -> Now {
-        if !self.read.load(Ordering::Relaxed) {
+        let was_read = self.read.load(Ordering::Relaxed);
+        if !was_read {
             self.read.store(true, Ordering::Relaxed);
         }
         let Some(snapshot) = self.current.load_full() else { return Now::Expired };
-        let due = shared.elapsed() >= self.due.load(Ordering::Acquire) && !self.ahead.load(Ordering::Acquire);
+        let (now, due_at) = (shared.elapsed(), self.due.load(Ordering::Acquire));
+        let due = now >= due_at && !self.ahead.load(Ordering::Acquire);
+        // Read during the period that just ended: still hot, if that period ended moments ago.
+        let hot = was_read && now < due_at.saturating_add(shared.settings.ttl.as_nanos() as u64);
         match &*self.failing.lock().expect("never poisoned") {
             Some(error) => Now::Failing { snapshot, error: error.clone(), due },
+            None if due && hot => Now::Due(snapshot),
             None if due => Now::Expired,
             None => Now::Fresh(snapshot),
         }
