@@ -5,11 +5,13 @@ mod boards;
 pub mod caching;
 mod campaigns;
 mod events;
+mod export;
 mod layers;
 mod openapi;
 mod ops;
 mod params;
 pub mod problem;
+mod streams;
 
 use std::sync::Arc;
 
@@ -27,6 +29,7 @@ use problem::ApiError;
 pub use layers::{CorsOrigins, Edge};
 pub use openapi::openapi;
 pub use ops::Readiness;
+pub use streams::Streams;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -35,6 +38,7 @@ pub struct AppState {
     /// Where POST /events goes: only the embedded backend takes events.
     pub ingest: Option<Ingest>,
     pub readiness: Arc<Readiness>,
+    pub streams: Streams,
 }
 
 #[derive(Clone)]
@@ -55,6 +59,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(boards::window))
         .routes(routes!(boards::player))
         .routes(routes!(boards::friends))
+        .routes(routes!(streams::top_stream))
+        .routes(routes!(streams::window_stream))
+        .routes(routes!(streams::player_stream))
+        .routes(routes!(export::standings_csv))
         .routes(routes!(events::ingest))
 }
 
