@@ -19,3 +19,4 @@ mod reload;
 mod sharing;
 mod shutdown;
 mod standings;
+mod streams;
