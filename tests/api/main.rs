@@ -5,6 +5,7 @@ mod adx_wire;
 mod auth;
 mod backend_faults;
 mod common;
+mod conformance;
 mod contract;
 mod embedded;
 mod fuzz;
