@@ -97,7 +97,7 @@ fn integer<T: TryFrom<i64>>(value: &Value, name: &str, column_type: &str) -> Res
             let real = n.as_f64().unwrap_or(f64::NAN);
             // Exclusive bounds: 2^63 is past i64::MAX, and an integer literal below i64::MIN
             // arrives rounded to -2^63.
-            const BOUND: f64 = 9.223_372_036_854_775_808e18;
+            const BOUND: f64 = (1u64 << 63) as f64;
             if real.fract() != 0.0 || real <= -BOUND || real >= BOUND {
                 return Err(format!("`{name}` must be an integer, not {n}"));
             }
