@@ -179,7 +179,9 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(backend: Arc<dyn Backend>, settings: Settings, metrics: Arc<Metrics>) -> Self {
-        let slots = Slots::new(settings.backend_concurrency, settings.budget);
+        // A query that got its slot late would answer nobody: half the budget is the most a
+        // refresh waits, leaving the other half for the query itself.
+        let slots = Slots::new(settings.backend_concurrency, settings.budget / 2);
         let views = views(&settings);
         let bodies = answer::Bodies::new(settings.max_bytes / 4, settings.idle_after);
         let shared = Shared { views, backend, settings, metrics, slots, epoch: Instant::now() };

@@ -11,7 +11,7 @@ pub struct Slots {
     free: Semaphore,
     waiting: AtomicUsize,
     max_waiting: usize,
-    /// How long a refresh waits for a slot: a reader waits no longer than its budget anyway.
+    /// How long a refresh waits for a slot, past which it is refused as busy.
     wait: Duration,
 }
 

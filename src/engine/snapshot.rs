@@ -59,12 +59,21 @@ pub struct Ranking {
 }
 
 impl Ranking {
-    pub fn new(standings: &Standings) -> Self {
-        let rows: Box<[Row]> = standings.rows.iter().map(Row::from_standing).collect();
+    /// A backend's standings as compact rows.
+    pub fn rows(standings: &Standings) -> Box<[Row]> {
+        standings.rows.iter().map(Row::from_standing).collect()
+    }
+
+    /// Whether these are exactly `rows` and `total`.
+    pub fn holds(&self, rows: &[Row], total: u64) -> bool {
+        *self.rows == *rows && self.total == total.max(rows.len() as u64)
+    }
+
+    pub fn new(rows: Box<[Row]>, total: u64) -> Self {
         let mut by_player: Box<[(i32, u32)]> =
             rows.iter().enumerate().map(|(i, r)| (r.player_id, i as u32)).collect();
         by_player.sort_unstable();
-        let total = standings.total.max(rows.len() as u64);
+        let total = total.max(rows.len() as u64);
         Self { rows, by_player, total }
     }
 
@@ -128,10 +137,9 @@ impl Snapshot {
         Self { id, campaign, window, ranking, is_final }
     }
 
-    /// Whether `other` would give exactly the same answers.
-    pub fn same_content(&self, other: &Self) -> bool {
-        (&self.campaign, self.window, &self.ranking, self.is_final)
-            == (&other.campaign, other.window, &other.ranking, other.is_final)
+    /// Whether this snapshot says this about its campaign and window (its ranking aside).
+    pub fn says(&self, campaign: &CampaignSummary, window: Window, is_final: bool) -> bool {
+        self.campaign == *campaign && self.window == window && self.is_final == is_final
     }
 }
 
@@ -158,13 +166,18 @@ mod tests {
         Standings { rows, total }
     }
 
+    fn ranking(players: &[i32], total: u64) -> Ranking {
+        let standings = standings(players, total);
+        Ranking::new(Ranking::rows(&standings), standings.total)
+    }
+
     fn ids(entries: &[Entry]) -> Vec<(u32, i32)> {
         entries.iter().map(|e| (e.rank, e.standing.player_id)).collect()
     }
 
     #[test]
     fn pages_are_global_ranks_and_end_quietly() {
-        let ranking = Ranking::new(&standings(&[30, 10, 20, 40], 9));
+        let ranking = ranking(&[30, 10, 20, 40], 9);
         assert_eq!(ranking.total(), 9, "the total counts players past the cap");
         assert_eq!(ids(&ranking.page(1, 2)), [(2, 10), (3, 20)]);
         assert_eq!(ids(&ranking.page(3, 10)), [(4, 40)]);
@@ -174,7 +187,10 @@ mod tests {
 
     #[test]
     fn a_player_is_found_with_the_neighbours_that_exist() {
-        let ranking = Ranking::new(&standings(&[30, 10, 20, 40], 4));
+        let ranking = ranking(&[30, 10, 20, 40], 4);
+        assert!(ranking.holds(&Ranking::rows(&standings(&[30, 10, 20, 40], 4)), 4));
+        assert!(!ranking.holds(&Ranking::rows(&standings(&[30, 10, 40, 20], 4)), 4));
+        assert!(!ranking.holds(&Ranking::rows(&standings(&[30, 10, 20, 40], 4)), 5));
         let (me, around) = ranking.around(10, 5).unwrap();
         assert_eq!((me.rank, me.standing.player_id), (2, 10));
         assert_eq!(ids(&around), [(1, 30), (2, 10), (3, 20), (4, 40)]);

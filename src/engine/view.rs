@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::snapshot::{Ranking, Snapshot};
+use super::snapshot::{Ranking, Row, Snapshot};
 use super::{Error, Shared};
 use crate::backend::Standings;
 use crate::campaigns::{Campaign, CampaignSummary};
@@ -33,7 +33,7 @@ pub struct ViewState {
     /// Read since the last refresh started.
     read: AtomicBool,
     /// The last refresh failed (with this error): the current snapshot is stale.
-    failing: Mutex<Option<Error>>,
+    failing: ArcSwapOption<Error>,
     /// The refresh in flight, if any; `ahead` when it was started for readers who are not
     /// waiting for it.
     inflight: Mutex<Option<watch::Receiver<Option<Outcome>>>>,
@@ -74,7 +74,7 @@ impl ViewState {
             due: AtomicU64::new(0),
             checked_at: AtomicI64::new(0),
             read: AtomicBool::new(false),
-            failing: Mutex::new(None),
+            failing: ArcSwapOption::empty(),
             inflight: Mutex::new(None),
             ahead: AtomicBool::new(false),
             ticking: AtomicBool::new(false),
@@ -99,8 +99,8 @@ impl ViewState {
     /// refresh when that failed.
     pub fn latest(&self) -> Option<Result<Arc<Snapshot>, Error>> {
         let snapshot = self.current.load_full()?;
-        Some(match &*self.failing.lock().expect("never poisoned") {
-            Some(error) => Err(error.clone()),
+        Some(match self.failing.load_full() {
+            Some(error) => Err((*error).clone()),
             None => Ok(snapshot),
         })
     }
@@ -116,8 +116,8 @@ impl ViewState {
         let due = now >= due_at && !self.ahead.load(Ordering::Acquire);
         // Read during the period that just ended: still hot, if that period ended moments ago.
         let hot = was_read && now < due_at.saturating_add(shared.settings.ttl.as_nanos() as u64);
-        match &*self.failing.lock().expect("never poisoned") {
-            Some(error) => Now::Failing { snapshot, error: error.clone(), due },
+        match self.failing.load_full() {
+            Some(error) => Now::Failing { snapshot, error: (*error).clone(), due },
             None if due && hot => Now::Due(snapshot),
             None if due => Now::Expired,
             None => Now::Fresh(snapshot),
@@ -177,12 +177,17 @@ impl ViewState {
             Some(window) => (window, shared.query(self.query(window, shared)).await?),
             None => (self.upcoming_window(), Standings::default()),
         };
-        let ranking = rank(standings).await;
-        let fresh = Snapshot::new(summary, window, ranking, is_final);
-        match self.current.load_full() {
-            Some(current) if current.same_content(&fresh) => Ok(current),
-            _ => Ok(Arc::new(fresh)),
+        let rows = Ranking::rows(&standings);
+        let current = self.current.load_full();
+        if let Some(current) = current
+            && current.says(&summary, window, is_final)
+            && current.ranking.holds(&rows, standings.total)
+        {
+            // Unchanged: the same snapshot, so the same bytes and tags, and no index to build.
+            return Ok(current);
         }
+        let ranking = index(rows, standings.total).await;
+        Ok(Arc::new(Snapshot::new(summary, window, ranking, is_final)))
     }
 
     fn query(&self, window: Window, shared: &Shared) -> LeaderboardQuery {
@@ -211,7 +216,7 @@ impl ViewState {
             Ok(snapshot) => {
                 let changed = self.current.load().as_ref().is_none_or(|c| !Arc::ptr_eq(c, snapshot));
                 self.current.store(Some(snapshot.clone()));
-                let recovered = self.failing.lock().expect("never poisoned").take().is_some();
+                let recovered = self.failing.swap(None).is_some();
                 if changed {
                     shared.reweigh(self);
                 }
@@ -223,7 +228,7 @@ impl ViewState {
                 self.due.store(due, Ordering::Release);
             }
             Err(error) if self.current.load().is_some() => {
-                *self.failing.lock().expect("never poisoned") = Some(error.clone());
+                self.failing.store(Some(Arc::new(error.clone())));
                 self.changes.send_modify(|n| *n += 1);
                 self.due.store(shared.at(Instant::now() + shared.settings.ttl), Ordering::Release);
             }
@@ -258,13 +263,13 @@ impl Drop for Subscriber {
     }
 }
 
-/// Ranks standings off the async workers when they are large (a million players take a while
-/// to index).
-async fn rank(standings: Standings) -> Ranking {
-    if standings.rows.len() < 10_000 {
-        return Ranking::new(&standings);
+/// Indexes ranked rows off the async workers when they are many (a million players take a
+/// while to index).
+async fn index(rows: Box<[Row]>, total: u64) -> Ranking {
+    if rows.len() < 10_000 {
+        return Ranking::new(rows, total);
     }
-    tokio::task::spawn_blocking(move || Ranking::new(&standings)).await.expect("ranking does not panic")
+    tokio::task::spawn_blocking(move || Ranking::new(rows, total)).await.expect("indexing does not panic")
 }
 
 /// Refreshes a view at the end of each period in which it was read; stops when a period passes

@@ -189,12 +189,12 @@ async fn a_client_cycling_through_spans_cannot_exceed_the_view_cap_or_the_backen
         async move { app.get(&format!("/campaigns/live-all/window?last={minutes}m")).await.status() }
     });
     let statuses = join_all(requests).await;
-    let ok = statuses.iter().filter(|s| **s == 200).count();
-    let busy = statuses.iter().filter(|s| **s == 503).count();
-    assert_eq!(ok + busy, 1000, "each answered or refused as busy");
+    let count = |status: u16| statuses.iter().filter(|s| s.as_u16() == status).count();
+    let (ok, busy, late) = (count(200), count(503), count(504));
+    assert_eq!(ok + busy + late, 1000, "each answered, refused as busy, or past its budget");
     assert!(busy > 0, "misses past the backend's capacity are refused, not queued");
     assert!(proxy.peak_concurrency() <= 2, "at most --backend-concurrency queries at once");
-    assert_eq!(proxy.queries(), ok, "no query nobody read");
+    assert!(proxy.queries() <= ok + late, "no query for a request refused as busy");
     assert!(app.metric("leaderboard_views", "").await <= 8.0, "at most --max-views views held");
 }
 
