@@ -1,5 +1,5 @@
-//! Campaign handlers, and the extractor every campaign route shares: the campaign named in
-//! the path.
+//! Campaign handlers, and the extractors of the path segments that campaign routes share: the
+//! campaign, and a player.
 
 use axum::extract::{FromRequestParts, RawPathParams, State};
 use axum::http::request::Parts;
@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::problem::{ApiError, Problem};
 use crate::campaigns::{Campaign, CampaignSummary};
-use crate::leaderboard;
+use crate::leaderboard::{self, PlayerId};
 use crate::representation::Representation;
 
 #[derive(Serialize, ToSchema)]
@@ -62,5 +62,20 @@ impl FromRequestParts<AppState> for KnownCampaign {
         // Only valid ids are in the catalogue, so a lookup by text validates too.
         let found = state.catalogue.load().iter().find(|c| c.id.as_str() == id).cloned();
         found.map(KnownCampaign).ok_or_else(|| ApiError::UnknownCampaign(id.chars().take(80).collect()))
+    }
+}
+
+/// The `{playerId}` path segment, validated as an Int32.
+pub struct PlayerInPath(pub PlayerId);
+
+impl<S: Send + Sync> FromRequestParts<S> for PlayerInPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let text = params.iter().find(|(name, _)| *name == "playerId").map_or("", |(_, value)| value);
+        Ok(Self(PlayerId::parse(text)?))
     }
 }

@@ -14,8 +14,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::AppState;
 use super::boards::view;
 use super::campaigns::KnownCampaign;
+use super::docs::{CampaignPath, ReadProblems, ViewQuery};
 use super::params::Params;
-use super::problem::{ApiError, Problem};
+use super::problem::ApiError;
 use crate::engine::Snapshot;
 use crate::leaderboard::View;
 
@@ -24,16 +25,10 @@ const CHUNK: usize = 10_000;
 
 /// The complete standings of the whole campaign, or with `last` of its window, as CSV.
 #[utoipa::path(get, path = "/campaigns/{id}/standings.csv", tag = "leaderboards",
-    params(
-        ("id" = String, Path, description = "Campaign id", pattern = r"^[a-z0-9][a-z0-9-]{0,63}$"),
-        ("last" = Option<String>, Query, pattern = r"^([1-9][0-9]{0,9}ms|[1-9][0-9]{0,6}s|[1-9][0-9]{0,4}m|[1-9][0-9]{0,2}h|([1-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-6])d)$", description = "The window's length; absent: the whole campaign")),
+    params(CampaignPath, ViewQuery),
     responses(
         (status = 200, description = "Header `rank,playerId,score,win,stake,gameId,achievedAt`, then every ranked player (up to --max-standings) in rank order; `Content-Disposition: attachment` names the campaign and view, and says `final` when the standings are", body = String, content_type = "text/csv"),
-        (status = 400, description = "Bad last", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown campaign", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "The backend answered with an error", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too busy: retry after Retry-After seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait"))),
-        (status = 504, description = "The backend did not answer in time", body = Problem, content_type = "application/problem+json")))]
+        ReadProblems))]
 pub async fn standings_csv(
     State(state): State<AppState>,
     campaign: KnownCampaign,

@@ -4,6 +4,7 @@
 mod boards;
 pub mod caching;
 mod campaigns;
+mod docs;
 mod events;
 mod export;
 mod layers;

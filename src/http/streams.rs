@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
@@ -16,11 +16,14 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::AppState;
 use super::boards::{declared, page, view};
-use super::campaigns::KnownCampaign;
+use super::campaigns::{KnownCampaign, PlayerInPath};
+use super::docs::{
+    AroundQuery, CampaignPath, PageQuery, PlayerPath, ReadProblems, Resume, ViewQuery, WindowQuery,
+};
 use super::params::Params;
-use super::problem::{ApiError, Problem};
+use super::problem::ApiError;
 use crate::engine::{Engine, Shape, Subscription};
-use crate::leaderboard::{Around, PlayerId, View, parse_last};
+use crate::leaderboard::{Around, View, parse_last};
 
 /// How long a browser waits before reconnecting a dropped stream.
 const RETRY: &[u8] = b"retry: 2000\n\n";
@@ -28,16 +31,10 @@ const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
 /// The whole-campaign board, live.
 #[utoipa::path(get, path = "/campaigns/{id}/top/stream", tag = "streams",
-    params(
-        ("id" = String, Path, description = "Campaign id", pattern = r"^[a-z0-9][a-z0-9-]{0,63}$"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Entries per event, 1 to --max-limit (default 10)"),
-        ("offset" = Option<u32>, Query, minimum = 0, maximum = 1000000, description = "0-based rank of the first entry"),
-        ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received: no duplicate first event when it is still current")),
+    params(CampaignPath, PageQuery, Resume),
     responses(
         (status = 200, description = "`event: board` with `id:` the answer's ETag and `data:` the JSON of GET /campaigns/{id}/top, first the current one, then one per change; `event: error` with a problem document when a refresh fails; comment heartbeats", body = String, content_type = "text/event-stream"),
-        (status = 400, description = "Bad limit or offset", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown campaign", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many streams or too busy: retry after Retry-After seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait")))))]
+        ReadProblems))]
 pub async fn top_stream(
     State(state): State<AppState>,
     campaign: KnownCampaign,
@@ -50,17 +47,10 @@ pub async fn top_stream(
 
 /// A window's board, live.
 #[utoipa::path(get, path = "/campaigns/{id}/window/stream", tag = "streams",
-    params(
-        ("id" = String, Path, description = "Campaign id", pattern = r"^[a-z0-9][a-z0-9-]{0,63}$"),
-        ("last" = String, Query, pattern = r"^([1-9][0-9]{0,9}ms|[1-9][0-9]{0,6}s|[1-9][0-9]{0,4}m|[1-9][0-9]{0,2}h|([1-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-6])d)$", description = "Window length, as on /window"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Entries per event, 1 to --max-limit (default 10)"),
-        ("offset" = Option<u32>, Query, minimum = 0, maximum = 1000000, description = "0-based rank of the first entry"),
-        ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received: no duplicate first event when it is still current")),
+    params(CampaignPath, WindowQuery, PageQuery, Resume),
     responses(
         (status = 200, description = "`event: board` events as on /top/stream, with the JSON of GET /campaigns/{id}/window", body = String, content_type = "text/event-stream"),
-        (status = 400, description = "Bad limit, offset or last", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown campaign", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many streams or too busy: retry after Retry-After seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait")))))]
+        ReadProblems))]
 pub async fn window_stream(
     State(state): State<AppState>,
     campaign: KnownCampaign,
@@ -74,25 +64,18 @@ pub async fn window_stream(
 
 /// One player's standing, live.
 #[utoipa::path(get, path = "/campaigns/{id}/players/{playerId}/stream", tag = "streams",
-    params(
-        ("id" = String, Path, description = "Campaign id", pattern = r"^[a-z0-9][a-z0-9-]{0,63}$"),
-        ("playerId" = i32, Path, minimum = -2147483648, maximum = 2147483647, description = "Player id (Int32)"),
-        ("last" = Option<String>, Query, pattern = r"^([1-9][0-9]{0,9}ms|[1-9][0-9]{0,6}s|[1-9][0-9]{0,4}m|[1-9][0-9]{0,2}h|([1-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-6])d)$", description = "The window's length; absent: the whole campaign"),
-        ("around" = Option<u8>, Query, minimum = 0, maximum = 50, description = "Neighbours on each side (default 0)"),
-        ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received: no duplicate first event when it is still current")),
+    params(PlayerPath, ViewQuery, AroundQuery, Resume),
     responses(
         (status = 200, description = "`event: player` with `id:` the answer's ETag and `data:` the JSON of GET /campaigns/{id}/players/{playerId}, first the current one, then one per change; `event: error` when a refresh fails", body = String, content_type = "text/event-stream"),
-        (status = 400, description = "Bad playerId, last or around", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown campaign", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many streams or too busy: retry after Retry-After seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait")))))]
+        ReadProblems))]
 pub async fn player_stream(
     State(state): State<AppState>,
     campaign: KnownCampaign,
-    Path(path): Path<(String, String)>,
+    player: PlayerInPath,
     query: Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id = PlayerId::parse(&path.1)?;
+    let id = player.0;
     let view = view(&campaign.0, query.get("last"))?;
     let around = Around::parse(query.get("around"))?;
     open(&state, campaign, view, Shape::Player { id, around }, "player", &headers).await
