@@ -32,7 +32,7 @@ pub async fn top(
 ) -> Result<Response, ApiError> {
     let shape = page(&state, &query)?;
     let read = state.engine.read(&campaign.0, View::Top).await?;
-    Ok(answer(&read, state.engine.body(&read, shape).representation.clone()))
+    Ok(shaped(&state, &read, shape))
 }
 
 /// Top players over the campaign's last `last` (e.g. `15m`, `2h`, `7d`, `PT15M`), a page at a time.
@@ -49,7 +49,7 @@ pub async fn window(
     let view = declared(&campaign.0, Some(leaderboard::parse_last(query.get("last"))?))?;
     let shape = page(&state, &query)?;
     let read = state.engine.read(&campaign.0, view).await?;
-    Ok(answer(&read, state.engine.body(&read, shape).representation.clone()))
+    Ok(shaped(&state, &read, shape))
 }
 
 /// One player's standing (rank, score and the spin that set it) and their neighbours, over the
@@ -70,7 +70,7 @@ pub async fn player(
     let view = view(&campaign.0, query.get("last"))?;
     let around = Around::parse(query.get("around"))?;
     let read = state.engine.read(&campaign.0, view).await?;
-    Ok(answer(&read, state.engine.body(&read, Shape::Player { id, around }).representation.clone()))
+    Ok(shaped(&state, &read, Shape::Player { id, around }))
 }
 
 /// A friends' board: the standings of up to --max-limit players, the ranked ones ordered by
@@ -115,6 +115,11 @@ pub(super) fn declared(campaign: &Campaign, span: Option<Span>) -> Result<View, 
         }
         _ => Ok(View::Window(span)),
     }
+}
+
+/// The answer `shape` of a read view, encoded once per snapshot.
+fn shaped(state: &AppState, read: &Read, shape: Shape) -> Response {
+    answer(read, state.engine.body(read, shape).representation.clone())
 }
 
 /// The caching policy for final results: they never change again.

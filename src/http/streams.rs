@@ -167,9 +167,11 @@ impl Pump {
     fn changed(&mut self, failing: &mut bool) -> Option<Bytes> {
         match self.subscription.latest()? {
             Ok(read) => {
-                *failing = false;
+                // After an error event the good answer is sent again, changed or not, so the
+                // client knows the trouble is over.
+                let recovered = std::mem::take(failing);
                 let answer = self.engine.body(&read, self.shape);
-                if answer.representation.etag.0 == self.sent {
+                if answer.representation.etag.0 == self.sent && !recovered {
                     return None;
                 }
                 self.sent = answer.representation.etag.0.clone();

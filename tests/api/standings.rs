@@ -8,7 +8,9 @@ use serde_json::Value;
 
 use crate::common::faults::{Fault, FaultProxy};
 use crate::common::fixture::{CampaignDef, Row, SPANS};
-use crate::common::{Engine, Fixture, TestApp, row, rows, spawn_embedded, spawn_on_cluster, spawn_on_engine};
+use crate::common::{
+    Engine, Fixture, TestApp, both_backends, row, rows, spawn_embedded, spawn_on_cluster, spawn_on_engine,
+};
 use crate::leaderboards::span;
 
 /// Every view of a campaign: the `last=` query (empty for the whole campaign) and its span.
@@ -104,15 +106,10 @@ async fn every_view_page_player_and_friends_board_matches_the_oracle_embedded() 
 #[tokio::test]
 async fn players_past_the_cap_are_counted_but_not_ranked() {
     let fixture = Fixture::new();
-    let engine = Engine::start(&fixture.spins);
-    let (_dir, campaigns) = fixture.write_campaigns();
-    let c = fixture.campaign("live-all");
-    let all = fixture.expected(c, None, usize::MAX);
+    let all = fixture.expected(fixture.campaign("live-all"), None, usize::MAX);
     assert!(all.len() > 60);
-    let adx = spawn_on_engine(&engine, &campaigns, &["--max-standings", "50"]).await;
-    let (embedded, _data) = spawn_embedded(&campaigns, &["--max-standings", "50"]).await;
-    embedded.ingest(&fixture.spins).await;
-    for app in [&adx, &embedded] {
+    let both = both_backends(&fixture, &["--max-standings", "50"]).await;
+    for app in [&both.adx, &both.embedded] {
         let last_page = app.json("/campaigns/live-all/top?offset=45&limit=10").await;
         assert_eq!(last_page["total"], all.len(), "the total counts every ranked player");
         assert_eq!(rows(&last_page["entries"], 46), all[45..50].to_vec(), "the cap ends the pages");
@@ -124,14 +121,11 @@ async fn players_past_the_cap_are_counted_but_not_ranked() {
     }
 }
 
+/// The differential test: both backends, every answer of every view on one dataset.
 #[tokio::test]
 async fn both_backends_agree_on_every_answer() {
     let fixture = Fixture::new();
-    let engine = Engine::start(&fixture.spins);
-    let (_dir, campaigns) = fixture.write_campaigns();
-    let adx = spawn_on_engine(&engine, &campaigns, &[]).await;
-    let (embedded, _data) = spawn_embedded(&campaigns, &[]).await;
-    embedded.ingest(&fixture.spins).await;
+    let both = both_backends(&fixture, &[]).await;
     let mut compared = 0;
     for c in &fixture.campaigns {
         for (last, span) in views() {
@@ -140,7 +134,7 @@ async fn both_backends_agree_on_every_answer() {
                 paths.push(player_path(c, &last, r.0, 2));
             }
             for path in paths {
-                let (mut a, mut b) = (adx.json(&path).await, embedded.json(&path).await);
+                let (mut a, mut b) = (both.adx.json(&path).await, both.embedded.json(&path).await);
                 // The two servers read "now" a moment apart: only a window's edges may differ.
                 a["window"] = Value::Null;
                 b["window"] = Value::Null;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::common::faults::Fault;
 use crate::common::process::Server;
 use crate::common::sse::EventStream;
-use crate::common::{Engine, Fixture, Spin, TestApp, events_json, spawn_embedded, spawn_on_engine};
+use crate::common::{Fixture, Spin, TestApp, both_backends, events_json, spawn_embedded};
 use crate::sharing::setup;
 
 const ALL: &str =
@@ -197,12 +197,8 @@ async fn csv(app: &TestApp, path: &str) -> (String, Vec<Vec<String>>) {
 #[tokio::test]
 async fn the_csv_export_is_the_whole_snapshot_on_both_backends() {
     let fixture = Fixture::new();
-    let engine = Engine::start(&fixture.spins);
-    let (_dir, campaigns) = fixture.write_campaigns();
-    let adx = spawn_on_engine(&engine, &campaigns, &[]).await;
-    let (embedded, _data) = spawn_embedded(&campaigns, &[]).await;
-    embedded.ingest(&fixture.spins).await;
-    for app in [&adx, &embedded] {
+    let both = both_backends(&fixture, &[]).await;
+    for app in [&both.adx, &both.embedded] {
         for (path, view, span) in [
             ("/campaigns/live-all/standings.csv", "live-all-top.csv", None),
             ("/campaigns/live-games/standings.csv?last=1d", "live-games-last-1d.csv", Some("1d")),

@@ -96,6 +96,23 @@ impl TestApp {
     }
 }
 
+/// The same fixture served by both backends: ADX (on `duckdb-kql serve`) and the embedded store.
+pub struct BothBackends {
+    pub adx: TestApp,
+    pub embedded: TestApp,
+    _engine: Engine,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+pub async fn both_backends(fixture: &Fixture, extra: &[&str]) -> BothBackends {
+    let engine = Engine::start(&fixture.spins);
+    let (dir, campaigns) = fixture.write_campaigns();
+    let adx = spawn_on_engine(&engine, &campaigns, extra).await;
+    let (embedded, data) = spawn_embedded(&campaigns, extra).await;
+    embedded.ingest(&fixture.spins).await;
+    BothBackends { adx, embedded, _engine: engine, _dirs: (dir, data) }
+}
+
 /// The service on the ADX backend, pointed at `engine`, with the campaigns file at `campaigns`.
 pub async fn spawn_on_engine(engine: &Engine, campaigns: &Path, extra: &[&str]) -> TestApp {
     spawn_on_cluster(&engine.url(), campaigns, extra).await
