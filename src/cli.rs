@@ -11,8 +11,12 @@ use crate::adx::auth::{AuthMode, DEFAULT_SCOPE};
 use crate::kql::TableName;
 
 #[derive(Debug, Parser)]
-#[command(name = "leaderboard", version, about = "Real-time campaign leaderboards over Azure Data Explorer",
-          args_conflicts_with_subcommands = true)]
+#[command(
+    name = "leaderboard",
+    version,
+    about = "Real-time campaign leaderboards over Azure Data Explorer",
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -8,6 +8,7 @@ mod events;
 mod layers;
 mod openapi;
 mod ops;
+mod page;
 mod params;
 pub mod problem;
 
@@ -66,6 +67,7 @@ pub fn router(state: AppState, edge: &Edge) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .merge(page::routes())
         .layer(axum::extract::DefaultBodyLimit::max(events::BODY_LIMIT))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
