@@ -15,7 +15,7 @@ use crate::campaigns::{CampaignId, Catalogue, CatalogueError, CatalogueSource, S
 use crate::cli::{AdxArgs, BackendKind, KqlArgs, LogFormat, ServeArgs};
 use crate::engine::{Engine, Settings};
 use crate::http::caching::CachePolicy;
-use crate::http::{AppState, Edge, Ingest, router};
+use crate::http::{AppState, Edge, Ingest, Streams, router};
 use crate::leaderboard::{LeaderboardQuery, MaxLimit, MaxStandings, Span, View, Window};
 use crate::simulator::Simulation;
 use crate::store::{EmbeddedStore, Scope};
@@ -35,6 +35,8 @@ pub struct App {
     listener: TcpListener,
     router: axum::Router,
     catalogue: SharedCatalogue,
+    /// Tells open streams the server is closing, so graceful shutdown does not wait on them.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl App {
@@ -91,9 +93,16 @@ impl App {
             token: args.embedded.ingest_token.as_deref().map(Arc::from),
             bytes: Arc::new(tokio::sync::Semaphore::new(args.embedded.ingest_max_bytes as usize)),
         });
-        let state = AppState { catalogue: catalogue.clone(), engine, ingest, readiness: Default::default() };
+        let (closing, closed) = tokio::sync::watch::channel(false);
+        let streams = Streams {
+            slots: Arc::new(tokio::sync::Semaphore::new(stream_slots(args.max_streams))),
+            heartbeat: args.stream_heartbeat,
+            closing: closed,
+        };
+        let state =
+            AppState { catalogue: catalogue.clone(), engine, ingest, readiness: Default::default(), streams };
         let router = router(state, &edge(args));
-        Ok(Self { listener, router, catalogue })
+        Ok(Self { listener, router, catalogue, closing })
     }
 
     /// The URLs to try, for the person who just started the server: the standings page
@@ -115,8 +124,32 @@ impl App {
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let closing = self.closing;
+        let shutdown = async move {
+            shutdown.await;
+            closing.send_replace(true);
+        };
         axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
     }
+}
+
+/// How many streams may be open: `wanted`, unless the open-file limit (raised to its hard
+/// limit first) leaves room for fewer, with a margin for the store, the backend and listeners.
+fn stream_slots(wanted: u32) -> usize {
+    const MARGIN: u64 = 256;
+    let wanted = u64::from(wanted);
+    let limit = match rlimit::increase_nofile_limit(wanted + MARGIN) {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read or raise the open-file limit");
+            return wanted as usize;
+        }
+    };
+    let room = limit.saturating_sub(MARGIN).max(1);
+    if room < wanted {
+        tracing::warn!(limit, streams = room, wanted, "the open-file limit caps the streams");
+    }
+    wanted.min(room) as usize
 }
 
 /// What the embedded store keeps standings for: each campaign's whole range and games.

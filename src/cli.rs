@@ -117,6 +117,14 @@ pub struct ServeArgs {
     #[arg(long, env = "LEADERBOARD_MAX_IN_FLIGHT", default_value_t = 10_000,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
+    /// Server-sent event streams open at once; more get 503 with Retry-After. Capped by the
+    /// process's open-file limit, which is raised to its hard limit at start-up.
+    #[arg(long, env = "LEADERBOARD_MAX_STREAMS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams: u32,
+    /// How often an idle stream sends a comment, so proxies and clients see it alive.
+    #[arg(long, env = "LEADERBOARD_STREAM_HEARTBEAT", default_value = "15s", value_parser = duration)]
+    pub stream_heartbeat: std::time::Duration,
     /// Backend queries run at once, whatever the request rate; further misses wait (within
     /// the request budget) while cached answers keep flowing.
     #[arg(long, env = "LEADERBOARD_BACKEND_CONCURRENCY", default_value_t = 8,

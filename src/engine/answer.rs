@@ -2,7 +2,9 @@
 //! a friends' board), their JSON shapes, and the encoded bodies kept per snapshot so that a
 //! popular page or player is serialized and hashed once however many read it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -116,29 +118,54 @@ impl Snapshot {
 
 /// Encoded bodies of current snapshots, bounded in bytes; a body lives as long as its snapshot
 /// is read (an unchanged refresh keeps the snapshot, so its bodies and tags stay too).
-pub struct Bodies(moka::sync::Cache<(u64, Shape), Representation>);
+pub struct Bodies(moka::sync::Cache<(u64, Shape), Arc<Encoded>>);
+
+/// One answer encoded once: its JSON and tag, and its server-sent event frame.
+pub struct Encoded {
+    pub representation: Representation,
+    event: OnceLock<Bytes>,
+}
+
+impl Encoded {
+    /// The answer as one server-sent event (`event:`, `id:` its entity tag, `data:` its JSON),
+    /// framed on first use and shared by every subscriber.
+    pub fn event(&self, name: &str) -> Bytes {
+        self.event.get_or_init(|| sse_frame(name, &self.representation)).clone()
+    }
+}
+
+/// A server-sent event carrying `body`; JSON as serde_json writes it has no line breaks, so it
+/// fits one `data:` line.
+pub fn sse_frame(name: &str, body: &Representation) -> Bytes {
+    let tag = body.etag.0.to_str().expect("tags are ASCII");
+    let mut frame = Vec::with_capacity(body.body.len() + tag.len() + name.len() + 24);
+    frame.extend_from_slice(format!("event: {name}\nid: {tag}\ndata: ").as_bytes());
+    frame.extend_from_slice(&body.body);
+    frame.extend_from_slice(b"\n\n");
+    frame.into()
+}
 
 impl Bodies {
     pub fn new(max_bytes: u64, idle: std::time::Duration) -> Self {
         let cache = moka::sync::Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|_, body: &Representation| u32::try_from(body.body.len()).unwrap_or(u32::MAX))
+            .weigher(|_, body: &Arc<Encoded>| {
+                u32::try_from(body.representation.body.len() * 2).unwrap_or(u32::MAX)
+            })
             .time_to_idle(idle)
             .build();
         Self(cache)
     }
 
-    /// The body of `shape` of `snapshot`, encoded on first use.
-    pub fn get(&self, snapshot: &Arc<Snapshot>, shape: Shape) -> Representation {
+    /// The answer `shape` of `snapshot`, encoded on first use.
+    pub fn get(&self, snapshot: &Arc<Snapshot>, shape: Shape) -> Arc<Encoded> {
         let key = (snapshot.id, shape);
-        if let Some(body) = self.0.get(&key) {
-            return body;
-        }
-        let body = match shape {
-            Shape::Page { offset, limit } => snapshot.page(offset, limit),
-            Shape::Player { id, around } => snapshot.player(id, around),
-        };
-        self.0.insert(key, body.clone());
-        body
+        self.0.get_with(key, || {
+            let representation = match shape {
+                Shape::Page { offset, limit } => snapshot.page(offset, limit),
+                Shape::Player { id, around } => snapshot.player(id, around),
+            };
+            Arc::new(Encoded { representation, event: OnceLock::new() })
+        })
     }
 }

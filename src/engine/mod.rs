@@ -23,7 +23,7 @@ use crate::representation::Representation;
 use slots::Slots;
 use view::{Now, ViewState};
 
-pub use answer::{Board, FriendsBoard, PlayerStanding, Shape};
+pub use answer::{Board, Encoded, FriendsBoard, PlayerStanding, Shape, sse_frame};
 pub use snapshot::Snapshot;
 
 /// How the engine keeps views.
@@ -94,6 +94,29 @@ pub struct Read {
     pub checked_at: DateTime<Utc>,
 }
 
+/// An open stream of one view.
+pub struct Subscription {
+    subscriber: view::Subscriber,
+    changes: tokio::sync::watch::Receiver<u64>,
+}
+
+impl Subscription {
+    /// Waits until what the view answers changes.
+    pub async fn changed(&mut self) {
+        if self.changes.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// What the view answers now: its snapshot as read, or the error of a failing refresh.
+    pub fn latest(&self) -> Option<Result<Read, Error>> {
+        let state = self.subscriber.view();
+        let checked_at = state.checked_at();
+        let latest = state.latest()?;
+        Some(latest.map(|snapshot| Read { snapshot, source: Source::Hit, checked_at }))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ViewKey {
     campaign: CampaignId,
@@ -122,6 +145,12 @@ impl Shared {
 
     fn instant(&self, nanos: u64) -> Instant {
         self.epoch + Duration::from_nanos(nanos)
+    }
+
+    /// Marks a view read in the engine's bookkeeping (its idle clock starts again), if held.
+    fn touch(&self, state: &Arc<ViewState>) {
+        let key = ViewKey { campaign: state.campaign.id.clone(), view: state.view };
+        let _ = self.views.get(&key);
     }
 
     /// Weighs a view again after its snapshot changed, if it is still held.
@@ -226,8 +255,16 @@ impl Engine {
         }
     }
 
+    /// A stream's hold on a view: it counts as reading the view every period (so the view is
+    /// refreshed ahead and kept) and is woken whenever what the view answers changes.
+    pub fn subscribe(&self, campaign: &Arc<Campaign>, view: View) -> Subscription {
+        let state = self.view(campaign, view);
+        let (subscriber, changes) = state.subscribe();
+        Subscription { subscriber, changes }
+    }
+
     /// The encoded answer `shape` of a read snapshot.
-    pub fn body(&self, read: &Read, shape: Shape) -> Representation {
+    pub fn body(&self, read: &Read, shape: Shape) -> Arc<Encoded> {
         self.bodies.get(&read.snapshot, shape)
     }
 

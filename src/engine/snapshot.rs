@@ -68,6 +68,15 @@ impl Ranking {
         Self { rows, by_player, total }
     }
 
+    /// Players ranked within the cap.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     pub fn total(&self) -> u64 {
         self.total
     }

@@ -3,7 +3,7 @@
 //! is refreshed ahead at the end of it (readers keep getting the current snapshot meanwhile); a
 //! view nobody read is left to expire, and its next reader waits for a refresh, coalesced.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -40,6 +40,10 @@ pub struct ViewState {
     ahead: AtomicBool,
     /// A task refreshes this view ahead while it is read.
     ticking: AtomicBool,
+    /// Open streams of this view: they count as reading it, every period.
+    subscribers: AtomicUsize,
+    /// Bumped whenever what the view answers changes: a new snapshot, or a failed refresh.
+    changes: watch::Sender<u64>,
 }
 
 /// What a reader gets from a view without waiting.
@@ -74,7 +78,31 @@ impl ViewState {
             inflight: Mutex::new(None),
             ahead: AtomicBool::new(false),
             ticking: AtomicBool::new(false),
+            subscribers: AtomicUsize::new(0),
+            changes: watch::Sender::new(0),
         }
+    }
+
+    /// Registers an open stream until the guard is dropped, and the changes it waits on.
+    pub fn subscribe(self: &Arc<Self>) -> (Subscriber, watch::Receiver<u64>) {
+        self.subscribers.fetch_add(1, Ordering::AcqRel);
+        self.read.store(true, Ordering::Relaxed);
+        (Subscriber(self.clone()), self.changes.subscribe())
+    }
+
+    /// Whether streams are open on this view.
+    fn watched(&self) -> bool {
+        self.subscribers.load(Ordering::Acquire) > 0
+    }
+
+    /// What the view answers now without waiting: its snapshot, or the error of its last
+    /// refresh when that failed.
+    pub fn latest(&self) -> Option<Result<Arc<Snapshot>, Error>> {
+        let snapshot = self.current.load_full()?;
+        Some(match &*self.failing.lock().expect("never poisoned") {
+            Some(error) => Err(error.clone()),
+            None => Ok(snapshot),
+        })
     }
 
     /// The hot path: marks the view read and says what can be served at once.
@@ -183,16 +211,20 @@ impl ViewState {
             Ok(snapshot) => {
                 let changed = self.current.load().as_ref().is_none_or(|c| !Arc::ptr_eq(c, snapshot));
                 self.current.store(Some(snapshot.clone()));
+                let recovered = self.failing.lock().expect("never poisoned").take().is_some();
                 if changed {
                     shared.reweigh(self);
                 }
-                *self.failing.lock().expect("never poisoned") = None;
+                if changed || recovered {
+                    self.changes.send_modify(|n| *n += 1);
+                }
                 self.checked_at.store(leaderboard::now().timestamp_micros(), Ordering::Relaxed);
                 let due = if snapshot.is_final { FOREVER } else { shared.at(started + period) };
                 self.due.store(due, Ordering::Release);
             }
             Err(error) if self.current.load().is_some() => {
                 *self.failing.lock().expect("never poisoned") = Some(error.clone());
+                self.changes.send_modify(|n| *n += 1);
                 self.due.store(shared.at(Instant::now() + shared.settings.ttl), Ordering::Release);
             }
             // Nothing to serve: the next reader asks again.
@@ -208,6 +240,21 @@ impl ViewState {
         let checked = self.checked_at.load(Ordering::Relaxed);
         let now = leaderboard::now().timestamp_micros();
         Duration::from_micros(now.saturating_sub(checked).max(0) as u64)
+    }
+}
+
+/// An open stream of a view, counted while it lives.
+pub struct Subscriber(Arc<ViewState>);
+
+impl Subscriber {
+    pub fn view(&self) -> &Arc<ViewState> {
+        &self.0
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.0.subscribers.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -233,7 +280,10 @@ async fn tick(view: Weak<ViewState>, shared: Arc<Shared>) {
         if shared.elapsed() < state.due.load(Ordering::Acquire) {
             continue; // a reader's refresh moved the due time
         }
-        if !state.read.load(Ordering::Relaxed) {
+        if state.watched() {
+            // Open streams read the view every period, and keep it from being dropped as idle.
+            shared.touch(&state);
+        } else if !state.read.load(Ordering::Relaxed) {
             state.ticking.store(false, Ordering::Release);
             return;
         }

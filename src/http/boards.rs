@@ -37,7 +37,7 @@ pub async fn top(
 ) -> Result<Response, ApiError> {
     let shape = page(&state, &query)?;
     let read = state.engine.read(&campaign.0, View::Top).await?;
-    Ok(answer(&read, state.engine.body(&read, shape)))
+    Ok(answer(&read, state.engine.body(&read, shape).representation.clone()))
 }
 
 /// Top players over the campaign's last `last` (e.g. `15m`, `2h`, `7d`, `PT15M`), a page at a time.
@@ -64,7 +64,7 @@ pub async fn window(
     let view = declared(&campaign.0, Some(leaderboard::parse_last(query.get("last"))?))?;
     let shape = page(&state, &query)?;
     let read = state.engine.read(&campaign.0, view).await?;
-    Ok(answer(&read, state.engine.body(&read, shape)))
+    Ok(answer(&read, state.engine.body(&read, shape).representation.clone()))
 }
 
 /// One player's standing (rank, score and the spin that set it) and their neighbours, over the
@@ -95,7 +95,7 @@ pub async fn player(
     let view = view(&campaign.0, query.get("last"))?;
     let around = Around::parse(query.get("around"))?;
     let read = state.engine.read(&campaign.0, view).await?;
-    Ok(answer(&read, state.engine.body(&read, Shape::Player { id, around })))
+    Ok(answer(&read, state.engine.body(&read, Shape::Player { id, around }).representation.clone()))
 }
 
 /// A friends' board: the standings of up to --max-limit players, the ranked ones ordered by
@@ -125,7 +125,7 @@ pub async fn friends(
     Ok(answer(&read, state.engine.friends(&read, &ids)))
 }
 
-fn page(state: &AppState, query: &Params) -> Result<Shape, ApiError> {
+pub(super) fn page(state: &AppState, query: &Params) -> Result<Shape, ApiError> {
     let settings = state.engine.settings();
     let limit = Limit::parse(query.get("limit"), settings.max_limit)?;
     let offset = Offset::parse(query.get("offset"), settings.max_standings)?;
@@ -133,12 +133,12 @@ fn page(state: &AppState, query: &Params) -> Result<Shape, ApiError> {
 }
 
 /// The whole campaign without `last`, else its window of that span.
-fn view(campaign: &Campaign, last: Option<&str>) -> Result<View, ApiError> {
+pub(super) fn view(campaign: &Campaign, last: Option<&str>) -> Result<View, ApiError> {
     declared(campaign, last.map(Span::parse).transpose()?)
 }
 
 /// A window view must be one the campaign declares, when it declares any.
-fn declared(campaign: &Campaign, span: Option<Span>) -> Result<View, ApiError> {
+pub(super) fn declared(campaign: &Campaign, span: Option<Span>) -> Result<View, ApiError> {
     let Some(span) = span else { return Ok(View::Top) };
     match &campaign.windows {
         Some(windows) if !windows.contains(&span) => {

@@ -5,12 +5,14 @@ mod boards;
 pub mod caching;
 mod campaigns;
 mod events;
+mod export;
 mod layers;
 mod openapi;
 mod ops;
 mod page;
 mod params;
 pub mod problem;
+mod streams;
 
 use std::sync::Arc;
 
@@ -28,6 +30,7 @@ use problem::ApiError;
 pub use layers::{CorsOrigins, Edge};
 pub use openapi::openapi;
 pub use ops::Readiness;
+pub use streams::Streams;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -36,6 +39,7 @@ pub struct AppState {
     /// Where POST /events goes: only the embedded backend takes events.
     pub ingest: Option<Ingest>,
     pub readiness: Arc<Readiness>,
+    pub streams: Streams,
 }
 
 #[derive(Clone)]
@@ -56,6 +60,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(boards::window))
         .routes(routes!(boards::player))
         .routes(routes!(boards::friends))
+        .routes(routes!(streams::top_stream))
+        .routes(routes!(streams::window_stream))
+        .routes(routes!(streams::player_stream))
+        .routes(routes!(export::standings_csv))
         .routes(routes!(events::ingest))
 }
 

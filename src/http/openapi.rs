@@ -11,6 +11,7 @@ use utoipa::OpenApi;
     tags(
         (name = "campaigns", description = "The promotions that have leaderboards"),
         (name = "leaderboards", description = "Ranked players of a campaign"),
+        (name = "streams", description = "Live boards as server-sent events"),
     )
 )]
 struct ApiDoc;

@@ -54,6 +54,8 @@ pub enum ApiError {
     NoIngest,
     #[error("too many requests in flight; retry shortly")]
     Overloaded,
+    #[error("as many streams are open as the server allows; retry shortly")]
+    TooManyStreams,
     #[error("not ready: {0}")]
     NotReady(String),
     #[error("the server failed while answering; the failure is logged")]
@@ -95,11 +97,26 @@ impl ApiError {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             Self::NoIngest => (StatusCode::NOT_FOUND, "no-ingest", "Events are not accepted here"),
             Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Overloaded"),
+            Self::TooManyStreams => (StatusCode::SERVICE_UNAVAILABLE, "too-many-streams", "Too many streams"),
             Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready"),
             Self::Panicked => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
             Self::Other { status, .. } => {
                 (*status, "http-error", status.canonical_reason().unwrap_or("Error"))
             }
+        }
+    }
+}
+
+impl ApiError {
+    /// The problem document alone, e.g. for an `error` event on an open stream.
+    pub fn document(&self) -> Problem {
+        let (status, kind, title) = self.parts();
+        Problem {
+            kind: format!("urn:leaderboard:problem:{kind}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            errors: None,
         }
     }
 }
@@ -112,18 +129,16 @@ impl From<BackendError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, kind, title) = self.parts();
+        let status = self.parts().0;
         // Refusals under overload are counted in metrics: a log line each would add to the load.
         if status.is_server_error() && !matches!(self, Self::Overloaded) {
             tracing::warn!(status = status.as_u16(), error = %self, "request failed");
         }
-        let errors = match &self {
-            Self::BadBatch(BatchError::Invalid(items)) => {
-                Some(items.iter().take(MAX_LISTED).cloned().collect())
-            }
-            _ => None,
-        };
-        let mut response = problem_with(status, kind, title, self.to_string(), errors);
+        let mut document = self.document();
+        if let Self::BadBatch(BatchError::Invalid(items)) = &self {
+            document.errors = Some(items.iter().take(MAX_LISTED).cloned().collect());
+        }
+        let mut response = respond(status, &document);
         if matches!(self, Self::Unauthorized) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
@@ -138,26 +153,9 @@ impl IntoResponse for ApiError {
 /// At most this many bad items are listed in one problem; the detail gives the full count.
 const MAX_LISTED: usize = 1000;
 
-/// A problem response; `kind` becomes the `type` URI `urn:leaderboard:problem:<kind>`.
-pub fn problem(status: StatusCode, kind: &str, title: &str, detail: String) -> Response {
-    problem_with(status, kind, title, detail, None)
-}
-
-fn problem_with(
-    status: StatusCode,
-    kind: &str,
-    title: &str,
-    detail: String,
-    errors: Option<Vec<InvalidEvent>>,
-) -> Response {
-    let body = Problem {
-        kind: format!("urn:leaderboard:problem:{kind}"),
-        title: title.to_owned(),
-        status: status.as_u16(),
-        detail,
-        errors,
-    };
-    let bytes = serde_json::to_vec(&body).expect("a problem always serializes");
+/// A problem response; its `type` URI is `urn:leaderboard:problem:<kind>`.
+fn respond(status: StatusCode, body: &Problem) -> Response {
+    let bytes = serde_json::to_vec(body).expect("a problem always serializes");
     let mut response = (status, bytes).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
