@@ -244,8 +244,9 @@ function renderEntries(tbody, entries, before, highlight) {
 
 function setConnection(state) {
   const element = $("connection");
+  if (element.dataset.state === "final" && state === "live") return;
   element.dataset.state = state;
-  element.textContent = { live: "● live", reconnecting: "reconnecting…", stopped: "stopped" }[state];
+  element.textContent = { live: "● live", reconnecting: "reconnecting…", stopped: "stopped", final: "standings are final" }[state];
 }
 
 function viewLabel(state) {
@@ -297,6 +298,8 @@ async function campaignBoard() {
     $("status").textContent = board.campaign.status;
     $("status").className = `badge ${board.campaign.status}`;
     $("final").hidden = !board.final;
+    // A final board never changes again: nothing is "live" about it.
+    if (board.final) setConnection("final");
     $("window").textContent = `${viewLabel(state)}: ${formatTime(board.window.from)} – ${formatTime(board.window.to)}`;
     const count = board.entries.length;
     const first = board.offset + 1;
@@ -306,6 +309,7 @@ async function campaignBoard() {
     $("prev").disabled = board.offset === 0;
     $("next").disabled = board.offset + count >= board.total;
     shown = renderEntries(document.querySelector("#board tbody"), board.entries, shown, state.player);
+    $("board").hidden = count === 0;
     const empty = $("board-empty");
     empty.hidden = count > 0;
     empty.textContent =
