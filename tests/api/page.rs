@@ -11,12 +11,13 @@ use serde_json::Value;
 use crate::common::fixture::Spin;
 use crate::common::{events_json, process::Server};
 
-/// A live campaign (no declared windows, games 1-3), an ended one and an upcoming one.
+/// A live campaign (no declared windows, games 1-3), an ended one (declaring its windows) and
+/// an upcoming one.
 fn campaigns_file(dir: &Path, now: DateTime<Utc>) -> PathBuf {
     let at = |offset: Duration| (now + offset).to_rfc3339_opts(SecondsFormat::Secs, true);
     let toml = format!(
         "[[campaigns]]\nid = \"spring\"\nname = \"Spring Spins\"\nstart = \"{}\"\nend = \"{}\"\ngames = [1, 2, 3]\n\n\
-         [[campaigns]]\nid = \"winter\"\nname = \"Winter Wins\"\nstart = \"2025-01-01T00:00:00Z\"\nend = \"2025-02-01T00:00:00Z\"\n\n\
+         [[campaigns]]\nid = \"winter\"\nname = \"Winter Wins\"\nstart = \"2025-01-01T00:00:00Z\"\nend = \"2025-02-01T00:00:00Z\"\nwindows = [\"30m\", \"2h\"]\n\n\
          [[campaigns]]\nid = \"summer\"\nname = \"Summer Slots\"\nstart = \"{}\"\nend = \"{}\"\n",
         at(-Duration::days(3)),
         at(Duration::days(7)),
@@ -147,6 +148,7 @@ async fn the_page_shows_the_live_board_in_a_browser() {
         .expect("node runs (tests/run.sh installs what the browser test needs)");
     let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "the browser test failed:\n{stdout}\n{stderr}");
+    println!("{stdout}");
     for step in ["the new leader appears on the open page", "switching to the last 1h", "finding player"] {
         assert!(stdout.contains(step), "the browser test checked `{step}`:\n{stdout}");
     }

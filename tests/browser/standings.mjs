@@ -262,6 +262,10 @@ async function endedBoard(page) {
     () => page.$eval("#final", (e, final) => (getComputedStyle(e).display !== "none") === final && document.querySelector("#range").textContent !== "", answer.final),
     () => text(page, ".masthead"),
   );
+  const views = await page.$$eval("#views button", (buttons) => buttons.map((b) => b.dataset.view));
+  const offered = ["", ...(ended.windows ?? ["15m", "1h", "24h"])];
+  if (JSON.stringify(views) !== JSON.stringify(offered)) fail(`${ended.id} offers the views ${JSON.stringify(views)}, not ${JSON.stringify(offered)}`);
+  step(`the ended campaign offers its own windows ${JSON.stringify(offered.slice(1))}`);
   await page.screenshot({ path: join(shots, "ended.png"), fullPage: true });
 }
 

@@ -246,7 +246,7 @@ function setConnection(state) {
   const element = $("connection");
   if (element.dataset.state === "final" && state === "live") return;
   element.dataset.state = state;
-  element.textContent = { live: "● live", reconnecting: "reconnecting…", stopped: "stopped", final: "standings are final" }[state];
+  element.textContent = { live: "● live", reconnecting: "reconnecting…", stopped: "stopped", final: "no more changes" }[state];
 }
 
 function viewLabel(state) {
@@ -317,7 +317,9 @@ async function campaignBoard() {
         ? `The campaign starts ${formatTime(board.campaign.start)}.`
         : board.offset > 0 && board.total > 0
           ? "No ranks this far down."
-          : "No ranked players yet.";
+          : board.final
+            ? "No spin counted in this campaign."
+            : "No ranked players yet.";
   };
 
   function openBoard() {
