@@ -29,18 +29,19 @@ pub struct InvalidEvent {
 pub enum BatchError {
     #[error("the body is neither a JSON array of events nor NDJSON: {0}")]
     Syntax(String),
-    #[error("the batch holds no events")]
+    #[error("the body is empty: send a JSON array of events or NDJSON")]
     Empty,
     #[error("{} of the events are invalid; nothing was stored", .0.len())]
     Invalid(Vec<InvalidEvent>),
 }
 
-/// Parses a whole batch; any invalid item rejects the batch.
+/// Parses a whole batch; any invalid item rejects the batch. An empty array is an empty
+/// batch (nothing to store); a body with no content at all is refused as a likely mistake.
 pub fn parse_batch(body: &[u8]) -> Result<Vec<Spin>, BatchError> {
-    let items = items(body)?;
-    if items.is_empty() {
+    if body.trim_ascii().is_empty() {
         return Err(BatchError::Empty);
     }
+    let items = items(body)?;
     let mut spins = Vec::with_capacity(items.len());
     let mut invalid = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
@@ -87,11 +88,21 @@ fn int32(value: &Value, name: &str) -> Result<i32, String> {
     integer(value, name, "Int32")
 }
 
-/// A JSON integer that fits `T` (the column type named `column_type` in messages).
+/// A JSON integer that fits `T` (the column type named `column_type` in messages). A number
+/// written with a fraction of zero (`7.0`) is an integer, as JSON Schema reads it.
 fn integer<T: TryFrom<i64>>(value: &Value, name: &str, column_type: &str) -> Result<T, String> {
     let out_of_range = |n: &dyn std::fmt::Display| format!("`{name}` {n} is outside the {column_type} range");
     match value {
-        Value::Number(n) if n.is_f64() => Err(format!("`{name}` must be an integer, not {n}")),
+        Value::Number(n) if n.is_f64() => {
+            let real = n.as_f64().unwrap_or(f64::NAN);
+            // Exclusive bounds: 2^63 is past i64::MAX, and an integer literal below i64::MIN
+            // arrives rounded to -2^63.
+            const BOUND: f64 = (1u64 << 63) as f64;
+            if real.fract() != 0.0 || real <= -BOUND || real >= BOUND {
+                return Err(format!("`{name}` must be an integer, not {n}"));
+            }
+            T::try_from(real as i64).map_err(|_| out_of_range(n))
+        }
         Value::Number(n) => {
             let wide = n.as_i64().ok_or_else(|| out_of_range(n))?;
             T::try_from(wide).map_err(|_| out_of_range(&wide))

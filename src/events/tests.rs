@@ -78,11 +78,32 @@ fn every_bad_item_is_reported_with_its_index() {
 #[test]
 fn syntax_errors_and_empty_batches() {
     assert!(matches!(parse_batch(b"[{"), Err(BatchError::Syntax(_))));
-    assert!(matches!(parse_batch(b"[]"), Err(BatchError::Empty)));
+    assert_eq!(parse_batch(b"[]"), Ok(Vec::new()), "an empty array is an empty batch");
     assert!(matches!(parse_batch(b"  \n "), Err(BatchError::Empty)));
     assert!(matches!(parse_batch(&[0xff, 0xfe]), Err(BatchError::Syntax(_))));
     let Err(BatchError::Invalid(invalid)) = parse_batch(format!("{GOOD}\nnot json\n").as_bytes()) else {
         panic!()
     };
     assert_eq!(invalid[0].index, 1);
+}
+
+#[test]
+fn integral_numbers_written_with_a_zero_fraction_are_integers() {
+    let text = r#"[{"playerId":-106.0,"gameId":2.0,"win":1e3,"stake":10,"eventTime":"2026-11-02 08:00:00"}]"#;
+    let spin = parse_batch(text.as_bytes()).unwrap()[0];
+    assert_eq!((spin.player_id, spin.game_id, spin.win), (-106, 2, 1000));
+    for bad in [r#""playerId":2147483648.0"#, r#""playerId":1e300"#, r#""playerId":0.5"#] {
+        let text = format!(r#"[{{{bad},"gameId":2,"win":1,"stake":10,"eventTime":"2026-11-02 08:00:00"}}]"#);
+        assert!(parse_batch(text.as_bytes()).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn integers_past_int64_are_refused_whatever_their_form() {
+    for win in ["-9223372036854775809", "9223372036854775808", "-9.3e18", "1e19"] {
+        let text = format!(
+            r#"[{{"playerId":1,"gameId":2,"win":{win},"stake":10,"eventTime":"2026-11-02 08:00:00"}}]"#
+        );
+        assert!(parse_batch(text.as_bytes()).is_err(), "{win}");
+    }
 }

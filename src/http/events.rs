@@ -39,7 +39,7 @@ pub struct EventDoc {
     win: i64,
     stake: i32,
     /// RFC 3339 (with `Z` or an offset), or the generator's `YYYY-MM-DD HH:MM:SS.ffffff` (UTC).
-    #[schema(example = "2026-11-24 10:15:30.123456")]
+    #[schema(format = DateTime, example = "2026-11-24T10:15:30.123456Z")]
     event_time: String,
 }
 
@@ -65,7 +65,9 @@ pub async fn ingest(
     })?;
     let spins = parse(body).await.map_err(ApiError::BadBatch)?;
     let accepted = spins.len();
-    admitted.ingest.store.insert(spins).await?;
+    if accepted > 0 {
+        admitted.ingest.store.insert(spins).await?;
+    }
     Ok(Json(Accepted { accepted }))
 }
 

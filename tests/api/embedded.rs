@@ -66,7 +66,10 @@ async fn a_bad_item_refuses_the_whole_batch_and_lists_every_bad_item() {
     assert!(errors[1]["reason"].as_str().unwrap().contains("Int32"));
     assert_eq!(players(&app).await, [1], "nothing of the refused batch was stored");
 
-    for body in ["", "[]", "[{", "{\"playerId\": 1}"] {
+    let empty = app.post_events("[]").await;
+    assert_eq!(empty.status(), 200, "an empty array is an empty batch");
+    assert_eq!(empty.json::<Value>().await.unwrap()["accepted"], 0);
+    for body in ["", " \n", "[{", "{\"playerId\": 1}"] {
         let response = app.post_events(body).await;
         assert_eq!(response.status(), 400, "{body:?}");
         assert_eq!(response.headers()["content-type"], "application/problem+json");

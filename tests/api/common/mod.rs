@@ -5,6 +5,7 @@ pub mod engine;
 pub mod faults;
 pub mod fixture;
 pub mod process;
+pub mod sse;
 
 use std::path::Path;
 
