@@ -1,15 +1,18 @@
 //! The standings page for people, through the real binary started with `serve`'s flags at the
 //! top level: the page and its assets as HTTP answers, and the page itself driven in Debian's
-//! headless chromium by `tests/browser/standings.mjs` (campaign list, live board, player, window).
+//! headless chromium by `tests/browser/standings.mjs` (campaign list, live board, player, window,
+//! and a failing backend behind the fault proxy).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 
+use crate::common::faults::Fault;
 use crate::common::fixture::Spin;
-use crate::common::{events_json, process::Server};
+use crate::common::{events_json, eventually, process::Server};
 
 /// A live campaign (no declared windows, games 1-3), an ended one (declaring its windows) and
 /// an upcoming one.
@@ -127,7 +130,6 @@ fn spins(now: DateTime<Utc>) -> Vec<Spin> {
 
 #[tokio::test]
 async fn the_page_shows_the_live_board_in_a_browser() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let now = Utc::now();
     let server = start(dir.path(), &campaigns_file(dir.path(), now));
@@ -139,18 +141,102 @@ async fn the_page_shows_the_live_board_in_a_browser() {
         .unwrap();
     assert_eq!(response.status(), 200);
 
-    let shots = root.join("target/browser");
-    let output = tokio::process::Command::new("node")
-        .arg(root.join("tests/browser/standings.mjs"))
-        .args([&server.base, "spring", shots.to_str().unwrap()])
-        .output()
-        .await
-        .expect("node runs (tests/run.sh installs what the browser test needs)");
-    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "the browser test failed:\n{stdout}\n{stderr}");
-    println!("{stdout}");
+    let stdout = browser(&server.base, "spring", "tour").await;
     for step in ["the new leader appears on the open page", "switching to the last 1h", "finding player"] {
         assert!(stdout.contains(step), "the browser test checked `{step}`:\n{stdout}");
     }
-    assert!(shots.join("board-updated.png").exists());
+    assert!(root().join("target/browser/board-updated.png").exists());
+}
+
+#[tokio::test]
+async fn a_failing_refresh_shows_a_notice_and_the_page_keeps_listening() {
+    let s = crate::sharing::setup(&["--cache-ttl", "100ms"]).await;
+    // The board's first query is answered; the refreshes after it fail.
+    s.proxy.queue([Fault::None]);
+    s.proxy.set(Fault::Permanent);
+    let mut driver = Driver::start(&s.app.base, "live-all", "failure");
+    driver.wait_for("ok: a failing refresh shows a notice").await;
+    // The backend recovers (same standings: no event), then fails again: only a stream that
+    // stayed open brings the second failure's notice.
+    s.proxy.set(Fault::None);
+    let queries = s.proxy.queries();
+    eventually("the view, kept refreshing by the page's open stream, recovered", || async {
+        s.proxy.queries() >= queries + 2
+    })
+    .await;
+    s.proxy.set(Fault::Permanent);
+    driver.finish().await;
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the browser driver's `scenario` against the server at `base` to the end; its
+/// screenshots go to target/browser. Fails the test with the driver's output unless every
+/// check passed.
+async fn browser(base: &str, campaign: &str, scenario: &str) -> String {
+    Driver::start(base, campaign, scenario).finish().await
+}
+
+/// The browser driver (`node tests/browser/standings.mjs`) running, its output read as it goes.
+struct Driver {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    seen: String,
+}
+
+impl Driver {
+    fn start(base: &str, campaign: &str, scenario: &str) -> Self {
+        let shots = root().join("target/browser");
+        let mut child = tokio::process::Command::new("node")
+            .arg(root().join("tests/browser/standings.mjs"))
+            .args([base, campaign, shots.to_str().unwrap(), scenario])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("node runs (tests/run.sh installs what the browser test needs)");
+        let lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        Self { child, lines, seen: String::new() }
+    }
+
+    /// Reads the driver's output up to the line `wanted`; the driver's own deadlines bound it.
+    async fn wait_for(&mut self, wanted: &str) {
+        while let Some(line) = self.lines.next_line().await.unwrap() {
+            self.seen += &format!("{line}\n");
+            if line == wanted {
+                return;
+            }
+        }
+        self.fail(&format!("the driver ended before `{wanted}`")).await;
+    }
+
+    /// Waits for the driver to end; it must have passed every check.
+    async fn finish(mut self) -> String {
+        while let Some(line) = self.lines.next_line().await.unwrap() {
+            self.seen += &format!("{line}\n");
+        }
+        if !self.child.wait().await.unwrap().success() {
+            self.fail("the browser test failed").await;
+        }
+        println!("{}", self.seen);
+        std::mem::take(&mut self.seen)
+    }
+
+    async fn fail(&mut self, what: &str) -> ! {
+        let mut stderr = String::new();
+        self.child.stderr.take().unwrap().read_to_string(&mut stderr).await.unwrap();
+        panic!("{what}:\n{}\n{stderr}", self.seen);
+    }
+}
+
+impl Drop for Driver {
+    /// A test that fails midway stops a driver still running with SIGTERM, not SIGKILL, so
+    /// that it closes its browser before it goes.
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        }
+    }
 }

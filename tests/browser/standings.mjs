@@ -3,7 +3,12 @@
 // that takes first place arriving without a reload, finding a player, switching to a window.
 // Every expectation is the JSON API's answer, fetched from here.
 //
-//   node tests/browser/standings.mjs BASE_URL CAMPAIGN_ID SCREENSHOT_DIR
+//   node tests/browser/standings.mjs BASE_URL CAMPAIGN_ID SCREENSHOT_DIR [tour|failure]
+//
+// `tour` (the default) is all of the above over an embedded store; `failure` expects a server
+// whose backend answers the board's first query and fails the refreshes after it: the page must
+// show a notice and keep its stream open, so that once the caller (who reads "ok:" lines) lets
+// the backend recover and fail again, a second failure's notice arrives on the same stream.
 //
 // Exits 0 when every check passed; otherwise prints `FAIL: reason` and exits 1.
 
@@ -18,7 +23,7 @@ const DEADLINE_MS = 30_000;
 const LEADER = { playerId: 777_777, gameId: 2, win: 5_000_000, stake: 3 };
 const PAGE_SIZE = 20;
 
-const [base, campaignId, shots] = process.argv.slice(2);
+const [base, campaignId, shots, scenario = "tour"] = process.argv.slice(2);
 /** What went wrong inside the page (script errors, requests off the machine), checked while waiting. */
 const problems = [];
 
@@ -269,21 +274,65 @@ async function endedBoard(page) {
   await page.screenshot({ path: join(shots, "ended.png"), fullPage: true });
 }
 
+/** A failing refresh shows a notice over the last standings, and the stream stays open. */
+async function failure(page) {
+  await page.goto(`${base}/board/${campaignId}`, { waitUntil: "domcontentloaded" });
+  await page.evaluate(() => {
+    window.connectionStates = [];
+    const connection = document.querySelector("#connection");
+    new MutationObserver(() => window.connectionStates.push(connection.dataset.state)).observe(connection, { attributes: true });
+  });
+  await until(
+    "the board shows the first answer",
+    async () => (await shownRows(page, "#board")).length > 0,
+    () => text(page, "main"),
+  );
+  await until(
+    "a failing refresh shows a notice",
+    () => page.$eval("#notice", (e) => !e.hidden && e.textContent.includes("Could not refresh")),
+    () => text(page, "main"),
+  );
+  const rows = await shownRows(page, "#board");
+  if (rows.length === 0) fail("the last standings were taken off the page");
+  const states = await page.evaluate(() => window.connectionStates);
+  if (states.some((state) => state !== "live")) fail(`the stream did not stay open: ${JSON.stringify(states)}`);
+  if ((await page.$eval("#connection", (e) => e.dataset.state)) !== "live") fail("the stream is not open");
+  step(`the notice says "${await text(page, "#notice")}" and the stream stays open`);
+  await page.screenshot({ path: join(shots, "failure.png"), fullPage: true });
+  await page.evaluate(() => (window.firstNotice = document.querySelector("#notice").firstChild));
+  await until(
+    "the next failure's notice arrives on the same stream",
+    () => page.$eval("#notice", (e) => e.firstChild !== window.firstNotice && e.textContent.includes("Could not refresh")),
+    () => text(page, "main"),
+  );
+}
+
 async function main() {
-  if (!base || !campaignId || !shots) fail("usage: standings.mjs BASE_URL CAMPAIGN_ID SCREENSHOT_DIR");
+  if (!base || !campaignId || !shots || !["tour", "failure"].includes(scenario)) {
+    fail("usage: standings.mjs BASE_URL CAMPAIGN_ID SCREENSHOT_DIR [tour|failure]");
+  }
   if (new URL(base).hostname !== "127.0.0.1") fail(`only servers on 127.0.0.1 are driven, not ${base}`);
   mkdirSync(shots, { recursive: true });
   const { browser, cleanup } = await launch();
+  // The caller gave up (its test failed elsewhere): close the browser before going.
+  process.once("SIGTERM", () => browser.close().finally(() => {
+    cleanup();
+    process.exit(143);
+  }));
   try {
     const page = await browser.newPage();
     await page.setViewport({ width: 1200, height: 900 });
     watch(page, new URL(base).origin);
-    await campaignList(page);
-    await board(page);
-    await liveUpdate(page);
-    await findPlayer(page);
-    await switchWindow(page);
-    await endedBoard(page);
+    if (scenario === "failure") {
+      await failure(page);
+    } else {
+      await campaignList(page);
+      await board(page);
+      await liveUpdate(page);
+      await findPlayer(page);
+      await switchWindow(page);
+      await endedBoard(page);
+    }
     checkPage();
     console.log(`passed; screenshots in ${shots}`);
   } finally {

@@ -169,7 +169,8 @@ function follow(path, type, onAnswer, setConnection) {
         // A body that is not JSON still says something went wrong.
       }
       const text = [problem.title, problem.detail].filter(Boolean).join(": ") || "the backend failed";
-      showNotice(`Could not refresh the standings (${text}); still listening for the next update.`);
+      const at = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" }).format(new Date());
+      showNotice(`Could not refresh the standings at ${at} (${text}); showing the last ones, still listening.`);
       return;
     }
     if (source.readyState === EventSource.CLOSED) {
