@@ -105,15 +105,17 @@ impl App {
         Ok(Self { listener, router, catalogue, closing })
     }
 
-    /// The URLs to try, for the person who just started the server.
+    /// The URLs to try, for the person who just started the server: the standings page
+    /// first (its first line ends with the base URL, which scripts and tests read), then the API.
     pub fn banner(&self) -> String {
         let base = format!("http://{}", self.local_addr());
-        let mut text = format!("leaderboard is serving on {base}\n  campaigns: {base}/campaigns\n");
+        let mut text = format!("leaderboard: open the standings page at {base}\n");
         for campaign in self.catalogue.load().iter().take(8) {
             let id = &campaign.id;
-            text += &format!("  {id}: {base}/campaigns/{id}/top  {base}/campaigns/{id}/window?last=15m\n");
+            text += &format!("  {id}: {base}/board/{id}  (JSON: {base}/campaigns/{id}/top)\n");
         }
-        text + &format!("  API docs: {base}/docs")
+        text += &format!("  API: {base}/campaigns  docs: {base}/docs");
+        text
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -1,5 +1,6 @@
-//! The command line: `serve` (the default), `kql` (print the query a request would send) and
-//! `openapi` (print the API document). Every serve flag can also be set by environment.
+//! The command line: `serve` (the default: its flags are also accepted without the word), `kql`
+//! (print the query a request would send) and `openapi` (print the API document). Every serve
+//! flag can also be set by environment.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,10 +11,25 @@ use crate::adx::auth::{AuthMode, DEFAULT_SCOPE};
 use crate::kql::TableName;
 
 #[derive(Debug, Parser)]
-#[command(name = "leaderboard", version, about = "Real-time campaign leaderboards over Azure Data Explorer")]
+#[command(
+    name = "leaderboard",
+    version,
+    about = "Real-time campaign leaderboards over Azure Data Explorer",
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// `serve`'s flags, for a command line without a subcommand.
+    #[command(flatten)]
+    pub serve: Box<ServeArgs>,
+}
+
+impl Cli {
+    /// What to run: the subcommand, or `serve` with the top-level flags when there is none.
+    pub fn into_command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,11 +198,6 @@ pub struct KqlArgs {
 fn duration(text: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(text)
         .map_err(|e| format!("`{text}` is not a duration (e.g. 1s, 500ms, 2m): {e}"))
-}
-
-/// `serve` with every flag from the environment or its default.
-pub fn default_serve_args() -> ServeArgs {
-    ServeArgs::try_parse_from(["leaderboard"]).unwrap_or_else(|e| e.exit())
 }
 
 impl ServeArgs {

@@ -1,10 +1,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use leaderboard::cli::{Cli, Command, default_serve_args};
+use leaderboard::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    match Cli::parse().command.unwrap_or_else(|| Command::Serve(Box::new(default_serve_args()))) {
+    match Cli::parse().into_command() {
         Command::Serve(args) => leaderboard::app::main(*args),
         Command::Kql(args) => leaderboard::app::print_kql(&args),
         Command::Openapi => {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs the real engines the tests use (duckdb-kql and Schemathesis from
-# PyPI into .venv, Microsoft's KQL analyzer from npm into tests/kql-analyzer), then the Rust
+# PyPI into .venv, Microsoft's KQL analyzer from npm into tests/kql-analyzer, Debian's chromium
+# and puppeteer-core from npm into tests/browser for the page's browser test), then the Rust
 # test suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,14 @@ if [ ! -d tests/kql-analyzer/node_modules/@kusto/language-service-next ]; then
   (cd tests/kql-analyzer && npm ci --silent --no-audit --no-fund)
 fi
 (cd tests/kql-analyzer && node analyze.js --self-test >/dev/null)
+# The browser test drives Debian's chromium; nothing downloads a browser of its own.
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+if [ ! -d tests/browser/node_modules/puppeteer-core ]; then
+  (cd tests/browser && npm ci --silent --no-audit --no-fund)
+fi
 
 export DUCKDB_KQL="$PWD/.venv/bin/duckdb-kql"
 cargo test --all-targets "$@"

@@ -10,6 +10,7 @@ mod export;
 mod layers;
 mod openapi;
 mod ops;
+mod page;
 mod params;
 pub mod problem;
 mod streams;
@@ -75,6 +76,7 @@ pub fn router(state: AppState, edge: &Edge) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .merge(page::routes())
         .layer(axum::extract::DefaultBodyLimit::max(events::BODY_LIMIT))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)

@@ -15,6 +15,7 @@ mod kql_text;
 mod leaderboards;
 mod observability;
 mod overload;
+mod page;
 mod process;
 mod reload;
 mod sharing;
