@@ -68,14 +68,7 @@ impl Pipes {
         let last = *edits.last().unwrap();
         let (edits, file_path, done) = (edits.to_vec(), file.to_owned(), over.clone());
         let feeder = std::thread::spawn(move || {
-            let mut in_time = true;
-            for (edit, pipe) in edits.into_iter().zip(&pipes) {
-                put_in_place(pipe, &file_path);
-                let mut writer = writer_once_read(pipe);
-                waiting_tx.send(()).unwrap();
-                in_time &= go_rx.recv_timeout(PATIENCE).is_ok();
-                writer.write_all(edit.as_bytes()).unwrap();
-            }
+            let in_time = feed_edits(&edits, &pipes, &file_path, waiting_tx, go_rx);
             loop {
                 let finished = done.load(Ordering::SeqCst);
                 for pipe in &pipes {
@@ -94,11 +87,13 @@ impl Pipes {
     }
 
     async fn watcher_waits(&mut self) {
-        self.waiting.recv().await.expect("the feeder runs");
+        let waits = self.waiting.recv().await;
+        waits.expect("the watcher read the file, and the test ran while it waited, in time");
     }
 
     fn write_next(&self) {
-        self.go.send(()).unwrap();
+        // The feeder may have given up (see `watcher_waits`).
+        let _ = self.go.send(());
     }
 
     /// Puts a plain file back and stops the feeder, after a last pass for a reader that
@@ -140,18 +135,38 @@ fn put_in_place(pipe: &Path, file: &Path) {
     std::fs::rename(&swap, file).unwrap();
 }
 
+/// Writes each edit into its own pipe, put in the file's place, once the watcher waits on it
+/// and the test lets it; false (and the rest unwritten) when either was not there in time.
+fn feed_edits(
+    edits: &[&str],
+    pipes: &[PathBuf],
+    file: &Path,
+    waiting: tokio::sync::mpsc::UnboundedSender<()>,
+    go: mpsc::Receiver<()>,
+) -> bool {
+    for (edit, pipe) in edits.iter().zip(pipes) {
+        put_in_place(pipe, file);
+        let Some(mut writer) = writer_once_read(pipe) else { return false };
+        let in_time = waiting.send(()).is_ok() && go.recv_timeout(PATIENCE).is_ok();
+        writer.write_all(edit.as_bytes()).unwrap();
+        if !in_time {
+            return false;
+        }
+    }
+    true
+}
+
 /// The pipe's write end, opened as soon as a reader waits on it (opening it without blocking
-/// fails until then).
-fn writer_once_read(pipe: &Path) -> File {
+/// fails until then); `None` if none came in time.
+fn writer_once_read(pipe: &Path) -> Option<File> {
     let deadline = Instant::now() + PATIENCE;
     loop {
         match open_writer(pipe) {
-            Ok(file) => return file,
-            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
-                assert!(Instant::now() < deadline, "the watcher never read the campaigns file");
+            Ok(file) => return Some(file),
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            Err(e) => panic!("{e}"),
+            Err(_) => return None,
         }
     }
 }
