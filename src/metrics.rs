@@ -62,7 +62,11 @@ impl Default for Metrics {
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency", request_seconds.clone());
         registry.register("http_requests_in_flight", "HTTP requests being served", in_flight.clone());
-        registry.register("cache_lookups", "Snapshot reads by source (hit, miss, coalesced, stale)", cache.clone());
+        registry.register(
+            "cache_lookups",
+            "Snapshot reads by source (hit, miss, coalesced, stale)",
+            cache.clone(),
+        );
         registry.register(
             "backend_queries",
             "Backend queries by backend and outcome",

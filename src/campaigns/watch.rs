@@ -37,7 +37,9 @@ impl CatalogueSource {
         let path: Arc<Path> = path.into();
         tokio::spawn(async move {
             let mut hangup = hangup_signal();
-            let mut seen = modified(&path).await;
+            // Unknown at first, so the first look reads the file: an edit made since the
+            // catalogue was loaded at start-up is not missed.
+            let mut seen = None;
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 let forced = tokio::select! {

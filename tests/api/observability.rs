@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -54,12 +55,13 @@ async fn readiness_follows_the_backend_through_a_cached_probe() {
     let probes = s.proxy.queries();
     assert_eq!(s.app.get("/readyz").await.status(), 503, "the verdict stands for a few seconds");
     assert_eq!(s.proxy.queries(), probes);
-    // ...and is probed again once it has stood its time.
-    crate::common::eventually("the backend was probed again", || async {
-        s.app.get("/readyz").await.status() == 200
-    })
-    .await;
-    assert!(s.proxy.queries() > probes);
+    // The verdict expires after about 5 s; then the backend is probed again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.app.get("/readyz").await.status() != 200 {
+        assert!(Instant::now() < deadline, "readiness was never probed again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(s.proxy.queries() > probes, "and is probed again after");
     assert_eq!(s.app.get("/healthz").await.status(), 200);
 }
 
@@ -94,9 +96,25 @@ impl Binary {
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
+    /// The complete log lines written so far.
     pub fn logs(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(&self.log).unwrap();
-        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+        let complete = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+        complete.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+    }
+
+    /// The log lines, once `written` holds of them (the server logs as it goes, after
+    /// answering too).
+    pub async fn logs_once(&self, written: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let logs = self.logs();
+            if written(&logs) {
+                return logs;
+            }
+            assert!(Instant::now() < deadline, "the expected lines were never logged: {logs:#?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -107,18 +125,19 @@ async fn every_log_line_of_a_request_carries_its_id() {
     let app = serve_binary(&engine.url(), &["--adx-auth", "none"], &[]);
     assert_eq!(app.get("/campaigns/ended/top", "trace-me-7").await.0, 200);
     assert_eq!(app.get("/campaigns/nope/top", "trace-me-8").await.0, 404);
-    crate::common::eventually("the requests' log lines were written", || async {
-        app.logs().iter().filter(|l| l["span"]["name"] == "request").count() >= 4
-    })
-    .await;
-    let logs = app.logs();
-    let in_request: Vec<&Value> = logs.iter().filter(|l| l["span"]["name"] == "request").collect();
-    assert!(in_request.len() >= 4, "{logs:#?}");
-    for line in &in_request {
+    let in_request = |logs: &[Value]| -> Vec<Value> {
+        logs.iter().filter(|l| l["span"]["name"] == "request").cloned().collect()
+    };
+    let of = |lines: &[Value], id: &str| lines.iter().filter(|l| l["span"]["request_id"] == id).count();
+    let logs = app
+        .logs_once(|logs| {
+            let lines = in_request(logs);
+            of(&lines, "trace-me-7") >= 3 && of(&lines, "trace-me-8") >= 2
+        })
+        .await;
+    for line in &in_request(&logs) {
         assert!(line["span"]["request_id"].as_str().is_some_and(|id| id.starts_with("trace-me-")), "{line}");
     }
-    let of = |id: &str| in_request.iter().filter(|l| l["span"]["request_id"] == id).count();
-    assert!(of("trace-me-7") >= 3 && of("trace-me-8") >= 2, "{in_request:#?}");
     let query = logs.iter().find(|l| l["fields"]["message"] == "ADX query").expect("the query is logged");
     assert_eq!(
         query["span"]["request_id"], "trace-me-7",
@@ -158,10 +177,8 @@ async fn a_client_secret_never_reaches_logs_or_answers() {
     // The credential retries the authority past the budget.
     assert_eq!(answers[0].0, 504, "{:?}", answers[0]);
     assert_eq!(answers[1].0, 503, "{:?}", answers[1]);
-    crate::common::eventually("the secret was put to use (a logged token request)", || async {
-        std::fs::read_to_string(&app.log).unwrap().contains("oauth2/v2.0/token")
-    })
-    .await;
+    // The secret was put to use: a token request is logged.
+    app.logs_once(|logs| logs.iter().any(|l| l.to_string().contains("oauth2/v2.0/token"))).await;
     assert_no_secret(&app, &answers);
 }
 
