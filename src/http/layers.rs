@@ -75,6 +75,8 @@ async fn admit(State(slots): State<Arc<Semaphore>>, request: Request, next: Next
 }
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// When a board's standings were last confirmed: front ends on other origins read it too.
+const X_CHECKED_AT: HeaderName = HeaderName::from_static("x-checked-at");
 /// The route label of requests that matched no route.
 const UNMATCHED: &str = "unmatched";
 
@@ -165,7 +167,7 @@ fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS, Method::POST])
         .allow_headers([header::CONTENT_TYPE, header::IF_NONE_MATCH, header::AUTHORIZATION])
-        .expose_headers([header::ETAG, X_REQUEST_ID, header::RETRY_AFTER])
+        .expose_headers([header::ETAG, X_REQUEST_ID, header::RETRY_AFTER, X_CHECKED_AT, header::AGE])
         .max_age(Duration::from_secs(3600));
     Some(layer)
 }

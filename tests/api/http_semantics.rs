@@ -196,7 +196,9 @@ async fn cors_allows_the_configured_origins_only() {
     let allowed = get_with(&s.app, path, &[("origin", "https://game.example.com")]).await;
     assert_eq!(header(&allowed, "access-control-allow-origin"), "https://game.example.com");
     let exposed = header(&allowed, "access-control-expose-headers").to_ascii_lowercase();
-    assert!(exposed.contains("etag") && exposed.contains("x-request-id"), "{exposed}");
+    for name in ["etag", "x-request-id", "x-checked-at", "age"] {
+        assert!(exposed.contains(name), "{name} in {exposed}");
+    }
     let refused = get_with(&s.app, path, &[("origin", "https://evil.example")]).await;
     assert_eq!(refused.status(), 200, "CORS is the browser's to enforce");
     assert!(refused.headers().get("access-control-allow-origin").is_none());
