@@ -239,3 +239,49 @@ async fn bad_player_ids_and_parameters_are_problems() {
     assert_eq!(app.get("/campaigns/nope/players/1").await.status(), 404);
     assert_eq!(app.json("/campaigns/live-all/players/-2147483648").await["player"], Value::Null);
 }
+
+#[tokio::test]
+async fn a_view_left_unread_is_dropped_after_idle_after() {
+    let (app, proxy, _engine, _dir, _fixture) =
+        on_proxy(&["--cache-ttl", "200ms", "--idle-after", "1s"]).await;
+    app.json("/campaigns/live-all/top").await;
+    app.json("/campaigns/live-all/window?last=1h").await;
+    assert_eq!(app.metric("leaderboard_views", "").await, 2.0);
+    crate::common::eventually("unread views were dropped", || async {
+        app.metric("leaderboard_views", "").await == 0.0
+    })
+    .await;
+    let queries = proxy.queries();
+    let again = app.get("/campaigns/live-all/top").await;
+    assert_eq!(again.headers()["x-cache"], "miss", "a dropped view is built anew");
+    assert_eq!(proxy.queries(), queries + 1);
+}
+
+#[tokio::test]
+async fn a_catalogue_reload_drops_only_the_views_of_changed_campaigns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("campaigns.toml");
+    let campaign = |id: &str, name: &str| {
+        format!(
+            "[[campaigns]]\nid = \"{id}\"\nname = \"{name}\"\nstart = \"2020-01-01T00:00:00Z\"\nend = \"2030-01-01T00:00:00Z\"\n"
+        )
+    };
+    std::fs::write(&path, campaign("kept", "Kept") + &campaign("changed", "Before")).unwrap();
+    let engine = Engine::start(&[]);
+    let proxy = FaultProxy::start(engine.url()).await;
+    let app = spawn_on_cluster(&proxy.url, &path, &["--cache-ttl", "30s"]).await;
+    app.json("/campaigns/kept/top").await;
+    app.json("/campaigns/changed/top").await;
+    assert_eq!(proxy.queries(), 2);
+    std::fs::write(&path, campaign("kept", "Kept") + &campaign("changed", "After")).unwrap();
+    crate::common::eventually("the edit was loaded", || async {
+        app.json("/campaigns/changed").await["name"] == "After"
+    })
+    .await;
+    let kept = app.get("/campaigns/kept/top").await;
+    assert_eq!(kept.headers()["x-cache"], "hit", "an unchanged campaign keeps its snapshot");
+    let changed = app.get("/campaigns/changed/top").await;
+    assert_eq!(changed.headers()["x-cache"], "miss", "a changed campaign's views are dropped");
+    assert_eq!(changed.json::<Value>().await.unwrap()["campaign"]["name"], "After");
+    assert_eq!(proxy.queries(), 3);
+}
