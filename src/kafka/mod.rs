@@ -1,0 +1,179 @@
+//! The Kafka consumer: the embedded store reads spin events from a topic (the generator's
+//! JSON, one event per message). The client is rskafka (pure Rust, no consumer groups), so
+//! the consumer reads every partition of the topic itself, each from the resume point stored
+//! in SQLite with the spins it follows: that table, not the group, is the truth, which makes
+//! delivery into the store exactly once across restarts and `kill -9`. The brokers being
+//! gone never stops the server: readers retry with backoff while the boards are served.
+
+mod backoff;
+mod options;
+mod partition;
+mod status;
+mod writer;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rskafka::BackoffConfig;
+use rskafka::client::{Client, ClientBuilder};
+use tokio::sync::mpsc;
+
+use crate::cli::KafkaArgs;
+use crate::metrics::Metrics;
+use crate::store::EmbeddedStore;
+use backoff::Backoff;
+use options::Security;
+use partition::Reader;
+pub use status::Status;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    #[error("--kafka-option: {0}")]
+    Option(String),
+    #[error("--kafka-brokers: {0}")]
+    Brokers(String),
+}
+
+/// Where to consume from and how.
+#[derive(Debug, Clone)]
+pub struct Config {
+    brokers: Vec<String>,
+    topic: String,
+    client_id: String,
+    security: Security,
+}
+
+impl Config {
+    /// The consumer's settings, or `None` when `--kafka-brokers` is not given.
+    pub fn from_args(args: &KafkaArgs) -> Result<Option<Self>, KafkaError> {
+        let brokers: Vec<String> =
+            args.brokers.iter().map(|b| b.trim().to_owned()).filter(|b| !b.is_empty()).collect();
+        if brokers.is_empty() {
+            return Ok(None);
+        }
+        if let Some(bad) =
+            brokers.iter().find(|b| !b.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()))
+        {
+            return Err(KafkaError::Brokers(format!("`{bad}` is not HOST:PORT")));
+        }
+        if args.topic.is_empty() {
+            return Err(KafkaError::Brokers("--kafka-topic is empty".into()));
+        }
+        let security = Security::parse(&args.options)?;
+        Ok(Some(Self { brokers, topic: args.topic.clone(), client_id: args.group.clone(), security }))
+    }
+}
+
+/// Messages fetched but not yet stored, per partition reader, at most: bounds memory while
+/// the writer is busy, and holds the readers back while it cannot store.
+const IN_FLIGHT_FETCHES: usize = 8;
+/// How often the topic is looked at again for partitions added to it.
+const REDISCOVER: Duration = Duration::from_secs(30);
+
+/// Starts consuming in the background; the returned status tells how it goes.
+pub fn spawn(config: Config, store: Arc<EmbeddedStore>, metrics: Arc<Metrics>) -> Arc<Status> {
+    tracing::info!(brokers = ?config.brokers, topic = %config.topic, "consuming spins from Kafka");
+    let status = Arc::new(Status::new(config.topic.clone(), metrics));
+    tokio::spawn(supervise(config, store, status.clone()));
+    status
+}
+
+/// Connects, finds the topic's partitions (again every so often, for added ones), and runs a
+/// reader for each, all feeding the one writer.
+async fn supervise(config: Config, store: Arc<EmbeddedStore>, status: Arc<Status>) {
+    let (out, fetched) = mpsc::channel(IN_FLIGHT_FETCHES);
+    tokio::spawn(writer::run(store.clone(), config.topic.clone(), fetched, status.clone()));
+    let client = Arc::new(connect(&config, &status).await);
+    let mut running = BTreeSet::new();
+    let mut backoff = Backoff::new();
+    loop {
+        let pause = match new_partitions(&client, &config.topic, &running).await {
+            Ok(added) => {
+                backoff.reset();
+                if !added.is_empty() {
+                    start_readers(&client, &config.topic, &added, &store, &status, &out).await;
+                    running.extend(added);
+                }
+                REDISCOVER
+            }
+            Err(e) => {
+                if running.is_empty() {
+                    tracing::warn!(topic = %config.topic, error = %e, "Kafka topic unavailable");
+                    status.unavailable(e);
+                }
+                backoff.next()
+            }
+        };
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// A client, once a broker answers; until then the status says why not.
+async fn connect(config: &Config, status: &Status) -> Client {
+    let mut backoff = Backoff::new();
+    loop {
+        let builder = ClientBuilder::new(config.brokers.clone())
+            .client_id(config.client_id.as_str())
+            .backoff_config(client_backoff());
+        match config.security.apply(builder).build().await {
+            Ok(client) => return client,
+            Err(e) => {
+                let pause = backoff.next();
+                tracing::warn!(error = %e, retry_in = ?pause, "cannot reach the Kafka brokers");
+                status.unavailable(format!("cannot reach the brokers: {e}"));
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}
+
+/// The client's own retries give up after a few seconds, so that a broker gone shows in the
+/// status promptly; the readers then retry on their own backoff, without end.
+fn client_backoff() -> BackoffConfig {
+    BackoffConfig {
+        init_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_secs(1),
+        base: 2.0,
+        deadline: Some(Duration::from_secs(3)),
+    }
+}
+
+/// The topic's partitions not in `running`.
+async fn new_partitions(client: &Client, topic: &str, running: &BTreeSet<i32>) -> Result<Vec<i32>, String> {
+    let topics = client.list_topics().await.map_err(|e| format!("cannot list topics: {e}"))?;
+    let found = topics.into_iter().find(|t| t.name == topic).ok_or_else(|| format!("no topic `{topic}`"))?;
+    Ok(found.partitions.into_iter().filter(|p| !running.contains(p)).collect())
+}
+
+async fn start_readers(
+    client: &Arc<Client>,
+    topic: &str,
+    partitions: &[i32],
+    store: &EmbeddedStore,
+    status: &Arc<Status>,
+    out: &mpsc::Sender<partition::Fetched>,
+) {
+    let stored = loop {
+        match store.positions(topic).await {
+            Ok(stored) => break stored,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the stored Kafka offsets; retrying");
+                tokio::time::sleep(Backoff::new().next()).await;
+            }
+        }
+    };
+    status.started(partitions, &stored);
+    tracing::info!(topic, ?partitions, ?stored, "reading Kafka partitions");
+    for &partition in partitions {
+        let reader = Reader {
+            client: client.clone(),
+            topic: topic.to_owned(),
+            partition,
+            stored: stored.get(&partition).copied(),
+            status: status.clone(),
+            out: out.clone(),
+        };
+        tokio::spawn(reader.run());
+    }
+}
