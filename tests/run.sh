@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs the real engines the tests use (duckdb-kql and Schemathesis from
-# PyPI into .venv, Microsoft's KQL analyzer from npm into tests/kql-analyzer), then the Rust
-# test suites.
+# PyPI into .venv, Microsoft's KQL analyzer from npm into tests/kql-analyzer, the tansu Kafka
+# broker from crates.io into .tools, confluent-kafka for the event generator into .venv), then
+# the Rust test suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,14 @@ if [ ! -x .venv/bin/duckdb-kql ]; then
 fi
 if [ ! -x .venv/bin/st ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
+fi
+if ! .venv/bin/python -c 'import confluent_kafka' 2>/dev/null; then
+  .venv/bin/pip install --quiet --disable-pip-version-check -r docker/generator/requirements.txt
+fi
+# The Kafka tests' broker (no Docker here): built once (about 11 minutes on 2 cores), reused.
+if [ ! -x .tools/bin/tansu ]; then
+  echo "installing the tansu Kafka broker into .tools (once)" >&2
+  cargo install tansu --version 0.6.0 --locked --features dynostore --root .tools --quiet
 fi
 if [ ! -d tests/kql-analyzer/node_modules/@kusto/language-service-next ]; then
   (cd tests/kql-analyzer && npm ci --silent --no-audit --no-fund)

@@ -64,3 +64,52 @@ pub(super) fn positions(conn: &Connection, topic: &str) -> rusqlite::Result<BTre
     let mut statement = conn.prepare("SELECT Partition, NextOffset FROM ConsumedOffset WHERE Topic = ?1")?;
     statement.query_map([topic], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Spin;
+    use crate::store::EmbeddedStore;
+
+    fn spin(player: i32) -> Spin {
+        let event_time = "2026-11-20T10:00:00Z".parse().unwrap();
+        Spin { player_id: player, game_id: 1, win: 5, stake: 1, event_time }
+    }
+
+    fn position(partition: i32, next_offset: i64) -> Position {
+        Position { topic: "gameplay".into(), partition, next_offset }
+    }
+
+    #[tokio::test]
+    async fn positions_and_rejects_are_stored_with_the_spins_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).await.unwrap();
+        assert!(store.positions("gameplay").await.unwrap().is_empty());
+        let rejected = Rejected {
+            topic: "gameplay".into(),
+            partition: 1,
+            offset: 4,
+            reason: "not JSON".into(),
+            head: Some(b"{oops".to_vec()),
+        };
+        let first = Consumed { positions: vec![position(0, 3), position(1, 5)], rejected: vec![rejected] };
+        store.insert_consumed(vec![spin(1), spin(2)], first).await.unwrap();
+        let second = Consumed { positions: vec![position(0, 7)], rejected: vec![] };
+        store.insert_consumed(vec![spin(3)], second).await.unwrap();
+        drop(store);
+
+        let store = EmbeddedStore::open(dir.path()).await.unwrap();
+        assert_eq!(store.positions("gameplay").await.unwrap(), BTreeMap::from([(0, 7), (1, 5)]));
+        assert!(store.positions("other").await.unwrap().is_empty());
+        assert_eq!(store.count().await.unwrap(), 3);
+        let kept: (i64, String, Vec<u8>) = store
+            .read(|c| {
+                c.query_row("SELECT Offset, Reason, Head FROM Rejected", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(kept, (4, "not JSON".into(), b"{oops".to_vec()));
+    }
+}
