@@ -16,10 +16,11 @@ fi
 if ! .venv/bin/python -c 'import confluent_kafka' 2>/dev/null; then
   .venv/bin/pip install --quiet --disable-pip-version-check -r docker/generator/requirements.txt
 fi
-# The Kafka tests' broker (no Docker here): built once (about 11 minutes on 2 cores), reused.
+# The Kafka tests' broker (no Docker here): built once (about 15 minutes on 2 cores), reused;
+# libsql gives it SQLite storage, so a test can restart it without losing the topic.
 if [ ! -x .tools/bin/tansu ]; then
   echo "installing the tansu Kafka broker into .tools (once)" >&2
-  cargo install tansu --version 0.6.0 --locked --features dynostore --root .tools --quiet
+  cargo install tansu --version 0.6.0 --locked --features dynostore,libsql --root .tools --quiet
 fi
 if [ ! -d tests/kql-analyzer/node_modules/@kusto/language-service-next ]; then
   (cd tests/kql-analyzer && npm ci --silent --no-audit --no-fund)

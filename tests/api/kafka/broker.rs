@@ -22,7 +22,7 @@ fn tansu() -> PathBuf {
     assert!(
         path.is_file(),
         "no Kafka broker for the Kafka tests: {} is missing. `bash tests/run.sh` installs it \
-         (cargo install tansu --locked --features dynostore --root .tools), or set TANSU",
+         (cargo install tansu --locked --features dynostore,libsql --root .tools), or set TANSU",
         path.display()
     );
     path
@@ -58,13 +58,14 @@ impl Broker {
 
     /// Starts the broker process (again) and waits until it accepts connections.
     pub fn resume(&mut self) {
-        let storage = format!("file://{}", self.data.path().display());
         let child = Command::new(tansu())
             .args(["broker", "--listener-url"])
             .arg(self.url())
             .arg("--advertised-listener-url")
             .arg(self.url())
-            .args(["--storage-engine", &storage])
+            // SQLite storage, relative to the working directory: the data directory.
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(self.data.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
