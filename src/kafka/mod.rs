@@ -53,7 +53,7 @@ impl Config {
             return Ok(None);
         }
         if let Some(bad) =
-            brokers.iter().find(|b| !b.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()))
+            brokers.iter().find(|b| b.rsplit_once(':').is_none_or(|(_, p)| p.parse::<u16>().is_err()))
         {
             return Err(KafkaError::Brokers(format!("`{bad}` is not HOST:PORT")));
         }

@@ -165,6 +165,9 @@ async fn kill_9_while_consuming_then_restart_stores_each_event_once() {
     assert!(assert_boards(&second, &fixture).await > 200);
 }
 
+/// A row of the Rejected table: topic, partition, offset, reason, first bytes.
+type RejectedRow = (String, i32, i64, String, Option<Vec<u8>>);
+
 #[tokio::test]
 async fn a_poison_message_is_skipped_counted_kept_and_later_messages_arrive() {
     let broker = Broker::start();
@@ -203,7 +206,7 @@ async fn a_poison_message_is_skipped_counted_kept_and_later_messages_arrive() {
     let conn = rusqlite::Connection::open(data.path().join("leaderboard.sqlite3")).unwrap();
     let mut statement =
         conn.prepare("SELECT Topic, Partition, Offset, Reason, Head FROM Rejected ORDER BY Offset").unwrap();
-    let rejected: Vec<(String, i32, i64, String, Option<Vec<u8>>)> = statement
+    let rejected: Vec<RejectedRow> = statement
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
         .unwrap()
         .map(Result::unwrap)
