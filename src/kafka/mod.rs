@@ -128,14 +128,16 @@ async fn connect(config: &Config, status: &Status) -> Client {
     }
 }
 
-/// The client's own retries give up after a few seconds, so that a broker gone shows in the
-/// status promptly; the readers then retry on their own backoff, without end.
+/// The client's own retries give up soon (its deadline counts only its pauses, and nests:
+/// a fetch retries connects that retry themselves, so a second here is several seconds of
+/// wall time), so that a broker gone shows in the status promptly; the readers then retry on
+/// their own backoff, without end.
 fn client_backoff() -> BackoffConfig {
     BackoffConfig {
-        init_backoff: Duration::from_millis(100),
-        max_backoff: Duration::from_secs(1),
+        init_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(500),
         base: 2.0,
-        deadline: Some(Duration::from_secs(3)),
+        deadline: Some(Duration::from_secs(1)),
     }
 }
 

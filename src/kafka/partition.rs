@@ -4,6 +4,7 @@
 //! the broker coming back is the normal way out.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rskafka::client::Client;
 use rskafka::client::error::{Error as ClientError, ProtocolError};
@@ -20,6 +21,9 @@ use crate::store::Rejected;
 const FETCH_BYTES: i32 = 8 << 20;
 /// How long the broker may hold a fetch open waiting for new messages.
 const FETCH_WAIT_MS: i32 = 500;
+/// A fetch not answered within this is a failure: the client would otherwise go on
+/// reconnecting inside the call, and the status would not show the broker gone for long.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What one fetch yielded, in offset order.
 pub struct Fetched {
@@ -51,7 +55,13 @@ impl Reader {
         self.status.positioned(self.partition, next);
         let mut backoff = Backoff::new();
         loop {
-            match client.fetch_records(next, 1..FETCH_BYTES, FETCH_WAIT_MS).await {
+            let fetch = client.fetch_records(next, 1..FETCH_BYTES, FETCH_WAIT_MS);
+            let Ok(fetched) = tokio::time::timeout(FETCH_TIMEOUT, fetch).await else {
+                self.failed(&mut backoff, format!("no answer from the broker within {FETCH_TIMEOUT:?}"))
+                    .await;
+                continue;
+            };
+            match fetched {
                 Ok((records, high_watermark)) => {
                     backoff.reset();
                     self.status.fetched(self.partition, high_watermark);

@@ -53,16 +53,21 @@ impl Status {
         self.update(|inner| {
             inner.error = None;
             for &p in partitions {
-                let next_offset = stored.get(&p).copied();
-                inner.partitions.entry(p).or_insert(Partition { next_offset, ..Partition::default() });
+                inner.partitions.entry(p).or_default();
             }
         });
+        for &p in partitions {
+            if let Some(&offset) = stored.get(&p) {
+                self.positioned(p, offset);
+            }
+        }
     }
 
     /// The partition reads from `offset` on (its earliest, when nothing was stored or the
     /// stored point is outside the log).
     pub fn positioned(&self, partition: i32, offset: i64) {
         self.update(|inner| inner.partitions.entry(partition).or_default().next_offset = Some(offset));
+        self.metrics.kafka.next_offset.get_or_create(&self.labels(partition)).set(offset);
     }
 
     /// A fetch succeeded and found the partition's end at `high_watermark`.

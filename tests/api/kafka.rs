@@ -118,7 +118,8 @@ fn stored(data: &Path) -> (i64, i64, i64) {
     )
 }
 
-/// `n` distinct spins over the last day, with colliding ratios so ties happen.
+/// `n` distinct spins, 100 ms apart from 20 hours ago on (so none lies near the edge of a
+/// window the boards are compared on), with colliding ratios so ties happen.
 fn bulk(now: DateTime<Utc>, n: usize) -> Vec<Spin> {
     let mut rng = StdRng::seed_from_u64(10);
     (0..n)
@@ -127,7 +128,7 @@ fn bulk(now: DateTime<Utc>, n: usize) -> Vec<Spin> {
             game: rng.random_range(1..=5),
             win: [0, 0, 5, 10, 20, 100][rng.random_range(0..6)],
             stake: [1, 2, 5, 10][rng.random_range(0..4)],
-            time: now - chrono::Duration::days(1) + chrono::Duration::milliseconds(i as i64 * 100),
+            time: now - chrono::Duration::hours(20) + chrono::Duration::milliseconds(i as i64 * 100),
         })
         .collect()
 }
