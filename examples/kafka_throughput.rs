@@ -5,7 +5,8 @@
 //! the consumer runs, with the largest lag seen and the time to drain it.
 //!
 //! `cargo run --release --example kafka_throughput -- [EVENTS] [BURST]` (default 1,000,000
-//! and 200,000); the broker is `$TANSU` or `.tools/bin/tansu` (`tests/run.sh` installs it).
+//! and 200,000); the broker is `$TANSU` or `.tools/bin/tansu` (`tests/run.sh` installs it),
+//! storing in `$TANSU_STORAGE` (default `memory://tansu/`; e.g. `sqlite://tansu.db`).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -35,7 +36,14 @@ impl Drop for Broker {
 }
 
 fn tansu() -> PathBuf {
-    std::env::var_os("TANSU").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".tools/bin/tansu"))
+    std::env::var_os("TANSU")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/tansu"))
+}
+
+/// The broker's storage: `$TANSU_STORAGE`, else in memory (the fastest tansu serves).
+fn storage() -> String {
+    std::env::var("TANSU_STORAGE").unwrap_or_else(|_| "memory://tansu/".into())
 }
 
 fn start_broker(dir: &std::path::Path) -> (Broker, String) {
@@ -43,7 +51,7 @@ fn start_broker(dir: &std::path::Path) -> (Broker, String) {
     let url = format!("tcp://127.0.0.1:{port}");
     let child = Command::new(tansu())
         .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-        .args(["--storage-engine", "sqlite://tansu.db"])
+        .args(["--storage-engine", &storage()])
         .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -113,6 +121,7 @@ fn lag(metrics: &Metrics) -> i64 {
 
 #[tokio::main]
 async fn main() {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().expect("counts"));
     let (events, burst) = (args.next().unwrap_or(1_000_000), args.next().unwrap_or(200_000));
     let dir = tempfile::tempdir().unwrap();

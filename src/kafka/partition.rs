@@ -65,6 +65,13 @@ impl Reader {
                 Ok((records, high_watermark)) => {
                     backoff.reset();
                     self.status.fetched(self.partition, high_watermark);
+                    tracing::debug!(
+                        partition = self.partition,
+                        next,
+                        records = records.len(),
+                        high_watermark,
+                        "fetched"
+                    );
                     let Some(fetched) = self.decode(records).await else { continue };
                     next = fetched.next_offset;
                     if self.out.send(fetched).await.is_err() {

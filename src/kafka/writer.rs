@@ -79,11 +79,14 @@ async fn store_batch(store: &EmbeddedStore, topic: &str, mut batch: Batch, statu
         })
         .collect();
     let mut backoff = Backoff::new();
+    let started = std::time::Instant::now();
     while let Err(e) = store.insert_consumed(batch.spins.clone(), batch.consumed.clone()).await {
         let pause = backoff.next();
         tracing::error!(error = %e, retry_in = ?pause, "consumed events not stored; retrying the same batch");
         tokio::time::sleep(pause).await;
     }
+    let (events, rejected) = (batch.spins.len(), batch.consumed.rejected.len());
+    tracing::debug!(events, rejected, took = ?started.elapsed(), "consumed batch stored");
     for (partition, share) in batch.shares {
         status.committed(partition, share.next_offset, share.stored, share.rejected);
     }
