@@ -31,8 +31,9 @@ pub use status::Status;
 pub enum KafkaError {
     #[error("--kafka-option: {0}")]
     Option(String),
-    #[error("--kafka-brokers: {0}")]
-    Brokers(String),
+    /// A flag's value that cannot work; the message names the flag.
+    #[error("{0}")]
+    Flag(String),
 }
 
 /// Where to consume from and how.
@@ -55,10 +56,10 @@ impl Config {
         if let Some(bad) =
             brokers.iter().find(|b| b.rsplit_once(':').is_none_or(|(_, p)| p.parse::<u16>().is_err()))
         {
-            return Err(KafkaError::Brokers(format!("`{bad}` is not HOST:PORT")));
+            return Err(KafkaError::Flag(format!("--kafka-brokers: `{bad}` is not HOST:PORT")));
         }
         if args.topic.is_empty() {
-            return Err(KafkaError::Brokers("--kafka-topic is empty".into()));
+            return Err(KafkaError::Flag("--kafka-topic is empty".into()));
         }
         let security = Security::parse(&args.options)?;
         Ok(Some(Self { brokers, topic: args.topic.clone(), client_id: args.group.clone(), security }))
@@ -177,5 +178,33 @@ async fn start_readers(
             out: out.clone(),
         };
         tokio::spawn(reader.run());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(flags: &[&str]) -> Result<Option<Config>, String> {
+        let argv = ["leaderboard"].iter().chain(flags);
+        let args = crate::cli::ServeArgs::try_parse_from(argv).map_err(|e| e.to_string())?;
+        Config::from_args(&args.kafka).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_consumer_is_off_without_brokers_and_checks_its_flags() {
+        assert!(config(&[]).unwrap().is_none());
+        let on = config(&["--kafka-brokers", "a:9092, b:9093", "--kafka-topic", "spins"]).unwrap().unwrap();
+        assert_eq!(
+            (on.brokers, on.topic, on.client_id),
+            (vec!["a:9092".into(), "b:9093".into()], "spins".into(), "leaderboard".into())
+        );
+        assert_eq!(config(&["--kafka-brokers", "a"]).unwrap_err(), "--kafka-brokers: `a` is not HOST:PORT");
+        assert_eq!(
+            config(&["--kafka-brokers", "a:1", "--kafka-topic", ""]).unwrap_err(),
+            "--kafka-topic is empty"
+        );
+        let option = config(&["--kafka-brokers", "a:1", "--kafka-option", "acks=all"]).unwrap_err();
+        assert!(option.starts_with("--kafka-option: unknown setting `acks`"), "{option}");
     }
 }
