@@ -251,12 +251,13 @@ EOF
   LEADERBOARD_LISTEN=0.0.0.0:1 "${hc_argv[@]}" 2>/dev/null && die "HEALTHCHECK passed with nothing listening"
   ok "Dockerfile HEALTHCHECK passes on a live service and fails on a dead port"
   "$py" "$here/generator/generate.py" --http "http://127.0.0.1:$port/events" -l -e 100 -m 0 -x 0 \
-    -p 50 --batch 25 --seed 7 >"$tmp/gen.log" 2>&1 || { cat "$tmp/gen.log" >&2; die "generate.py --http"; }
+    -p 50 --batch 25 --seed 7 --save "$tmp/sent.ndjson" >"$tmp/gen.log" 2>&1 || { cat "$tmp/gen.log" >&2; die "generate.py --http"; }
   grep -q '^100 event(s) accepted' "$tmp/gen.log" || die "generate.py --http: $(cat "$tmp/gen.log")"
+  [[ $(wc -l <"$tmp/sent.ndjson") == 100 ]] || die "generate.py --save did not keep the 100 accepted events"
   top=$(curl -fs "http://127.0.0.1:$port/campaigns/check-live/top?limit=5")
   "$py" -c 'import json,sys; b=json.loads(sys.argv[1]); e=b["entries"]; assert e and e[0]["rank"]==1, b; print(f"top: {len(e)} entries, best {e[0]}")' "$top" ||
     die "no entries on /top after 100 events: $top"
-  ok "generate.py --http: 100 events accepted by POST /events, /campaigns/check-live/top has entries"
+  ok "generate.py --http: 100 events accepted by POST /events and saved, /campaigns/check-live/top has entries"
 fi
 
 echo "$passed passed, 0 failed"

@@ -52,3 +52,25 @@ CREATE INDEX IF NOT EXISTS ScopeBest_by_rank
 
 -- 'schema': the version of the derived tables' layout and contents.
 CREATE TABLE IF NOT EXISTS Meta (Key TEXT PRIMARY KEY, Value INTEGER NOT NULL) WITHOUT ROWID;
+
+-- The Kafka consumer's position: for each partition of a topic, the offset of the next
+-- message to read. Written in the same transaction as the spins those messages carried, so a
+-- restart (even after kill -9) resumes exactly where the stored spins end. Not derived: never
+-- rebuilt.
+CREATE TABLE IF NOT EXISTS ConsumedOffset (
+    Topic TEXT NOT NULL,
+    Partition INTEGER NOT NULL,
+    NextOffset INTEGER NOT NULL,
+    PRIMARY KEY (Topic, Partition)
+) WITHOUT ROWID;
+-- Messages the consumer skipped, for the operator: why, and the first bytes of the value
+-- (NULL for a message without one). RejectedAt: microseconds since the Unix epoch.
+CREATE TABLE IF NOT EXISTS Rejected (
+    Topic TEXT NOT NULL,
+    Partition INTEGER NOT NULL,
+    Offset INTEGER NOT NULL,
+    Reason TEXT NOT NULL,
+    Head BLOB,
+    RejectedAt INTEGER NOT NULL,
+    PRIMARY KEY (Topic, Partition, Offset)
+) WITHOUT ROWID;

@@ -15,7 +15,7 @@ use crate::campaigns::{CampaignId, Catalogue, CatalogueError, CatalogueSource, S
 use crate::cli::{AdxArgs, BackendKind, KqlArgs, LogFormat, ServeArgs};
 use crate::engine::{Engine, Settings};
 use crate::http::caching::CachePolicy;
-use crate::http::{AppState, Edge, Ingest, Streams, router};
+use crate::http::{AppState, Edge, Ingest, Readiness, Streams, router};
 use crate::leaderboard::{LeaderboardQuery, MaxLimit, MaxStandings, Span, View, Window};
 use crate::simulator::Simulation;
 use crate::store::{EmbeddedStore, Scope};
@@ -48,6 +48,15 @@ impl App {
             None => CatalogueSource::Demo,
         };
         let catalogue = Arc::new(ArcSwap::from_pointee(source.load()?));
+        let kafka =
+            crate::kafka::Config::from_args(&args.kafka).map_err(|e| StartError::Config(e.to_string()))?;
+        if kafka.is_some() && args.backend == BackendKind::Adx {
+            return Err(StartError::Config(
+                "--kafka-brokers needs the embedded backend: with --backend adx, spins reach ADX through its own \
+                 ingestion (e.g. the Kafka Connect Kusto sink), not through this service"
+                    .into(),
+            ));
+        }
         let (backend, store) = backend(args).await?;
         if let Some(store) = &store {
             store.track(scopes(&catalogue.load())).await.map_err(|e| StartError::Config(e.to_string()))?;
@@ -56,6 +65,10 @@ impl App {
             crate::simulator::spawn(store.clone().expect("checked by simulation()"), simulation);
         }
         let metrics = Arc::new(crate::metrics::Metrics::default());
+        let consumer = match (kafka, &store) {
+            (Some(config), Some(store)) => Some(crate::kafka::spawn(config, store.clone(), metrics.clone())),
+            _ => None,
+        };
         let settings = Settings {
             ttl: args.cache_ttl,
             budget: args.request_timeout,
@@ -99,8 +112,13 @@ impl App {
             heartbeat: args.stream_heartbeat,
             closing: closed,
         };
-        let state =
-            AppState { catalogue: catalogue.clone(), engine, ingest, readiness: Default::default(), streams };
+        let state = AppState {
+            catalogue: catalogue.clone(),
+            engine,
+            ingest,
+            readiness: Readiness::new(consumer),
+            streams,
+        };
         let router = router(state, &edge(args));
         Ok(Self { listener, router, catalogue, closing })
     }

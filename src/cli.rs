@@ -69,6 +69,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub embedded: EmbeddedArgs,
     #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
     pub adx: AdxArgs,
     /// How long a snapshot is fresh: a view read during it is refreshed in the background at
     /// its end (stretched to twice the last query's duration when queries are slow).
@@ -153,6 +155,36 @@ pub struct EmbeddedArgs {
     #[arg(long, env = "LEADERBOARD_INGEST_MAX_BYTES", value_name = "BYTES", default_value_t = 64 << 20,
           value_parser = clap::value_parser!(u32).range(16 << 20..))]
     pub ingest_max_bytes: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KafkaArgs {
+    /// Consume spins from Kafka (embedded backend only): bootstrap brokers, comma-separated.
+    #[arg(
+        long = "kafka-brokers",
+        env = "LEADERBOARD_KAFKA_BROKERS",
+        value_name = "HOST:PORT[,...]",
+        value_delimiter = ','
+    )]
+    pub brokers: Vec<String>,
+    /// The topic of spin events (one JSON event per message).
+    #[arg(long = "kafka-topic", env = "LEADERBOARD_KAFKA_TOPIC", default_value = "gameplay")]
+    pub topic: String,
+    /// The consumer's name towards the brokers (its client id). Offsets live in the store,
+    /// not in the group: see the README.
+    #[arg(long = "kafka-group", env = "LEADERBOARD_KAFKA_GROUP", default_value = "leaderboard")]
+    pub group: String,
+    /// A client setting, in librdkafka's names: security.protocol, sasl.mechanism,
+    /// sasl.username, sasl.password, ssl.ca.location. Repeatable; the environment variable
+    /// holds one KEY=VALUE per line (so a secret stays off the command line).
+    #[arg(
+        long = "kafka-option",
+        env = "LEADERBOARD_KAFKA_OPTIONS",
+        value_name = "KEY=VALUE",
+        value_delimiter = '\n',
+        hide_env_values = true
+    )]
+    pub options: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

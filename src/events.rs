@@ -53,6 +53,12 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Spin>, BatchError> {
     if invalid.is_empty() { Ok(spins) } else { Err(BatchError::Invalid(invalid)) }
 }
 
+/// One event on its own (a stream message), validated as one item of a batch is.
+pub fn parse_event(bytes: &[u8]) -> Result<Spin, String> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    spin(&value)
+}
+
 /// The items of a JSON array, or the non-blank lines of NDJSON (each parsed on its own, so a
 /// bad line is reported with its index rather than failing the whole body).
 fn items(body: &[u8]) -> Result<Vec<Result<Value, String>>, BatchError> {

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod engine;
 pub mod events;
 pub mod http;
+pub mod kafka;
 pub mod kql;
 pub mod leaderboard;
 pub mod metrics;

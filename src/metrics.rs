@@ -1,5 +1,6 @@
 //! Service metrics in the Prometheus (OpenMetrics) text format: HTTP requests, reads of the
-//! standings engine's snapshots and the views it holds, and backend queries. One registry per server, shared through `AppState`.
+//! standings engine's snapshots and the views it holds, backend queries, and the Kafka
+//! consumer's partitions. One registry per server, shared through `AppState`.
 
 use std::time::Duration;
 
@@ -30,6 +31,53 @@ pub struct CacheLabels {
     pub result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabels {
+    pub topic: String,
+    pub partition: i32,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MessageLabels {
+    pub topic: String,
+    pub partition: i32,
+    /// `stored`, or `rejected` (not a valid event: skipped and kept in the Rejected table).
+    pub outcome: &'static str,
+}
+
+/// The Kafka consumer, per partition of its topic.
+#[derive(Default)]
+pub struct KafkaMetrics {
+    /// Messages consumed, counted once their transaction committed.
+    pub messages: Family<MessageLabels, Counter>,
+    /// The partition's high watermark minus its stored resume point.
+    pub lag: Family<PartitionLabels, Gauge>,
+    /// The stored resume point (the next offset to read).
+    pub next_offset: Family<PartitionLabels, Gauge>,
+    /// 1 while the partition's last fetch succeeded, 0 while the broker cannot be reached.
+    pub connected: Family<PartitionLabels, Gauge>,
+    /// Failed fetches (each followed by a backoff and a retry).
+    pub errors: Family<PartitionLabels, Counter>,
+}
+
+impl KafkaMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register("kafka_messages", "Kafka messages consumed by outcome", self.messages.clone());
+        registry.register("kafka_lag", "Kafka messages not yet stored, per partition", self.lag.clone());
+        registry.register(
+            "kafka_next_offset",
+            "Stored Kafka resume offset, per partition",
+            self.next_offset.clone(),
+        );
+        registry.register(
+            "kafka_connected",
+            "1 while the partition is being fetched",
+            self.connected.clone(),
+        );
+        registry.register("kafka_fetch_errors", "Failed Kafka fetches, per partition", self.errors.clone());
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
@@ -41,6 +89,7 @@ pub struct Metrics {
     /// Views held by the standings engine, and the bytes of their snapshots.
     pub views: Gauge,
     pub snapshot_bytes: Gauge,
+    pub kafka: KafkaMetrics,
 }
 
 fn latency_histogram() -> Histogram {
@@ -76,6 +125,8 @@ impl Default for Metrics {
         let (views, snapshot_bytes) = (Gauge::default(), Gauge::default());
         registry.register("views", "Views held by the standings engine", views.clone());
         registry.register("snapshot_bytes", "Bytes of the snapshots held", snapshot_bytes.clone());
+        let kafka = KafkaMetrics::default();
+        kafka.register(&mut registry);
         Self {
             registry,
             requests,
@@ -86,6 +137,7 @@ impl Default for Metrics {
             backend_seconds,
             views,
             snapshot_bytes,
+            kafka,
         }
     }
 }

@@ -9,6 +9,9 @@ random in its range, else 0.
 Sinks: Kafka (default; key = playerId so one player's spins stay ordered in one partition),
 or `--http URL` to POST batches to the service's /events (embedded backend, no Kafka).
 Modes: interactive (Enter sends one event, q quits) or `-l` loop with random delays.
+`--seed N` makes the events' fields reproducible (eventTime is always the sending instant);
+`--save FILE` appends every event the sink confirmed (delivered to Kafka, or accepted by the
+service) to FILE as NDJSON, so a test or an operator knows exactly what was sent.
 """
 
 import argparse
@@ -44,6 +47,8 @@ def parse_args(argv=None):
     p.add_argument("--win-modulus", type=int, default=5,
                    help="a spin wins when the win indicator is divisible by this (default: %(default)s, ~20%% wins)")
     p.add_argument("--seed", type=int, help="random seed, for reproducible runs")
+    p.add_argument("--save", metavar="FILE",
+                   help="append each confirmed event (delivered or accepted) to FILE as one JSON line")
     p.add_argument("-X", "--kafka-config", action="append", default=[], metavar="KEY=VALUE",
                    help="extra librdkafka setting (e.g. security.protocol=SASL_SSL); repeatable")
     p.add_argument("--http", metavar="URL", help="POST batches to this URL (the service's /events) instead of Kafka")
@@ -86,11 +91,14 @@ class KafkaSink:
         self.producer = Producer(conf)
         self.topic = a.topic
         self.failed = 0
+        self.saved = Saved(a.save)
 
     def _delivered(self, err, msg):
         if err is not None:
             self.failed += 1
             print(f"delivery failed: {err}", file=sys.stderr)
+        else:
+            self.saved.write_raw(msg.value())
 
     def send(self, event):
         while True:
@@ -104,8 +112,28 @@ class KafkaSink:
 
     def close(self):
         left = self.producer.flush(30)
+        self.saved.close()
         if left or self.failed:
             sys.exit(f"{left} event(s) undelivered, {self.failed} failed")
+
+
+class Saved:
+    """The confirmed events, one JSON line each, when --save asks for them."""
+
+    def __init__(self, path):
+        self.file = open(path, "ab") if path else None
+
+    def write_raw(self, value):
+        if self.file:
+            self.file.write(value + b"\n")
+
+    def write(self, events):
+        for event in events:
+            self.write_raw(json.dumps(event).encode())
+
+    def close(self):
+        if self.file:
+            self.file.close()
 
 
 class HttpSink:
@@ -114,6 +142,7 @@ class HttpSink:
     def __init__(self, a):
         self.url, self.size, self.token = a.http, a.batch, a.token
         self.pending, self.last_flush, self.accepted = [], time.monotonic(), 0
+        self.saved = Saved(a.save)
 
     def send(self, event):
         self.pending.append(event)
@@ -133,6 +162,7 @@ class HttpSink:
                 req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
                 with urllib.request.urlopen(req, timeout=10) as resp:
                     self.accepted += json.load(resp).get("accepted", 0)
+                self.saved.write(self.pending)
                 break
             except urllib.error.HTTPError as e:
                 # 4xx is a bad batch or token: retrying cannot help. 5xx/503 may pass.
@@ -146,6 +176,7 @@ class HttpSink:
 
     def close(self):
         self.flush()
+        self.saved.close()
         print(f"{self.accepted} event(s) accepted by {self.url}", file=sys.stderr)
 
 

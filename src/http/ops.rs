@@ -1,5 +1,6 @@
 //! Operational endpoints: liveness, readiness and metrics (not part of the public API).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -17,10 +18,13 @@ pub async fn healthz() -> &'static str {
 }
 
 /// Ready for traffic: the campaigns are loaded (the server does not start without them) and
-/// the backend answers its ping, as probed at most every few seconds.
-pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+/// the backend answers its ping, as probed at most every few seconds. The Kafka consumer's
+/// state follows, for the operator: the brokers being gone does not make the server unready,
+/// since the boards are still served from the store.
+pub async fn readyz(State(state): State<AppState>) -> Result<String, ApiError> {
     state.readiness.check(&**state.engine.backend()).await.map_err(ApiError::NotReady)?;
-    Ok("ready")
+    let consumer = state.readiness.consumer.as_ref().map(|c| c.report()).unwrap_or_default();
+    Ok(format!("ready\n{consumer}"))
 }
 
 /// How long one probe's verdict stands: load balancers poll often, ADX should not notice.
@@ -29,12 +33,17 @@ const PROBE_TTL: Duration = Duration::from_secs(5);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The last backend probe. Callers queue on the lock, so at most one ping is ever in flight.
-#[derive(Default)]
 pub struct Readiness {
     last: Mutex<Option<(Instant, Result<(), String>)>>,
+    consumer: Option<Arc<crate::kafka::Status>>,
 }
 
 impl Readiness {
+    /// Readiness that also reports the Kafka consumer, when there is one.
+    pub fn new(consumer: Option<Arc<crate::kafka::Status>>) -> Arc<Self> {
+        Arc::new(Self { last: Mutex::default(), consumer })
+    }
+
     async fn check(&self, backend: &dyn Backend) -> Result<(), String> {
         let mut last = self.last.lock().await;
         if let Some((at, verdict)) = &*last

@@ -4,10 +4,12 @@
 //! Same semantics as the KQL path; the SQL is `kql/leaderboard.sql`. Blocking SQLite work
 //! runs on tokio's blocking pool, never on the async runtime.
 
+mod consumed;
 mod query;
 mod scope;
 mod write;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -19,6 +21,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::backend::{Backend, BackendError, Standings};
 use crate::events::Spin;
 use crate::leaderboard::LeaderboardQuery;
+pub use consumed::{Consumed, Position, Rejected};
 pub use scope::Scope;
 use write::Writer;
 
@@ -97,7 +100,20 @@ impl EmbeddedStore {
 
     /// Stores a batch durably, all or nothing.
     pub async fn insert(&self, spins: Vec<Spin>) -> Result<(), BackendError> {
-        self.write(move |writer| writer.insert(&spins)).await
+        self.write(move |writer| writer.insert(&spins, None)).await
+    }
+
+    /// Stores a batch read from a stream together with where each of its partitions resumes
+    /// and the messages refused, all or nothing: after any stop, the stored resume points
+    /// are exactly past the stored spins.
+    pub async fn insert_consumed(&self, spins: Vec<Spin>, consumed: Consumed) -> Result<(), BackendError> {
+        self.write(move |writer| writer.insert(&spins, Some(&consumed))).await
+    }
+
+    /// Where each partition of `topic` resumes, as stored with the spins.
+    pub async fn positions(&self, topic: &str) -> Result<BTreeMap<i32, i64>, BackendError> {
+        let topic = topic.to_owned();
+        self.read(move |conn| consumed::positions(conn, &topic)).await
     }
 
     /// Keeps standings for exactly these scopes from now on (and across restarts): scopes not

@@ -5,6 +5,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::consumed::{self, Consumed};
 use super::scope::{self, Scope, Tracked};
 use super::{ALL_GAMES, LEVELS, micros};
 use crate::events::Spin;
@@ -55,9 +56,13 @@ impl Writer {
         Ok(())
     }
 
-    pub fn insert(&mut self, spins: &[Spin]) -> rusqlite::Result<()> {
+    /// Stores `spins`, and with them what a consumer read them from, in one transaction.
+    pub fn insert(&mut self, spins: &[Spin], consumed: Option<&Consumed>) -> rusqlite::Result<()> {
         let Self { conn, scopes } = self;
         let tx = conn.transaction()?;
+        if let Some(consumed) = consumed {
+            consumed::record(&tx, consumed)?;
+        }
         {
             let mut raw = tx.prepare_cached(INSERT_SPIN)?;
             let mut best = tx.prepare_cached(UPSERT_BEST)?;

@@ -11,6 +11,7 @@ mod embedded;
 mod fuzz;
 mod http_semantics;
 mod ingest;
+mod kafka;
 mod kql_text;
 mod leaderboards;
 mod observability;

@@ -1,0 +1,142 @@
+//! What the consumer is doing, for `/readyz` (a text report) and `/metrics` (per-partition
+//! gauges and counters): kept in one place so both always tell the same story.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+
+use crate::metrics::{MessageLabels, Metrics, PartitionLabels};
+
+/// One partition as last seen.
+#[derive(Debug, Default, Clone)]
+struct Partition {
+    /// The stored resume point, once known.
+    next_offset: Option<i64>,
+    high_watermark: Option<i64>,
+    /// Why the last fetch failed, while it keeps failing.
+    error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Why the consumer has no partitions yet (cannot reach the brokers, no such topic).
+    error: Option<String>,
+    partitions: BTreeMap<i32, Partition>,
+}
+
+pub struct Status {
+    topic: String,
+    metrics: Arc<Metrics>,
+    inner: Mutex<Inner>,
+}
+
+impl Status {
+    pub fn new(topic: String, metrics: Arc<Metrics>) -> Self {
+        Self { topic, metrics, inner: Mutex::default() }
+    }
+
+    fn labels(&self, partition: i32) -> PartitionLabels {
+        PartitionLabels { topic: self.topic.clone(), partition }
+    }
+
+    fn update<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        f(&mut self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// The brokers or the topic cannot be had (before any partition is known).
+    pub fn unavailable(&self, error: String) {
+        self.update(|inner| inner.error = Some(error));
+    }
+
+    /// The topic's partitions are known; each starts at its stored resume point, if any.
+    pub fn started(&self, partitions: &[i32], stored: &BTreeMap<i32, i64>) {
+        self.update(|inner| {
+            inner.error = None;
+            for &p in partitions {
+                inner.partitions.entry(p).or_default();
+            }
+        });
+        for &p in partitions {
+            if let Some(&offset) = stored.get(&p) {
+                self.positioned(p, offset);
+            }
+        }
+    }
+
+    /// The partition reads from `offset` on (its earliest, when nothing was stored or the
+    /// stored point is outside the log).
+    pub fn positioned(&self, partition: i32, offset: i64) {
+        self.update(|inner| inner.partitions.entry(partition).or_default().next_offset = Some(offset));
+        self.metrics.kafka.next_offset.get_or_create(&self.labels(partition)).set(offset);
+    }
+
+    /// A fetch succeeded and found the partition's end at `high_watermark`.
+    pub fn fetched(&self, partition: i32, high_watermark: i64) {
+        let lag = self.update(|inner| {
+            let p = inner.partitions.entry(partition).or_default();
+            p.high_watermark = Some(high_watermark);
+            p.error = None;
+            lag(p)
+        });
+        let labels = self.labels(partition);
+        self.metrics.kafka.connected.get_or_create(&labels).set(1);
+        self.metrics.kafka.lag.get_or_create(&labels).set(lag);
+    }
+
+    /// A fetch failed; the partition retries after a backoff.
+    pub fn failed(&self, partition: i32, error: String) {
+        self.update(|inner| inner.partitions.entry(partition).or_default().error = Some(error));
+        let labels = self.labels(partition);
+        self.metrics.kafka.connected.get_or_create(&labels).set(0);
+        self.metrics.kafka.errors.get_or_create(&labels).inc();
+    }
+
+    /// A batch committed: the partition resumes at `next_offset`, having stored `stored`
+    /// events and rejected `rejected` messages in it.
+    pub fn committed(&self, partition: i32, next_offset: i64, stored: u64, rejected: u64) {
+        let lag = self.update(|inner| {
+            let p = inner.partitions.entry(partition).or_default();
+            p.next_offset = Some(next_offset);
+            lag(p)
+        });
+        let labels = self.labels(partition);
+        let kafka = &self.metrics.kafka;
+        kafka.next_offset.get_or_create(&labels).set(next_offset);
+        kafka.lag.get_or_create(&labels).set(lag);
+        for (outcome, n) in [("stored", stored), ("rejected", rejected)] {
+            let labels = MessageLabels { topic: self.topic.clone(), partition, outcome };
+            kafka.messages.get_or_create(&labels).inc_by(n);
+        }
+    }
+
+    /// The report `/readyz` shows: one line for the consumer, one per partition.
+    pub fn report(&self) -> String {
+        self.update(|inner| {
+            let failing = inner.partitions.values().filter(|p| p.error.is_some()).count();
+            let state = match (&inner.error, inner.partitions.is_empty(), failing) {
+                (Some(e), _, _) => format!("unavailable: {e}"),
+                (None, true, _) => "connecting".to_owned(),
+                (None, false, 0) => "consuming".to_owned(),
+                (None, false, n) => {
+                    format!("disconnected ({n} of {} partitions failing)", inner.partitions.len())
+                }
+            };
+            let total_lag: i64 = inner.partitions.values().map(lag).sum();
+            let mut text = format!("kafka topic {}: {state}, lag {total_lag}\n", self.topic);
+            for (n, p) in &inner.partitions {
+                let offset = p.next_offset.map_or("earliest".to_owned(), |o| o.to_string());
+                let _ = write!(text, "  partition {n}: next offset {offset}, lag {}", lag(p));
+                if let Some(e) = &p.error {
+                    let _ = write!(text, ", fetch failing: {e}");
+                }
+                text.push('\n');
+            }
+            text
+        })
+    }
+}
+
+/// How many messages of a partition are not stored yet, as far as the last fetch showed.
+fn lag(p: &Partition) -> i64 {
+    p.high_watermark.map_or(0, |hw| (hw - p.next_offset.unwrap_or(0)).max(0))
+}
