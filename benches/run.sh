@@ -123,6 +123,8 @@ cleanup() {
 
 json_get() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
+json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
 # --- the server --------------------------------------------------------------------------------
 
 write_campaigns() {
@@ -377,8 +379,6 @@ measure_snapshots() {
     "$views" >"$RESULTS/snapshots.json"
   stop_server
 }
-
-json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
 # --- the embedded store ------------------------------------------------------------------------
 
