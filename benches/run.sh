@@ -151,7 +151,7 @@ launch() {
   for _ in $(seq 300); do
     kill -0 "$SERVER_PID" 2>/dev/null ||
       { tail -n 20 "$LOGS/$name.err" >&2; SERVER_PID=""; die "the server exited at start-up"; }
-    BASE_URL=$(head -n 1 "$LOGS/$name.out" | grep -o 'http://127\.0\.0\.1:[0-9]*$' || true)
+    BASE_URL=$(head -n 1 "$LOGS/$name.out" 2>/dev/null | grep -o 'http://127\.0\.0\.1:[0-9]*$' || true)
     [[ -z $BASE_URL ]] || break
     sleep 0.1
   done
@@ -212,6 +212,23 @@ wait_listening() {
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 backend_queries() { python3 "$ROOT/benches/metrics.py" "$BASE_URL" leaderboard_backend_queries_total; }
+
+# Waits until no backend query has run for 3 s: views read by an earlier phase are refreshed
+# once more after it and then stop, so the next phase counts only its own queries. 60 s at most.
+wait_quiet() {
+  local last now quiet=0
+  last=$(backend_queries)
+  for _ in $(seq 120); do
+    sleep 0.5
+    now=$(backend_queries)
+    if ((now != last)); then
+      quiet=0 last=$now
+    elif ((++quiet >= 6)); then
+      return 0
+    fi
+  done
+  log "backend queries did not settle within 60 s: the next counts include earlier views' refreshes"
+}
 
 query_seconds() { python3 "$ROOT/benches/metrics.py" "$BASE_URL" leaderboard_backend_query_duration_seconds_sum; }
 
@@ -309,6 +326,7 @@ measure_http() {
     WRK_PATHS="$(printf "/campaigns/$CAMPAIGN/window?last=15m&limit=%s " 1 10 50 100)"
   measure_half_rate
   measure_amplification
+  wait_quiet
   measure_cold_storm
 }
 
@@ -449,6 +467,7 @@ main() {
   reset_peak_rss
   measure_http
   record_rss
+  wait_quiet
   measure_streams
   stop_server
   measure_slow_refresh
