@@ -184,10 +184,10 @@ stop_server() {
   SERVER_PID=""
 }
 
-# load_dataset SPINS PLAYERS RESULT: the seeded dataset into the current server.
+# load_dataset SPINS PLAYERS RESULT [ARGS...]: the seeded dataset into the current server.
 load_dataset() {
   log "loading $1 spins by $2 players (seed $SEED) through POST /events"
-  python3 "$ROOT/benches/spins.py" --url "$BASE_URL" --count "$1" --players "$2" --seed "$SEED" >"$RESULTS/$3.json"
+  python3 "$ROOT/benches/spins.py" --url "$BASE_URL" --count "$1" --players "$2" --seed "$SEED" "${@:4}" >"$RESULTS/$3.json"
 }
 
 stop_helpers() {
@@ -343,7 +343,8 @@ measure_streams() {
 }
 
 # Row 3: the ADX backend on duckdb-kql (ADX_SPINS spins, written as CSV) behind the delaying
-# proxy; wrk reads /top for 15 s while its view is refreshed behind the readers.
+# proxy; wrk reads /top for 15 s while its view is refreshed behind the readers, paced as row
+# 1's half-rate run (a saturating load would measure wrk's queue, not the refreshes).
 measure_slow_refresh() {
   local engine_port proxy_port proxy before after seconds_before seconds_after
   log "slow refreshes: $ADX_SPINS spins by $ADX_PLAYERS players as CSV into duckdb-kql"
@@ -372,7 +373,8 @@ measure_slow_refresh() {
   http_get "/campaigns/$CAMPAIGN/top" >/dev/null || die "GET /top on the ADX backend failed"
   before=$(backend_queries)
   seconds_before=$(query_seconds)
-  run_wrk adx_top 15 "$CONNECTIONS" "/campaigns/$CAMPAIGN/top"
+  run_wrk adx_top 15 "$(json_get "$RESULTS/top_half.params.json" connections)" "/campaigns/$CAMPAIGN/top" \
+    WRK_DELAY_MS="$(json_get "$RESULTS/top_half.params.json" delay_ms)"
   after=$(backend_queries)
   seconds_after=$(query_seconds)
   printf '{"queries": %d, "query_seconds": %s, "proxied": %s, "delay_s": %s, "spins": %s, "players": %s}\n' \
@@ -382,13 +384,13 @@ measure_slow_refresh() {
   stop_helpers
 }
 
-# Row 4: a fresh server holding SNAPSHOT_PLAYERS players: /top and four windows read (each
-# answered from its complete snapshot), then VmHWM.
+# Row 4: a fresh server holding SNAPSHOT_PLAYERS players, every one ranked (every spin wins):
+# /top and four windows read (each answered from its complete snapshot), then VmHWM.
 measure_snapshots() {
   local path total views=""
   log "starting the server for the snapshot memory row (embedded backend)"
   launch server-snapshots --backend embedded --data-dir "$WORK/data-snapshots" --cache-ttl 1s
-  load_dataset "$SNAPSHOT_SPINS" "$SNAPSHOT_PLAYERS" ingest.snapshots
+  load_dataset "$SNAPSHOT_SPINS" "$SNAPSHOT_PLAYERS" ingest.snapshots --win-rate 1
   for path in top "window?last=15m" "window?last=1h" "window?last=24h" "window?last=7d"; do
     total=$(http_get "/campaigns/$CAMPAIGN/$path" | json_field total) || die "GET /campaigns/$CAMPAIGN/$path failed"
     views+="${views:+, }\"$path\": $total"
@@ -477,4 +479,4 @@ main() {
   ((!FAILED)) || die "some measurements failed: see above"
 }
 
-main "$@"
+main "$@"; exit

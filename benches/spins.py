@@ -4,8 +4,9 @@ POST /events, or writes it as CSV (for `duckdb-kql serve`'s init script).
 
 The spins are drawn from a seeded generator, so every run holds the same players, games,
 stakes, wins and time offsets; the offsets count back from now (over --days), so the
-`/window?last=15m` view always has data. Players 1..P, games 1..10, stake 1..50, a win of
-1..500 on about 25% of spins (the rest win 0). Batches of 50,000 events (about 5 MB, well
+`/window?last=15m` view always has data. Players 1..P (spin i < P is player i + 1's, so every
+player spins at least once when the count allows), games 1..10, stake 1..50, a win of 1..500
+on a share of spins (--win-rate, default 25%; the rest win 0). Batches of 50,000 events (about 5 MB, well
 under the 16 MiB body limit) keep the per-request cost small against the insert itself.
 Standard library only.
 
@@ -27,13 +28,14 @@ import urllib.parse
 BATCH = 50_000
 
 
-def spins(count, seed, players, days, now):
+def spins(count, seed, players, win_rate, days, now):
     rng = random.Random(seed)
     span_us = int(days * 86_400 * 1_000_000)
-    for _ in range(count):
+    for i in range(count):
         at = now - dt.timedelta(microseconds=rng.randrange(1, span_us))
-        win = rng.randint(1, 500) if rng.random() < 0.25 else 0
-        yield rng.randint(1, players), rng.randint(1, 10), win, rng.randint(1, 50), at.isoformat(timespec="microseconds") + "Z"
+        win = rng.randint(1, 500) if rng.random() < win_rate else 0
+        player = i + 1 if i < players else rng.randint(1, players)
+        yield player, rng.randint(1, 10), win, rng.randint(1, 50), at.isoformat(timespec="microseconds") + "Z"
 
 
 def bodies(generated):
@@ -88,17 +90,19 @@ def main():
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--players", type=int, default=100_000, help="player ids are 1..PLAYERS")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--win-rate", type=float, default=0.25, help="share of spins that win")
     parser.add_argument("--days", type=float, default=3.0, help="spread the spins over the last DAYS")
     args = parser.parse_args()
 
     started = time.monotonic()
-    generated = spins(args.count, args.seed, args.players, args.days, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+    generated = spins(args.count, args.seed, args.players, args.win_rate, args.days, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
     if args.url:
         load(args.url, generated)
     else:
         write_csv(args.csv, generated)
     took = time.monotonic() - started
-    print(json.dumps({"spins": args.count, "players": args.players, "seed": args.seed, "seconds": round(took, 2)}))
+    print(json.dumps({"spins": args.count, "players": args.players, "seed": args.seed, "win_rate": args.win_rate,
+                      "seconds": round(took, 2)}))
 
 
 if __name__ == "__main__":

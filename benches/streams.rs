@@ -158,14 +158,14 @@ async fn all_saw(
     (times, wrong)
 }
 
-/// Posts one spin by `player` that outranks every earlier one (a higher ratio than any
-/// dataset's: wins there are at most 500 on a stake of at least 1); returns when acknowledged.
-async fn take_first_place(client: &reqwest::Client, base: &str, player: i32, k: i64) -> Instant {
+/// The `k`th spin, by `player`, that takes first place: a win of (k + 1) records on a stake of
+/// 1, so each outranks the board's best before the run and every earlier one; returns when
+/// acknowledged.
+async fn take_first_place(client: &reqwest::Client, run: &Run, player: i32, k: usize) -> Instant {
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ");
-    let body = format!(
-        r#"[{{"playerId":{player},"gameId":1,"win":{},"stake":1,"eventTime":"{now}"}}]"#,
-        1_000_000 * (k + 1)
-    );
+    let win = run.record * (k as i64 + 1);
+    let body = format!(r#"[{{"playerId":{player},"gameId":1,"win":{win},"stake":1,"eventTime":"{now}"}}]"#);
+    let base = &run.base;
     let response = client
         .post(format!("{base}/events"))
         .header("content-type", "application/json")
@@ -175,6 +175,14 @@ async fn take_first_place(client: &reqwest::Client, base: &str, player: i32, k: 
         .expect("POST /events answers");
     assert_eq!(response.status(), 200, "POST /events: {}", response.text().await.unwrap_or_default());
     Instant::now()
+}
+
+/// A whole win above the board's best score (a fresh store's best is under 1,000; a reused one
+/// holds earlier runs' leaders).
+async fn record(client: &reqwest::Client, base: &str) -> i64 {
+    let top: serde_json::Value =
+        client.get(format!("{base}/campaigns/bench/top?limit=1")).send().await.unwrap().json().await.unwrap();
+    top["entries"][0]["score"].as_f64().map_or(1, |best| best.floor() as i64 + 1)
 }
 
 /// The sum of `leaderboard_backend_queries_total` over its labels, from `/metrics`.
@@ -198,6 +206,8 @@ struct Run {
     base: String,
     subscribers: usize,
     changes: usize,
+    /// The first leader's win: above any score on the board before the run.
+    record: i64,
     /// Each change waits a random part of this first, so changes fall anywhere in the
     /// refresh period instead of in step with it.
     jitter: Duration,
@@ -236,7 +246,7 @@ impl Run {
         for k in 0..self.changes {
             let wait = rand::rng().random_range(0..=self.jitter.as_millis() as u64);
             tokio::time::sleep(Duration::from_millis(wait)).await;
-            let acked = take_first_place(client, &self.base, LEADERS + k as i32, k as i64).await;
+            let acked = take_first_place(client, self, LEADERS + k as i32, k).await;
             offsets.push(acked - started);
             on_change(k, acked).await;
         }
@@ -249,14 +259,15 @@ async fn main() {
     let benchmarking = std::env::args().any(|a| a == "--bench");
     let own = arg("--url").is_none().then(OwnServer::start);
     let base = arg("--url").unwrap_or_else(|| own.as_ref().unwrap().base.clone());
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let client = reqwest::Client::builder().http1_only().build().unwrap();
     let run = Run {
+        record: record(&client, &base).await,
         base,
         subscribers: number("--subscribers", if benchmarking { 10_000 } else { 20 }),
         changes: number("--changes", if benchmarking { 20 } else { 2 }),
         jitter: Duration::from_millis(number("--jitter-ms", if benchmarking { 1000 } else { 200 })),
     };
-    let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let client = reqwest::Client::builder().http1_only().build().unwrap();
 
     let connecting = Instant::now();
     let (seen_tx, mut seen) = mpsc::unbounded_channel();
@@ -323,8 +334,7 @@ async fn baseline(
         let status = client.get(&top).send().await.expect("GET /top answers").status();
         assert_eq!(status, 200, "GET /top");
         while let Some((k, _)) = next.next_if(|(_, offset)| started.elapsed() >= **offset) {
-            take_first_place(client, &run.base, LEADERS + (run.changes + k) as i32, (run.changes + k) as i64)
-                .await;
+            take_first_place(client, run, LEADERS + (run.changes + k) as i32, run.changes + k).await;
         }
     }
     (started.elapsed(), backend_queries(client, &run.base).await - before)
