@@ -201,7 +201,10 @@ def memory_rows(results):
     snapshots, big = load(results, "snapshots"), load(results, "ingest.snapshots") or {}
     if snapshots:
         peak = mb(snapshots["hwm_kb"])
-        totals = ", ".join(f"`{view}` {total:,}" for view, total in snapshots["totals"].items())
+        totals = ", ".join(
+            f"`{view}` {read['total']:,} (first answer in {read['seconds']:.1f} s)"
+            for view, read in snapshots["views"].items()
+        )
         rows.append((
             "4",
             f"server peak RSS with complete snapshots of `top` and 4 windows live ({big.get('spins', 0):,} spins by "
