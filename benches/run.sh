@@ -496,4 +496,6 @@ main() {
   ((!FAILED)) || die "some measurements failed: see above"
 }
 
+# Exits right after main: bash reads a script as it runs it, so an edit during a run must not
+# be read past this line.
 main "$@"; exit
