@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints the sum of one counter over all its label sets, read from a server's GET /metrics
+"""Prints the sum of one counter (or a histogram's `_sum`/`_count`) over all its label sets, read from a server's GET /metrics
 (OpenMetrics text). Standard library only.
 
     python3 benches/metrics.py http://127.0.0.1:8080 leaderboard_backend_queries_total
@@ -22,4 +22,5 @@ def counter(base_url, name):
 if __name__ == "__main__":
     if len(sys.argv) != 3:
         sys.exit(__doc__)
-    print(int(counter(sys.argv[1], sys.argv[2])))
+    value = counter(sys.argv[1], sys.argv[2])
+    print(int(value) if value.is_integer() else value)

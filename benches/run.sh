@@ -1,25 +1,38 @@
 #!/usr/bin/env bash
 # Benchmarks the leaderboard service end to end and prints one markdown table, every figure
-# from the same run:
-#   1. req/s and p50/p99 latency of cached `GET /campaigns/bench/top` next to `GET /healthz`
-#      (the HTTP stack's ceiling) on the same server, and /top paced at half its max rate;
-#   2. the same for `/window?last=15m` with limits 1, 10, 50 and 100 in turn;
-#   3. backend queries per key per TTL under sustained load on 2 keys (ideal 1.0);
-#   4. a cold-start storm: N concurrent first requests for one key (ideal: 1 backend query);
-#   5. the server's peak resident memory (VmHWM);
-#   6. embedded-store top/window query times at 1M and 10M spins (`cargo bench --bench store`).
+# from the same run, each next to its target:
+#   1. req/s and p50/p99 latency of cached `GET /campaigns/bench/top`, of one player's standing
+#      with 5 neighbours (`/players/{id}?around=5`, random players) and of `/window?last=15m`
+#      (limits 1, 10, 50 and 100 in turn) next to `GET /healthz` (the HTTP stack's ceiling) on
+#      the same server, and /top paced at half its max rate;
+#   2. backend queries per key per TTL under sustained load on 2 keys (ideal 1.0), and a
+#      cold-start storm of N concurrent first requests for one key (ideal: 1 backend query);
+#   3. /top p99 while its view is refreshed behind the readers, on the ADX backend against
+#      `duckdb-kql serve` behind a proxy that delays every query by 0.8 s;
+#   4. the server's peak RSS (VmHWM): under the read load of rows 1-2, and with a
+#      1,000,000-player `top` snapshot and four window snapshots live;
+#   5. 10,000 server-sent event subscribers of one board: from a change to the last
+#      subscriber's event, the server's peak RSS, and backend queries against one reader's;
+#   6. embedded-store full-standings refresh times at 1M and 10M spins (`cargo bench --bench store`).
+# The HTTP rows run on BENCH_SPINS spins by BENCH_PLAYERS players loaded through POST /events.
 #
 # Usage: bash benches/run.sh [--quick] [--out FILE] [--data DIR]
 #   --quick     1M-spin store only and shorter load phases
 #   --out FILE  also write the report to FILE (e.g. BENCHMARKS.md)
 #   --data DIR  where loaded embedded stores are kept between runs (default target/bench-data)
 # Environment: BENCH_SECONDS (measured seconds per wrk run), BENCH_WARMUP, BENCH_SUSTAIN
-# (seconds of the amplification phase), BENCH_THREADS, BENCH_CONNECTIONS, BENCH_SPINS,
-# BENCH_STORM (requests in the cold storm), BENCH_PORT (default 0: any free port).
+# (seconds of the amplification phase), BENCH_THREADS, BENCH_CONNECTIONS, BENCH_SPINS
+# (default 1000000), BENCH_PLAYERS (default 100000), BENCH_STORM (requests in the cold storm),
+# BENCH_SNAPSHOT_SPINS and BENCH_SNAPSHOT_PLAYERS (row 4's dataset, default 2000000 by
+# 1000000), BENCH_SUBSCRIBERS (default 10000), BENCH_CHANGES (default 20), BENCH_DELAY (the
+# proxy's delay, default 0.8 s), BENCH_ADX_SPINS and BENCH_ADX_PLAYERS (row 3's dataset,
+# default 10000 by 1000: duckdb-kql's own time per query grows to seconds with 100,000
+# players, and row 3 is about the delay), BENCH_PORT (default 0: any free port).
 #
-# Needs the Rust toolchain, Python 3 and, for installing wrk, apt as root. Runs on this one
-# machine: the server listens on 127.0.0.1 and every request goes there. Raw wrk output, the
-# server's logs and the collected JSON are kept under target/bench-logs.
+# Needs the Rust toolchain, Python 3, duckdb-kql in .venv (bash tests/run.sh installs it) and,
+# for installing wrk, apt as root. Runs on this one machine: every process listens on
+# 127.0.0.1 and every request goes there. Raw wrk output, the servers' logs and the collected
+# JSON are kept under target/bench-logs.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,6 +45,7 @@ RESULTS="$LOGS/results"
 WORK=""
 SERVER_PID=""
 BASE_URL=""
+HELPER_PIDS=()
 CAMPAIGN=bench
 FAILED=0
 
@@ -62,7 +76,16 @@ parse_args() {
   fi
   THREADS=${BENCH_THREADS:-2}
   CONNECTIONS=${BENCH_CONNECTIONS:-64}
-  SPINS=${BENCH_SPINS:-200000}
+  SPINS=${BENCH_SPINS:-1000000}
+  PLAYERS=${BENCH_PLAYERS:-100000}
+  SNAPSHOT_SPINS=${BENCH_SNAPSHOT_SPINS:-2000000}
+  SNAPSHOT_PLAYERS=${BENCH_SNAPSHOT_PLAYERS:-1000000}
+  SUBSCRIBERS=${BENCH_SUBSCRIBERS:-10000}
+  CHANGES=${BENCH_CHANGES:-20}
+  DELAY=${BENCH_DELAY:-0.8}
+  ADX_SPINS=${BENCH_ADX_SPINS:-10000}
+  ADX_PLAYERS=${BENCH_ADX_PLAYERS:-1000}
+  DUCKDB_KQL=${DUCKDB_KQL:-$ROOT/.venv/bin/duckdb-kql}
   SEED=42
   STORM=${BENCH_STORM:-500}
   PORT=${BENCH_PORT:-0}
@@ -79,22 +102,46 @@ install_tools() {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
   fi
-  # The cold storm holds STORM connections open at once, on both ends.
+  [[ -x $DUCKDB_KQL ]] || die "duckdb-kql is missing: run bash tests/run.sh once (it installs it into .venv)"
+  # The cold storm and the streams hold thousands of connections open at once, on both ends.
   ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  (($(ulimit -n) > SUBSCRIBERS + 1000)) || die "ulimit -n is $(ulimit -n): too low for $SUBSCRIBERS streams"
 }
 
 build() {
   log "building in release mode (log: $LOGS/build.txt)"
-  (cd "$ROOT" && cargo build --release && cargo bench --bench store --no-run) >"$LOGS/build.txt" 2>&1 ||
+  (cd "$ROOT" && cargo build --release && cargo bench --bench store --bench streams --no-run) \
+    >"$LOGS/build.txt" 2>&1 ||
     { tail -n 30 "$LOGS/build.txt" >&2; die "build failed"; }
 }
 
 cleanup() {
   stop_server
+  stop_helpers
   [[ -z $WORK ]] || rm -rf "$WORK"
 }
 
 json_get() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
+# first_read PATH: GETs PATH until it answers 200 (a first read past the request budget gets a
+# 504 while its query goes on and fills the view) and prints {"total", "seconds"}: the view's
+# ranked players and how long its first answer took. Two minutes at most.
+first_read() {
+  python3 - "$BASE_URL$1" <<'EOF'
+import json, sys, time, urllib.error, urllib.request
+started = time.monotonic()
+while True:
+    try:
+        with urllib.request.urlopen(sys.argv[1], timeout=120) as response:
+            total = json.load(response)["total"]
+            break
+    except urllib.error.HTTPError as error:
+        if error.code not in (503, 504) or time.monotonic() - started > 120:
+            raise
+        time.sleep(0.2)
+print(json.dumps({"total": total, "seconds": round(time.monotonic() - started, 2)}))
+EOF
+}
 
 # --- the server --------------------------------------------------------------------------------
 
@@ -108,25 +155,41 @@ end = "2027-12-31T00:00:00Z"
 EOF
 }
 
-start_server() {
+# launch NAME ARGS...: starts the service with ARGS (campaign `bench`), logs in $LOGS/NAME.*;
+# sets SERVER_PID and BASE_URL once it answers /healthz.
+launch() {
+  local name=$1
+  shift
   write_campaigns
-  log "starting the server (embedded backend, cache TTL 1s)"
-  RUST_LOG=warn "$ROOT/target/release/leaderboard" serve --backend embedded \
-    --data-dir "$WORK/data" --campaigns "$WORK/campaigns.toml" --listen "127.0.0.1:$PORT" \
-    --cache-ttl 1s --log-format json >"$LOGS/server.out" 2>"$LOGS/server.err" &
+  RUST_LOG=warn "$ROOT/target/release/leaderboard" serve --campaigns "$WORK/campaigns.toml" \
+    --listen "127.0.0.1:$PORT" --log-format json "$@" >"$LOGS/$name.out" 2>"$LOGS/$name.err" &
   SERVER_PID=$!
+  BASE_URL=""
   # The banner's first line ends with the base URL.
   for _ in $(seq 300); do
     kill -0 "$SERVER_PID" 2>/dev/null ||
-      { tail -n 20 "$LOGS/server.err" >&2; SERVER_PID=""; die "the server exited at start-up"; }
-    BASE_URL=$(head -n 1 "$LOGS/server.out" | grep -o 'http://127\.0\.0\.1:[0-9]*$' || true)
+      { tail -n 20 "$LOGS/$name.err" >&2; SERVER_PID=""; die "the server exited at start-up"; }
+    BASE_URL=$(head -n 1 "$LOGS/$name.out" 2>/dev/null | grep -o 'http://127\.0\.0\.1:[0-9]*$' || true)
     [[ -z $BASE_URL ]] || break
     sleep 0.1
   done
   [[ -n $BASE_URL ]] || die "the server did not announce its address within 30 s"
-  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=5)' "$BASE_URL" ||
-    die "GET /healthz failed"
+  http_get /healthz >/dev/null || die "GET /healthz failed"
   log "server $SERVER_PID serving on $BASE_URL"
+}
+
+# http_get URL_OR_PATH: the body of a GET (a path is on the current server); fails on a
+# non-2xx answer; waits as long as a first query over a big store may take.
+http_get() {
+  local url=$1
+  [[ $url == http://* ]] || url=$BASE_URL$url
+  python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=120).read().decode())' \
+    "$url"
+}
+
+start_server() {
+  log "starting the server (embedded backend, cache TTL 1s)"
+  launch server --backend embedded --data-dir "$WORK/data" --cache-ttl 1s --max-streams $((SUBSCRIBERS * 2))
 }
 
 stop_server() {
@@ -139,20 +202,64 @@ stop_server() {
   SERVER_PID=""
 }
 
+# load_dataset SPINS PLAYERS RESULT [ARGS...]: the seeded dataset into the current server.
 load_dataset() {
-  log "loading $SPINS spins (seed $SEED) through POST /events"
-  python3 "$ROOT/benches/spins.py" --url "$BASE_URL" --count "$SPINS" --seed "$SEED" >"$RESULTS/ingest.json"
+  log "loading $1 spins by $2 players (seed $SEED) through POST /events"
+  python3 "$ROOT/benches/spins.py" --url "$BASE_URL" --count "$1" --players "$2" --seed "$SEED" "${@:4}" >"$RESULTS/$3.json"
 }
+
+stop_helpers() {
+  local pid
+  for pid in "${HELPER_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  HELPER_PIDS=()
+}
+
+# wait_listening PORT: until something accepts connections on 127.0.0.1:PORT (2 minutes at most).
+wait_listening() {
+  for _ in $(seq 1200); do
+    python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" \
+      2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "nothing listens on 127.0.0.1:$1"
+}
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 backend_queries() { python3 "$ROOT/benches/metrics.py" "$BASE_URL" leaderboard_backend_queries_total; }
 
+# Waits until no backend query has run for 3 s: views read by an earlier phase are refreshed
+# once more after it and then stop, so the next phase counts only its own queries. 60 s at most.
+wait_quiet() {
+  local last now quiet=0
+  last=$(backend_queries)
+  for _ in $(seq 120); do
+    sleep 0.5
+    now=$(backend_queries)
+    if ((now != last)); then
+      quiet=0 last=$now
+    elif ((++quiet >= 6)); then
+      return 0
+    fi
+  done
+  log "backend queries did not settle within 60 s: the next counts include earlier views' refreshes"
+}
+
+query_seconds() { python3 "$ROOT/benches/metrics.py" "$BASE_URL" leaderboard_backend_query_duration_seconds_sum; }
+
 proc_status_kb() { awk -v key="$1:" '$1 == key { print $2 }' "/proc/$SERVER_PID/status"; }
+
+# Resets the server's VmHWM to its current RSS (clear_refs 5); fails where the kernel refuses.
+clear_peak_rss() { echo 5 2>/dev/null >"/proc/$SERVER_PID/clear_refs"; }
 
 # After the ingest, the peak is reset (clear_refs 5) so that row 5 shows the read load alone.
 reset_peak_rss() {
   INGEST_HWM_KB=$(proc_status_kb VmHWM)
   RESET_HWM=1
-  echo 5 2>/dev/null >"/proc/$SERVER_PID/clear_refs" || RESET_HWM=0
+  clear_peak_rss || RESET_HWM=0
 }
 
 record_rss() {
@@ -232,11 +339,82 @@ measure_http() {
   local top="/campaigns/$CAMPAIGN/top"
   measure healthz /healthz
   measure top "$top"
+  measure around "/campaigns/$CAMPAIGN/players/{id}?around=5" WRK_RANDOM_ID="$PLAYERS"
   measure window "/campaigns/$CAMPAIGN/window?last=15m" \
     WRK_PATHS="$(printf "/campaigns/$CAMPAIGN/window?last=15m&limit=%s " 1 10 50 100)"
   measure_half_rate
   measure_amplification
+  wait_quiet
   measure_cold_storm
+}
+
+# Row 5: SUBSCRIBERS streams of /top on the running server (its VmHWM reset first).
+measure_streams() {
+  log "streams: $SUBSCRIBERS subscribers of /campaigns/$CAMPAIGN/top/stream, $CHANGES changes"
+  clear_peak_rss || log "VmHWM cannot be reset here: the streams' peak RSS includes the earlier phases"
+  (cd "$ROOT" && timeout 900 cargo bench --bench streams -- --url "$BASE_URL" \
+    --subscribers "$SUBSCRIBERS" --changes "$CHANGES") >"$LOGS/streams.txt" 2>"$LOGS/streams.err" ||
+    { tail -n 20 "$LOGS/streams.err" >&2; die "the streams bench failed: see $LOGS/streams.err"; }
+  sed -n 's/^STREAMS_JSON //p' "$LOGS/streams.txt" >"$RESULTS/streams.json"
+  printf '{"hwm_kb": %s, "max_streams": %s}\n' "$(proc_status_kb VmHWM)" $((SUBSCRIBERS * 2)) \
+    >"$RESULTS/streams.rss.json"
+}
+
+# Row 3: the ADX backend on duckdb-kql (ADX_SPINS spins, written as CSV) behind the delaying
+# proxy; wrk reads /top for 15 s while its view is refreshed behind the readers, paced as row
+# 1's half-rate run (a saturating load would measure wrk's queue, not the refreshes).
+measure_slow_refresh() {
+  local engine_port proxy_port proxy before after seconds_before seconds_after
+  log "slow refreshes: $ADX_SPINS spins by $ADX_PLAYERS players as CSV into duckdb-kql"
+  python3 "$ROOT/benches/spins.py" --csv "$WORK/spins.csv" --count "$ADX_SPINS" --players "$ADX_PLAYERS" \
+    --seed "$SEED" >/dev/null
+  printf "CREATE TABLE GamePlay AS SELECT * FROM read_csv('%s', header = true, columns = {%s});\n" \
+    "$WORK/spins.csv" "'PlayerID': 'INTEGER', 'GameID': 'INTEGER', 'Win': 'BIGINT', 'Stake': 'INTEGER', 'EventTime': 'TIMESTAMP'" \
+    >"$WORK/init.sql"
+  engine_port=$(free_port)
+  "$DUCKDB_KQL" serve --init "$WORK/init.sql" --port "$engine_port" "$WORK/leaderboard.duckdb" \
+    >"$LOGS/duckdb-kql.out" 2>"$LOGS/duckdb-kql.err" &
+  HELPER_PIDS+=($!)
+  wait_listening "$engine_port"
+  python3 "$ROOT/benches/delayproxy.py" --upstream-port "$engine_port" --delay "$DELAY" >"$LOGS/proxy.out" 2>&1 &
+  HELPER_PIDS+=($!)
+  for _ in $(seq 100); do
+    proxy_port=$(sed -n 's/^listening on //p' "$LOGS/proxy.out")
+    [[ -z $proxy_port ]] || break
+    sleep 0.1
+  done
+  [[ -n $proxy_port ]] || die "the delaying proxy did not start: see $LOGS/proxy.out"
+  proxy="http://127.0.0.1:$proxy_port"
+  log "starting the server (ADX backend on duckdb-kql behind a ${DELAY}s delay, cache TTL 1s)"
+  launch server-adx --backend adx --adx-cluster "$proxy" --adx-database leaderboard --adx-auth none --cache-ttl 1s
+  # The first read waits for the first query; from then on the view is refreshed behind readers.
+  http_get "/campaigns/$CAMPAIGN/top" >/dev/null || die "GET /top on the ADX backend failed"
+  before=$(backend_queries)
+  seconds_before=$(query_seconds)
+  run_wrk adx_top 15 "$(json_get "$RESULTS/top_half.params.json" connections)" "/campaigns/$CAMPAIGN/top" \
+    WRK_DELAY_MS="$(json_get "$RESULTS/top_half.params.json" delay_ms)"
+  after=$(backend_queries)
+  seconds_after=$(query_seconds)
+  printf '{"queries": %d, "query_seconds": %s, "proxied": %s, "delay_s": %s, "spins": %s, "players": %s}\n' \
+    $((after - before)) "$(awk -v a="$seconds_after" -v b="$seconds_before" 'BEGIN { print a - b }')" \
+    "$(http_get "$proxy/_count")" "$DELAY" "$ADX_SPINS" "$ADX_PLAYERS" >"$RESULTS/adx.json"
+  stop_server
+  stop_helpers
+}
+
+# Row 4: a fresh server holding SNAPSHOT_PLAYERS players, every one ranked (every spin wins):
+# /top and four windows read (each answered from its complete snapshot), then VmHWM.
+measure_snapshots() {
+  local path total views=""
+  log "starting the server for the snapshot memory row (embedded backend)"
+  launch server-snapshots --backend embedded --data-dir "$WORK/data-snapshots" --cache-ttl 1s
+  load_dataset "$SNAPSHOT_SPINS" "$SNAPSHOT_PLAYERS" ingest.snapshots --win-rate 1
+  for path in top "window?last=15m" "window?last=1h" "window?last=24h" "window?last=7d"; do
+    views+="${views:+, }\"$path\": $(first_read "/campaigns/$CAMPAIGN/$path")" || die "GET /campaigns/$CAMPAIGN/$path failed"
+  done
+  printf '{"hwm_kb": %s, "rss_kb": %s, "views": {%s}}\n' "$(proc_status_kb VmHWM)" "$(proc_status_kb VmRSS)" \
+    "$views" >"$RESULTS/snapshots.json"
+  stop_server
 }
 
 # --- the embedded store ------------------------------------------------------------------------
@@ -283,8 +461,8 @@ measure_store() {
 # --- report ------------------------------------------------------------------------------------
 
 write_settings() {
-  printf '{"threads": %s, "connections": %s, "seconds": %s, "spins": %s, "seed": %s}\n' \
-    "$THREADS" "$CONNECTIONS" "$SECONDS_PER_RUN" "$SPINS" "$SEED" >"$RESULTS/settings.json"
+  printf '{"threads": %s, "connections": %s, "seconds": %s, "spins": %s, "players": %s, "seed": %s}\n' \
+    "$THREADS" "$CONNECTIONS" "$SECONDS_PER_RUN" "$SPINS" "$PLAYERS" "$SEED" >"$RESULTS/settings.json"
 }
 
 report() {
@@ -304,14 +482,20 @@ main() {
   install_tools
   build
   start_server
-  load_dataset
+  load_dataset "$SPINS" "$PLAYERS" ingest
   reset_peak_rss
   measure_http
   record_rss
+  wait_quiet
+  measure_streams
   stop_server
+  measure_slow_refresh
+  measure_snapshots
   for events in "${STORE_SIZES[@]}"; do measure_store "$events"; done
   report
   ((!FAILED)) || die "some measurements failed: see above"
 }
 
-main "$@"
+# Exits right after main: bash reads a script as it runs it, so an edit during a run must not
+# be read past this line.
+main "$@"; exit

@@ -1,6 +1,8 @@
 -- wrk script used by benches/run.sh. Configured by environment:
 --   WRK_PATHS     space-separated request paths; each connection cycles through them
 --                 (default: the URL's own path, sent as a static request)
+--   WRK_RANDOM_ID "N": replace `{id}` in the URL's path with a random id in 1..N on every
+--                 request (seeded per thread, so threads ask for different players)
 --   WRK_DELAY_MS  pause each connection this many ms before every request (paced load:
 --                 C connections give about C * 1000 / (delay + latency) requests/s)
 -- done() prints one line `WRK_JSON {...}` with the run's totals and latency percentiles.
@@ -10,6 +12,7 @@ for path in string.gmatch(os.getenv("WRK_PATHS") or "", "%S+") do
   paths[#paths + 1] = path
 end
 local delay_ms = tonumber(os.getenv("WRK_DELAY_MS") or "")
+local random_ids = tonumber(os.getenv("WRK_RANDOM_ID") or "")
 
 -- Defined only when needed: wrk sends a pre-built static request when there is no request().
 if #paths > 0 then
@@ -22,6 +25,23 @@ if #paths > 0 then
   function request()
     next_index = next_index % #requests + 1
     return requests[next_index]
+  end
+end
+
+if random_ids then
+  local threads = 0
+  function setup(thread)
+    threads = threads + 1
+    thread:set("seed", threads)
+  end
+  local before, after
+  function init(args)
+    math.randomseed(seed * 7919)
+    before, after = string.match(wrk.path, "^(.-){id}(.*)$")
+    assert(before, "WRK_RANDOM_ID needs {id} in the path")
+  end
+  function request()
+    return wrk.format("GET", before .. math.random(1, random_ids) .. after)
   end
 end
 
