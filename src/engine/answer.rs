@@ -136,7 +136,7 @@ impl Encoded {
 
 /// A server-sent event carrying `body`; JSON as serde_json writes it has no line breaks, so it
 /// fits one `data:` line.
-pub fn sse_frame(name: &str, body: &Representation) -> Bytes {
+fn sse_frame(name: &str, body: &Representation) -> Bytes {
     let tag = body.etag.0.to_str().expect("tags are ASCII");
     let mut frame = Vec::with_capacity(body.body.len() + tag.len() + name.len() + 24);
     frame.extend_from_slice(format!("event: {name}\nid: {tag}\ndata: ").as_bytes());

@@ -17,13 +17,12 @@ use tokio::time::Instant;
 
 use crate::backend::{Backend, BackendError, Standings};
 use crate::campaigns::{Campaign, CampaignId, Catalogue};
-use crate::leaderboard::{LeaderboardQuery, MaxLimit, MaxStandings, PlayerIds, View};
+use crate::leaderboard::{LeaderboardQuery, MaxLimit, MaxStandings, View};
 use crate::metrics::Metrics;
-use crate::representation::Representation;
 use slots::Slots;
 use view::{Now, ViewState};
 
-pub use answer::{Board, Encoded, FriendsBoard, PlayerStanding, Shape, sse_frame};
+pub use answer::{Board, Encoded, FriendsBoard, PlayerStanding, Shape};
 pub use snapshot::Snapshot;
 
 /// How the engine keeps views.
@@ -268,11 +267,6 @@ impl Engine {
     /// The encoded answer `shape` of a read snapshot.
     pub fn body(&self, read: &Read, shape: Shape) -> Arc<Encoded> {
         self.bodies.get(&read.snapshot, shape)
-    }
-
-    /// A friends' board: encoded per request, since lists rarely repeat.
-    pub fn friends(&self, read: &Read, ids: &PlayerIds) -> Representation {
-        read.snapshot.friends(ids)
     }
 
     fn view(&self, campaign: &Arc<Campaign>, view: View) -> Arc<ViewState> {

@@ -92,7 +92,8 @@ pub async fn friends(
     let ids = PlayerIds::parse(query.get("ids"), state.engine.settings().max_limit)?;
     let view = view(&campaign.0, query.get("last"))?;
     let read = state.engine.read(&campaign.0, view).await?;
-    Ok(answer(&read, state.engine.friends(&read, &ids)))
+    // Encoded per request: friends' lists rarely repeat.
+    Ok(answer(&read, read.snapshot.friends(&ids)))
 }
 
 pub(super) fn page(state: &AppState, query: &Params) -> Result<Shape, ApiError> {
