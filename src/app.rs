@@ -80,6 +80,7 @@ impl App {
             max_views: args.max_views,
             max_bytes: args.snapshot_memory.as_u64(),
             late_arrival: args.late_arrival,
+            reconcile_every: args.reconcile_every,
         };
         let engine = Arc::new(Engine::new(backend, settings, metrics));
         let on_change = {
@@ -238,6 +239,7 @@ fn adx(adx: &AdxArgs, args: &ServeArgs) -> Result<AdxBackend, StartError> {
         database,
         table: adx.table.clone(),
         timeout: args.backend_timeout,
+        margin: crate::adx::TIMEOUT_MARGIN,
         retry_window: args.request_timeout,
         results_cache_max_age,
     };
@@ -326,5 +328,6 @@ fn render_request(args: &KqlArgs) -> Result<String, String> {
         .window(campaign.start, campaign.end, at)
         .ok_or_else(|| format!("campaign `{id}` has not started at {at}: the server sends no query"))?;
     let limit = MaxStandings::new(args.max_standings)?.get();
-    Ok(crate::kql::render(&LeaderboardQuery { window, games: campaign.games.clone(), limit }, &args.table))
+    let query = LeaderboardQuery { window, games: campaign.games.clone(), limit, counts: Vec::new() };
+    Ok(crate::kql::render(&query, &args.table))
 }

@@ -3,14 +3,16 @@
 
 use async_trait::async_trait;
 
-use crate::leaderboard::{LeaderboardQuery, Standing};
+use crate::leaderboard::{BucketCount, Changes, ChangesQuery, LeaderboardQuery, Row};
 
 /// A view's complete standings as a backend computed them: the best `query.limit` players
-/// ordered by rank, and how many players the view ranks in all (even past the cap).
+/// ordered by rank, how many players the view ranks in all (even past the cap), and the counts
+/// the query asked for.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Standings {
-    pub rows: Vec<Standing>,
+    pub rows: Vec<Row>,
     pub total: u64,
+    pub counts: Vec<BucketCount>,
 }
 
 #[async_trait]
@@ -20,6 +22,17 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The view's standings: at most `query.limit` rows ordered by rank, with the exact total.
     async fn leaderboard(&self, query: &LeaderboardQuery) -> Result<Standings, BackendError>;
+
+    /// Whether [`Backend::changes`] is answered; views of a backend that does not are refreshed
+    /// by full queries.
+    fn answers_changes(&self) -> bool {
+        false
+    }
+
+    /// Bests per bucket and counts per bucket, for an incremental refresh.
+    async fn changes(&self, _query: &ChangesQuery) -> Result<Changes, BackendError> {
+        Err(BackendError::Unsupported(self.name()))
+    }
 
     /// Cheap check that the backend answers queries.
     async fn ping(&self) -> Result<(), BackendError>;
@@ -44,6 +57,9 @@ pub enum BackendError {
     /// The embedded store failed on its own disk or data.
     #[error("storage failure: {0}")]
     Storage(String),
+    /// The backend does not answer this kind of query.
+    #[error("the {0} backend does not answer incremental queries")]
+    Unsupported(&'static str),
 }
 
 impl BackendError {
@@ -56,6 +72,7 @@ impl BackendError {
             Self::Timeout(_) => "timeout",
             Self::Throttled(_) => "throttled",
             Self::Storage(_) => "storage",
+            Self::Unsupported(_) => "unsupported",
         }
     }
 }

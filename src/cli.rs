@@ -98,6 +98,10 @@ pub struct ServeArgs {
     /// computed once and never refreshed.
     #[arg(long, env = "LEADERBOARD_LATE_ARRIVAL", default_value = "10m", value_parser = duration)]
     pub late_arrival: std::time::Duration,
+    /// How often a view refreshed incrementally (ADX) also re-checks the buckets older than
+    /// --late-arrival, which catches spins that arrived later than that.
+    #[arg(long, env = "LEADERBOARD_RECONCILE_EVERY", default_value = "10m", value_parser = duration)]
+    pub reconcile_every: std::time::Duration,
     /// Time budget of one request: past it the client gets a 504, while the backend query
     /// goes on and fills the view's snapshot for the next reader.
     #[arg(long, env = "LEADERBOARD_REQUEST_TIMEOUT", default_value = "5s", value_parser = duration)]

@@ -1,16 +1,15 @@
-//! KQL rendering: turns a [`LeaderboardQuery`] into the query text sent to ADX, by filling the
-//! typed holes of `kql/leaderboard.kql` from validated values. No request text ever reaches
-//! the output: every hole is written by a function of a typed value (a datetime, an integer,
-//! a list of integers, a validated table name).
+//! KQL rendering: turns a [`LeaderboardQuery`] or a [`ChangesQuery`] into the query text sent to
+//! ADX, by filling the typed holes of `kql/leaderboard.kql` and `kql/changes.kql` from validated
+//! values. No request text ever reaches the output: every hole is written by a function of a
+//! typed value (a datetime, an integer, a list of integers, a bucket width, a validated table
+//! name).
 
 use std::fmt::{self, Write};
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Timelike, Utc};
 
-use crate::leaderboard::LeaderboardQuery;
-
-const LEADERBOARD: &str = include_str!("../kql/leaderboard.kql");
+use crate::leaderboard::{ChangesQuery, CountRun, Grain, LeaderboardQuery, Segment, Width, Window};
 
 /// An ADX table name: a plain identifier, rendered bracket-quoted so a name that happens to be
 /// a KQL keyword still means the table.
@@ -46,6 +45,12 @@ impl std::str::FromStr for TableName {
     }
 }
 
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "['{}']", self.0)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Hole {
     Table,
@@ -53,35 +58,70 @@ enum Hole {
     To,
     Games,
     Limit,
+    Counts,
+    Segments,
+    Known,
 }
 
 #[derive(Debug)]
-enum Segment {
+enum Part {
     Text(&'static str),
     Hole(Hole),
-    /// Ends a line that is left out entirely when its hole has nothing to say.
+    /// Ends a line, which is left out entirely when it holds `{games}` and every game counts.
     LineEnd {
         optional: bool,
     },
 }
 
-/// The template, split once into text and holes; comment lines are dropped.
-static TEMPLATE: LazyLock<Vec<Segment>> = LazyLock::new(|| parse_template(LEADERBOARD));
+/// A template, split once into text and holes; comment lines are dropped.
+struct Template(Vec<Part>);
 
-fn parse_template(template: &'static str) -> Vec<Segment> {
-    let mut segments = Vec::new();
-    for line in template.lines().filter(|l| !l.trim_start().starts_with("//") && !l.trim().is_empty()) {
-        let mut rest = line;
-        while let Some(open) = rest.find('{') {
-            let close = rest[open..].find('}').map(|c| open + c).expect("unclosed hole in KQL template");
-            segments.push(Segment::Text(&rest[..open]));
-            segments.push(Segment::Hole(hole(&rest[open + 1..close])));
-            rest = &rest[close + 1..];
+static LEADERBOARD: LazyLock<Template> =
+    LazyLock::new(|| Template::parse(include_str!("../kql/leaderboard.kql")));
+static CHANGES: LazyLock<Template> = LazyLock::new(|| Template::parse(include_str!("../kql/changes.kql")));
+
+impl Template {
+    fn parse(template: &'static str) -> Self {
+        let mut parts = Vec::new();
+        for line in template.lines().filter(|l| !l.trim_start().starts_with("//") && !l.trim().is_empty()) {
+            let mut rest = line;
+            while let Some(open) = rest.find('{') {
+                let close = rest[open..].find('}').map(|c| open + c).expect("unclosed hole in KQL template");
+                parts.push(Part::Text(&rest[..open]));
+                parts.push(Part::Hole(hole(&rest[open + 1..close])));
+                rest = &rest[close + 1..];
+            }
+            parts.push(Part::Text(rest));
+            parts.push(Part::LineEnd { optional: line.contains("{games}") });
         }
-        segments.push(Segment::Text(rest));
-        segments.push(Segment::LineEnd { optional: line.contains("{games}") });
+        Self(parts)
     }
-    segments
+
+    /// The text, each hole written by `fill`; a `{games}` line is dropped when `games` is `None`.
+    fn render(&self, games: Option<&[i32]>, mut fill: impl FnMut(&mut String, Hole)) -> String {
+        let (mut out, mut line) = (String::new(), String::new());
+        for part in &self.0 {
+            match part {
+                Part::Text(text) => line.push_str(text),
+                Part::Hole(Hole::Games) => {
+                    if let Some(games) = games {
+                        write_list(&mut line, games);
+                    }
+                }
+                Part::Hole(h) => fill(&mut line, *h),
+                Part::LineEnd { optional } => {
+                    if !(*optional && games.is_none()) {
+                        if !out.is_empty() {
+                            out.push('\n');
+                        }
+                        out.push_str(&line);
+                    }
+                    line.clear();
+                }
+            }
+        }
+        out
+    }
 }
 
 fn hole(name: &str) -> Hole {
@@ -91,52 +131,94 @@ fn hole(name: &str) -> Hole {
         "to" => Hole::To,
         "games" => Hole::Games,
         "limit" => Hole::Limit,
+        "counts" => Hole::Counts,
+        "segments" => Hole::Segments,
+        "known" => Hole::Known,
         other => panic!("unknown hole {{{other}}} in KQL template"),
     }
 }
 
-/// The leaderboard query for `query` against `table`.
+/// The standings query for `query` against `table`.
 pub fn render(query: &LeaderboardQuery, table: &TableName) -> String {
-    let mut out = String::with_capacity(LEADERBOARD.len());
-    let mut line = String::new();
-    let mut skip_line = false;
-    for segment in TEMPLATE.iter() {
-        match segment {
-            Segment::Text(text) => line.push_str(text),
-            Segment::Hole(Hole::Games) => match &query.games {
-                Some(games) => write_list(&mut line, games),
-                None => skip_line = true,
-            },
-            Segment::Hole(h) => write_hole(&mut line, *h, query, table).expect("writing to a String"),
-            Segment::LineEnd { optional } => {
-                if !(*optional && skip_line) {
-                    if !out.is_empty() {
-                        out.push('\n');
-                    }
-                    out.push_str(&line);
-                }
-                line.clear();
-                skip_line = false;
-            }
-        }
-    }
-    out
-}
-
-fn write_hole(out: &mut String, hole: Hole, query: &LeaderboardQuery, table: &TableName) -> fmt::Result {
-    match hole {
-        Hole::Table => write!(out, "['{}']", table.0),
+    LEADERBOARD.render(query.games.as_deref(), |out, hole| match hole {
+        Hole::Table => write!(out, "{table}").expect("writing to a String"),
         Hole::From => write_datetime(out, query.window.from),
         Hole::To => write_datetime(out, query.window.to),
-        Hole::Limit => write!(out, "{}", query.limit),
-        Hole::Games => unreachable!("handled by render"),
+        Hole::Limit => write!(out, "{}", query.limit).expect("writing to a String"),
+        Hole::Counts => query.counts.iter().for_each(|run| write_count_run(out, run)),
+        other => unreachable!("{other:?} is not a hole of leaderboard.kql"),
+    })
+}
+
+/// The changes query for `query` against `table`.
+pub fn render_changes(query: &ChangesQuery, table: &TableName) -> String {
+    CHANGES.render(query.games.as_deref(), |out, hole| match hole {
+        Hole::Segments => {
+            for (i, segment) in query.segments.iter().enumerate() {
+                out.push_str(if i == 0 { "\n    (" } else { ",\n    (" });
+                write_segment(out, segment, table);
+                out.push(')');
+            }
+        }
+        Hole::Known => {
+            for (i, known) in query.known.iter().enumerate() {
+                out.push_str(if i == 0 { "\n    " } else { ",\n    " });
+                write_micros(out, known.bucket);
+                write!(out, ", {}", known.spins).expect("writing to a String");
+            }
+            if !query.known.is_empty() {
+                out.push('\n');
+            }
+        }
+        other => unreachable!("{other:?} is not a hole of changes.kql"),
+    })
+}
+
+/// `,\n    (spins | where <range> | summarize Spins = count() by Bucket = bin(EventTime, w))`
+fn write_count_run(out: &mut String, run: &CountRun) {
+    out.push_str(",\n    (spins\n    | where ");
+    write_range(out, run.range);
+    out.push_str("\n    | summarize Spins = count() by Bucket = ");
+    write_bin(out, run.width);
+    out.push(')');
+}
+
+fn write_segment(out: &mut String, segment: &Segment, table: &TableName) {
+    write!(out, "{table}\n    | where ").expect("writing to a String");
+    write_range(out, segment.range);
+    out.push_str("\n    | extend RowBucket = ");
+    match segment.rows {
+        None => out.push_str("datetime(null)"),
+        Some(Grain::Whole) => write_datetime(out, segment.range.from),
+        Some(Grain::Every(width)) => write_bin(out, width),
     }
+    out.push_str(", CountBucket = ");
+    match segment.counts {
+        None => out.push_str("datetime(null)"),
+        Some(width) => write_bin(out, width),
+    }
+    out.push_str(if segment.watched { ", Watched = true" } else { ", Watched = false" });
+}
+
+fn write_range(out: &mut String, range: Window) {
+    out.push_str("EventTime >= ");
+    write_datetime(out, range.from);
+    out.push_str(" and EventTime < ");
+    write_datetime(out, range.to);
+}
+
+fn write_bin(out: &mut String, width: Width) {
+    write!(out, "bin(EventTime, {}s)", width.as_secs()).expect("writing to a String");
 }
 
 /// `datetime(2026-11-01T00:00:00.0000000Z)`: ADX's own literal, at its 100 ns tick precision.
-fn write_datetime(out: &mut String, t: DateTime<Utc>) -> fmt::Result {
+fn write_datetime(out: &mut String, t: DateTime<Utc>) {
     let ticks = t.nanosecond() % 1_000_000_000 / 100;
-    write!(out, "datetime({}.{ticks:07}Z)", t.format("%Y-%m-%dT%H:%M:%S"))
+    write!(out, "datetime({}.{ticks:07}Z)", t.format("%Y-%m-%dT%H:%M:%S")).expect("writing to a String");
+}
+
+fn write_micros(out: &mut String, us: i64) {
+    write_datetime(out, DateTime::from_timestamp_micros(us).expect("bucket labels are valid instants"));
 }
 
 fn write_list(out: &mut String, games: &[i32]) {

@@ -1,7 +1,8 @@
-//! The ADX client: runs rendered KQL on a cluster's query endpoint (Kusto REST API v2) and
-//! turns the frames into standings. Errors from ADX, partial results and timeouts become
-//! [`BackendError`]s; a partial result is never returned.
+//! The ADX client: runs rendered KQL on a cluster's query endpoint (Kusto REST API v2), its
+//! answers decoded as they arrive straight into compact rows. Errors from ADX, partial results
+//! and timeouts become [`BackendError`]s; a partial result is never returned.
 
+mod answer;
 pub mod auth;
 pub mod frames;
 mod request;
@@ -10,15 +11,14 @@ mod retry;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 
 use crate::backend::{Backend, BackendError, Standings};
 use crate::kql;
-use crate::leaderboard::{LeaderboardQuery, Standing};
+use crate::leaderboard::{BucketRow, Changes, ChangesQuery, LeaderboardQuery};
+use answer::Answer;
 use auth::TokenSource;
-use frames::{Table, Value};
 
-pub use request::AdxConfig;
+pub use request::{AdxConfig, TIMEOUT_MARGIN};
 
 /// The readiness probe: the cheapest query that proves the cluster answers.
 pub const PING: &str = "print ready = 1";
@@ -39,6 +39,10 @@ impl AdxBackend {
             .map_err(|e| BackendError::Unreachable(e.to_string()))?;
         Ok(Self { config, http, auth })
     }
+
+    async fn run(&self, csl: &str) -> Result<Answer, BackendError> {
+        request::run(&self.http, &self.config, self.auth.as_ref(), csl, Answer::default).await
+    }
 }
 
 #[async_trait]
@@ -48,132 +52,69 @@ impl Backend for AdxBackend {
     }
 
     async fn leaderboard(&self, query: &LeaderboardQuery) -> Result<Standings, BackendError> {
-        let csl = kql::render(query, &self.config.table);
-        let data = request::run(&self.http, &self.config, self.auth.as_ref(), &csl).await?;
-        let table =
-            data.primary().ok_or_else(|| BackendError::Malformed("no primary result table".into()))?;
-        standings(table)
+        let answer = self.run(&kql::render(query, &self.config.table)).await?;
+        standings(answer, query.limit)
+    }
+
+    fn answers_changes(&self) -> bool {
+        true
+    }
+
+    async fn changes(&self, query: &ChangesQuery) -> Result<Changes, BackendError> {
+        let answer = self.run(&kql::render_changes(query, &self.config.table)).await?;
+        if answer.total.is_some() || answer.buckets.len() != answer.rows.len() {
+            return Err(BackendError::Malformed("the answer is not one of changes".into()));
+        }
+        let rows = answer.buckets.into_iter().zip(answer.rows).map(|(bucket, row)| BucketRow { bucket, row });
+        Ok(Changes { rows: rows.collect(), counts: answer.counts })
     }
 
     async fn ping(&self) -> Result<(), BackendError> {
-        request::run(&self.http, &self.config, self.auth.as_ref(), PING).await.map(drop)
+        request::run(&self.http, &self.config, self.auth.as_ref(), PING, || frames::Discard).await.map(drop)
     }
 }
 
-/// Reads the rows by column name, so column order in the answer does not matter, and the total
-/// from the Total every row carries (no rows: no ranked player).
-fn standings(table: &Table) -> Result<Standings, BackendError> {
-    let rows = rows(table)?;
-    let total = match table.rows.first() {
-        None => 0,
-        Some(first) => {
-            let column = table
-                .column("Total")
-                .ok_or_else(|| BackendError::Malformed("result has no column Total".into()))?;
-            let total = int(&first[column], "Total")?;
-            u64::try_from(total)
-                .ok()
-                .filter(|&t| t >= rows.len() as u64)
-                .ok_or_else(|| BackendError::Malformed(format!("Total {total} for {} rows", rows.len())))?
-        }
-    };
-    Ok(Standings { rows, total })
-}
-
-/// The score is recomputed from the spin's Win and Stake, so that every backend reports exactly
-/// the IEEE `win / stake` whatever its own arithmetic or real-number encoding.
-fn rows(table: &Table) -> Result<Vec<Standing>, BackendError> {
-    let column = |name: &str| {
-        table.column(name).ok_or_else(|| BackendError::Malformed(format!("result has no column {name}")))
-    };
-    let [player, win, stake, game, time] = ["PlayerID", "Win", "Stake", "GameID", "EventTime"].map(column);
-    let (player, win, stake, game, time) = (player?, win?, stake?, game?, time?);
-    table
-        .rows
-        .iter()
-        .map(|row| {
-            let (win, stake) = (int(&row[win], "Win")?, int32(&row[stake], "Stake")?);
-            if win <= 0 || stake <= 0 {
-                return Err(BackendError::Malformed(format!(
-                    "a counted spin has win {win} and stake {stake}"
-                )));
-            }
-            Ok(Standing {
-                player_id: int32(&row[player], "PlayerID")?,
-                score: win as f64 / f64::from(stake),
-                win,
-                stake,
-                game_id: int32(&row[game], "GameID")?,
-                achieved_at: datetime(&row[time])?,
-            })
-        })
-        .collect()
-}
-
-fn int(value: &Value, column: &str) -> Result<i64, BackendError> {
-    match value {
-        Value::Int(n) => Ok(*n),
-        other => Err(BackendError::Malformed(format!("{column} is {other:?}, expected an integer"))),
+/// The rows in rank order (the engine ranks them again, whatever order the answer had), at most
+/// `limit` of them, and the total, which is at least their number.
+fn standings(answer: Answer, limit: u32) -> Result<Standings, BackendError> {
+    let Answer { mut rows, total, counts, .. } = answer;
+    let total = total.ok_or_else(|| BackendError::Malformed("the answer has no Total".into()))?;
+    if rows.len() as u64 > total || rows.len() > limit as usize {
+        return Err(BackendError::Malformed(format!("Total {total} for {} rows", rows.len())));
     }
-}
-
-fn int32(value: &Value, column: &str) -> Result<i32, BackendError> {
-    let n = int(value, column)?;
-    i32::try_from(n).map_err(|_| BackendError::Malformed(format!("{column} {n} is outside Int32")))
-}
-
-fn datetime(value: &Value) -> Result<DateTime<Utc>, BackendError> {
-    match value {
-        Value::DateTime(t) => Ok(*t),
-        other => Err(BackendError::Malformed(format!("EventTime is {other:?}, expected a datetime"))),
-    }
+    rows.sort_unstable_by(|a, b| a.rank_order(b));
+    Ok(Standings { rows, total, counts })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use frames::Column;
+    use crate::leaderboard::Row;
 
-    fn table(columns: &[(&str, &str)], rows: Vec<Vec<Value>>) -> Table {
-        Table {
-            id: 0,
-            kind: "PrimaryResult".into(),
-            name: "PrimaryResult".into(),
-            columns: columns.iter().map(|(n, t)| Column { name: (*n).into(), ty: (*t).into() }).collect(),
-            rows,
-        }
-    }
-
-    const COLUMNS: [(&str, &str); 6] = [
-        ("Total", "long"),
-        ("EventTime", "datetime"),
-        ("GameID", "int"),
-        ("Stake", "int"),
-        ("Win", "long"),
-        ("PlayerID", "int"),
-    ];
-
-    fn row(total: i64) -> Vec<Value> {
-        let at = "2026-11-02T08:00:00Z".parse().unwrap();
-        [Value::Int(total), Value::DateTime(at), Value::Int(3), Value::Int(4), Value::Int(10), Value::Int(7)]
-            .into()
+    fn row(player_id: i32, win: i64) -> Row {
+        Row { player_id, stake: 4, game_id: 3, win, achieved_us: 0 }
     }
 
     #[test]
-    fn total_is_read_by_name_and_no_rows_means_none_ranked() {
-        let read = standings(&table(&COLUMNS, vec![row(42)])).unwrap();
+    fn rows_are_ranked_and_the_total_checked() {
+        let answer = Answer { rows: vec![row(7, 10), row(8, 20)], total: Some(42), ..Answer::default() };
+        let read = standings(answer, 10).unwrap();
         assert_eq!(read.total, 42);
-        assert_eq!((read.rows[0].player_id, read.rows[0].score), (7, 2.5));
-        assert_eq!(standings(&table(&COLUMNS, vec![])).unwrap(), Standings::default());
+        assert_eq!(read.rows.iter().map(|r| r.player_id).collect::<Vec<_>>(), [8, 7], "in rank order");
+        let none = Answer { total: Some(0), ..Answer::default() };
+        assert_eq!(standings(none, 10).unwrap(), Standings::default());
     }
 
     #[test]
     fn a_missing_or_impossible_total_is_malformed() {
-        let malformed = |t: Table| matches!(standings(&t), Err(BackendError::Malformed(_)));
-        let mut without = table(&COLUMNS, vec![row(1)]);
-        without.columns[0].name = "Count".into();
-        assert!(malformed(without));
-        assert!(malformed(table(&COLUMNS, vec![row(1), row(1)])), "fewer than the rows");
-        assert!(malformed(table(&COLUMNS, vec![row(-1)])));
+        let malformed = |answer, limit| matches!(standings(answer, limit), Err(BackendError::Malformed(_)));
+        assert!(malformed(Answer { rows: vec![row(7, 10)], ..Answer::default() }, 10), "no total");
+        assert!(malformed(Answer { total: None, ..Answer::default() }, 10), "no total, no rows");
+        let two = || vec![row(7, 10), row(8, 10)];
+        assert!(
+            malformed(Answer { rows: two(), total: Some(1), ..Answer::default() }, 10),
+            "fewer than the rows"
+        );
+        assert!(malformed(Answer { rows: two(), total: Some(2), ..Answer::default() }, 1), "past the limit");
     }
 }

@@ -1,27 +1,33 @@
-//! One query round trip to ADX's v2 query endpoint: the request body and headers, and the
-//! mapping of every kind of answer (frames, error bodies, timeouts) to a result.
+//! One query round trip to ADX's v2 query endpoint, as Microsoft's SDKs make it: the request
+//! body and headers, a deadline for the answer to start (not for its download), the body decoded
+//! as it arrives on a blocking thread, and the mapping of every kind of answer (frames, error
+//! bodies, in-stream failures, timeouts, a refused token) to a result.
 
 use std::time::{Duration, Instant};
 
-use reqwest::{StatusCode, Url, header};
+use bytes::Bytes;
+use reqwest::header::{self, HeaderValue};
+use reqwest::{StatusCode, Url};
 use serde_json::json;
 
 use super::auth::{AuthError, TokenSource};
-use super::frames::{self, DataSet, FrameError};
+use super::frames::{self, FrameError, Sink};
 use super::retry::{self, Failure};
 use crate::backend::BackendError;
 use crate::kql::TableName;
 
 #[derive(Debug, Clone)]
 pub struct AdxConfig {
-    /// The cluster's query URI, e.g. `https://mycluster.westeurope.kusto.windows.net`
-    /// (`http://` is allowed for local engines).
+    /// The cluster's query URI, e.g. `https://mycluster.westeurope.kusto.windows.net` (a path
+    /// prefix is kept, for proxies and gateways; `http://` is allowed for local engines).
     pub cluster: Url,
     pub database: String,
     pub table: TableName,
-    /// Server-side limit for one query (`servertimeout`); the client waits [`TIMEOUT_MARGIN`]
-    /// longer, so that ADX's own timeout error arrives and is reported.
+    /// Server-side limit for one query (`servertimeout`); the client waits `margin` longer for
+    /// the answer to start, so that ADX's own timeout error arrives and is reported.
     pub timeout: Duration,
+    /// [`TIMEOUT_MARGIN`], but for tests.
+    pub margin: Duration,
     /// Transient failures are retried while the next attempt would start within this window.
     pub retry_window: Duration,
     /// Lets ADX answer from its own results cache when a result this fresh exists, so that
@@ -29,20 +35,38 @@ pub struct AdxConfig {
     pub results_cache_max_age: Option<Duration>,
 }
 
-/// How much longer than `servertimeout` the client waits for an answer.
+/// How much longer than `servertimeout` the client waits for an answer to start, and for each
+/// part of its body once it has.
 pub const TIMEOUT_MARGIN: Duration = Duration::from_secs(5);
 
-/// The largest answer read into memory: a snapshot of a million standings is about 100 MB of
-/// JSON, and anything much larger is not an answer this service asked for.
+/// The largest answer read: a snapshot of a million standings is about 60 MB of JSON, and
+/// anything much larger is not an answer this service asked for.
 const MAX_ANSWER_BYTES: usize = 256 << 20;
+
+/// The largest error body read.
+const MAX_ERROR_BYTES: usize = 1 << 20;
 
 /// What clients see of a backend's message; the whole text goes to the logs.
 const MAX_CLIENT_MESSAGE_CHARS: usize = 300;
 
+/// The REST API version the SDKs announce.
+const API_VERSION: &str = "2024-12-12";
+const CLIENT_VERSION: &str = concat!("Kusto.Leaderboard:", env!("CARGO_PKG_VERSION"));
+
+/// Body parts in flight between the download and the decoder.
+const CHUNKS_IN_FLIGHT: usize = 16;
+
 impl AdxConfig {
+    /// How long the client waits for an answer to start, and then for each part of it.
+    fn wait(&self) -> Duration {
+        self.timeout + self.margin
+    }
+
+    /// `/v2/rest/query` under the cluster URL's own path.
     fn endpoint(&self) -> Url {
         let mut url = self.cluster.clone();
-        url.set_path("/v2/rest/query");
+        let path = format!("{}/v2/rest/query", url.path().trim_end_matches('/'));
+        url.set_path(&path);
         url
     }
 
@@ -54,12 +78,18 @@ impl AdxConfig {
     }
 }
 
-pub async fn run(
+/// Runs `csl`, its result rows going to the sink `new_sink` makes for each attempt.
+pub async fn run<S, F>(
     http: &reqwest::Client,
     config: &AdxConfig,
     auth: Option<&TokenSource>,
     csl: &str,
-) -> Result<DataSet, BackendError> {
+    new_sink: F,
+) -> Result<S, BackendError>
+where
+    S: Sink + Send + 'static,
+    F: Fn() -> S,
+{
     let deadline = Instant::now() + config.retry_window;
     let mut options = json!({
         "servertimeout": timespan(config.timeout),
@@ -72,78 +102,201 @@ pub async fn run(
         options["notruncation"] = true.into();
     }
     let body = json!({ "db": config.database, "csl": csl, "properties": { "Options": options } });
-    let body = bytes::Bytes::from(serde_json::to_vec(&body).expect("JSON values serialize"));
-    retry::with_retries(config.retry_window, || attempt(http, config, auth, body.clone(), deadline)).await
+    let body = Bytes::from(serde_json::to_vec(&body).expect("JSON values serialize"));
+    retry::with_retries(config.retry_window, || {
+        let call = Call { http, config, auth, deadline };
+        call.attempt(body.clone(), new_sink())
+    })
+    .await
 }
 
-/// One try; the token wait counts against the request budget that ends at `deadline`.
-async fn attempt(
-    http: &reqwest::Client,
-    config: &AdxConfig,
-    auth: Option<&TokenSource>,
-    body: bytes::Bytes,
+struct Call<'a> {
+    http: &'a reqwest::Client,
+    config: &'a AdxConfig,
+    auth: Option<&'a TokenSource>,
+    /// The end of the request's budget (token waits count against it).
     deadline: Instant,
-) -> Result<DataSet, Failure> {
-    let request_id = format!("leaderboard;{}", uuid::Uuid::new_v4());
-    let mut request = http
-        .post(config.endpoint())
-        .timeout(config.timeout + TIMEOUT_MARGIN)
-        .header("x-ms-client-request-id", &request_id)
-        .header("x-ms-app", "leaderboard")
-        .header(header::ACCEPT, "application/json")
-        .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
-        .body(body);
-    if let Some(auth) = auth {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        let value = auth.authorization(config.retry_window, wait).await.map_err(|e| {
+}
+
+impl Call<'_> {
+    /// One try. A token the cluster refuses (401) is dropped and the query sent once more with a
+    /// new one, as the SDKs do.
+    async fn attempt<S: Sink + Send + 'static>(self, body: Bytes, sink: S) -> Result<S, Failure> {
+        let (timeout, wait) = (self.config.timeout, self.config.wait());
+        let mut refused = false;
+        loop {
+            let request_id = format!("leaderboard;{}", uuid::Uuid::new_v4());
+            let authorization = self.authorization().await?;
+            let response = self.send(body.clone(), authorization.clone(), &request_id).await?;
+            let status = response.status();
+            if status == StatusCode::OK {
+                return decode(response, sink, wait).await.map_err(|e| e.into_failure(&request_id, timeout));
+            }
+            if status == StatusCode::UNAUTHORIZED
+                && let (Some(auth), Some(value)) = (self.auth, &authorization)
+            {
+                auth.reject(value);
+                if !std::mem::replace(&mut refused, true) {
+                    tracing::info!(%request_id, "ADX refused the token: asking for a new one");
+                    continue;
+                }
+            }
+            let after = retry::retry_after(response.headers());
+            let body = read_capped(response, MAX_ERROR_BYTES, wait).await;
+            return Err(service_error(status, &body, after, &request_id));
+        }
+    }
+
+    /// The Authorization header, when the cluster takes tokens; waiting for one counts against
+    /// the request's budget.
+    async fn authorization(&self) -> Result<Option<HeaderValue>, Failure> {
+        let Some(auth) = self.auth else { return Ok(None) };
+        let window = self.config.retry_window;
+        let wait = self.deadline.saturating_duration_since(Instant::now());
+        auth.authorization(window, wait).await.map(Some).map_err(|e| {
             Failure::fatal(match e {
-                AuthError::Timeout { .. } => BackendError::Timeout(config.retry_window),
+                AuthError::Timeout { .. } => BackendError::Timeout(window),
                 AuthError::Failed { .. } => BackendError::Unreachable(e.to_string()),
             })
-        })?;
-        request = request.header(header::AUTHORIZATION, value);
-    }
-    tracing::debug!(%request_id, "ADX query");
-    let response = request.send().await.map_err(|e| transport(e, config.timeout))?;
-    let status = response.status();
-    let after = retry::retry_after(response.headers());
-    let bytes = read_capped(response, MAX_ANSWER_BYTES).await.map_err(|e| match e {
-        Capped::Transport(e) => transport(e, config.timeout),
-        Capped::TooLarge => Failure::fatal(BackendError::Malformed(format!(
-            "the answer is larger than {} MiB",
-            MAX_ANSWER_BYTES >> 20
-        ))),
-    })?;
-    if status != StatusCode::OK {
-        return Err(service_error(status, &bytes, after, &request_id));
-    }
-    frames::parse(&bytes).map_err(|e| {
-        Failure::fatal(match e {
-            FrameError::QueryFailed { code, message } => rejected(code, &message, &request_id),
-            FrameError::Cancelled => rejected("Cancelled".into(), &e.to_string(), &request_id),
-            FrameError::Malformed(m) => BackendError::Malformed(m),
         })
-    })
+    }
+
+    /// Sends the query and waits for the answer to start: ADX's timeout model, where the client
+    /// waits for the answer to start, not for its download.
+    async fn send(
+        &self,
+        body: Bytes,
+        authorization: Option<HeaderValue>,
+        request_id: &str,
+    ) -> Result<reqwest::Response, Failure> {
+        let config = self.config;
+        let mut request = self
+            .http
+            .post(config.endpoint())
+            .header("x-ms-client-request-id", request_id)
+            .header("x-ms-app", "leaderboard")
+            .header("x-ms-version", API_VERSION)
+            .header("x-ms-client-version", CLIENT_VERSION)
+            .header(header::ACCEPT, "application/json")
+            .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+            .body(body);
+        if let Some(value) = authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        tracing::debug!(%request_id, "ADX query");
+        let started = tokio::time::timeout(config.wait(), request.send()).await;
+        started
+            .map_err(|_| Failure::fatal(BackendError::Timeout(config.timeout)))?
+            .map_err(|e| transport(e, config.timeout))
+    }
 }
 
-enum Capped {
+/// How a 200 answer ended, short of success.
+enum Broken {
+    Frames(FrameError),
     Transport(reqwest::Error),
+    IdleTimeout,
     TooLarge,
 }
 
-/// The (decompressed) body, refused once it passes `cap` bytes.
-async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, Capped> {
-    if response.content_length().is_some_and(|n| n > cap as u64) {
-        return Err(Capped::TooLarge);
+impl Broken {
+    fn into_failure(self, request_id: &str, timeout: Duration) -> Failure {
+        match self {
+            Broken::Frames(e) if e.is_timeout() => {
+                tracing::warn!(%request_id, error = %e, "ADX gave up on the query: out of time");
+                Failure::fatal(BackendError::Timeout(timeout))
+            }
+            Broken::Frames(FrameError::QueryFailed { code, message, permanent }) => {
+                let error = rejected(code, &message, request_id);
+                // In-stream failures say whether retrying can help; without the mark they are final.
+                if permanent == Some(false) { Failure::transient(error, None) } else { Failure::fatal(error) }
+            }
+            Broken::Frames(e @ FrameError::Cancelled) => {
+                Failure::fatal(rejected("Cancelled".into(), &e.to_string(), request_id))
+            }
+            Broken::Frames(FrameError::Malformed(m)) => Failure::fatal(BackendError::Malformed(m)),
+            Broken::Transport(e) => transport(e, timeout),
+            Broken::IdleTimeout => Failure::fatal(BackendError::Timeout(timeout)),
+            Broken::TooLarge => Failure::fatal(BackendError::Malformed(format!(
+                "the answer is larger than {} MiB",
+                MAX_ANSWER_BYTES >> 20
+            ))),
+        }
     }
+}
+
+/// Downloads the body while a blocking thread decodes it into `sink`, part by part, so that
+/// neither the whole body nor its JSON is ever held, and no async worker parses.
+async fn decode<S: Sink + Send + 'static>(
+    mut response: reqwest::Response,
+    mut sink: S,
+    wait: Duration,
+) -> Result<S, Broken> {
+    if response.content_length().is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
+        return Err(Broken::TooLarge);
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
+    let decoder = tokio::task::spawn_blocking(move || {
+        frames::decode(Chunks { rx, current: Bytes::new() }, &mut sink).map(|_| sink)
+    });
+    let download = async {
+        let mut read = 0usize;
+        loop {
+            let next = tokio::time::timeout(wait, response.chunk()).await;
+            let Some(chunk) = next.map_err(|_| Broken::IdleTimeout)?.map_err(Broken::Transport)? else {
+                return Ok(());
+            };
+            read += chunk.len();
+            if read > MAX_ANSWER_BYTES {
+                return Err(Broken::TooLarge);
+            }
+            if tx.send(chunk).await.is_err() {
+                return Ok(()); // the decoder stopped early: its result says why
+            }
+        }
+    };
+    let downloaded = download.await;
+    drop(tx);
+    let decoded = decoder.await.expect("decoding does not panic");
+    match (downloaded, decoded) {
+        (Ok(()), Ok(sink)) => Ok(sink),
+        // A broken download makes the decoder see a cut stream: the download's error is the cause.
+        (Err(broken), _) => Err(broken),
+        (Ok(()), Err(e)) => Err(Broken::Frames(e)),
+    }
+}
+
+/// The body parts, as a reader for the decoder.
+struct Chunks {
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+    current: Bytes,
+}
+
+impl std::io::Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(chunk) => self.current = chunk,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
+
+/// A (small) body, read up to `cap` bytes, or as far as it arrives in time.
+async fn read_capped(mut response: reqwest::Response, cap: usize, wait: Duration) -> Vec<u8> {
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(Capped::Transport)? {
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout(wait, response.chunk()).await {
         if body.len() + chunk.len() > cap {
-            return Err(Capped::TooLarge);
+            body.extend_from_slice(&chunk[..cap - body.len()]);
+            break;
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(body)
+    body
 }
 
 /// ADX's error for clients: its code and the start of its message; the whole message is logged.
@@ -169,9 +322,10 @@ fn service_error(status: StatusCode, body: &[u8], after: Option<Duration>, reque
     if transient { Failure::transient(rejected, after) } else { Failure::fatal(rejected) }
 }
 
-/// No usable answer: a timeout is final (the budget is spent), a broken connection is not.
+/// No usable answer: a connection that could not be made (refused, reset, or not made in time)
+/// is tried again; a timeout once connected is final (the budget is spent).
 fn transport(error: reqwest::Error, timeout: Duration) -> Failure {
-    if error.is_timeout() {
+    if error.is_timeout() && !error.is_connect() {
         Failure::fatal(BackendError::Timeout(timeout))
     } else {
         // Without the URL: it can carry nothing secret today, but error text reaches clients.
@@ -189,77 +343,4 @@ fn timespan(d: Duration) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    /// A one-shot HTTP server on 127.0.0.1 answering `response` verbatim.
-    async fn answer_once(response: Vec<u8>) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut request = [0u8; 4096];
-            let _ = socket.read(&mut request).await.unwrap();
-            socket.write_all(&response).await.unwrap();
-        });
-        url
-    }
-
-    async fn read(response: Vec<u8>, cap: usize) -> Result<Vec<u8>, Capped> {
-        let url = answer_once(response).await;
-        read_capped(reqwest::get(url).await.unwrap(), cap).await
-    }
-
-    #[tokio::test]
-    async fn answers_past_the_cap_are_refused_announced_or_not() {
-        let body = "x".repeat(2000);
-        let sized = format!("HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n{body}");
-        assert!(matches!(read(sized.clone().into_bytes(), 1000).await, Err(Capped::TooLarge)));
-        let chunked =
-            format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7d0\r\n{body}\r\n0\r\n\r\n");
-        assert!(matches!(read(chunked.clone().into_bytes(), 1000).await, Err(Capped::TooLarge)));
-        assert_eq!(read(chunked.into_bytes(), 2000).await.ok().unwrap().len(), 2000);
-        assert_eq!(read(sized.into_bytes(), 2000).await.ok().unwrap().len(), 2000);
-    }
-
-    #[test]
-    fn clients_get_the_code_and_the_start_of_the_message() {
-        let message = format!("Semantic error: {}", "é".repeat(5000));
-        let BackendError::Rejected { code, message: short } = rejected("SEM0100".into(), &message, "id")
-        else {
-            panic!("not rejected");
-        };
-        assert_eq!(code, "SEM0100");
-        assert!(short.starts_with("Semantic error: é"), "{short}");
-        assert_eq!(short.chars().count(), MAX_CLIENT_MESSAGE_CHARS + 1, "cut, with an ellipsis");
-        let BackendError::Rejected { message: whole, .. } = rejected("x".into(), "short", "id") else {
-            panic!("not rejected");
-        };
-        assert_eq!(whole, "short");
-    }
-
-    #[test]
-    fn timespans_are_kql_literals() {
-        assert_eq!(timespan(Duration::from_secs(5)), "00:00:05.0000000");
-        assert_eq!(timespan(Duration::from_millis(1500)), "00:00:01.5000000");
-        assert_eq!(timespan(Duration::from_secs(90_061)), "1.01:01:01.0000000");
-        assert_eq!(timespan(Duration::ZERO), "00:00:00.0000000");
-    }
-
-    #[test]
-    fn endpoint_replaces_any_path() {
-        let config = AdxConfig {
-            cluster: Url::parse("https://c.westeurope.kusto.windows.net/ignored").unwrap(),
-            database: "leaderboard".into(),
-            table: TableName::default(),
-            timeout: Duration::from_secs(5),
-            retry_window: Duration::from_secs(5),
-            results_cache_max_age: None,
-        };
-        assert_eq!(config.endpoint().as_str(), "https://c.westeurope.kusto.windows.net/v2/rest/query");
-        assert!(config.no_truncation(), "a real cluster is asked not to truncate");
-        let local = AdxConfig { cluster: Url::parse("http://127.0.0.1:8082").unwrap(), ..config };
-        assert!(!local.no_truncation(), "local engines refuse the option");
-    }
-}
+mod tests;

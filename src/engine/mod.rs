@@ -5,8 +5,12 @@
 //! views held are bounded in number and in bytes, and backend work by `--backend-concurrency`.
 
 mod answer;
+mod ledger;
+#[cfg(test)]
+mod memory;
 mod slots;
 mod snapshot;
+mod source;
 mod view;
 
 use std::sync::Arc;
@@ -17,6 +21,7 @@ use tokio::time::Instant;
 
 use crate::backend::{Backend, BackendError, Standings};
 use crate::campaigns::{Campaign, CampaignId, Catalogue};
+use crate::leaderboard::{Changes, ChangesQuery};
 use crate::leaderboard::{LeaderboardQuery, MaxLimit, MaxStandings, View};
 use crate::metrics::Metrics;
 use slots::Slots;
@@ -47,6 +52,9 @@ pub struct Settings {
     pub max_bytes: u64,
     /// A campaign that ended this long ago is final: computed once, never refreshed.
     pub late_arrival: Duration,
+    /// How often an incremental view's sealed buckets are watched too, which catches spins
+    /// later than `late_arrival`.
+    pub reconcile_every: Duration,
 }
 
 /// Why no snapshot can be served.
@@ -160,11 +168,20 @@ impl Shared {
         }
     }
 
-    /// One backend query, within the bound on backend work.
+    /// One full query, within the bound on backend work.
     async fn query(&self, query: LeaderboardQuery) -> Result<Standings, Error> {
+        self.bounded(self.backend.leaderboard(&query)).await
+    }
+
+    /// One incremental query, within the bound on backend work.
+    async fn changes(&self, query: &ChangesQuery) -> Result<Changes, Error> {
+        self.bounded(self.backend.changes(query)).await
+    }
+
+    async fn bounded<T>(&self, query: impl Future<Output = Result<T, BackendError>>) -> Result<T, Error> {
         let _slot = self.slots.acquire().await.map_err(|_| Error::Busy)?;
         let started = std::time::Instant::now();
-        let result = self.backend.leaderboard(&query).await;
+        let result = query.await;
         let outcome = result.as_ref().map_or_else(BackendError::kind, |_| "ok");
         self.metrics.backend_query(self.backend.name(), outcome, started.elapsed());
         Ok(result?)
@@ -203,7 +220,7 @@ impl Engine {
     pub fn observe(&self) {
         let views = &self.shared.views;
         views.run_pending_tasks();
-        let bytes: usize = views.iter().filter_map(|(_, v)| v.current()).map(|s| s.ranking.bytes()).sum();
+        let bytes: usize = views.iter().map(|(_, v)| v.bytes()).sum();
         self.shared.metrics.views.set(views.entry_count() as i64);
         self.shared.metrics.snapshot_bytes.set(bytes as i64);
     }
@@ -306,7 +323,7 @@ fn views(settings: &Settings) -> moka::sync::Cache<ViewKey, Arc<ViewState>> {
     moka::sync::Cache::builder()
         .max_capacity(budget_kib)
         .weigher(move |_, state: &Arc<ViewState>| {
-            let kib = state.current().map_or(0, |s| s.ranking.bytes() as u64 / 1024);
+            let kib = state.bytes() as u64 / 1024;
             u32::try_from(kib.max(floor_kib)).unwrap_or(u32::MAX)
         })
         .expire_after(Idle(settings.idle_after))

@@ -2,74 +2,28 @@
 //! player) with an index by player id, so that any page, any player's rank and neighbours, and
 //! any friends' list are read from it without asking the backend again.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::DateTime;
-
-use crate::backend::Standings;
 use crate::campaigns::CampaignSummary;
-use crate::leaderboard::{Entry, Standing, Window};
-
-/// One ranked player, as compact as the GamePlay columns allow; the score is derived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Row {
-    pub player_id: i32,
-    pub stake: i32,
-    pub game_id: i32,
-    pub win: i64,
-    /// Microseconds since the Unix epoch.
-    pub achieved_us: i64,
-}
-
-impl Row {
-    fn from_standing(s: &Standing) -> Self {
-        Self {
-            player_id: s.player_id,
-            stake: s.stake,
-            game_id: s.game_id,
-            win: s.win,
-            achieved_us: s.achieved_at.timestamp_micros(),
-        }
-    }
-
-    /// The served entry at 0-based `position`.
-    pub fn entry(&self, position: usize) -> Entry {
-        Entry {
-            rank: position as u32 + 1,
-            standing: Standing {
-                player_id: self.player_id,
-                score: self.win as f64 / f64::from(self.stake),
-                win: self.win,
-                stake: self.stake,
-                game_id: self.game_id,
-                achieved_at: DateTime::from_timestamp_micros(self.achieved_us)
-                    .expect("stored from a valid instant"),
-            },
-        }
-    }
-}
+use crate::leaderboard::{Entry, Row, Window};
 
 /// A view's ranked players (at most the cap) and how many it ranks in all.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Ranking {
-    rows: Box<[Row]>,
+    rows: Arc<[Row]>,
     /// `(player id, position)`, sorted by player id.
     by_player: Box<[(i32, u32)]>,
     total: u64,
 }
 
 impl Ranking {
-    /// A backend's standings as compact rows.
-    pub fn rows(standings: &Standings) -> Box<[Row]> {
-        standings.rows.iter().map(Row::from_standing).collect()
-    }
-
     /// Whether these are exactly `rows` and `total`.
-    pub fn holds(&self, rows: &[Row], total: u64) -> bool {
-        *self.rows == *rows && self.total == total.max(rows.len() as u64)
+    pub fn holds(&self, rows: &Arc<[Row]>, total: u64) -> bool {
+        (Arc::ptr_eq(&self.rows, rows) || *self.rows == **rows) && self.total == total.max(rows.len() as u64)
     }
 
-    pub fn new(rows: Box<[Row]>, total: u64) -> Self {
+    pub fn new(rows: Arc<[Row]>, total: u64) -> Self {
         let mut by_player: Box<[(i32, u32)]> =
             rows.iter().enumerate().map(|(i, r)| (r.player_id, i as u32)).collect();
         by_player.sort_unstable();
@@ -145,30 +99,22 @@ impl Snapshot {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeZone, Utc};
-
     use super::*;
 
-    fn standings(players: &[i32], total: u64) -> Standings {
-        let at = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
-        let rows = players
-            .iter()
-            .enumerate()
-            .map(|(i, &player_id)| Standing {
-                player_id,
-                score: 10.0 - i as f64,
-                win: 10 - i as i64,
-                stake: 1,
-                game_id: 1,
-                achieved_at: at,
-            })
-            .collect();
-        Standings { rows, total }
+    fn rows(players: &[i32]) -> Arc<[Row]> {
+        let at = 1_700_000_000_000_000;
+        let row = |(i, &player_id): (usize, &i32)| Row {
+            player_id,
+            win: 10 - i as i64,
+            stake: 1,
+            game_id: 1,
+            achieved_us: at,
+        };
+        players.iter().enumerate().map(row).collect()
     }
 
     fn ranking(players: &[i32], total: u64) -> Ranking {
-        let standings = standings(players, total);
-        Ranking::new(Ranking::rows(&standings), standings.total)
+        Ranking::new(rows(players), total)
     }
 
     fn ids(entries: &[Entry]) -> Vec<(u32, i32)> {
@@ -188,9 +134,9 @@ mod tests {
     #[test]
     fn a_player_is_found_with_the_neighbours_that_exist() {
         let ranking = ranking(&[30, 10, 20, 40], 4);
-        assert!(ranking.holds(&Ranking::rows(&standings(&[30, 10, 20, 40], 4)), 4));
-        assert!(!ranking.holds(&Ranking::rows(&standings(&[30, 10, 40, 20], 4)), 4));
-        assert!(!ranking.holds(&Ranking::rows(&standings(&[30, 10, 20, 40], 4)), 5));
+        assert!(ranking.holds(&rows(&[30, 10, 20, 40]), 4));
+        assert!(!ranking.holds(&rows(&[30, 10, 40, 20]), 4));
+        assert!(!ranking.holds(&rows(&[30, 10, 20, 40]), 5));
         let (me, around) = ranking.around(10, 5).unwrap();
         assert_eq!((me.rank, me.standing.player_id), (2, 10));
         assert_eq!(ids(&around), [(1, 30), (2, 10), (3, 20), (4, 40)]);

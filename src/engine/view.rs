@@ -13,11 +13,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::snapshot::{Ranking, Row, Snapshot};
+use super::snapshot::{Ranking, Snapshot};
+use super::source::{Keeper, Refresh};
 use super::{Error, Shared};
-use crate::backend::Standings;
 use crate::campaigns::{Campaign, CampaignSummary};
-use crate::leaderboard::{self, LeaderboardQuery, View, Window};
+use crate::leaderboard::{self, Row, View, Window};
 
 /// The outcome of one refresh, as its waiters see it.
 pub type Outcome = Result<Arc<Snapshot>, Error>;
@@ -44,6 +44,8 @@ pub struct ViewState {
     subscribers: AtomicUsize,
     /// Bumped whenever what the view answers changes: a new snapshot, or a failed refresh.
     changes: watch::Sender<u64>,
+    /// What incremental refreshes remember.
+    pub ledger: Keeper,
 }
 
 /// What a reader gets from a view without waiting.
@@ -80,6 +82,7 @@ impl ViewState {
             ticking: AtomicBool::new(false),
             subscribers: AtomicUsize::new(0),
             changes: watch::Sender::new(0),
+            ledger: Keeper::default(),
         }
     }
 
@@ -128,6 +131,11 @@ impl ViewState {
         self.current.load_full()
     }
 
+    /// Bytes held: the snapshot's, and what incremental refreshes remember.
+    pub fn bytes(&self) -> usize {
+        self.current.load().as_ref().map_or(0, |s| s.ranking.bytes()) + self.ledger.bytes()
+    }
+
     /// When the backend last confirmed the current snapshot.
     pub fn checked_at(&self) -> DateTime<Utc> {
         DateTime::from_timestamp_micros(self.checked_at.load(Ordering::Relaxed)).unwrap_or_default()
@@ -173,26 +181,33 @@ impl ViewState {
         let campaign = &*self.campaign;
         let summary = CampaignSummary::at(campaign, now);
         let is_final = now >= campaign.end + shared.settings.late_arrival;
-        let (window, standings) = match self.view.window(campaign.start, campaign.end, now) {
-            Some(window) => (window, shared.query(self.query(window, shared)).await?),
-            None => (self.upcoming_window(), Standings::default()),
-        };
-        let rows = Ranking::rows(&standings);
         let current = self.current.load_full();
+        let (window, (rows, total)) = match self.view.window(campaign.start, campaign.end, now) {
+            Some(window) => {
+                let keeper = &self.ledger;
+                let refresh = Refresh {
+                    shared,
+                    campaign,
+                    view: self.view,
+                    keeper,
+                    current: current.clone(),
+                    now,
+                    window,
+                    is_final,
+                };
+                (window, refresh.standings().await?)
+            }
+            None => (self.upcoming_window(), (Arc::from([]), 0)),
+        };
         if let Some(current) = current
             && current.says(&summary, window, is_final)
-            && current.ranking.holds(&rows, standings.total)
+            && current.ranking.holds(&rows, total)
         {
             // Unchanged: the same snapshot, so the same bytes and tags, and no index to build.
             return Ok(current);
         }
-        let ranking = index(rows, standings.total).await;
+        let ranking = index(rows, total).await;
         Ok(Arc::new(Snapshot::new(summary, window, ranking, is_final)))
-    }
-
-    fn query(&self, window: Window, shared: &Shared) -> LeaderboardQuery {
-        let limit = shared.settings.max_standings.get();
-        LeaderboardQuery { window, games: self.campaign.games.clone(), limit }
     }
 
     /// What a campaign that has not started shows: its whole range for the top view, an empty
@@ -265,7 +280,7 @@ impl Drop for Subscriber {
 
 /// Indexes ranked rows off the async workers when they are many (a million players take a
 /// while to index).
-async fn index(rows: Box<[Row]>, total: u64) -> Ranking {
+async fn index(rows: Arc<[Row]>, total: u64) -> Ranking {
     if rows.len() < 10_000 {
         return Ranking::new(rows, total);
     }

@@ -1,31 +1,34 @@
 use chrono::{TimeZone, Utc};
 
 use super::*;
-use crate::leaderboard::Window;
+use crate::leaderboard::{BucketCount, Window};
+
+fn window() -> Window {
+    Window {
+        from: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+        to: Utc.with_ymd_and_hms(2026, 11, 24, 12, 30, 5).unwrap() + chrono::Duration::microseconds(123_456),
+    }
+}
 
 fn query(games: Option<Vec<i32>>) -> LeaderboardQuery {
-    LeaderboardQuery {
-        window: Window {
-            from: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
-            to: Utc.with_ymd_and_hms(2026, 11, 24, 12, 30, 5).unwrap()
-                + chrono::Duration::microseconds(123_456),
-        },
-        games,
-        limit: 100,
-    }
+    LeaderboardQuery { window: window(), games, limit: 100, counts: vec![] }
 }
 
 #[test]
 fn renders_typed_literals_into_the_holes() {
     let text = render(&query(Some(vec![1, 2, 3])), &TableName::default());
     assert!(
-        text.starts_with("let standings = materialize(['GamePlay']\n| where EventTime >= datetime(2026-11-01T00:00:00.0000000Z)"),
+        text.starts_with(
+            "let spins = ['GamePlay']\n| where EventTime >= datetime(2026-11-01T00:00:00.0000000Z)"
+        ),
         "{text}"
     );
     assert!(text.contains("EventTime < datetime(2026-11-24T12:30:05.1234560Z)"), "{text}");
     assert!(text.contains("| where GameID in (1, 2, 3)\n"), "{text}");
-    assert!(text.contains("| take 100\n| extend Total = total\n"), "capped, with the total: {text}");
+    assert!(text.contains("| take 100\n"), "capped: {text}");
+    assert!(text.ends_with("| project Total = Count)"), "the total once, no counts: {text}");
     assert!(text.contains("todouble(Win) / Stake"), "real division: {text}");
+    assert!(text.contains("summarize hint.shufflekey = PlayerID Score = max(Score) by PlayerID;"), "{text}");
     assert!(!text.contains("//") && !text.contains('{'), "comments and holes are gone: {text}");
 }
 
@@ -37,11 +40,49 @@ fn campaigns_without_a_game_filter_drop_the_filter_line() {
 }
 
 #[test]
+fn counts_ride_along_as_union_legs() {
+    let mut query = query(None);
+    let hour = Width::HOUR;
+    let ten = Width::seconds(10).unwrap();
+    query.counts = vec![CountRun { range: window(), width: hour }, CountRun { range: window(), width: ten }];
+    let text = render(&query, &TableName::default());
+    assert_eq!(text.matches("| summarize Spins = count() by Bucket = bin(EventTime, ").count(), 2, "{text}");
+    assert!(text.contains("bin(EventTime, 3600s))") && text.ends_with("bin(EventTime, 10s))"), "{text}");
+}
+
+#[test]
+fn changes_render_segments_and_known_counts() {
+    let ten = Width::seconds(10).unwrap();
+    let segments = vec![
+        Segment { range: window(), rows: Some(Grain::Whole), counts: None, watched: false },
+        Segment { range: window(), rows: Some(Grain::Every(ten)), counts: Some(ten), watched: true },
+        Segment { range: window(), rows: None, counts: Some(Width::HOUR), watched: false },
+    ];
+    let known = vec![BucketCount { bucket: 1_700_000_000_000_000, spins: 12 }];
+    let query = ChangesQuery { games: Some(vec![4]), segments, known };
+    let text = render_changes(&query, &TableName::parse("where").unwrap());
+    assert!(text.starts_with("let spins = union\n    (['where']\n    | where EventTime >= "), "{text}");
+    assert!(text.contains("RowBucket = datetime(2026-11-01T00:00:00.0000000Z), CountBucket = datetime(null), Watched = false)"), "{text}");
+    assert!(
+        text.contains("RowBucket = bin(EventTime, 10s), CountBucket = bin(EventTime, 10s), Watched = true)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("RowBucket = datetime(null), CountBucket = bin(EventTime, 3600s), Watched = false)\n"),
+        "{text}"
+    );
+    assert!(text.contains("[\n    datetime(2023-11-14T22:13:20.0000000Z), 12\n];"), "{text}");
+    assert!(text.contains("| where GameID in (4)\n"), "{text}");
+    let none = ChangesQuery { known: vec![], ..query };
+    assert!(render_changes(&none, &TableName::default()).contains("Spins: long) [];"));
+}
+
+#[test]
 fn table_names_are_identifiers_only() {
     assert!(TableName::parse("Game_Play2").is_ok());
     for bad in ["", "1abc", "Game Play", "GamePlay'", "x|take", "a]b", "GamePlay\n"] {
         assert!(TableName::parse(bad).is_err(), "{bad:?}");
     }
     let text = render(&query(None), &TableName::parse("where").unwrap());
-    assert!(text.starts_with("let standings = materialize(['where']\n"), "{text}");
+    assert!(text.starts_with("let spins = ['where']\n"), "{text}");
 }

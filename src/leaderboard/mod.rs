@@ -2,16 +2,20 @@
 //! game filter), the validated request parameters, and the ranked entries every backend returns.
 //! Both renderers (KQL and the embedded store's SQL) work from [`LeaderboardQuery`].
 
+mod changes;
 mod params;
+mod row;
 mod span;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+pub use changes::{BucketCount, BucketRow, Changes, ChangesQuery, CountRun, Grain, Segment, Width};
 pub use params::{
     Around, InvalidParam, Limit, MaxLimit, MaxStandings, Offset, PlayerId, PlayerIds, parse_last,
 };
+pub use row::Row;
 pub use span::Span;
 
 /// The two views of a campaign.
@@ -39,6 +43,9 @@ pub struct LeaderboardQuery {
     pub games: Option<Vec<i32>>,
     /// The most rows to return (`--max-standings`); the total is counted past it.
     pub limit: u32,
+    /// Counted spins per bucket of these ranges, answered alongside (an incremental refresh
+    /// starts from them).
+    pub counts: Vec<CountRun>,
 }
 
 /// One player's standing: the spin that set their score (earliest among equal best ratios).

@@ -2,12 +2,11 @@
 //! else turned into the parameters of `kql/leaderboard.sql` (the window cut into raw edges and
 //! whole hours, days and weeks); either way the standings are read back capped and counted.
 
-use chrono::{DateTime, Utc};
-use rusqlite::{Connection, Row, Rows, named_params};
+use rusqlite::{Connection, Rows, named_params};
 
 use super::{ALL_GAMES, DAY, HOUR, WEEK, micros, scope};
 use crate::backend::Standings;
-use crate::leaderboard::{LeaderboardQuery, Standing};
+use crate::leaderboard::{LeaderboardQuery, Row};
 
 const LEADERBOARD: &str = include_str!("../../kql/leaderboard.sql");
 
@@ -101,20 +100,14 @@ fn collect(mut rows: Rows<'_>, limit: u32) -> rusqlite::Result<Standings> {
     Ok(standings)
 }
 
-fn standing(row: &Row<'_>) -> rusqlite::Result<Standing> {
-    let (win, stake): (i64, i32) = (row.get(1)?, row.get(2)?);
-    Ok(Standing {
+fn standing(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
         player_id: row.get(0)?,
-        score: win as f64 / f64::from(stake),
-        win,
-        stake,
+        win: row.get(1)?,
+        stake: row.get(2)?,
         game_id: row.get(3)?,
-        achieved_at: instant(row.get(4)?),
+        achieved_us: row.get(4)?,
     })
-}
-
-fn instant(us: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(us).expect("stored times come from valid instants")
 }
 
 #[cfg(test)]

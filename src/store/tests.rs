@@ -117,10 +117,10 @@ fn random_query(rng: &mut StdRng, days: i64) -> (Window, Option<Vec<i32>>) {
 /// Asserts the store's answer for the view, complete and capped, against the oracle.
 async fn check(store: &EmbeddedStore, spins: &[Spin], window: Window, games: Option<Vec<i32>>, cap: u32) {
     let expected = oracle(spins, &window, games.as_deref());
-    let query = LeaderboardQuery { window, games, limit: cap };
+    let query = LeaderboardQuery { window, games, limit: cap, counts: vec![] };
     let got = store.leaderboard(&query).await.unwrap();
     let shown: Vec<Row> =
-        got.rows.iter().map(|s| (s.player_id, s.win, s.stake, s.game_id, micros(s.achieved_at))).collect();
+        got.rows.iter().map(|s| (s.player_id, s.win, s.stake, s.game_id, s.achieved_us)).collect();
     assert_eq!(shown, expected[..expected.len().min(cap as usize)], "{query:?}");
     assert_eq!(got.total, expected.len() as u64, "{query:?}");
 }
@@ -184,7 +184,8 @@ async fn tracked_scopes_answer_like_the_rollup_through_inserts_and_restarts() {
         }
         store.track(scopes.to_vec()).await.unwrap();
         for s in &scopes {
-            let query = LeaderboardQuery { window: s.window, games: s.games.clone(), limit: 1 };
+            let query =
+                LeaderboardQuery { window: s.window, games: s.games.clone(), limit: 1, counts: vec![] };
             let found = store.read(move |c| scope::lookup(c, &query)).await.unwrap();
             assert!(found.is_some(), "{s:?} is read from its scope");
             check(&store, before, s.window, s.games.clone(), 1_000_000).await;

@@ -18,6 +18,7 @@ fn backend(engine: &Engine) -> AdxBackend {
         database: "leaderboard".into(),
         table: TableName::default(),
         timeout: Duration::from_secs(30),
+        margin: leaderboard::adx::TIMEOUT_MARGIN,
         retry_window: Duration::from_secs(5),
         results_cache_max_age: None,
     };
@@ -26,11 +27,19 @@ fn backend(engine: &Engine) -> AdxBackend {
 
 fn query(fixture: &Fixture, c: &CampaignDef, limit: u32) -> LeaderboardQuery {
     let (from, to) = fixture.window(c, None);
-    LeaderboardQuery { window: Window { from, to }, games: c.games.clone(), limit }
+    LeaderboardQuery { window: Window { from, to }, games: c.games.clone(), limit, counts: vec![] }
 }
 
 fn rows(standings: &Standings) -> Vec<Row> {
-    standings.rows.iter().map(|s| (s.player_id, s.score, s.win, s.stake, s.game_id, s.achieved_at)).collect()
+    standings
+        .rows
+        .iter()
+        .map(|s| (s.player_id, s.score(), s.win, s.stake, s.game_id, at(s.achieved_us)))
+        .collect()
+}
+
+fn at(us: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_micros(us).unwrap()
 }
 
 #[tokio::test]
@@ -66,6 +75,6 @@ async fn a_players_row_is_the_earliest_best_spin_with_the_larger_stake_then_the_
     let standings = adx.leaderboard(&query(&fixture, fixture.campaign("live-all"), 10)).await.unwrap();
     assert_eq!(standings.total, 1);
     let row = &standings.rows[0];
-    assert_eq!((row.player_id, row.score, row.win, row.stake, row.game_id), (2007, 1000.0, 12_000, 12, 2));
-    assert_eq!(row.achieved_at, spins[0].time);
+    assert_eq!((row.player_id, row.score(), row.win, row.stake, row.game_id), (2007, 1000.0, 12_000, 12, 2));
+    assert_eq!(at(row.achieved_us), spins[0].time);
 }

@@ -49,6 +49,7 @@ fn rendered(table: &TableName) -> Vec<(String, String)> {
                     window: Window { from: *from, to: instants[2] },
                     games: games.clone(),
                     limit,
+                    counts: vec![],
                 };
                 texts.push((format!("leaderboard instant{i} games{g} limit{limit}"), render(&query, table)));
             }

@@ -39,7 +39,7 @@ fn cell<'a>(t: &'a Table, row: usize, col: &str) -> &'a Value {
 
 fn expect_failed(result: Result<DataSet, FrameError>) -> (String, String) {
     match result {
-        Err(FrameError::QueryFailed { code, message }) => (code, message),
+        Err(FrameError::QueryFailed { code, message, .. }) => (code, message),
         other => panic!("expected QueryFailed, got {other:?}"),
     }
 }

@@ -1,0 +1,240 @@
+//! The ledger against brute force: spins arrive (on time, late within `--late-arrival`, and
+//! later than that) while views of every kind are refreshed through their ledgers, answered by
+//! the in-memory reference backend; after every refresh each board must equal the brute-force
+//! standings of the view at that instant (once very late spins have been reconciled).
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use super::*;
+use crate::engine::memory::Memory;
+use crate::leaderboard::{LeaderboardQuery, Span};
+
+const S: i64 = 1_000_000;
+const LATE: Duration = Duration::from_secs(600);
+const RECONCILE: Duration = Duration::from_secs(900);
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap()
+}
+
+fn at(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap()
+}
+
+/// The view's standings at `now`, by brute force.
+fn truth(memory: &Memory, geometry: &Geometry, now: DateTime<Utc>) -> Vec<Row> {
+    let window = geometry.view.window(geometry.start, geometry.end, now).unwrap();
+    let query = LeaderboardQuery { window, games: geometry.games.clone(), limit: u32::MAX, counts: vec![] };
+    memory.standings_now(&query).rows
+}
+
+/// A view refreshed through its ledger, as the engine does it.
+struct Driven {
+    geometry: Geometry,
+    ledger: Option<Ledger>,
+    loads: usize,
+    /// A spin later than --late-arrival arrived since this view last reconciled.
+    unreconciled: bool,
+}
+
+impl Driven {
+    fn new(view: View, games: Option<Vec<i32>>) -> Self {
+        let start = t0() + chrono::Duration::seconds(17);
+        let end = t0() + chrono::Duration::days(2);
+        let geometry = Geometry::new(view, (start, end), games, (LATE, RECONCILE), 1_000_000).unwrap();
+        Self { geometry, ledger: None, loads: 0, unreconciled: false }
+    }
+
+    fn refresh(&mut self, memory: &Memory, now: DateTime<Utc>) -> (Arc<[Row]>, Option<Plan>) {
+        if let Some(ledger) = self.ledger.take() {
+            let plan = ledger.plan(now);
+            match ledger.apply(&plan, memory.changes_now(&plan.query)) {
+                Ok((ledger, rows)) => {
+                    self.ledger = Some(ledger);
+                    return (rows, Some(plan));
+                }
+                Err(reload) => assert_eq!(reload, Reload::Changed),
+            }
+        }
+        self.loads += 1;
+        let ledger = Ledger::new(self.geometry.clone(), now);
+        if self.geometry.slides() {
+            let plan = ledger.plan(now);
+            let (ledger, rows) = ledger.apply(&plan, memory.changes_now(&plan.query)).unwrap();
+            self.ledger = Some(ledger);
+            return (rows, None);
+        }
+        let window = self.geometry.view.window(self.geometry.start, self.geometry.end, now).unwrap();
+        let games = self.geometry.games.clone();
+        let query = LeaderboardQuery { window, games, limit: 1_000_000, counts: ledger.count_runs() };
+        let standings = memory.standings_now(&query);
+        let rows: Arc<[Row]> = standings.rows.into();
+        self.ledger = Some(ledger.loaded(rows.clone(), &standings.counts, now));
+        (rows, None)
+    }
+}
+
+fn spin(rng: &mut StdRng, at_us: i64) -> Row {
+    let player_id = rng.random_range(1..=60);
+    let stake = rng.random_range(1..=4);
+    // Few distinct ratios, so ties in score (and in instant) are common.
+    let win = if rng.random_bool(0.2) { 0 } else { i64::from(stake) * rng.random_range(1..=6) };
+    Row { player_id, stake, game_id: rng.random_range(1..=3), win, achieved_us: at_us }
+}
+
+fn views() -> Vec<Driven> {
+    let span = |s: &str| View::Window(Span::parse(s).unwrap());
+    vec![
+        Driven::new(View::Top, None),
+        Driven::new(View::Top, Some(vec![1, 3])),
+        Driven::new(span("90s"), None),
+        Driven::new(span("15m"), None),
+        Driven::new(span("1h"), Some(vec![2])),
+        Driven::new(span("2.5h"), None),
+        Driven::new(span("9000001ms"), None),
+    ]
+}
+
+#[test]
+fn boards_stay_exact_while_spins_arrive_late_and_windows_slide() {
+    let memory = Memory::default();
+    let mut rng = StdRng::seed_from_u64(7);
+    // History before the views start, some of it before the campaign.
+    let history = (0..400).map(|_| rng.random_range(-3600 * S..5 * 3600 * S)).collect::<Vec<_>>();
+    let base = t0().timestamp_micros() + 5 * 3600 * S;
+    let history: Vec<Row> = history.iter().map(|&dt| spin(&mut rng, base - 5 * 3600 * S + dt)).collect();
+    memory.add(history);
+    let mut views = views();
+    let mut now = base;
+    let mut very_late = 0;
+    let mut compared = 0;
+    for step in 0..420 {
+        now += rng.random_range(1..=90) * S + rng.random_range(0..S);
+        let now_at = at(now);
+        let mut fresh = Vec::new();
+        for _ in 0..rng.random_range(0..12) {
+            // Mostly on time, some late within --late-arrival, a few with the same instant.
+            let lag =
+                if rng.random_bool(0.7) { rng.random_range(0..3 * S) } else { rng.random_range(0..590 * S) };
+            let spin = spin(&mut rng, now - lag);
+            fresh.push(spin);
+        }
+        if step % 101 == 5 {
+            // Later than --late-arrival: only a reconcile sees it.
+            let lag = rng.random_range(700 * S..3 * 3600 * S);
+            let spin = spin(&mut rng, now - lag);
+            fresh.push(spin);
+            views.iter_mut().for_each(|v| v.unreconciled = true);
+            very_late += 1;
+        }
+        if let Some(twin) = fresh.last().copied() {
+            fresh.push(Row { game_id: twin.game_id % 3 + 1, ..twin });
+        }
+        memory.add(fresh);
+        for view in &mut views {
+            let (rows, plan) = view.refresh(&memory, now_at);
+            if plan.as_ref().is_none_or(|p| p.reconcile) {
+                view.unreconciled = false;
+            }
+            if !view.unreconciled {
+                let truth = truth(&memory, &view.geometry, now_at);
+                assert_eq!(*rows, *truth, "step {step}, {:?} at {now_at}", view.geometry.view);
+                compared += 1;
+            }
+        }
+    }
+    // Very late spins are caught: the boards are compared again once they are reconciled.
+    assert!(compared > 420 * views.len() * 3 / 5, "{compared} comparisons");
+    for view in &views {
+        // A spin later than --late-arrival in the hour a window's tail enters is seen there
+        // before any reconcile: the window loads again.
+        assert!(view.loads <= 1 + very_late, "{:?} loaded {} times", view.geometry.view, view.loads);
+        if !view.geometry.slides() {
+            assert_eq!(view.loads, 1, "{:?} loaded again: nothing was deleted", view.geometry.view);
+        }
+    }
+}
+
+#[test]
+fn a_steady_refresh_reads_what_can_have_changed_not_the_view() {
+    let memory = Memory::default();
+    let mut rng = StdRng::seed_from_u64(11);
+    let base = t0().timestamp_micros() + 30 * 3600 * S;
+    let history: Vec<Row> = (0..2000)
+        .map(|_| {
+            let dt = rng.random_range(0..30 * 3600 * S);
+            spin(&mut rng, base - dt)
+        })
+        .collect();
+    memory.add(history);
+    let mut views = views();
+    let fine = views[0].geometry.fine.micros();
+    let coarse = views[0].geometry.coarse.micros();
+    let late = LATE.as_micros() as i64;
+    for view in &mut views {
+        view.refresh(&memory, at(base));
+    }
+    let mut now = base;
+    for _ in 0..200 {
+        now += rng.random_range(1..=5) * S;
+        let fresh: Vec<Row> = (0..3)
+            .map(|_| {
+                let dt = rng.random_range(0..S);
+                spin(&mut rng, now - dt)
+            })
+            .collect();
+        memory.add(fresh);
+        for view in &mut views {
+            let (_, plan) = view.refresh(&memory, at(now));
+            let plan = plan.expect("steady");
+            if plan.reconcile {
+                continue;
+            }
+            // What the segments span up to now (a campaign's board reads up to its end, where
+            // no spin is yet).
+            let read: i64 = plan
+                .query
+                .segments
+                .iter()
+                .map(|s| s.range.to.timestamp_micros().min(now) - s.range.from.timestamp_micros())
+                .sum();
+            // The open buckets, the tail, and at most one hour read again finely.
+            let bound = late + 2 * fine + fine + coarse;
+            assert!(read <= bound, "{:?} read {} s", view.geometry.view, read / S);
+            assert!(plan.query.known.len() <= (late / fine) as usize + 2);
+        }
+    }
+}
+
+#[test]
+fn deleted_spins_make_the_view_load_again() {
+    let memory = Memory::default();
+    let mut rng = StdRng::seed_from_u64(3);
+    let base = t0().timestamp_micros() + 3600 * S;
+    let history: Vec<Row> = (0..300)
+        .map(|_| {
+            let dt = rng.random_range(0..60 * S);
+            spin(&mut rng, base - dt)
+        })
+        .collect();
+    memory.add(history);
+    let mut view = Driven::new(View::Top, None);
+    view.refresh(&memory, at(base));
+    memory.remove(|s| s.player_id != 7);
+    let (rows, _) = view.refresh(&memory, at(base + S));
+    assert_eq!(view.loads, 2);
+    assert_eq!(*rows, *truth(&memory, &view.geometry, at(base + S)));
+}
+
+#[test]
+fn windows_shorter_than_two_fine_buckets_are_not_incremental() {
+    let view = View::Window(Span::parse("20s").unwrap());
+    let range = (t0(), t0() + chrono::Duration::days(1));
+    assert!(Geometry::new(view, range, None, (LATE, RECONCILE), 10).is_none());
+    let longer = View::Window(Span::parse("21s").unwrap());
+    assert!(Geometry::new(longer, range, None, (LATE, RECONCILE), 10).is_some());
+}

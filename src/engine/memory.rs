@@ -1,0 +1,172 @@
+//! A backend held in memory for the engine's own tests: spins in a list, every query answered by
+//! brute force straight from the documented semantics (a reference written apart from the KQL
+//! and the ledger), with a script of delays, failures and panics per call, and counts of the
+//! queries asked.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::backend::{Backend, BackendError, Standings};
+use crate::leaderboard::{
+    BucketCount, BucketRow, Changes, ChangesQuery, Grain, LeaderboardQuery, Row, Window,
+};
+
+/// What one call does before (or instead of) answering.
+#[derive(Debug, Clone)]
+pub enum Step {
+    Answer,
+    Delay(Duration),
+    Fail(BackendError),
+    Panic,
+}
+
+#[derive(Default)]
+pub struct Memory {
+    spins: Mutex<Vec<Row>>,
+    script: Mutex<VecDeque<Step>>,
+    pub full_queries: AtomicUsize,
+    pub change_queries: AtomicUsize,
+    /// Rows answered in all.
+    pub rows_answered: AtomicUsize,
+}
+
+impl Memory {
+    pub fn add(&self, spins: impl IntoIterator<Item = Row>) {
+        self.spins.lock().unwrap().extend(spins);
+    }
+
+    pub fn remove(&self, keep: impl Fn(&Row) -> bool) {
+        self.spins.lock().unwrap().retain(keep);
+    }
+
+    /// The next calls' behaviour, in order; calls past the script answer.
+    pub fn script(&self, steps: impl IntoIterator<Item = Step>) {
+        self.script.lock().unwrap().extend(steps);
+    }
+
+    async fn step(&self) -> Result<(), BackendError> {
+        let step = self.script.lock().unwrap().pop_front();
+        match step {
+            None | Some(Step::Answer) => Ok(()),
+            Some(Step::Delay(d)) => {
+                tokio::time::sleep(d).await;
+                Ok(())
+            }
+            Some(Step::Fail(e)) => Err(e),
+            Some(Step::Panic) => panic!("a scripted backend panic"),
+        }
+    }
+
+    /// The counted spins of `range` and `games`.
+    fn counted(&self, range: Window, games: Option<&[i32]>) -> Vec<Row> {
+        let (from, to) = (range.from.timestamp_micros(), range.to.timestamp_micros());
+        let spins = self.spins.lock().unwrap();
+        spins
+            .iter()
+            .filter(|s| s.counts() && s.achieved_us >= from && s.achieved_us < to)
+            .filter(|s| games.is_none_or(|g| g.contains(&s.game_id)))
+            .copied()
+            .collect()
+    }
+
+    pub fn standings_now(&self, query: &LeaderboardQuery) -> Standings {
+        let spins = self.counted(query.window, query.games.as_deref());
+        let mut rows = bests(spins.iter().map(|s| (0, *s))).into_values().collect::<Vec<_>>();
+        rows.sort_by(Row::rank_order);
+        let total = rows.len() as u64;
+        rows.truncate(query.limit as usize);
+        let mut counts = Vec::new();
+        for run in &query.counts {
+            let spins = self.counted(run.range, query.games.as_deref());
+            counts.extend(count(spins.iter().map(|s| run.width.floor(s.achieved_us))));
+        }
+        Standings { rows, total, counts }
+    }
+
+    pub fn changes_now(&self, query: &ChangesQuery) -> Changes {
+        let known: HashMap<i64, u64> = query.known.iter().map(|k| (k.bucket, k.spins)).collect();
+        let mut counts = Vec::new();
+        let mut rows = Vec::new();
+        for segment in &query.segments {
+            let spins = self.counted(segment.range, query.games.as_deref());
+            let segment_counts = segment.counts.map(|w| count(spins.iter().map(|s| w.floor(s.achieved_us))));
+            let changed = |s: &Row| {
+                let Some(width) = segment.counts.filter(|_| segment.watched) else { return true };
+                let label = width.floor(s.achieved_us);
+                let now = segment_counts
+                    .as_ref()
+                    .and_then(|c| c.iter().find(|c| c.bucket == label))
+                    .map_or(0, |c| c.spins);
+                known.get(&label).copied().unwrap_or(0) != now
+            };
+            if let Some(grain) = segment.rows {
+                let label = |s: &Row| match grain {
+                    Grain::Whole => segment.range.from.timestamp_micros(),
+                    Grain::Every(width) => width.floor(s.achieved_us),
+                };
+                let wanted = spins.iter().filter(|s| changed(s)).map(|s| (label(s), *s));
+                rows.extend(bests(wanted).into_iter().map(|((bucket, _), row)| BucketRow { bucket, row }));
+            }
+            counts.extend(segment_counts.unwrap_or_default());
+        }
+        Changes { rows, counts }
+    }
+}
+
+/// Each (bucket, player)'s best spin.
+fn bests(spins: impl Iterator<Item = (i64, Row)>) -> BTreeMap<(i64, i32), Row> {
+    let mut best: BTreeMap<(i64, i32), Row> = BTreeMap::new();
+    for (bucket, spin) in spins {
+        best.entry((bucket, spin.player_id))
+            .and_modify(|b| {
+                if spin.beats(b) {
+                    *b = spin
+                }
+            })
+            .or_insert(spin);
+    }
+    best
+}
+
+fn count(labels: impl Iterator<Item = i64>) -> Vec<BucketCount> {
+    let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
+    for label in labels {
+        *counts.entry(label).or_default() += 1;
+    }
+    counts.into_iter().map(|(bucket, spins)| BucketCount { bucket, spins }).collect()
+}
+
+#[async_trait]
+impl Backend for Memory {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn leaderboard(&self, query: &LeaderboardQuery) -> Result<Standings, BackendError> {
+        self.full_queries.fetch_add(1, Ordering::SeqCst);
+        self.step().await?;
+        let standings = self.standings_now(query);
+        self.rows_answered.fetch_add(standings.rows.len(), Ordering::SeqCst);
+        Ok(standings)
+    }
+
+    fn answers_changes(&self) -> bool {
+        true
+    }
+
+    async fn changes(&self, query: &ChangesQuery) -> Result<Changes, BackendError> {
+        self.change_queries.fetch_add(1, Ordering::SeqCst);
+        self.step().await?;
+        let changes = self.changes_now(query);
+        self.rows_answered.fetch_add(changes.rows.len(), Ordering::SeqCst);
+        Ok(changes)
+    }
+
+    async fn ping(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,157 @@
+//! Where a refresh gets a view's standings: from the view's [`Ledger`] when the backend answers
+//! incremental queries (one query for what changed), else from one full query. A view with no
+//! ledger yet, or whose ledger cannot go on, loads: a campaign's whole board by a full query that
+//! also counts its buckets, a window by reading its buckets once it is known to fit within
+//! `--max-standings`. Views ranking more players than that are refreshed by full queries.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+
+use super::ledger::{Geometry, Ledger, Reload};
+use super::snapshot::Snapshot;
+use super::{Error, Shared};
+use crate::backend::BackendError;
+use crate::campaigns::Campaign;
+use crate::leaderboard::{LeaderboardQuery, Row, View, Window};
+
+/// Above this many rows, the ledger's work runs off the async workers.
+const INLINE_ROWS: usize = 10_000;
+
+/// A view's ledger between refreshes; taken by the refresh that runs (one at a time), put back
+/// when it succeeds. A refresh that fails leaves it as it was; one that is cancelled or panics
+/// loses it, and the next refresh loads.
+#[derive(Default)]
+pub struct Keeper(Mutex<Option<Ledger>>);
+
+impl Keeper {
+    fn take(&self) -> Option<Ledger> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+
+    fn put(&self, ledger: Ledger) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(ledger);
+    }
+
+    /// Bytes the ledger holds (0 while a refresh has it).
+    pub fn bytes(&self) -> usize {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map_or(0, Ledger::bytes)
+    }
+}
+
+/// What one refresh needs to know of its view.
+pub struct Refresh<'a> {
+    pub shared: &'a Shared,
+    pub campaign: &'a Campaign,
+    pub view: View,
+    pub keeper: &'a Keeper,
+    pub current: Option<Arc<Snapshot>>,
+    pub now: DateTime<Utc>,
+    pub window: Window,
+    pub is_final: bool,
+}
+
+impl Refresh<'_> {
+    /// The view's ranked rows (at most `--max-standings`) and how many players it ranks.
+    pub async fn standings(&self) -> Result<(Arc<[Row]>, u64), Error> {
+        let Some(geometry) = self.geometry() else {
+            return self.full(Vec::new()).await.map(|(rows, total, _)| (rows, total));
+        };
+        match self.keeper.take().filter(|ledger| *ledger.geometry() == geometry) {
+            Some(ledger) => self.steady(ledger).await,
+            None => self.load(geometry).await,
+        }
+    }
+
+    /// How the view's buckets are laid out, if it is refreshed incrementally.
+    fn geometry(&self) -> Option<Geometry> {
+        let settings = &self.shared.settings;
+        if self.is_final || !self.shared.backend.answers_changes() {
+            return None;
+        }
+        let cap = settings.max_standings.get() as usize;
+        if self.current.as_ref().is_some_and(|s| s.ranking.total() > cap as u64) {
+            return None;
+        }
+        let range = (self.campaign.start, self.campaign.end);
+        let periods = (settings.late_arrival, settings.reconcile_every);
+        Geometry::new(self.view, range, self.campaign.games.clone(), periods, cap)
+    }
+
+    async fn steady(&self, ledger: Ledger) -> Result<(Arc<[Row]>, u64), Error> {
+        let plan = ledger.plan(self.now);
+        let changes = match self.shared.changes(&plan.query).await {
+            Ok(changes) => changes,
+            Err(e) => {
+                self.keeper.put(ledger);
+                return Err(e);
+            }
+        };
+        let geometry = ledger.geometry().clone();
+        let heavy = changes.rows.len() > INLINE_ROWS || ledger.bytes() > INLINE_ROWS * 64;
+        match off_workers(heavy, move || ledger.apply(&plan, changes)).await? {
+            Ok((ledger, rows)) => {
+                self.keeper.put(ledger);
+                let total = rows.len() as u64;
+                Ok((rows, total))
+            }
+            Err(reload) => {
+                tracing::info!(?reload, "the view's ledger cannot go on: loading it again");
+                self.load(geometry).await
+            }
+        }
+    }
+
+    /// Loads the view: its whole board with its buckets' counts, or a window's buckets.
+    async fn load(&self, geometry: Geometry) -> Result<(Arc<[Row]>, u64), Error> {
+        let ledger = Ledger::new(geometry, self.now);
+        if self.view == View::Top {
+            let (rows, total, counts) = self.full(ledger.count_runs()).await?;
+            if total <= rows.len() as u64 {
+                self.keeper.put(ledger.loaded(rows.clone(), &counts, self.now));
+            }
+            return Ok((rows, total));
+        }
+        // A window is read bucket by bucket only once a full query showed that it fits.
+        if self.current.is_none() {
+            return self.full(Vec::new()).await.map(|(rows, total, _)| (rows, total));
+        }
+        let plan = ledger.plan(self.now);
+        let changes = self.shared.changes(&plan.query).await?;
+        match off_workers(true, move || ledger.apply(&plan, changes)).await? {
+            Ok((ledger, rows)) => {
+                self.keeper.put(ledger);
+                let total = rows.len() as u64;
+                Ok((rows, total))
+            }
+            Err(Reload::Capped | Reload::Changed) => {
+                self.full(Vec::new()).await.map(|(rows, total, _)| (rows, total))
+            }
+        }
+    }
+
+    /// One full query, with `counts` answered alongside.
+    async fn full(
+        &self,
+        counts: Vec<crate::leaderboard::CountRun>,
+    ) -> Result<(Arc<[Row]>, u64, Vec<crate::leaderboard::BucketCount>), Error> {
+        let limit = self.shared.settings.max_standings.get();
+        let query =
+            LeaderboardQuery { window: self.window, games: self.campaign.games.clone(), limit, counts };
+        let standings = self.shared.query(query).await?;
+        Ok((standings.rows.into(), standings.total, standings.counts))
+    }
+}
+
+/// Runs `work` on the blocking pool when `heavy`; a panic there is a failed refresh.
+async fn off_workers<T: Send + 'static>(
+    heavy: bool,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Error> {
+    if !heavy {
+        return Ok(work());
+    }
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Backend(BackendError::Malformed(format!("the refresh failed: {e}"))))
+}

@@ -1,0 +1,132 @@
+//! What an incremental refresh asks a backend for, and what comes back: each player's best
+//! spin per bucket of some ranges of time, and how many counted spins each bucket holds, so that
+//! the next refresh can ask only for the buckets whose count changed since.
+//!
+//! Buckets are `bin(EventTime, width)` for a [`Width`] that divides a day (so every engine
+//! aligns them alike), or a whole range as one bucket. A bucket is named by its label: the start
+//! of its bin (or of its range), in microseconds since the Unix epoch.
+
+use std::time::Duration;
+
+use super::{Row, Window};
+
+/// A bucket width: whole seconds, dividing a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Width(u32);
+
+impl Width {
+    pub const HOUR: Self = Self(3600);
+
+    /// `None` unless `seconds` is at least 1 and divides a day.
+    pub const fn seconds(seconds: u32) -> Option<Self> {
+        if seconds > 0 && 86_400 % seconds == 0 { Some(Self(seconds)) } else { None }
+    }
+
+    /// The smallest width (of those that divide an hour, or a day past it) holding `d`.
+    pub fn at_least(d: Duration) -> Self {
+        const NICE: [u32; 14] = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 86_400];
+        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        Self(NICE.into_iter().find(|&n| u64::from(n) >= secs).unwrap_or(86_400))
+    }
+
+    pub fn as_secs(self) -> u32 {
+        self.0
+    }
+
+    pub fn micros(self) -> i64 {
+        i64::from(self.0) * 1_000_000
+    }
+
+    /// The label of the bucket holding `us`.
+    pub fn floor(self, us: i64) -> i64 {
+        us.div_euclid(self.micros()) * self.micros()
+    }
+
+    /// The first bucket boundary at or after `us`.
+    pub fn ceil(self, us: i64) -> i64 {
+        -self.floor(-us)
+    }
+
+    /// Whether `us` is a bucket boundary.
+    pub fn aligned(self, us: i64) -> bool {
+        us.rem_euclid(self.micros()) == 0
+    }
+}
+
+/// How a segment's spins are grouped into rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grain {
+    /// One bucket, labelled with the segment's start.
+    Whole,
+    Every(Width),
+}
+
+/// A range of time and what to return about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub range: Window,
+    /// Each player's best spin per bucket of this grain; `None`: no rows.
+    pub rows: Option<Grain>,
+    /// Counted spins per bucket of this width; `None`: no counts.
+    pub counts: Option<Width>,
+    /// Rows only for the buckets (of `counts`) whose count differs from the query's `known`.
+    pub watched: bool,
+}
+
+/// One incremental refresh's question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangesQuery {
+    /// Only spins of these games count (sorted, deduplicated, non-empty); `None` = all games.
+    pub games: Option<Vec<i32>>,
+    /// Disjoint ranges (a rows-only range may overlap counts-only ones).
+    pub segments: Vec<Segment>,
+    /// The counts of watched buckets as last seen; a bucket not listed had no counted spin.
+    pub known: Vec<BucketCount>,
+}
+
+/// How many counted spins a bucket holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketCount {
+    pub bucket: i64,
+    pub spins: u64,
+}
+
+/// A player's best spin in a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketRow {
+    pub bucket: i64,
+    pub row: Row,
+}
+
+/// The answer: rows of every rows segment (watched ones: of their changed buckets only), and the
+/// count of every bucket that holds a counted spin in a counts segment.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Changes {
+    pub rows: Vec<BucketRow>,
+    pub counts: Vec<BucketCount>,
+}
+
+/// A count-only segment of a full standings query: the counts the first incremental refresh
+/// starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountRun {
+    pub range: Window,
+    pub width: Width,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widths_divide_a_day_and_align_buckets() {
+        assert!(Width::seconds(7).is_none() && Width::seconds(0).is_none());
+        let w = Width::seconds(10).unwrap();
+        assert_eq!((w.floor(25_000_000), w.ceil(25_000_000)), (20_000_000, 30_000_000));
+        assert_eq!((w.floor(-1), w.ceil(-1)), (-10_000_000, 0), "before the epoch too");
+        assert!(w.aligned(30_000_000) && !w.aligned(30_000_001));
+        assert_eq!(Width::at_least(Duration::from_secs(10)).as_secs(), 10);
+        assert_eq!(Width::at_least(Duration::from_millis(10_001)).as_secs(), 15);
+        assert_eq!(Width::at_least(Duration::from_secs(7200)).as_secs(), 86_400);
+    }
+}
