@@ -56,10 +56,13 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where the server listens unless told otherwise; the OpenAPI document's server.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
-    #[arg(long, env = "LEADERBOARD_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "LEADERBOARD_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     /// Campaigns file (TOML), reloaded when it changes or on SIGHUP.
     #[arg(long, env = "LEADERBOARD_CAMPAIGNS")]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs the real engines the tests use (duckdb-kql and Schemathesis from
 # PyPI into .venv, Microsoft's KQL analyzer from npm into tests/kql-analyzer, Debian's chromium
-# and puppeteer-core from npm into tests/browser for the page's browser test, the tansu Kafka
+# and puppeteer-core from npm into tests/browser for the page's browser test, Postman's
+# converter and runner and openapi-typescript from npm into tests/clients, the tansu Kafka
 # broker from crates.io into a tools directory outside the clone (reused by every clone on the
 # machine), confluent-kafka for the event generator into .venv), then the Rust test suites.
 set -euo pipefail
@@ -36,6 +37,10 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 if [ ! -d tests/browser/node_modules/puppeteer-core ]; then
   (cd tests/browser && npm ci --silent --no-audit --no-fund)
+fi
+# The clients' test: openapi-to-postmanv2, newman, openapi-typescript and tsc.
+if [ ! -d tests/clients/node_modules/newman ]; then
+  (cd tests/clients && npm ci --silent --no-audit --no-fund)
 fi
 
 export DUCKDB_KQL="$PWD/.venv/bin/duckdb-kql"

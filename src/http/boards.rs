@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::campaigns::{KnownCampaign, PlayerInPath};
 use super::docs::{
-    AroundQuery, CampaignPath, Conditional, NotModified, PageQuery, PlayerPath, ReadProblems, ViewQuery,
-    WindowQuery,
+    AroundQuery, CampaignPath, Conditional, FriendsQuery, NotModified, PageQuery, PlayerPath, ReadProblems,
+    ViewQuery, WindowQuery,
 };
 use super::params::Params;
 use super::problem::ApiError;
@@ -19,7 +19,9 @@ use crate::engine::{Board, FriendsBoard, PlayerStanding, Read, Shape, Source};
 use crate::leaderboard::{self, Around, InvalidParam, Limit, Offset, PlayerIds, Span, View};
 use crate::representation::Representation;
 
-/// Top players over the whole campaign, a page at a time.
+/// Top players
+///
+/// A page of the standings over the whole campaign, `[start, end)`, by global rank.
 #[utoipa::path(get, path = "/campaigns/{id}/top", tag = "leaderboards",
     params(CampaignPath, PageQuery, Conditional),
     responses(
@@ -35,7 +37,10 @@ pub async fn top(
     Ok(shaped(&state, &read, shape))
 }
 
-/// Top players over the campaign's last `last` (e.g. `15m`, `2h`, `7d`, `PT15M`), a page at a time.
+/// Top players of a recent window
+///
+/// A page of the standings over the campaign's last `last` (e.g. `15m`, `2h`, `7d`, `PT15M`):
+/// `[max(start, anchor - last), anchor)` with `anchor = min(now, end)`.
 #[utoipa::path(get, path = "/campaigns/{id}/window", tag = "leaderboards",
     params(CampaignPath, WindowQuery, PageQuery, Conditional),
     responses(
@@ -52,6 +57,8 @@ pub async fn window(
     Ok(shaped(&state, &read, shape))
 }
 
+/// A player's standing
+///
 /// One player's standing (rank, score and the spin that set it) and their neighbours, over the
 /// whole campaign or, with `last`, its last span. A player with no counted spin (or ranked past
 /// `--max-standings`) is `null`: not ranked yet.
@@ -75,12 +82,12 @@ pub async fn player(
     Ok(answer(&read, read.snapshot.player(id, around)))
 }
 
-/// A friends' board: the standings of up to --max-limit players, the ranked ones ordered by
-/// rank (global ranks), the others listed as unranked.
+/// Friends' board
+///
+/// The standings of up to --max-limit players, the ranked ones ordered by rank (global ranks),
+/// the others listed as unranked.
 #[utoipa::path(get, path = "/campaigns/{id}/players", tag = "leaderboards",
-    params(CampaignPath,
-        ("ids" = Vec<i32>, Query, style = Form, explode = false, min_items = 1, max_items = 100, description = "Player ids (Int32), comma-separated, at most --max-limit (default 100)"),
-        ViewQuery, Conditional),
+    params(CampaignPath, FriendsQuery, ViewQuery, Conditional),
     responses(
         (status = 200, description = "The players' standings", body = FriendsBoard, headers(("ETag" = String, description = "Strong validator"), ("Cache-Control" = String, description = "public, max-age, stale-while-revalidate, stale-if-error"), ("X-Checked-At" = String, description = "When the backend last confirmed these standings (RFC 3339)"))),
         NotModified, ReadProblems))]

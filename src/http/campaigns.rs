@@ -8,7 +8,8 @@ use std::sync::Arc;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::problem::{ApiError, Problem};
+use super::docs::{CampaignPath, Conditional, NotModified, Overloaded, UnknownCampaign};
+use super::problem::ApiError;
 use crate::campaigns::{Campaign, CampaignSummary};
 use crate::leaderboard::{self, PlayerId};
 use crate::representation::Representation;
@@ -18,27 +19,28 @@ pub struct CampaignList {
     pub campaigns: Vec<CampaignSummary>,
 }
 
-/// List every campaign with its current status.
+/// List campaigns
+///
+/// Every campaign of the catalogue with its status now: `upcoming`, `live` or `ended`.
 #[utoipa::path(get, path = "/campaigns", tag = "campaigns",
-    params(("If-None-Match" = Option<String>, Header, description = "Tags the client holds, or *: a current one gets 304")),
+    params(Conditional),
     responses(
         (status = 200, description = "All campaigns", body = CampaignList, headers(("ETag" = String, description = "Strong validator, one per content coding"), ("Cache-Control" = String, description = "public, max-age, stale-while-revalidate, stale-if-error"))),
-        (status = 304, description = "The representation the client holds is current", headers(("ETag" = String, description = "Strong validator, one per content coding"), ("Cache-Control" = String, description = "public, max-age, stale-while-revalidate, stale-if-error"))),
-        (status = 503, description = "Too many requests in flight: retry after Retry-After seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait")))))]
+        NotModified, Overloaded))]
 pub async fn list_campaigns(State(state): State<AppState>) -> Representation {
     let now = leaderboard::now();
     let campaigns = state.catalogue.load().iter().map(|c| CampaignSummary::at(c, now)).collect();
     tagged(&CampaignList { campaigns })
 }
 
-/// One campaign with its current status.
+/// Get a campaign
+///
+/// One campaign of the catalogue with its status now: `upcoming`, `live` or `ended`.
 #[utoipa::path(get, path = "/campaigns/{id}", tag = "campaigns",
-    params(("id" = String, Path, description = "Campaign id"), ("If-None-Match" = Option<String>, Header, description = "Tags the client holds, or *: a current one gets 304")),
+    params(CampaignPath, Conditional),
     responses(
         (status = 200, description = "The campaign", body = CampaignSummary, headers(("ETag" = String, description = "Strong validator, one per content coding"), ("Cache-Control" = String, description = "public, max-age, stale-while-revalidate, stale-if-error"))),
-        (status = 304, description = "The representation the client holds is current", headers(("ETag" = String, description = "Strong validator, one per content coding"), ("Cache-Control" = String, description = "public, max-age, stale-while-revalidate, stale-if-error"))),
-        (status = 404, description = "Unknown campaign", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many requests in flight: retry after Retry-After seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait")))))]
+        NotModified, UnknownCampaign, Overloaded))]
 pub async fn get_campaign(campaign: KnownCampaign) -> Representation {
     tagged(&CampaignSummary::at(&campaign.0, leaderboard::now()))
 }

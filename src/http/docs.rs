@@ -1,19 +1,26 @@
-//! The OpenAPI description shared by the board, stream and export routes, said once: their
-//! path and query parameters with the bounds the server enforces (the defaults of `--max-limit`
-//! and `--max-standings`), and the problem answers they can give. Documentation only: requests
+//! The OpenAPI description shared by the routes, said once: their path, query and header
+//! parameters with the bounds the server enforces (the defaults of `--max-limit` and
+//! `--max-standings`) and an example each that works against `cargo run`'s demo, and the
+//! answers other than their body, every problem with an example. Documentation only: requests
 //! are validated by the typed parameters of `crate::leaderboard`.
 #![allow(dead_code)]
+
+mod examples;
 
 use utoipa::{IntoParams, IntoResponses};
 
 use super::problem::Problem;
 
+/// The tag of an earlier answer: sent as `If-None-Match` or `Last-Event-ID`, it gets the current
+/// answer, as a first request does.
+const OLD_TAG: &str = "\"5e1f0c3a9b7d24e6f8a0c2e4b6d8f0a1\"";
+
 /// The campaign of a route.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct CampaignPath {
-    /// Campaign id.
-    #[param(pattern = r"^[a-z0-9][a-z0-9-]{0,63}$")]
+    /// Campaign id (the demo's are demo-live, demo-slots, demo-ended and demo-upcoming).
+    #[param(pattern = r"^[a-z0-9][a-z0-9-]{0,63}$", example = "demo-live")]
     id: String,
 }
 
@@ -21,11 +28,11 @@ pub struct CampaignPath {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct PlayerPath {
-    /// Campaign id.
-    #[param(pattern = r"^[a-z0-9][a-z0-9-]{0,63}$")]
+    /// Campaign id (the demo's are demo-live, demo-slots, demo-ended and demo-upcoming).
+    #[param(pattern = r"^[a-z0-9][a-z0-9-]{0,63}$", example = "demo-live")]
     id: String,
-    /// Player id (Int32, GamePlay's PlayerID type).
-    #[param(rename = "playerId", minimum = -2147483648, maximum = 2147483647)]
+    /// Player id (Int32, GamePlay's PlayerID type; the demo's simulated players are 1 to 10,000).
+    #[param(rename = "playerId", minimum = -2147483648, maximum = 2147483647, example = 42)]
     player_id: i32,
 }
 
@@ -34,11 +41,11 @@ pub struct PlayerPath {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Entries to return, 1 to --max-limit (default 100); 10 when absent.
-    #[param(minimum = 1, maximum = 100)]
+    #[param(minimum = 1, maximum = 100, example = 10)]
     limit: Option<u32>,
     /// 0-based rank of the first entry, up to --max-standings (default 1,000,000); past the
     /// end: no entries.
-    #[param(minimum = 0, maximum = 1000000)]
+    #[param(minimum = 0, maximum = 1000000, example = 0)]
     offset: Option<u32>,
 }
 
@@ -50,7 +57,8 @@ pub struct WindowQuery {
     /// (decimals such as 1.5h and ISO-8601 such as PT15M are accepted too). A campaign that
     /// declares its windows accepts only those.
     #[param(
-        pattern = r"^([1-9][0-9]{0,9}ms|[1-9][0-9]{0,6}s|[1-9][0-9]{0,4}m|[1-9][0-9]{0,2}h|([1-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-6])d)$"
+        pattern = r"^([1-9][0-9]{0,9}ms|[1-9][0-9]{0,6}s|[1-9][0-9]{0,4}m|[1-9][0-9]{0,2}h|([1-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-6])d)$",
+        example = "15m"
     )]
     last: String,
 }
@@ -61,7 +69,8 @@ pub struct WindowQuery {
 pub struct ViewQuery {
     /// The window's length, as on /window; absent: the whole campaign.
     #[param(
-        pattern = r"^([1-9][0-9]{0,9}ms|[1-9][0-9]{0,6}s|[1-9][0-9]{0,4}m|[1-9][0-9]{0,2}h|([1-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-6])d)$"
+        pattern = r"^([1-9][0-9]{0,9}ms|[1-9][0-9]{0,6}s|[1-9][0-9]{0,4}m|[1-9][0-9]{0,2}h|([1-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-6])d)$",
+        example = "15m"
     )]
     last: Option<String>,
 }
@@ -71,16 +80,26 @@ pub struct ViewQuery {
 #[into_params(parameter_in = Query)]
 pub struct AroundQuery {
     /// Entries on each side of the player (default 0).
-    #[param(minimum = 0, maximum = 50)]
+    #[param(minimum = 0, maximum = 50, example = 5)]
     around: Option<u8>,
+}
+
+/// The players of a friends' board.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FriendsQuery {
+    /// Player ids (Int32), comma-separated, at most --max-limit (default 100).
+    #[param(style = Form, explode = false, min_items = 1, max_items = 100, example = json!([7, 42, 1001]))]
+    ids: Vec<i32>,
 }
 
 /// A conditional GET.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]
 pub struct Conditional {
-    /// Tags the client holds, or *: a current one gets 304.
-    #[param(rename = "If-None-Match")]
+    /// Tags the client holds, or *: a current one gets 304 (the example, an old tag, gets the
+    /// answer).
+    #[param(rename = "If-None-Match", example = json!(OLD_TAG))]
     if_none_match: Option<String>,
 }
 
@@ -88,32 +107,69 @@ pub struct Conditional {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]
 pub struct Resume {
-    /// The id of the last event received: no duplicate first event when it is still current.
-    #[param(rename = "Last-Event-ID")]
+    /// The id of the last event received: no duplicate first event when it is still current
+    /// (the example, an old tag, gets the current answer first).
+    #[param(rename = "Last-Event-ID", example = json!(OLD_TAG))]
     last_event_id: Option<String>,
 }
 
 /// The representation the client holds is current.
 #[derive(IntoResponses)]
-#[response(status = 304)]
+#[response(status = 304, headers(
+    ("ETag" = String, description = "Strong validator, one per content coding"),
+    ("Cache-Control" = String, description = "public, max-age, stale-while-revalidate, stale-if-error")))]
 pub struct NotModified;
+
+/// Unknown campaign.
+#[derive(IntoResponses)]
+#[response(status = 404, content_type = "application/problem+json", example = json!(examples::unknown_campaign()))]
+pub struct UnknownCampaign(Problem);
+
+/// Too many requests in flight (--max-in-flight): retry after Retry-After seconds.
+#[derive(IntoResponses)]
+#[response(status = 503, content_type = "application/problem+json",
+    headers(("Retry-After" = u32, description = "Seconds to wait")), example = json!(examples::overloaded()))]
+pub struct Overloaded(Problem);
 
 /// What reading a view can answer instead of its body.
 #[derive(IntoResponses)]
 pub enum ReadProblems {
     /// Bad parameters, or a window the campaign does not declare.
-    #[response(status = 400, content_type = "application/problem+json")]
+    #[response(status = 400, content_type = "application/problem+json", example = json!(examples::bad_parameter()))]
     BadRequest(Problem),
     /// Unknown campaign.
-    #[response(status = 404, content_type = "application/problem+json")]
+    #[response(status = 404, content_type = "application/problem+json", example = json!(examples::unknown_campaign()))]
     UnknownCampaign(Problem),
     /// The backend answered with an error (its code and a short message).
-    #[response(status = 502, content_type = "application/problem+json")]
+    #[response(status = 502, content_type = "application/problem+json", example = json!(examples::backend_error()))]
     Backend(Problem),
     /// Too busy (requests in flight, backend queries or ADX throttling): retry after Retry-After seconds.
-    #[response(status = 503, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait")))]
+    #[response(status = 503, content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "Seconds to wait")), example = json!(examples::busy()))]
     Busy(Problem),
     /// The backend did not answer within the request budget.
-    #[response(status = 504, content_type = "application/problem+json")]
+    #[response(status = 504, content_type = "application/problem+json", example = json!(examples::timeout()))]
     Timeout(Problem),
+}
+
+/// What `POST /events` can answer instead of storing the events.
+#[derive(IntoResponses)]
+pub enum IngestProblems {
+    /// Nothing stored: the problem's `errors` lists each bad item.
+    #[response(status = 400, content_type = "application/problem+json", example = json!(examples::invalid_events()))]
+    Invalid(Problem),
+    /// Missing or wrong ingest token (when the server has one).
+    #[response(status = 401, content_type = "application/problem+json",
+        headers(("WWW-Authenticate" = String, description = "Bearer")), example = json!(examples::unauthorized()))]
+    Unauthorized(Problem),
+    /// The server reads from ADX: events go through its ingestion pipeline.
+    #[response(status = 404, content_type = "application/problem+json", example = json!(examples::no_ingest()))]
+    NoIngest(Problem),
+    /// Body over 16 MiB.
+    #[response(status = 413, content_type = "application/problem+json", example = json!(examples::too_large()))]
+    TooLarge(Problem),
+    /// No room for the body among the ingests in flight (--ingest-max-bytes): retry after Retry-After seconds.
+    #[response(status = 503, content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "Seconds to wait")), example = json!(examples::overloaded()))]
+    Busy(Problem),
 }

@@ -14,7 +14,8 @@ use subtle::ConstantTimeEq;
 use tokio::sync::OwnedSemaphorePermit;
 use utoipa::ToSchema;
 
-use super::problem::{ApiError, Problem};
+use super::docs::IngestProblems;
+use super::problem::ApiError;
 use super::{AppState, Ingest};
 use crate::events::{BatchError, Spin, parse_batch};
 
@@ -43,18 +44,17 @@ pub struct EventDoc {
     event_time: String,
 }
 
-/// Store spin events (embedded backend only). Every event that fits the GamePlay types is
-/// stored, including losing spins and zero stakes (they never count); one bad event refuses
-/// the whole batch. An acknowledged batch is on disk.
+/// Store spin events
+///
+/// Embedded backend only. Every event that fits the GamePlay types is stored, including losing
+/// spins and zero stakes (they never count); one bad event refuses the whole batch. An
+/// acknowledged batch is on disk. The bearer token is needed only when the server has one
+/// (`--ingest-token`); the demo has none.
 #[utoipa::path(post, path = "/events", tag = "events",
-    request_body(content = [EventDoc], description = "A JSON array of events, or NDJSON (one event per line)"),
-    responses(
-        (status = 200, description = "All events stored", body = Accepted),
-        (status = 400, description = "Nothing stored: the problem's `errors` lists each bad item", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong ingest token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "The server reads from ADX", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 16 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No room for the body among the ingests in flight (--ingest-max-bytes): retry after Retry-After seconds", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "Seconds to wait")))))]
+    request_body(content = [EventDoc], description = "A JSON array of events, or NDJSON (one event per line)",
+        example = json!([{"playerId": 42, "gameId": 1, "win": 500, "stake": 2, "eventTime": "2026-11-24T10:15:30.123456Z"}])),
+    security(("ingestToken" = []), ()),
+    responses((status = 200, description = "All events stored", body = Accepted), IngestProblems))]
 pub async fn ingest(
     admitted: Admitted,
     body: Result<Bytes, BytesRejection>,

@@ -23,7 +23,10 @@ use crate::leaderboard::View;
 /// Rows written per chunk of the body.
 const CHUNK: usize = 10_000;
 
-/// The complete standings of the whole campaign, or with `last` of its window, as CSV.
+/// Standings as CSV
+///
+/// The complete standings (up to --max-standings players) of the whole campaign or, with `last`,
+/// of its window, in rank order: to pay out prizes.
 #[utoipa::path(get, path = "/campaigns/{id}/standings.csv", tag = "leaderboards",
     params(CampaignPath, ViewQuery),
     responses(

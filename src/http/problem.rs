@@ -111,12 +111,18 @@ impl ApiError {
     /// The problem document alone, e.g. for an `error` event on an open stream.
     pub fn document(&self) -> Problem {
         let (status, kind, title) = self.parts();
+        let errors = match self {
+            Self::BadBatch(BatchError::Invalid(items)) => {
+                Some(items.iter().take(MAX_LISTED).cloned().collect())
+            }
+            _ => None,
+        };
         Problem {
             kind: format!("urn:leaderboard:problem:{kind}"),
             title: title.to_owned(),
             status: status.as_u16(),
             detail: self.to_string(),
-            errors: None,
+            errors,
         }
     }
 }
@@ -134,11 +140,7 @@ impl IntoResponse for ApiError {
         if status.is_server_error() && !matches!(self, Self::Overloaded) {
             tracing::warn!(status = status.as_u16(), error = %self, "request failed");
         }
-        let mut document = self.document();
-        if let Self::BadBatch(BatchError::Invalid(items)) = &self {
-            document.errors = Some(items.iter().take(MAX_LISTED).cloned().collect());
-        }
-        let mut response = respond(status, &document);
+        let mut response = respond(status, &self.document());
         if matches!(self, Self::Unauthorized) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

@@ -29,7 +29,10 @@ use crate::leaderboard::{Around, View, parse_last};
 const RETRY: &[u8] = b"retry: 2000\n\n";
 const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
-/// The whole-campaign board, live.
+/// Top players, live
+///
+/// The board of GET /campaigns/{id}/top as server-sent events: the current one first, then one
+/// each time it changes.
 #[utoipa::path(get, path = "/campaigns/{id}/top/stream", tag = "streams",
     params(CampaignPath, PageQuery, Resume),
     responses(
@@ -45,7 +48,10 @@ pub async fn top_stream(
     open(&state, campaign, View::Top, shape, "board", &headers).await
 }
 
-/// A window's board, live.
+/// Top players of a recent window, live
+///
+/// The board of GET /campaigns/{id}/window as server-sent events: the current one first, then
+/// one each time it changes.
 #[utoipa::path(get, path = "/campaigns/{id}/window/stream", tag = "streams",
     params(CampaignPath, WindowQuery, PageQuery, Resume),
     responses(
@@ -62,7 +68,10 @@ pub async fn window_stream(
     open(&state, campaign, view, shape, "board", &headers).await
 }
 
-/// One player's standing, live.
+/// A player's standing, live
+///
+/// The answer of GET /campaigns/{id}/players/{playerId} as server-sent events: the current one
+/// first, then one each time it changes.
 #[utoipa::path(get, path = "/campaigns/{id}/players/{playerId}/stream", tag = "streams",
     params(PlayerPath, ViewQuery, AroundQuery, Resume),
     responses(

@@ -4,6 +4,7 @@ mod adx_standings;
 mod adx_wire;
 mod auth;
 mod backend_faults;
+mod clients;
 mod common;
 mod conformance;
 mod contract;
