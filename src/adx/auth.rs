@@ -9,10 +9,13 @@
 //! no other starts for a pause (growing with each failure in a row, jittered): requests that
 //! need a token meanwhile get that failure at once.
 //!
-//! A token the cluster refuses ([`TokenSource::reject`]) is forgotten, and the credentials
-//! are built afresh so that their own caches do not hand it back.
+//! A token goes only to an `https` cluster, for the scope `--adx-scope` names or, without it,
+//! the one the cluster's auth metadata names (the `cloud` module). A token the cluster refuses
+//! ([`TokenSource::reject`]) is forgotten, and the credentials are built afresh so that their
+//! own caches do not hand it back.
 
 mod chain;
+mod cloud;
 #[cfg(test)]
 mod tests;
 
@@ -23,14 +26,13 @@ use std::time::Duration;
 use azure_core::credentials::AccessToken;
 use azure_core::time::{self, OffsetDateTime};
 use rand::RngExt;
+use reqwest::Url;
 use reqwest::header::HeaderValue;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 pub use chain::AuthMode;
 use chain::Credential;
-
-pub const DEFAULT_SCOPE: &str = "https://kusto.kusto.windows.net/.default";
 
 /// Refresh this long before expiry so a token never lapses mid-request.
 const REFRESH_MARGIN: time::Duration = time::Duration::minutes(5);
@@ -55,6 +57,18 @@ pub enum AuthError {
     /// The request's budget ran out while the refresh goes on.
     #[error("no Microsoft Entra token within {waited:?} ({trying} still trying)")]
     Timeout { waited: Duration, trying: String },
+}
+
+/// Why there can be no token source for a cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(
+        "--adx-cluster is {scheme}://, and a Microsoft Entra token is only ever sent over https: \
+         use the cluster's https:// URL, or --adx-auth none for a local engine that needs no token"
+    )]
+    NotHttps { scheme: String },
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 /// Builds the credentials to try, in order, afresh: their own token caches start empty.
@@ -106,19 +120,32 @@ struct Failed {
 }
 
 impl TokenSource {
-    /// `Ok(None)` for [`AuthMode::None`]. Inside a runtime, fetches a first token at once so
-    /// the start-up log says which credential works.
-    pub fn new(mode: AuthMode, scope: String) -> Result<Option<Self>, AuthError> {
+    /// The tokens for `cluster`: `Ok(None)` for [`AuthMode::None`], else an error unless the
+    /// cluster is `https`. The scope is `scope` when given, else discovered from the cluster.
+    /// Fetches a first token at once, so that the start-up log says which credential works.
+    pub async fn for_cluster(
+        mode: AuthMode,
+        cluster: &Url,
+        scope: Option<String>,
+    ) -> Result<Option<Self>, SourceError> {
         let kinds = chain::plan(mode, chain::env)?;
         if kinds.is_empty() {
             return Ok(None);
         }
+        if cluster.scheme() != "https" {
+            return Err(SourceError::NotHttps { scheme: cluster.scheme().to_owned() });
+        }
         let make: Make = Box::new(move || kinds.iter().map(|&kind| chain::build(kind, chain::env)).collect());
         let credentials = make()?;
+        let scope = match scope {
+            Some(scope) => {
+                tracing::info!(scope, source = "--adx-scope", "ADX token scope");
+                scope
+            }
+            None => cloud::discover(cluster).await,
+        };
         let source = Self::from_credentials(make, credentials, scope);
-        if tokio::runtime::Handle::try_current().is_ok() {
-            drop(source.inner.refresh(&mut source.inner.state(), ATTEMPT_TIMEOUT));
-        }
+        drop(source.inner.refresh(&mut source.inner.state(), ATTEMPT_TIMEOUT));
         Ok(Some(source))
     }
 

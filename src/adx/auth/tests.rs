@@ -221,7 +221,15 @@ async fn a_refused_token_is_not_handed_back_by_a_credential_cache() {
     assert_eq!(built.load(Ordering::SeqCst), 2, "the credentials were built afresh");
 }
 
-#[test]
-fn none_sends_no_header() {
-    assert!(TokenSource::new(AuthMode::None, DEFAULT_SCOPE.into()).unwrap().is_none());
+#[tokio::test]
+async fn tokens_go_to_https_clusters_only() {
+    let http = Url::parse("http://127.0.0.1:9").unwrap();
+    let scope = Some("https://kusto.example/.default".to_owned());
+    let Err(error) = TokenSource::for_cluster(AuthMode::AzureCli, &http, scope.clone()).await else {
+        panic!("a token source for an http cluster");
+    };
+    let message = error.to_string();
+    assert!(message.contains("http://") && message.contains("--adx-auth none"), "{message}");
+    // Without a token, a local engine over http is fine.
+    assert!(TokenSource::for_cluster(AuthMode::None, &http, scope).await.unwrap().is_none());
 }
