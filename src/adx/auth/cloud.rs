@@ -95,8 +95,6 @@ async fn read(url: &Url) -> Result<Option<String>, BackendError> {
 }
 
 async fn attempt(request: reqwest::RequestBuilder) -> Result<Option<String>, Failure> {
-    // Without the URL: it names the cluster, whose URL may hold a password.
-    let unreachable = |e: reqwest::Error| BackendError::Unreachable(e.without_url().to_string());
     let response = request.send().await.map_err(|e| Failure::transient(unreachable(e), None))?;
     let status = response.status();
     if status == StatusCode::NOT_FOUND {
@@ -112,6 +110,19 @@ async fn attempt(request: reqwest::RequestBuilder) -> Result<Option<String>, Fai
     let metadata: Metadata = serde_json::from_slice(&body)
         .map_err(|e| Failure::fatal(BackendError::Malformed(format!("auth metadata: {e}"))))?;
     metadata.azure_ad.map(scope).transpose().map_err(Failure::fatal)
+}
+
+/// The error and its causes (DNS, TLS, a refused connection), without the URL: it names the
+/// cluster, whose URL may hold a password.
+fn unreachable(error: reqwest::Error) -> BackendError {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(e) = cause {
+        text = format!("{text}: {e}");
+        cause = e.source();
+    }
+    BackendError::Unreachable(text)
 }
 
 /// `<resource>/.default`, the resource made its MFA twin when the cluster requires MFA.
