@@ -45,9 +45,9 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// failure in a row up to [`LONGEST_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_secs(2);
 const LONGEST_PAUSE: Duration = Duration::from_secs(30);
-/// A token the cluster refuses sooner than this after it was fetched is kept: a new one would
-/// be refused alike (a wrong scope, an identity without access), and fetching one for every
-/// refused query would flood the identity endpoint.
+/// A token fetched to replace a refused one, and refused too sooner than this after it was
+/// fetched, is kept: the cluster refuses new tokens (a wrong scope, an identity without
+/// access), and fetching one for every refused query would flood the identity endpoint.
 const REFUSED_TOO_SOON: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -101,6 +101,8 @@ struct State {
     failed: Option<Failed>,
     /// The credential that gave the last token, to log each change once.
     announced: Option<&'static str>,
+    /// The cluster refused the last token: the next one replaces it.
+    refused: bool,
 }
 
 /// The cached token.
@@ -109,7 +111,9 @@ struct Held {
     header: HeaderValue,
     expires_on: OffsetDateTime,
     fetched: Instant,
-    /// Whether its refusal has been logged (a token refused too soon is kept).
+    /// Fetched after the cluster refused its predecessor.
+    replacement: bool,
+    /// Whether its refusal has been logged (a replacement refused too soon is kept).
     refusal_logged: bool,
 }
 
@@ -151,8 +155,9 @@ impl TokenSource {
 
     fn from_credentials(make: Make, credentials: Vec<Credential>, scope: String) -> Self {
         let names = credentials.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", then ");
+        let chain = credentials.into();
         let state =
-            State { chain: credentials.into(), token: None, refreshing: None, failed: None, announced: None };
+            State { chain, token: None, refreshing: None, failed: None, announced: None, refused: false };
         let inner = Inner { make, names, working: AtomicUsize::new(0), scope, state: Mutex::new(state) };
         Self { inner: Arc::new(inner) }
     }
@@ -197,25 +202,27 @@ impl TokenSource {
 
     /// The cluster refused `authorization` (HTTP 401). If it is still the cached token, it is
     /// forgotten and the credentials are built afresh, so the next [`authorization`] fetches a
-    /// new one; unless the token was fetched moments ago, since a new one would be refused
-    /// alike. A value that is no longer the cached one changes nothing.
+    /// new one; unless it is itself the replacement of a refused token, fetched moments ago:
+    /// then the cluster refuses new tokens too, and it is kept. A value that is no longer the
+    /// cached one changes nothing.
     ///
     /// [`authorization`]: Self::authorization
     pub fn reject(&self, authorization: &HeaderValue) {
         let mut state = self.inner.state();
         let Some(token) = state.token.as_mut().filter(|t| t.header == *authorization) else { return };
         let age = token.fetched.elapsed();
-        if age < REFUSED_TOO_SOON {
+        if token.replacement && age < REFUSED_TOO_SOON {
             if !std::mem::replace(&mut token.refusal_logged, true) {
                 tracing::warn!(
                     ?age,
-                    "ADX refused a token fetched moments ago; keeping it, since a new one would be refused \
-                     alike: check --adx-scope and the identity's access to the database"
+                    "ADX refuses new tokens too; keeping this one rather than fetching one per query: \
+                     check --adx-scope and the identity's access to the database"
                 );
             }
             return;
         }
         state.token = None;
+        state.refused = true;
         match (self.inner.make)() {
             Ok(credentials) => state.chain = credentials.into(),
             Err(e) => tracing::warn!("cannot build the credentials afresh, keeping them: {e}"),
@@ -266,9 +273,10 @@ impl Inner {
                 if state.announced.replace(name) != Some(name) || recovered {
                     tracing::info!(credential = name, "ADX token obtained");
                 }
-                let fetched = Instant::now();
-                state.token =
-                    Some(Held { header: header.clone(), expires_on, fetched, refusal_logged: false });
+                let (fetched, replacement) = (Instant::now(), std::mem::take(&mut state.refused));
+                let held =
+                    Held { header: header.clone(), expires_on, fetched, replacement, refusal_logged: false };
+                state.token = Some(held);
                 Ok(header)
             }
             Err(error) => {
