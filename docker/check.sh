@@ -132,7 +132,14 @@ for var in re.findall(r"^ENV (.+?)(?:\n(?!\s)|\Z)", dockerfile, re.M | re.S):
 # The connector config: the keys the pipeline relies on, and no literal secret.
 cfg = json.loads((here / "connector/kusto-sink.json").read_text())["config"]
 need = {"connector.class": "com.microsoft.azure.kusto.kafka.connect.sink.KustoSinkConnector",
-        "topics": "gameplay", "key.converter.schemas.enable": "false", "value.converter.schemas.enable": "false"}
+        "topics": "gameplay", "value.converter.schemas.enable": "false",
+        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+        # Errors are logged and the records dead-lettered, never a dead task.
+        "errors.tolerance": "all", "errors.log.enable": "true",
+        "errors.deadletterqueue.context.headers.enable": "true",
+        # One broker in compose: Connect cannot make a dead-letter topic of 3 replicas there.
+        "errors.deadletterqueue.topic.replication.factor": "1",
+        "misc.deadletterqueue.bootstrap.servers": "{{KAFKA_BOOTSTRAP_SERVERS}}"}
 for k, v in need.items():
     if cfg.get(k) != v:
         errors.append(f"kusto-sink.json: {k} should be {v!r}, is {cfg.get(k)!r}")
@@ -143,6 +150,22 @@ for k in ("kusto.ingestion.url", "kusto.query.url", "aad.auth.authority", "aad.a
 for k in ("aad.auth.authority", "aad.auth.appid", "aad.auth.appkey"):
     if not re.fullmatch(r"\$\{env:[A-Z_]+\}", cfg.get(k, "")):
         errors.append(f"kusto-sink.json: {k} must be a ${{env:...}} reference, not a value")
+if cfg.get("behavior.on.error", "fail").lower() != "log":
+    errors.append(f"kusto-sink.json: behavior.on.error should be LOG, is {cfg.get('behavior.on.error')!r}")
+# The sink retries max/backoff times: minutes of retries, at most a few hundred attempts.
+retry_max, backoff = (int(cfg.get(k, d)) for k, d in (("errors.retry.max.time.ms", 300), ("errors.retry.backoff.time.ms", 10)))
+if retry_max < 120_000 or not 1_000 <= backoff <= retry_max // 5:
+    errors.append(f"kusto-sink.json: retries of {retry_max} ms every {backoff} ms: want minutes, every few seconds")
+# Auto-creation is off on the broker, and the sink wants its topic made beforehand.
+init = " ".join(map(str, services["init-topics"].get("command", [])))
+created = set(re.findall(r"--topic\s+(\S+)", init))
+for k in ("errors.deadletterqueue.topic.name", "misc.deadletterqueue.topic.name"):
+    if not cfg.get(k):
+        errors.append(f"kusto-sink.json: {k} missing")
+    elif cfg[k] not in created:
+        errors.append(f"kusto-sink.json: {k} {cfg[k]} is not created by init-topics in compose.yaml")
+for topic in set(cfg["topics"].split(",")) - created:
+    errors.append(f"compose.yaml: init-topics does not create {topic}")
 mapping = cfg["kusto.tables.topics.mapping"]
 for part in ("'mapping':'gameplay_json_mapping'", "'format':'json'", "'streaming':'true'", "'topic':'gameplay'"):
     if part not in mapping:
@@ -191,7 +214,7 @@ EOF
 pids+=($!)
 for _ in $(seq 50); do curl -s "http://127.0.0.1:$stub_port/" >/dev/null && break; sleep 0.1; done
 reg() {
-  CONNECT_URL=http://127.0.0.1:$stub_port ADX_CLUSTER_URL='https://mycluster.westeurope.kusto.windows.net' \
+  KAFKA_BOOTSTRAP_SERVERS= CONNECT_URL=http://127.0.0.1:$stub_port ADX_CLUSTER_URL='https://mycluster.westeurope.kusto.windows.net' \
     ADX_DATABASE=leaderboard REGISTER_TIMEOUT=10 bash "$here/connector/register.sh" "$@"
 }
 reg >/dev/null || die "register.sh against the stub"
@@ -201,6 +224,7 @@ cfg = json.load(open(sys.argv[1]))["config"]
 assert cfg["kusto.ingestion.url"] == "https://ingest-mycluster.westeurope.kusto.windows.net", cfg["kusto.ingestion.url"]
 assert cfg["kusto.query.url"] == "https://mycluster.westeurope.kusto.windows.net"
 assert cfg["aad.auth.appkey"] == "${env:AZURE_CLIENT_SECRET}", "config-provider reference must pass through untouched"
+assert cfg["misc.deadletterqueue.bootstrap.servers"] == "broker:29092", "the dead-letter brokers default to compose's"
 assert "'db':'leaderboard','table':'GamePlay'" in cfg["kusto.tables.topics.mapping"]
 assert "{{" not in json.dumps(cfg)
 EOF

@@ -196,7 +196,7 @@ type Backends = (Arc<dyn Backend>, Option<Arc<EmbeddedStore>>);
 
 async fn backend(args: &ServeArgs) -> Result<Backends, StartError> {
     match args.backend {
-        BackendKind::Adx => Ok((Arc::new(adx(&args.adx, args)?), None)),
+        BackendKind::Adx => Ok((Arc::new(adx(&args.adx, args).await?), None)),
         BackendKind::Embedded => {
             let store = Arc::new(
                 EmbeddedStore::open(&args.embedded.data_dir)
@@ -223,14 +223,15 @@ fn simulation(
     }
 }
 
-fn adx(adx: &AdxArgs, args: &ServeArgs) -> Result<AdxBackend, StartError> {
+async fn adx(adx: &AdxArgs, args: &ServeArgs) -> Result<AdxBackend, StartError> {
     let missing = |what: &str| StartError::Config(format!("--backend adx needs {what}"));
     let cluster = adx.cluster.clone().ok_or_else(|| missing("--adx-cluster (ADX_CLUSTER_URL)"))?;
     let database = adx.database.clone().ok_or_else(|| missing("--adx-database (ADX_DATABASE)"))?;
     let default_age = (cluster.scheme() == "https").then_some(args.cache_ttl);
     let results_cache_max_age = adx.results_cache_max_age.or(default_age).filter(|age| !age.is_zero());
-    let auth =
-        TokenSource::new(adx.auth, adx.scope.clone()).map_err(|e| StartError::Config(e.to_string()))?;
+    let auth = TokenSource::for_cluster(adx.auth, &cluster, adx.scope.clone())
+        .await
+        .map_err(|e| StartError::Config(e.to_string()))?;
     // The origin only: a URL's userinfo may hold a password.
     let origin = cluster.origin().ascii_serialization();
     tracing::info!(cluster = %origin, database, credential = auth.as_ref().map_or("none".into(), |a| a.credential_name()), "ADX backend");

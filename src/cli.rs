@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::adx::auth::{AuthMode, DEFAULT_SCOPE};
+use crate::adx::auth::AuthMode;
 use crate::kql::TableName;
 
 #[derive(Debug, Parser)]
@@ -196,7 +196,8 @@ pub struct KafkaArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct AdxArgs {
-    /// The cluster's query URI, e.g. https://mycluster.westeurope.kusto.windows.net.
+    /// The cluster's query URI, e.g. https://mycluster.westeurope.kusto.windows.net
+    /// (`http://` only with `--adx-auth none`).
     #[arg(long = "adx-cluster", env = "ADX_CLUSTER_URL")]
     pub cluster: Option<reqwest::Url>,
     #[arg(long = "adx-database", env = "ADX_DATABASE")]
@@ -205,9 +206,10 @@ pub struct AdxArgs {
     pub table: TableName,
     #[arg(long = "adx-auth", env = "ADX_AUTH", value_enum, default_value = "auto")]
     pub auth: AuthMode,
-    /// Token scope for Microsoft Entra.
-    #[arg(long = "adx-scope", env = "ADX_SCOPE", default_value = DEFAULT_SCOPE)]
-    pub scope: String,
+    /// Token scope for Microsoft Entra. Default: the one the cluster's auth metadata
+    /// (/v1/rest/auth/metadata) names, or the public cloud's when it has none.
+    #[arg(long = "adx-scope", env = "ADX_SCOPE")]
+    pub scope: Option<String>,
     /// Let ADX answer from its results cache when a result this fresh exists (shared by all
     /// replicas). Default: the cache TTL for https clusters, off for http:// (local engines
     /// have no results cache). `0s` turns it off.

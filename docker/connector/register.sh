@@ -5,13 +5,20 @@
 #   ADX_CLUSTER_URL=https://c.r.kusto.windows.net ./register.sh   # CONNECT_URL defaults to :8083
 #
 # Two kinds of holes in kusto-sink.json:
-# - {{NAME}} is filled here from the environment (cluster URLs, database, table): they are
-#   not secret, and seeing them in `GET /connectors/NAME/config` helps debugging.
+# - {{NAME}} is filled here from the environment (cluster URLs, database, table, the brokers
+#   of the dead-letter topic): they are not secret, and seeing them in
+#   `GET /connectors/NAME/config` helps debugging.
 # - ${env:AZURE_...} is left alone: the worker's EnvVarConfigProvider resolves it when it
 #   starts the connector, so the service principal's secret never crosses the REST API and is
 #   never written to Connect's config topic. The worker needs those variables (adx.env).
 # tasks.max is 4, one per partition of `gameplay`; flush.interval.ms is short because the
 # table has streaming ingestion and the boards are meant to be real time.
+# Errors never stop the tasks: a failed ingestion is retried every 10 s for 5 minutes
+# (errors.retry.*; the sink's defaults give up after 300 ms and, with behavior.on.error=fail,
+# kill the task), then logged and its records written to the dead-letter topic `gameplay-dlq`
+# (misc.deadletterqueue.*), where they can be replayed from. Records that cannot even be read
+# go there too, through Connect's own dead-letter queue (errors.tolerance=all; those carry
+# __connect.errors.* headers saying why). The topic must exist: compose's init-topics makes it.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,9 +31,11 @@ timeout=${REGISTER_TIMEOUT:-120}
 ADX_INGEST_URL=${ADX_INGEST_URL:-$(printf '%s' "$ADX_CLUSTER_URL" | sed -E 's#^(https?://)#\1ingest-#')}
 ADX_DATABASE=${ADX_DATABASE:-leaderboard}
 ADX_TABLE=${ADX_TABLE:-GamePlay}
+# The sink's own dead-letter producer connects to these (the Connect worker's brokers).
+KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-broker:29092}
 
 body=$(cat "$config")
-for var in ADX_INGEST_URL ADX_CLUSTER_URL ADX_DATABASE ADX_TABLE; do
+for var in ADX_INGEST_URL ADX_CLUSTER_URL ADX_DATABASE ADX_TABLE KAFKA_BOOTSTRAP_SERVERS; do
   value=${!var}
   # Values land inside JSON strings (one inside a single-quoted list); refuse anything that
   # would need escaping rather than escape it wrongly.

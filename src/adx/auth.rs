@@ -5,37 +5,34 @@
 //! A token is fetched by one background refresh at a time, shared by every request that needs
 //! it; each credential attempt is bounded, a request waits for the refresh no longer than its
 //! own budget, and a token that is about to expire keeps being served while the refresh runs,
-//! so a slow credential never stalls requests that hold a usable token.
+//! so a slow credential never stalls requests that hold a usable token. After a refresh fails,
+//! no other starts for a pause (growing with each failure in a row, jittered): requests that
+//! need a token meanwhile get that failure at once.
+//!
+//! A token goes only to an `https` cluster, for the scope `--adx-scope` names or, without it,
+//! the one the cluster's auth metadata names (the `cloud` module). A token the cluster refuses
+//! ([`TokenSource::reject`]) is forgotten, and the credentials are built afresh so that their
+//! own caches do not hand it back.
+
+mod chain;
+mod cloud;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use azure_core::credentials::{AccessToken, TokenCredential};
+use azure_core::credentials::AccessToken;
 use azure_core::time::{self, OffsetDateTime};
-use azure_identity::{
-    AzureCliCredential, ClientSecretCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
-    UserAssignedId, WorkloadIdentityCredential,
-};
+use rand::RngExt;
+use reqwest::Url;
 use reqwest::header::HeaderValue;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
-/// How the service authenticates to ADX.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum AuthMode {
-    /// Client secret if AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET are set, else
-    /// workload identity if AZURE_FEDERATED_TOKEN_FILE is set, else the host's managed
-    /// identity (user-assigned when AZURE_CLIENT_ID is set), falling back to the Azure CLI.
-    Auto,
-    /// No Authorization header, for local Kusto engines.
-    None,
-    Secret,
-    ManagedIdentity,
-    WorkloadIdentity,
-    AzureCli,
-}
-
-pub const DEFAULT_SCOPE: &str = "https://kusto.kusto.windows.net/.default";
+pub use chain::AuthMode;
+use chain::Credential;
 
 /// Refresh this long before expiry so a token never lapses mid-request.
 const REFRESH_MARGIN: time::Duration = time::Duration::minutes(5);
@@ -44,8 +41,16 @@ const USABLE_MARGIN: time::Duration = time::Duration::seconds(30);
 /// The longest one credential may take to answer. The IMDS probe alone would retry for 72 s
 /// on a host without a managed identity; a real one answers within milliseconds.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The pause after a failed refresh: between half and all of this, doubling with each
+/// failure in a row up to [`LONGEST_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_secs(2);
+const LONGEST_PAUSE: Duration = Duration::from_secs(30);
+/// A token fetched to replace a refused one, and refused too sooner than this after it was
+/// fetched, is kept: the cluster refuses new tokens (a wrong scope, an identity without
+/// access), and fetching one for every refused query would flood the identity endpoint.
+const REFUSED_TOO_SOON: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AuthError {
     #[error("cannot get a Microsoft Entra token ({credential}): {message}")]
     Failed { credential: &'static str, message: String },
@@ -54,39 +59,20 @@ pub enum AuthError {
     Timeout { waited: Duration, trying: String },
 }
 
-/// Where a managed identity is served, as the host announces it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ManagedHost {
-    /// App Service, Functions, Container Apps: IDENTITY_ENDPOINT and IDENTITY_HEADER.
-    AppService,
-    /// Nothing announced: the instance metadata service of VMs, scale sets and AKS nodes.
-    Imds,
-    /// A source azure_identity does not serve (its credential refuses it at construction).
-    Unsupported(&'static str),
+/// Why there can be no token source for a cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(
+        "--adx-cluster is {scheme}://, and a Microsoft Entra token is only ever sent over https: \
+         use the cluster's https:// URL, or --adx-auth none for a local engine that needs no token"
+    )]
+    NotHttps { scheme: String },
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
-/// One credential of the chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Secret,
-    WorkloadIdentity,
-    ManagedIdentity(ManagedHost),
-    AzureCli,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Secret => "client secret",
-            Kind::WorkloadIdentity => "workload identity",
-            Kind::ManagedIdentity(ManagedHost::AppService) => "managed identity (App Service)",
-            Kind::ManagedIdentity(_) => "managed identity (IMDS)",
-            Kind::AzureCli => "Azure CLI",
-        }
-    }
-}
-
-type Credential = (&'static str, Arc<dyn TokenCredential>);
+/// Builds the credentials to try, in order, afresh: their own token caches start empty.
+type Make = Box<dyn Fn() -> Result<Vec<Credential>, AuthError> + Send + Sync>;
 
 /// Credentials to try in order, with the shared token.
 pub struct TokenSource {
@@ -94,7 +80,9 @@ pub struct TokenSource {
 }
 
 struct Inner {
-    chain: Vec<Credential>,
+    make: Make,
+    /// The credentials' names, for messages.
+    names: String,
     /// The credential that last produced a token: tried first next time.
     working: AtomicUsize,
     scope: String,
@@ -102,69 +90,144 @@ struct Inner {
 }
 
 /// What a refresh ends with, as every request waiting for it sees it.
-type Outcome = Option<Result<AccessToken, AuthError>>;
+type Outcome = Option<Result<HeaderValue, AuthError>>;
 
-#[derive(Default)]
 struct State {
-    token: Option<AccessToken>,
+    chain: Arc<[Credential]>,
+    token: Option<Held>,
     /// The refresh in flight, if any.
     refreshing: Option<watch::Receiver<Outcome>>,
+    /// The last refresh failed: none starts again before its pause ends.
+    failed: Option<Failed>,
     /// The credential that gave the last token, to log each change once.
     announced: Option<&'static str>,
+    /// The cluster refused the last token: the next one replaces it.
+    refused: bool,
+}
+
+/// The cached token.
+struct Held {
+    /// `Bearer <token>`, marked sensitive.
+    header: HeaderValue,
+    expires_on: OffsetDateTime,
+    fetched: Instant,
+    /// Fetched after the cluster refused its predecessor.
+    replacement: bool,
+    /// Whether its refusal has been logged (a replacement refused too soon is kept).
+    refusal_logged: bool,
+}
+
+struct Failed {
+    error: AuthError,
+    until: Instant,
+    in_a_row: u32,
 }
 
 impl TokenSource {
-    /// `Ok(None)` for [`AuthMode::None`]. Inside a runtime, fetches a first token at once so
-    /// the start-up log says which credential works.
-    pub fn new(mode: AuthMode, scope: String) -> Result<Option<Self>, AuthError> {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let plan = plan(mode, env)?;
-        if plan.is_empty() {
+    /// The tokens for `cluster`: `Ok(None)` for [`AuthMode::None`], else an error unless the
+    /// cluster is `https`. The scope is `scope` when given, else discovered from the cluster.
+    /// Fetches a first token at once, so that the start-up log says which credential works.
+    pub async fn for_cluster(
+        mode: AuthMode,
+        cluster: &Url,
+        scope: Option<String>,
+    ) -> Result<Option<Self>, SourceError> {
+        let kinds = chain::plan(mode, chain::env)?;
+        if kinds.is_empty() {
             return Ok(None);
         }
-        let chain = plan.into_iter().map(|kind| build(kind, env)).collect::<Result<_, _>>()?;
-        let inner = Inner { chain, working: AtomicUsize::new(0), scope, state: Mutex::default() };
-        let source = Self { inner: Arc::new(inner) };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            drop(source.inner.refresh(&mut source.inner.state(), ATTEMPT_TIMEOUT));
+        if cluster.scheme() != "https" {
+            return Err(SourceError::NotHttps { scheme: cluster.scheme().to_owned() });
         }
+        let make: Make = Box::new(move || kinds.iter().map(|&kind| chain::build(kind, chain::env)).collect());
+        let credentials = make()?;
+        let scope = match scope {
+            Some(scope) => {
+                tracing::info!(scope, source = "--adx-scope", "ADX token scope");
+                scope
+            }
+            None => cloud::discover(cluster).await,
+        };
+        let source = Self::from_credentials(make, credentials, scope);
+        drop(source.inner.refresh(&mut source.inner.state(), ATTEMPT_TIMEOUT));
         Ok(Some(source))
+    }
+
+    fn from_credentials(make: Make, credentials: Vec<Credential>, scope: String) -> Self {
+        let names = credentials.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", then ");
+        let chain = credentials.into();
+        let state =
+            State { chain, token: None, refreshing: None, failed: None, announced: None, refused: false };
+        let inner = Inner { make, names, working: AtomicUsize::new(0), scope, state: Mutex::new(state) };
+        Self { inner: Arc::new(inner) }
     }
 
     /// The credentials this source tries, for the start-up log.
     pub fn credential_name(&self) -> String {
-        self.inner.chain.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", then ")
+        self.inner.names.clone()
     }
 
     /// `Bearer <token>`, marked sensitive so no logging layer prints it. Waits at most `wait`
     /// (what is left of the request's budget); a refresh this starts gives each credential
-    /// at most a few seconds, and never more than the request `budget`.
+    /// at most a few seconds, and never more than the request `budget`. During the pause after
+    /// a failed refresh, a request without a usable token gets that failure at once.
     pub async fn authorization(&self, budget: Duration, wait: Duration) -> Result<HeaderValue, AuthError> {
         let attempt_timeout = ATTEMPT_TIMEOUT.min(budget);
         let mut refresh = {
             let mut state = self.inner.state();
             let now = OffsetDateTime::now_utc();
-            match state.token.clone().filter(|t| t.expires_on - USABLE_MARGIN > now) {
-                Some(token) => {
-                    if token.expires_on - REFRESH_MARGIN <= now {
+            let usable = state.token.as_ref().filter(|t| t.expires_on - USABLE_MARGIN > now);
+            match usable.map(|t| (t.header.clone(), t.expires_on)) {
+                Some((header, expires_on)) => {
+                    if expires_on - REFRESH_MARGIN <= now {
+                        // Within a failure's pause no refresh starts: the token still serves.
                         drop(self.inner.refresh(&mut state, attempt_timeout));
                     }
-                    return header(&token);
+                    return Ok(header);
                 }
-                None => self.inner.refresh(&mut state, attempt_timeout),
+                None => self.inner.refresh(&mut state, attempt_timeout)?,
             }
         };
         let waited = tokio::time::timeout(wait, refresh.wait_for(Option::is_some))
             .await
             .map_err(|_| AuthError::Timeout { waited: wait, trying: self.credential_name() })?;
         match waited.as_deref() {
-            Ok(Some(Ok(token))) => header(token),
-            Ok(Some(Err(e))) => Err(e.clone()),
+            Ok(Some(outcome)) => outcome.clone(),
             _ => Err(AuthError::Failed {
                 credential: "token",
                 message: "the token refresh ended unanswered".into(),
             }),
         }
+    }
+
+    /// The cluster refused `authorization` (HTTP 401). If it is still the cached token, it is
+    /// forgotten and the credentials are built afresh, so the next [`authorization`] fetches a
+    /// new one; unless it is itself the replacement of a refused token, fetched moments ago:
+    /// then the cluster refuses new tokens too, and it is kept. A value that is no longer the
+    /// cached one changes nothing.
+    ///
+    /// [`authorization`]: Self::authorization
+    pub fn reject(&self, authorization: &HeaderValue) {
+        let mut state = self.inner.state();
+        let Some(token) = state.token.as_mut().filter(|t| t.header == *authorization) else { return };
+        let age = token.fetched.elapsed();
+        if token.replacement && age < REFUSED_TOO_SOON {
+            if !std::mem::replace(&mut token.refusal_logged, true) {
+                tracing::warn!(
+                    ?age,
+                    "ADX refuses new tokens too; keeping this one rather than fetching one per query: \
+                     check --adx-scope and the identity's access to the database"
+                );
+            }
+            return;
+        }
+        state.token = None;
+        state.refused = true;
+        match (self.inner.make)() {
+            Ok(credentials) => state.chain = credentials.into(),
+            Err(e) => tracing::warn!("cannot build the credentials afresh, keeping them: {e}"),
+        }
+        tracing::info!("ADX refused the token; the next query fetches a new one");
     }
 }
 
@@ -184,41 +247,76 @@ impl Inner {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The refresh in flight, or a new one started in the background.
-    fn refresh(self: &Arc<Self>, state: &mut State, attempt_timeout: Duration) -> watch::Receiver<Outcome> {
+    /// The refresh in flight, or a new one started in the background; the last failure
+    /// instead while its pause lasts.
+    fn refresh(
+        self: &Arc<Self>,
+        state: &mut State,
+        attempt_timeout: Duration,
+    ) -> Result<watch::Receiver<Outcome>, AuthError> {
         if let Some(refreshing) = &state.refreshing {
-            return refreshing.clone();
+            return Ok(refreshing.clone());
+        }
+        if let Some(failed) = state.failed.as_ref().filter(|f| Instant::now() < f.until) {
+            return Err(failed.error.clone());
         }
         let (tx, rx) = watch::channel(None);
         state.refreshing = Some(rx.clone());
-        let inner = Arc::clone(self);
+        let (inner, chain) = (Arc::clone(self), Arc::clone(&state.chain));
         tokio::spawn(async move {
-            let outcome = inner.fetch(attempt_timeout).await;
-            let mut state = inner.state();
-            state.refreshing = None;
-            match &outcome {
-                Ok((name, token)) => {
-                    state.token = Some(token.clone());
-                    if state.announced.replace(name) != Some(name) {
-                        tracing::info!(credential = name, "ADX token obtained");
-                    }
-                }
-                Err(e) => tracing::warn!("{e}"),
-            }
-            drop(state);
-            tx.send_replace(Some(outcome.map(|(_, token)| token)));
+            let fetched = inner.fetch(&chain, attempt_timeout).await;
+            tx.send_replace(Some(inner.settle(fetched)));
         });
-        rx
+        Ok(rx)
+    }
+
+    /// Records what a refresh ended with: the new token, or the failure and its pause.
+    fn settle(
+        &self,
+        fetched: Result<(&'static str, AccessToken), AuthError>,
+    ) -> Result<HeaderValue, AuthError> {
+        let fetched = fetched.and_then(|(name, token)| Ok((name, header(&token)?, token.expires_on)));
+        let mut state = self.state();
+        state.refreshing = None;
+        match fetched {
+            Ok((name, header, expires_on)) => {
+                let recovered = state.failed.take().is_some();
+                if state.announced.replace(name) != Some(name) || recovered {
+                    tracing::info!(credential = name, "ADX token obtained");
+                }
+                let (fetched, replacement) = (Instant::now(), std::mem::take(&mut state.refused));
+                let held =
+                    Held { header: header.clone(), expires_on, fetched, replacement, refusal_logged: false };
+                state.token = Some(held);
+                Ok(header)
+            }
+            Err(error) => {
+                let previous = state.failed.take();
+                let in_a_row = previous.as_ref().map_or(0, |f| f.in_a_row) + 1;
+                let pause = pause(in_a_row);
+                if previous.is_none_or(|f| f.error != error) {
+                    tracing::warn!(?pause, "{error}");
+                } else {
+                    tracing::debug!(in_a_row, ?pause, "{error}");
+                }
+                state.failed = Some(Failed { error: error.clone(), until: Instant::now() + pause, in_a_row });
+                Err(error)
+            }
+        }
     }
 
     /// A new token from the first credential that gives one, starting with the last that did;
     /// each attempt bounded by `attempt_timeout`.
-    async fn fetch(&self, attempt_timeout: Duration) -> Result<(&'static str, AccessToken), AuthError> {
-        let first = self.working.load(Ordering::Relaxed);
+    async fn fetch(
+        &self,
+        chain: &[Credential],
+        attempt_timeout: Duration,
+    ) -> Result<(&'static str, AccessToken), AuthError> {
+        let first = self.working.load(Ordering::Relaxed).min(chain.len() - 1);
         let mut failures = Vec::new();
         let scopes = [self.scope.as_str()];
-        for i in (first..self.chain.len()).chain(0..first) {
-            let (name, credential) = &self.chain[i];
+        for i in (first..chain.len()).chain(0..first) {
+            let (name, credential) = &chain[i];
             let attempt = credential.get_token(&scopes, None);
             match tokio::time::timeout(attempt_timeout, attempt).await {
                 Ok(Ok(token)) => {
@@ -230,9 +328,16 @@ impl Inner {
             }
             tracing::debug!(credential = name, "no ADX token from this credential");
         }
-        let credential = if self.chain.len() == 1 { self.chain[0].0 } else { "every credential" };
+        let credential = if chain.len() == 1 { chain[0].0 } else { "every credential" };
         Err(AuthError::Failed { credential, message: failures.join("; ") })
     }
+}
+
+/// The pause after the `in_a_row`-th failed refresh in a row (from 1): half to all of a step
+/// that doubles from [`FIRST_PAUSE`] up to [`LONGEST_PAUSE`], so replicas spread out.
+fn pause(in_a_row: u32) -> Duration {
+    let step = FIRST_PAUSE.saturating_mul(1 << in_a_row.saturating_sub(1).min(16)).min(LONGEST_PAUSE);
+    step.mul_f64(rand::rng().random_range(0.5..=1.0))
 }
 
 fn header(token: &AccessToken) -> Result<HeaderValue, AuthError> {
@@ -240,195 +345,4 @@ fn header(token: &AccessToken) -> Result<HeaderValue, AuthError> {
         .map_err(|_| AuthError::Failed { credential: "token", message: "not a valid header value".into() })?;
     value.set_sensitive(true);
     Ok(value)
-}
-
-/// The credentials `mode` tries, in order, given the environment (`env` answers set,
-/// non-empty variables); empty for [`AuthMode::None`].
-fn plan(mode: AuthMode, env: impl Fn(&str) -> Option<String>) -> Result<Vec<Kind>, AuthError> {
-    let set = |k: &str| env(k).is_some();
-    let host = managed_host(set);
-    Ok(match mode {
-        AuthMode::None => vec![],
-        AuthMode::Secret => vec![Kind::Secret],
-        AuthMode::WorkloadIdentity => vec![Kind::WorkloadIdentity],
-        AuthMode::AzureCli => vec![Kind::AzureCli],
-        AuthMode::ManagedIdentity => match host {
-            ManagedHost::Unsupported(source) => return Err(unsupported(source)),
-            host => vec![Kind::ManagedIdentity(host)],
-        },
-        AuthMode::Auto => {
-            if ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"].iter().all(|k| set(k)) {
-                vec![Kind::Secret]
-            } else if set("AZURE_FEDERATED_TOKEN_FILE") {
-                vec![Kind::WorkloadIdentity]
-            } else {
-                match host {
-                    // The host announces its identity endpoint: that is the identity to use.
-                    ManagedHost::AppService => vec![Kind::ManagedIdentity(host)],
-                    ManagedHost::Unsupported(source) => {
-                        tracing::warn!("{}; trying the Azure CLI", unsupported(source));
-                        vec![Kind::AzureCli]
-                    }
-                    // Nothing announced: a VM's identity if it has one, else whoever is
-                    // logged in to the Azure CLI.
-                    ManagedHost::Imds => vec![Kind::ManagedIdentity(host), Kind::AzureCli],
-                }
-            }
-        }
-    })
-}
-
-/// The managed identity source, read as azure_identity reads it.
-fn managed_host(set: impl Fn(&str) -> bool) -> ManagedHost {
-    if set("IDENTITY_ENDPOINT") {
-        if !set("IDENTITY_HEADER") {
-            ManagedHost::Unsupported("Azure Arc (IDENTITY_ENDPOINT without IDENTITY_HEADER)")
-        } else if set("IDENTITY_SERVER_THUMBPRINT") {
-            ManagedHost::Unsupported("Service Fabric")
-        } else {
-            ManagedHost::AppService
-        }
-    } else if set("MSI_ENDPOINT") {
-        ManagedHost::Unsupported(if set("MSI_SECRET") {
-            "Azure ML (MSI_ENDPOINT)"
-        } else {
-            "Cloud Shell (MSI_ENDPOINT)"
-        })
-    } else {
-        ManagedHost::Imds
-    }
-}
-
-fn unsupported(source: &'static str) -> AuthError {
-    AuthError::Failed {
-        credential: "managed identity",
-        message: format!(
-            "the host announces a {source} managed identity, which this service cannot use \
-             (supported: IDENTITY_ENDPOINT with IDENTITY_HEADER, or IMDS); \
-             use --adx-auth azure-cli, secret or workload-identity"
-        ),
-    }
-}
-
-fn build(kind: Kind, env: impl Fn(&str) -> Option<String>) -> Result<Credential, AuthError> {
-    let var = |k: &str| env(k).unwrap_or_default();
-    let made: azure_core::Result<Arc<dyn TokenCredential>> = match kind {
-        Kind::Secret => ClientSecretCredential::new(
-            &var("AZURE_TENANT_ID"),
-            var("AZURE_CLIENT_ID"),
-            var("AZURE_CLIENT_SECRET").into(),
-            None,
-        )
-        .map(|c| c as _),
-        Kind::WorkloadIdentity => WorkloadIdentityCredential::new(None).map(|c| c as _),
-        Kind::ManagedIdentity(_) => {
-            let options = ManagedIdentityCredentialOptions {
-                user_assigned_id: env("AZURE_CLIENT_ID").map(UserAssignedId::ClientId),
-                ..Default::default()
-            };
-            ManagedIdentityCredential::new(Some(options)).map(|c| c as _)
-        }
-        Kind::AzureCli => AzureCliCredential::new(None).map(|c| c as _),
-    };
-    made.map(|c| (kind.name(), c))
-        .map_err(|e| AuthError::Failed { credential: kind.name(), message: e.to_string() })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn plan_with(mode: AuthMode, vars: &[&str]) -> Result<Vec<Kind>, AuthError> {
-        plan(mode, |k| vars.contains(&k).then(|| "x".to_owned()))
-    }
-
-    const APP_SERVICE: Kind = Kind::ManagedIdentity(ManagedHost::AppService);
-    const IMDS: Kind = Kind::ManagedIdentity(ManagedHost::Imds);
-
-    /// Gives a token expiring in `lifetime` on the first call and hangs on every later one.
-    #[derive(Debug)]
-    struct HangsAfterOne {
-        calls: AtomicUsize,
-        lifetime: time::Duration,
-    }
-
-    #[async_trait::async_trait]
-    impl TokenCredential for HangsAfterOne {
-        async fn get_token(
-            &self,
-            _: &[&str],
-            _: Option<azure_core::credentials::TokenRequestOptions<'_>>,
-        ) -> azure_core::Result<AccessToken> {
-            if self.calls.fetch_add(1, Ordering::SeqCst) > 0 {
-                std::future::pending::<()>().await;
-            }
-            Ok(AccessToken::new("first", OffsetDateTime::now_utc() + self.lifetime))
-        }
-    }
-
-    #[tokio::test]
-    async fn a_slow_refresh_never_stalls_requests_holding_a_usable_token() {
-        // Inside the refresh margin, outside the usable one: served while a refresh runs.
-        let credential =
-            Arc::new(HangsAfterOne { calls: AtomicUsize::new(0), lifetime: time::Duration::minutes(2) });
-        let inner = Inner {
-            chain: vec![("test", Arc::clone(&credential) as Arc<dyn TokenCredential>)],
-            working: AtomicUsize::new(0),
-            scope: DEFAULT_SCOPE.into(),
-            state: Mutex::default(),
-        };
-        let source = TokenSource { inner: Arc::new(inner) };
-        let budget = Duration::from_secs(5);
-        let first = source.authorization(budget, budget).await.unwrap();
-        assert_eq!(first, "Bearer first");
-        assert!(first.is_sensitive());
-        // No wait at all is allowed: a call that had to wait for the hung refresh would fail.
-        for _ in 0..3 {
-            assert_eq!(source.authorization(budget, Duration::ZERO).await.unwrap(), "Bearer first");
-        }
-        let refreshing = async {
-            while credential.calls.load(Ordering::SeqCst) < 2 {
-                tokio::task::yield_now().await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(30), refreshing).await.expect("a refresh started");
-        assert_eq!(credential.calls.load(Ordering::SeqCst), 2, "one shared refresh, still hung");
-    }
-
-    #[test]
-    fn none_sends_no_header() {
-        assert!(TokenSource::new(AuthMode::None, DEFAULT_SCOPE.into()).unwrap().is_none());
-    }
-
-    #[test]
-    fn auto_prefers_a_client_secret_then_workload_identity_then_managed_identity_then_the_cli() {
-        let auto = |vars: &[&str]| plan_with(AuthMode::Auto, vars).unwrap();
-        let secret = ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"];
-        assert_eq!(auto(&secret), [Kind::Secret]);
-        assert_eq!(auto(&[&secret[..], &["AZURE_FEDERATED_TOKEN_FILE"]].concat()), [Kind::Secret]);
-        assert_eq!(
-            auto(&["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE"]),
-            [Kind::WorkloadIdentity]
-        );
-        assert_eq!(auto(&["IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_CLIENT_ID"]), [APP_SERVICE]);
-        assert_eq!(auto(&["AZURE_CLIENT_ID"]), [IMDS, Kind::AzureCli]);
-        assert_eq!(auto(&[]), [IMDS, Kind::AzureCli]);
-        assert_eq!(plan_with(AuthMode::None, &secret).unwrap(), []);
-    }
-
-    #[test]
-    fn hosts_whose_managed_identity_cannot_be_used_fall_through_to_the_cli_or_fail_clearly() {
-        let hosts: [(&[&str], &str); 4] = [
-            (&["IDENTITY_ENDPOINT", "IMDS_ENDPOINT"], "Azure Arc"),
-            (&["MSI_ENDPOINT"], "Cloud Shell"),
-            (&["MSI_ENDPOINT", "MSI_SECRET"], "Azure ML"),
-            (&["IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT"], "Service Fabric"),
-        ];
-        for (vars, source) in hosts {
-            assert_eq!(plan_with(AuthMode::Auto, vars).unwrap(), [Kind::AzureCli], "{source}");
-            let error = plan_with(AuthMode::ManagedIdentity, vars).unwrap_err().to_string();
-            assert!(error.contains(source) && error.contains("--adx-auth azure-cli"), "{error}");
-        }
-        assert_eq!(plan_with(AuthMode::ManagedIdentity, &[]).unwrap(), [IMDS]);
-    }
 }

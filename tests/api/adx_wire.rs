@@ -1,6 +1,7 @@
 //! The ADX client on the wire, against a small fake of the Azure endpoints on 127.0.0.1: a
-//! Kusto query endpoint that records each request and answers gzip-compressed frames, and an
-//! App Service managed identity endpoint (the protocol azure_identity speaks to
+//! Kusto query endpoint that records each request and answers gzip-compressed frames (over
+//! TLS, from a throwaway CA, when tokens are sent), the cluster's auth metadata, and an App
+//! Service managed identity endpoint (the protocol azure_identity speaks to
 //! IDENTITY_ENDPOINT). The service sends UTF-8 JSON, reads gzip answers, waits past
 //! `servertimeout` long enough to report ADX's own timeout error, and gives clients a short
 //! error message while its logs keep the whole.
@@ -42,30 +43,64 @@ struct Seen {
     /// Identity requests still to leave unanswered.
     hang: AtomicUsize,
     answer: Mutex<Answer>,
+    /// The auth metadata's `AzureAD` object; `None` answers 404, as a cluster without it.
+    metadata: Mutex<Option<serde_json::Value>>,
+    metadata_requests: AtomicUsize,
 }
 
 #[derive(Clone)]
 pub struct FakeAzure {
+    /// The cluster URL.
     pub url: String,
+    /// Where the identity endpoint is served: over plain http, as App Service serves it.
+    identity_base: String,
+    /// The PEM file of the CA that signed the cluster's certificate (TLS fakes only).
+    ca: Option<Arc<tempfile::NamedTempFile>>,
     seen: Arc<Seen>,
 }
 
 impl FakeAzure {
+    /// Every endpoint over plain http.
     pub async fn start() -> Self {
         let seen = Arc::new(Seen::default());
-        let router = axum::Router::new()
-            .route("/msi/token", get(identity))
-            .route("/v2/rest/query", post(kusto))
-            .with_state(Arc::clone(&seen));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        Self { url, seen }
+        let url = serve_plain(router(&seen)).await;
+        Self { identity_base: url.clone(), url, ca: None, seen }
+    }
+
+    /// The cluster over TLS, its certificate (for 127.0.0.1) signed by a throwaway CA that
+    /// the binary trusts through [`FakeAzure::trust`]; the identity endpoint over http.
+    pub async fn start_tls() -> Self {
+        let seen = Arc::new(Seen::default());
+        let identity_base = serve_plain(router(&seen)).await;
+        let (ca, acceptor) = throwaway_ca();
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", tcp.local_addr().unwrap());
+        let router = router(&seen);
+        tokio::spawn(async move { axum::serve(TlsListener { tcp, acceptor }, router).await.unwrap() });
+        Self { url, identity_base, ca: Some(Arc::new(ca)), seen }
+    }
+
+    /// The environment variable that makes the binary trust the TLS fake's CA (reqwest's
+    /// rustls verifier reads its roots through rustls-native-certs, which honours it).
+    pub fn trust(&self) -> (&'static str, &str) {
+        let ca = self.ca.as_ref().expect("a TLS fake (FakeAzure::start_tls)");
+        ("SSL_CERT_FILE", ca.path().to_str().unwrap())
     }
 
     /// The App Service identity endpoint, as IDENTITY_ENDPOINT.
     pub fn identity_endpoint(&self) -> String {
-        format!("{}/msi/token", self.url)
+        format!("{}/msi/token", self.identity_base)
+    }
+
+    /// The cluster's auth metadata names `resource`, and whether it requires MFA.
+    pub fn metadata(&self, resource: &str, mfa_required: bool) {
+        let azure_ad = json!({"LoginEndpoint": "https://login.microsoftonline.com", "LoginMfaRequired": mfa_required,
+            "KustoClientAppId": "db662dc1-0cfe-4e1c-a843-19a68e65be58", "KustoServiceResourceId": resource});
+        *self.seen.metadata.lock().unwrap() = Some(azure_ad);
+    }
+
+    pub fn metadata_requests(&self) -> usize {
+        self.seen.metadata_requests.load(Ordering::SeqCst)
     }
 
     pub fn answer(&self, answer: Answer) {
@@ -84,6 +119,81 @@ impl FakeAzure {
 
     pub fn kusto_requests(&self) -> Vec<HeaderMap> {
         self.seen.kusto.lock().unwrap().clone()
+    }
+}
+
+fn router(seen: &Arc<Seen>) -> axum::Router {
+    axum::Router::new()
+        .route("/msi/token", get(identity))
+        .route("/v1/rest/auth/metadata", get(metadata))
+        .route("/v2/rest/query", post(kusto))
+        .with_state(Arc::clone(seen))
+}
+
+async fn serve_plain(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    url
+}
+
+/// A CA made for this test run (its certificate in a PEM file) and a TLS acceptor presenting
+/// a certificate for 127.0.0.1 that it signed.
+fn throwaway_ca() -> (tempfile::NamedTempFile, tokio_rustls::TlsAcceptor) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+    };
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, "leaderboard test CA");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let mut pem = tempfile::NamedTempFile::new().unwrap();
+    pem.write_all(ca.pem().as_bytes()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = params.signed_by(&key, &ca).unwrap();
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+    let config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], key.into())
+            .unwrap();
+    (pem, tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Connections on `tcp` that complete a TLS handshake with `acceptor`; the others are dropped.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else { continue };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+async fn metadata(State(seen): State<Arc<Seen>>) -> axum::response::Response {
+    seen.metadata_requests.fetch_add(1, Ordering::SeqCst);
+    match seen.metadata.lock().unwrap().clone() {
+        Some(azure_ad) => axum::Json(json!({ "AzureAD": azure_ad })).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 

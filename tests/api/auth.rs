@@ -1,7 +1,9 @@
 //! Authentication to ADX through the real binary, against a fake App Service managed identity
-//! endpoint and a fake Kusto endpoint on 127.0.0.1. Every test clears the runner's Azure
-//! environment and names its identity endpoint explicitly, so no credential ever probes IMDS
-//! (169.254.169.254) or runs a real Azure CLI.
+//! endpoint and a fake Kusto cluster over TLS on 127.0.0.1 (the binary trusts the fake's
+//! throwaway CA through SSL_CERT_FILE). Every test clears the runner's Azure environment and
+//! names its identity endpoint explicitly, so no credential ever probes IMDS (169.254.169.254)
+//! or runs a real Azure CLI. The runtimes are multi-threaded: the binary's start-up reads the
+//! fake's auth metadata while the test's own thread blocks reading the binary's banner.
 
 use std::process::Command;
 use std::time::Duration;
@@ -21,44 +23,102 @@ async fn until_ok(base: &str, path: &str) -> serde_json::Value {
     }
 }
 
-#[tokio::test]
-async fn a_user_assigned_managed_identity_token_reaches_adx() {
-    let fake = FakeAzure::start().await;
+/// The `resource` an identity request asked a token for.
+fn resource(query: &str) -> String {
+    let pairs = form_urlencoded::parse(query.as_bytes());
+    pairs.into_owned().find(|(key, _)| key == "resource").map(|(_, value)| value).unwrap_or_default()
+}
+
+/// The binary's command line on the ADX backend at `cluster`, its environment isolated.
+fn command(cluster: &str, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_leaderboard"));
+    isolate(&mut command);
+    command
+        .args(["serve", "--backend", "adx", "--adx-cluster", cluster, "--adx-database", "leaderboard"])
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra);
+    command
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_managed_identity_token_for_the_discovered_scope_reaches_adx_over_tls() {
+    let fake = FakeAzure::start_tls().await;
+    // The cluster names its resource, and requires MFA: the token is for its kustomfa twin.
+    fake.metadata("https://leaderboard.kusto.fake.example", true);
     let endpoint = fake.identity_endpoint();
     let env = [
         ("IDENTITY_ENDPOINT", endpoint.as_str()),
         ("IDENTITY_HEADER", IDENTITY_HEADER),
         ("AZURE_CLIENT_ID", "00000000-0000-0000-0000-00000000c11d"),
+        fake.trust(),
     ];
     let (server, dir) = start_binary(&fake.url, &[], &env);
-    // The start-up log says which credential works.
-    wait_for_log(&dir, |log| {
+    // The start-up log says which credential works, and which scope from where.
+    let log = wait_for_log(&dir, |log| {
         log.contains("ADX token obtained") && log.contains("managed identity (App Service)")
     })
     .await;
+    let scope = "https://leaderboard.kustomfa.fake.example/.default";
+    assert!(log.contains(scope) && log.contains("auth metadata"), "{log}");
     let body = until_ok(&server.base, "/campaigns/live-all/top").await;
     assert_eq!(body["entries"][0]["playerId"], 7, "{body}");
 
+    assert_eq!(fake.metadata_requests(), 1, "the scope is discovered once, at start-up");
     let identity = fake.identity_requests();
     let (query, secret) = identity.first().expect("the identity endpoint was asked");
     assert_eq!(secret.as_deref(), Some(IDENTITY_HEADER));
     assert!(query.contains("client_id=00000000-0000-0000-0000-00000000c11d"), "user-assigned: {query}");
-    assert!(query.contains("resource=https%3A%2F%2Fkusto.kusto.windows.net"), "{query}");
+    assert_eq!(resource(query), "https://leaderboard.kustomfa.fake.example", "{query}");
     let sent = fake.kusto_requests().pop().unwrap();
     assert_eq!(sent["authorization"], format!("Bearer {TOKEN}"));
     assert!(!logs(&dir).contains(TOKEN), "the token is never logged");
 }
 
-#[tokio::test]
-async fn an_identity_endpoint_that_never_answers_stalls_nothing_for_long() {
+#[tokio::test(flavor = "multi_thread")]
+async fn adx_scope_overrides_the_cluster_metadata() {
+    let fake = FakeAzure::start_tls().await;
+    fake.metadata("https://leaderboard.kusto.fake.example", false);
+    let endpoint = fake.identity_endpoint();
+    let env = [("IDENTITY_ENDPOINT", endpoint.as_str()), ("IDENTITY_HEADER", IDENTITY_HEADER), fake.trust()];
+    let (server, _dir) = start_binary(&fake.url, &["--adx-scope", "https://override.example/.default"], &env);
+    until_ok(&server.base, "/campaigns/live-all/top").await;
+    assert_eq!(fake.metadata_requests(), 0, "no discovery when the scope is given");
+    let (query, _) = fake.identity_requests().pop().unwrap();
+    assert_eq!(resource(&query), "https://override.example", "{query}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_is_never_sent_over_plain_http() {
     let fake = FakeAzure::start().await;
+    let endpoint = fake.identity_endpoint();
+    for auth in ["auto", "managed-identity", "secret"] {
+        let out = command(&fake.url, &["--adx-auth", auth])
+            .envs([("IDENTITY_ENDPOINT", endpoint.as_str()), ("IDENTITY_HEADER", IDENTITY_HEADER)])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{auth}: started on an http cluster");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("only ever sent over https") && stderr.contains("--adx-auth none"),
+            "{stderr}"
+        );
+    }
+    assert!(fake.identity_requests().is_empty(), "no token was even fetched");
+    assert_eq!(fake.metadata_requests(), 0);
+    assert!(fake.kusto_requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_identity_endpoint_that_never_answers_stalls_nothing_for_long() {
+    let fake = FakeAzure::start_tls().await;
     // The first token request (the start-up one) hangs; the next is answered.
     fake.hang_identity(1);
     let endpoint = fake.identity_endpoint();
-    let env = [("IDENTITY_ENDPOINT", endpoint.as_str()), ("IDENTITY_HEADER", IDENTITY_HEADER)];
+    let env = [("IDENTITY_ENDPOINT", endpoint.as_str()), ("IDENTITY_HEADER", IDENTITY_HEADER), fake.trust()];
     let (server, dir) = start_binary(&fake.url, &["--request-timeout", "1s"], &env);
     // Requests meanwhile fail within their budget rather than queue behind the hung attempt;
-    // once the attempt's bound cuts it, the next refresh gets a token.
+    // once the attempt's bound cuts it (and the pause after a failure ends), the next refresh
+    // gets a token.
     let body = until_ok(&server.base, "/campaigns/live-all/top").await;
     assert_eq!(body["entries"][0]["playerId"], 7, "{body}");
     assert!(fake.identity_requests().len() >= 2);
@@ -66,9 +126,9 @@ async fn an_identity_endpoint_that_never_answers_stalls_nothing_for_long() {
     assert!(log.contains("no answer within"), "the cut attempt is logged: {log}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn hosts_with_an_identity_the_sdk_cannot_use_start_and_fall_through_to_the_cli() {
-    let fake = FakeAzure::start().await;
+    let fake = FakeAzure::start_tls().await;
     let endpoint = fake.identity_endpoint();
     let no_cli = tempfile::tempdir().unwrap();
     let path = no_cli.path().to_str().unwrap();
@@ -78,7 +138,7 @@ async fn hosts_with_an_identity_the_sdk_cannot_use_start_and_fall_through_to_the
     ];
     for (source, env) in hosts {
         // No `az` on PATH: the fallback fails at token time, visibly, without leaving the host.
-        let env: Vec<_> = env.into_iter().chain([("PATH", path)]).collect();
+        let env: Vec<_> = env.into_iter().chain([("PATH", path), fake.trust()]).collect();
         let (server, dir) = start_binary(&fake.url, &[], &env);
         let response = reqwest::get(format!("{}/campaigns/live-all/top", server.base)).await.unwrap();
         assert_eq!(response.status(), 502, "{source}");
@@ -88,11 +148,7 @@ async fn hosts_with_an_identity_the_sdk_cannot_use_start_and_fall_through_to_the
         assert!(log.contains("trying the Azure CLI"), "{log}");
 
         // Forcing the managed identity there is a clear start-up error.
-        let mut command = Command::new(env!("CARGO_BIN_EXE_leaderboard"));
-        isolate(&mut command);
-        let out = command
-            .args(["serve", "--backend", "adx", "--adx-cluster", &fake.url, "--adx-database", "leaderboard"])
-            .args(["--adx-auth", "managed-identity", "--listen", "127.0.0.1:0"])
+        let out = command(&fake.url, &["--adx-auth", "managed-identity"])
             .envs(env.iter().copied())
             .output()
             .unwrap();
