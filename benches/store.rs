@@ -114,7 +114,7 @@ async fn main() {
         assert!(store.is_empty().await.unwrap(), "{} holds another dataset", dir.display());
         load(&store, events, players).await;
     }
-    let q = |window, games| LeaderboardQuery { window, games, limit: CAP };
+    let q = |window, games| LeaderboardQuery { window, games, limit: CAP, counts: vec![] };
     // A live campaign's "now" is never on an hour boundary: windows have raw edges.
     let now = whole.to - chrono::Duration::seconds(7 * 60 + 13);
     let last = |span| Window { from: now - span, to: now };
@@ -134,7 +134,7 @@ async fn main() {
 /// the same spins (every game listed, so not the tracked scope), and is not empty.
 async fn smoke(store: &EmbeddedStore, whole: Window) {
     let standings = |games| async move {
-        store.leaderboard(&LeaderboardQuery { window: whole, games, limit: CAP }).await.unwrap()
+        store.leaderboard(&LeaderboardQuery { window: whole, games, limit: CAP, counts: vec![] }).await.unwrap()
     };
     let tracked: Standings = standings(None).await;
     let rollup = standings(Some((1..=10).collect())).await;

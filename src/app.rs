@@ -16,7 +16,7 @@ use crate::cli::{AdxArgs, BackendKind, KqlArgs, LogFormat, ServeArgs};
 use crate::engine::{Engine, Settings};
 use crate::http::caching::CachePolicy;
 use crate::http::{AppState, Edge, Ingest, Readiness, Streams, router};
-use crate::leaderboard::{LeaderboardQuery, MaxLimit, MaxStandings, Span, View, Window};
+use crate::leaderboard::{MaxLimit, MaxStandings, Span, View, Window};
 use crate::simulator::Simulation;
 use crate::store::{EmbeddedStore, Scope};
 
@@ -329,6 +329,6 @@ fn render_request(args: &KqlArgs) -> Result<String, String> {
         .window(campaign.start, campaign.end, at)
         .ok_or_else(|| format!("campaign `{id}` has not started at {at}: the server sends no query"))?;
     let limit = MaxStandings::new(args.max_standings)?.get();
-    let query = LeaderboardQuery { window, games: campaign.games.clone(), limit, counts: Vec::new() };
+    let query = crate::engine::first_query(campaign, view, window, at, args.late_arrival, limit);
     Ok(crate::kql::render(&query, &args.table))
 }

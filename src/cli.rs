@@ -231,6 +231,10 @@ pub struct KqlArgs {
     pub max_standings: u32,
     #[arg(long = "adx-table", env = "ADX_TABLE", default_value = "GamePlay")]
     pub table: TableName,
+    /// The server's --late-arrival: a campaign's whole board is first read with the counts its
+    /// incremental refreshes start from, laid out around it.
+    #[arg(long, env = "LEADERBOARD_LATE_ARRIVAL", default_value = "10m", value_parser = duration)]
+    pub late_arrival: std::time::Duration,
     /// The instant of the request (RFC 3339); default now.
     #[arg(long)]
     pub at: Option<chrono::DateTime<chrono::FixedOffset>>,

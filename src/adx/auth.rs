@@ -231,17 +231,6 @@ impl TokenSource {
     }
 }
 
-impl TokenSource {
-    /// The cluster refused this Authorization value: forget the cached token if it is still
-    /// this one, so that the next request asks for a new one.
-    pub fn reject(&self, authorization: &HeaderValue) {
-        let mut state = self.inner.state();
-        if state.token.as_ref().and_then(|t| header(t).ok()).is_some_and(|held| held == *authorization) {
-            state.token = None;
-        }
-    }
-}
-
 impl Inner {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)

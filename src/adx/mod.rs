@@ -11,6 +11,7 @@ mod retry;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use reqwest::Url;
 
 use crate::backend::{Backend, BackendError, Standings};
 use crate::kql;
@@ -19,6 +20,18 @@ use answer::Answer;
 use auth::TokenSource;
 
 pub use request::{AdxConfig, TIMEOUT_MARGIN};
+
+/// `path` appended to the cluster URL's own path, which may carry a prefix (proxies, API
+/// gateways); the URL's query and fragment are dropped.
+pub(crate) fn endpoint(cluster: &Url, path: &str) -> Url {
+    let mut url = cluster.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().extend(path.split('/'));
+    }
+    url
+}
 
 /// The readiness probe: the cheapest query that proves the cluster answers.
 pub const PING: &str = "print ready = 1";

@@ -19,7 +19,7 @@ use crate::kql::TableName;
 #[derive(Debug, Clone)]
 pub struct AdxConfig {
     /// The cluster's query URI, e.g. `https://mycluster.westeurope.kusto.windows.net` (a path
-    /// prefix is kept, for proxies and gateways; `http://` is allowed for local engines).
+    /// prefix is kept, for proxies and gateways; `http://` only for local engines, with no token).
     pub cluster: Url,
     pub database: String,
     pub table: TableName,
@@ -64,10 +64,7 @@ impl AdxConfig {
 
     /// `/v2/rest/query` under the cluster URL's own path.
     fn endpoint(&self) -> Url {
-        let mut url = self.cluster.clone();
-        let path = format!("{}/v2/rest/query", url.path().trim_end_matches('/'));
-        url.set_path(&path);
-        url
+        super::endpoint(&self.cluster, "v2/rest/query")
     }
 
     /// Real clusters truncate answers past 500,000 rows or 64 MB, which a full snapshot
@@ -137,7 +134,6 @@ impl Call<'_> {
             {
                 auth.reject(value);
                 if !std::mem::replace(&mut refused, true) {
-                    tracing::info!(%request_id, "ADX refused the token: asking for a new one");
                     continue;
                 }
             }

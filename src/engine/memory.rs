@@ -18,7 +18,6 @@ use crate::leaderboard::{
 /// What one call does before (or instead of) answering.
 #[derive(Debug, Clone)]
 pub enum Step {
-    Answer,
     Delay(Duration),
     Fail(BackendError),
     Panic,
@@ -51,7 +50,7 @@ impl Memory {
     async fn step(&self) -> Result<(), BackendError> {
         let step = self.script.lock().unwrap().pop_front();
         match step {
-            None | Some(Step::Answer) => Ok(()),
+            None => Ok(()),
             Some(Step::Delay(d)) => {
                 tokio::time::sleep(d).await;
                 Ok(())

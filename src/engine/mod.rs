@@ -8,6 +8,8 @@ mod answer;
 mod ledger;
 #[cfg(test)]
 mod memory;
+#[cfg(test)]
+mod tests;
 mod slots;
 mod snapshot;
 mod source;
@@ -29,6 +31,7 @@ use view::{Now, ViewState};
 
 pub use answer::{Board, Encoded, FriendsBoard, PlayerStanding, Shape};
 pub use snapshot::Snapshot;
+pub use source::first_query;
 
 /// How the engine keeps views.
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +70,9 @@ pub enum Error {
     Busy,
     #[error("the backend did not answer within the request budget of {0:?}")]
     Budget(Duration),
+    /// The refresh itself failed (a bug: it is logged).
+    #[error("the refresh failed: {0}")]
+    Failed(String),
 }
 
 /// Where an answer came from.

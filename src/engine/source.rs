@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 use super::ledger::{Geometry, Ledger, Reload};
 use super::snapshot::Snapshot;
 use super::{Error, Shared};
-use crate::backend::BackendError;
 use crate::campaigns::Campaign;
 use crate::leaderboard::{LeaderboardQuery, Row, View, Window};
 
@@ -143,6 +142,28 @@ impl Refresh<'_> {
     }
 }
 
+/// The first query a refresh of `view` sends to a backend that answers incremental queries
+/// (what `leaderboard kql` prints): a campaign's whole board comes with the counts its
+/// incremental refreshes start from.
+pub fn first_query(
+    campaign: &Campaign,
+    view: View,
+    window: Window,
+    now: DateTime<Utc>,
+    late_arrival: std::time::Duration,
+    max_standings: u32,
+) -> LeaderboardQuery {
+    let range = (campaign.start, campaign.end);
+    let periods = (late_arrival, std::time::Duration::MAX);
+    let counts = match Geometry::new(view, range, campaign.games.clone(), periods, max_standings as usize) {
+        Some(geometry) if view == View::Top && now < campaign.end + late_arrival => {
+            Ledger::new(geometry, now).count_runs()
+        }
+        _ => Vec::new(),
+    };
+    LeaderboardQuery { window, games: campaign.games.clone(), limit: max_standings, counts }
+}
+
 /// Runs `work` on the blocking pool when `heavy`; a panic there is a failed refresh.
 async fn off_workers<T: Send + 'static>(
     heavy: bool,
@@ -151,7 +172,5 @@ async fn off_workers<T: Send + 'static>(
     if !heavy {
         return Ok(work());
     }
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| Error::Backend(BackendError::Malformed(format!("the refresh failed: {e}"))))
+    tokio::task::spawn_blocking(work).await.map_err(|e| Error::Failed(e.to_string()))
 }

@@ -163,7 +163,13 @@ impl ViewState {
         let (me, shared) = (self.clone(), shared.clone());
         let task = async move {
             let started = Instant::now();
-            let outcome = me.compute(&shared).await;
+            // Its own task again, so that a panic in it is a failed refresh, not a view whose
+            // refresh never ends.
+            let computing = tokio::spawn({
+                let (me, shared) = (me.clone(), shared.clone());
+                async move { me.compute(&shared).await }.in_current_span()
+            });
+            let outcome = computing.await.unwrap_or_else(|e| Err(Error::Failed(e.to_string())));
             me.settle(&shared, started, &outcome);
             *me.inflight.lock().expect("never poisoned") = None;
             me.ahead.store(false, Ordering::Release);

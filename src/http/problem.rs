@@ -99,7 +99,9 @@ impl ApiError {
             Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Overloaded"),
             Self::TooManyStreams => (StatusCode::SERVICE_UNAVAILABLE, "too-many-streams", "Too many streams"),
             Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready"),
-            Self::Panicked => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+            Self::Panicked | Self::Engine(E::Failed(_)) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error")
+            }
             Self::Other { status, .. } => {
                 (*status, "http-error", status.canonical_reason().unwrap_or("Error"))
             }

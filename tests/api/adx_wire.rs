@@ -234,7 +234,6 @@ async fn kusto(State(seen): State<Arc<Seen>>, headers: HeaderMap) -> axum::respo
 fn frames(error: Option<(String, String)>) -> serde_json::Value {
     let columns = [
         ("PlayerID", "int"),
-        ("Score", "real"),
         ("Win", "long"),
         ("Stake", "int"),
         ("GameID", "int"),
@@ -253,7 +252,7 @@ fn frames(error: Option<(String, String)>) -> serde_json::Value {
     json!([
         {"FrameType": "DataSetHeader", "IsProgressive": false, "Version": "v2.0"},
         {"FrameType": "DataTable", "TableId": 1, "TableKind": "PrimaryResult", "TableName": "PrimaryResult",
-         "Columns": columns, "Rows": [[7, 10.0, 100, 10, 1, "2026-11-02T08:00:00Z", 3]]},
+         "Columns": columns, "Rows": [[7, 100, 10, 1, "2026-11-02T08:00:00Z", null], [null, null, null, null, null, 3]]},
         completion,
     ])
 }
@@ -319,21 +318,26 @@ async fn queries_are_utf8_json_and_gzip_answers_are_read() {
 }
 
 #[tokio::test]
-async fn adx_timeout_errors_arrive_past_servertimeout_and_are_reported() {
+async fn adx_timeout_errors_arrive_past_servertimeout_and_are_reported_as_timeouts() {
     let fake = FakeAzure::start().await;
-    // ADX gives up at servertimeout and says so a moment later; the client waits for that.
+    // ADX gives up at servertimeout and says so in the stream a moment later, as a partial
+    // failure; the client waits for that, and reports a timeout (504), not a failed query.
     fake.answer(Answer {
         delay: Duration::from_millis(1500),
-        error: Some(("QueryTimeout".into(), "Query execution has exceeded the allowed time".into())),
+        error: Some((
+            "Internal service error".into(),
+            "Query execution has resulted in error (0x80DA0006): Query is expired.".into(),
+        )),
     });
     let (_dir, campaigns) = Fixture::new().write_campaigns();
     let app =
         spawn_on_cluster(&fake.url, &campaigns, &["--backend-timeout", "1s", "--request-timeout", "10s"])
             .await;
     let response = app.get("/campaigns/live-all/top").await;
-    assert_eq!(response.status(), 502);
+    assert_eq!(response.status(), 504);
     let body: serde_json::Value = response.json().await.unwrap();
-    assert!(body["detail"].as_str().unwrap().contains("QueryTimeout"), "{body}");
+    assert_eq!(body["type"], "urn:leaderboard:problem:backend-timeout", "{body}");
+    assert_eq!(fake.kusto_requests().len(), 1, "a timeout is not tried again");
 }
 
 #[tokio::test]

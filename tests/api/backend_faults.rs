@@ -91,6 +91,15 @@ async fn partial_and_malformed_answers_are_never_served_nor_cached() {
     assert!(body["entries"].as_array().unwrap().len() > 1, "recovered with the full board");
 }
 
+#[tokio::test]
+async fn an_in_stream_error_marked_not_permanent_is_tried_again() {
+    let s = setup(&["--cache-ttl", "30s"]).await;
+    s.proxy.queue([Fault::TransientInStream]);
+    let body = s.app.json("/campaigns/ended/top").await;
+    assert!(body["entries"].as_array().unwrap().len() > 1, "the second try's full board");
+    assert_eq!(s.proxy.queries(), 2);
+}
+
 /// Waits until the view at `path` needs a refresh: a period passed with no reader, so its
 /// snapshot expired and no refresh runs ahead.
 async fn expired(s: &Setup, queries: usize) {

@@ -6,8 +6,10 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use chrono::{TimeZone, Utc};
-use leaderboard::kql::{TableName, render};
-use leaderboard::leaderboard::{LeaderboardQuery, Window};
+use leaderboard::kql::{TableName, render, render_changes};
+use leaderboard::leaderboard::{
+    BucketCount, ChangesQuery, CountRun, Grain, LeaderboardQuery, Segment, Width, Window,
+};
 use serde_json::json;
 
 use crate::common::faults::FaultProxy;
@@ -19,7 +21,7 @@ const ANALYZER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kql-analyzer/
 fn analyze(texts: &[(String, String)], table: &str) -> (bool, String) {
     let input: Vec<_> = texts.iter().map(|(name, kql)| json!({ "name": name, "kql": kql })).collect();
     let mut child = Command::new("node")
-        .args([ANALYZER, "--table", table, "--stdin"])
+        .args([ANALYZER, "--strict", "--table", table, "--stdin"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -53,6 +55,38 @@ fn rendered(table: &TableName) -> Vec<(String, String)> {
                 };
                 texts.push((format!("leaderboard instant{i} games{g} limit{limit}"), render(&query, table)));
             }
+            let window = Window { from: *from, to: instants[2] };
+            let (ten, hour) = (Width::seconds(10).unwrap(), Width::HOUR);
+            let counts =
+                vec![CountRun { range: window, width: hour }, CountRun { range: window, width: ten }];
+            let query = LeaderboardQuery { window, games: games.clone(), limit: 1000, counts };
+            texts.push((format!("leaderboard with counts instant{i} games{g}"), render(&query, table)));
+            // Every kind of segment, alone and together, with and without known counts.
+            let segment = |rows, counts, watched| Segment { range: window, rows, counts, watched };
+            let kinds = [
+                segment(Some(Grain::Whole), None, false),
+                segment(Some(Grain::Every(ten)), Some(ten), true),
+                segment(Some(Grain::Whole), Some(ten), true),
+                segment(None, Some(ten), false),
+                segment(Some(Grain::Every(hour)), Some(hour), false),
+            ];
+            let known = [vec![], vec![BucketCount { bucket: from.timestamp_micros(), spins: 3 }; 2]];
+            for (k, kind) in kinds.iter().enumerate() {
+                for (n, known) in known.iter().enumerate() {
+                    let query = ChangesQuery {
+                        games: games.clone(),
+                        segments: vec![kind.clone()],
+                        known: known.clone(),
+                    };
+                    texts.push((
+                        format!("changes {k} known{n} instant{i} games{g}"),
+                        render_changes(&query, table),
+                    ));
+                }
+            }
+            let query =
+                ChangesQuery { games: games.clone(), segments: kinds.to_vec(), known: known[1].clone() };
+            texts.push((format!("changes all instant{i} games{g}"), render_changes(&query, table)));
         }
     }
     texts
@@ -101,16 +135,24 @@ async fn kql_subcommand_prints_exactly_what_the_server_sends() {
         ("/campaigns/live-games/top", vec!["live-games"]),
     ];
     for (path, args) in requests {
+        // A live board's first query counts buckets laid out around the instant it is sent:
+        // the text printed for the instant before the request or the one after is that one.
+        let before = chrono::Utc::now().to_rfc3339();
         app.json(path).await;
+        let after = chrono::Utc::now().to_rfc3339();
         let sent = proxy.texts().pop().unwrap();
-        let printed = Command::new(env!("CARGO_BIN_EXE_leaderboard"))
-            .arg("kql")
-            .args(&args)
-            .args(["--campaigns", campaigns.to_str().unwrap(), "--max-standings", "25"])
-            .output()
-            .unwrap();
-        assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
-        assert_eq!(String::from_utf8(printed.stdout).unwrap().trim_end(), sent, "{path}");
+        let print = |at: &str| {
+            let printed = Command::new(env!("CARGO_BIN_EXE_leaderboard"))
+                .arg("kql")
+                .args(&args)
+                .args(["--campaigns", campaigns.to_str().unwrap(), "--max-standings", "25", "--at", at])
+                .output()
+                .unwrap();
+            assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+            String::from_utf8(printed.stdout).unwrap().trim_end().to_owned()
+        };
+        let printed = [print(&before), print(&after)];
+        assert!(printed.contains(&sent), "{path}: sent\n{sent}\nprinted\n{}", printed[0]);
     }
     let upcoming = Command::new(env!("CARGO_BIN_EXE_leaderboard"))
         .args(["kql", "upcoming", "--campaigns", campaigns.to_str().unwrap()])

@@ -1,5 +1,6 @@
 //! Black-box tests of the service through HTTP, against a real Kusto REST engine.
 
+mod adx_incremental;
 mod adx_standings;
 mod adx_wire;
 mod auth;

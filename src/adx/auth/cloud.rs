@@ -45,7 +45,7 @@ struct AzureAd {
 
 /// The scope of `cluster`'s tokens; logs which one, and where it came from.
 pub async fn discover(cluster: &Url) -> String {
-    let (scope, source) = match read(&endpoint(cluster, METADATA_PATH)).await {
+    let (scope, source) = match read(&crate::adx::endpoint(cluster, METADATA_PATH)).await {
         Ok(Some(scope)) => (scope, "the cluster's auth metadata"),
         Ok(None) => {
             (DEFAULT_SCOPE.to_owned(), "the public-cloud default: the cluster serves no auth metadata")
@@ -60,18 +60,6 @@ pub async fn discover(cluster: &Url) -> String {
     };
     tracing::info!(scope, source, "ADX token scope");
     scope
-}
-
-/// `path` appended to the cluster URL's own path, which may carry a prefix (proxies, API
-/// gateways); the URL's query and fragment are dropped.
-fn endpoint(cluster: &Url, path: &str) -> Url {
-    let mut url = cluster.clone();
-    url.set_query(None);
-    url.set_fragment(None);
-    if let Ok(mut segments) = url.path_segments_mut() {
-        segments.pop_if_empty().extend(path.split('/'));
-    }
-    url
 }
 
 /// The scope the metadata at `url` names; `None` when the cluster has none (the public cloud).
@@ -222,7 +210,8 @@ mod tests {
             assert_eq!(discover(&url).await, "https://kusto.fabric.example/.default", "{prefix}");
             assert_eq!(hits.load(Ordering::SeqCst), 1);
         }
-        let at = |cluster: &str| endpoint(&Url::parse(cluster).unwrap(), METADATA_PATH).to_string();
+        let at =
+            |cluster: &str| crate::adx::endpoint(&Url::parse(cluster).unwrap(), METADATA_PATH).to_string();
         assert_eq!(at("https://c.kusto.windows.net"), "https://c.kusto.windows.net/v1/rest/auth/metadata");
         assert_eq!(at("https://gw.example/adx/?x=1#f"), "https://gw.example/adx/v1/rest/auth/metadata");
     }

@@ -34,6 +34,15 @@ fn free_port() -> u16 {
 impl Engine {
     /// An engine whose GamePlay table holds `spins`.
     pub fn start(spins: &[Spin]) -> Self {
+        Self::launch(spins, false)
+    }
+
+    /// An engine that also takes `.append` commands, so spins can arrive while it serves.
+    pub fn writable(spins: &[Spin]) -> Self {
+        Self::launch(spins, true)
+    }
+
+    fn launch(spins: &[Spin], writable: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let init = dir.path().join("init.sql");
         std::fs::write(&init, init_sql(spins)).unwrap();
@@ -44,6 +53,7 @@ impl Engine {
             .arg(&init)
             .arg("--port")
             .arg(port.to_string())
+            .args(writable.then_some("--allow-write"))
             .arg(dir.path().join("leaderboard.duckdb"))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -56,6 +66,28 @@ impl Engine {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Appends `spins` to GamePlay, as ingestion would (an engine started [`Engine::writable`]).
+    pub async fn append(&self, spins: &[Spin]) {
+        let rows: Vec<String> = spins
+            .iter()
+            .map(|s| {
+                let time = s.time.format("%Y-%m-%dT%H:%M:%S%.6fZ");
+                format!("{}, {}, {}, {}, datetime({time})", s.player, s.game, s.win, s.stake)
+            })
+            .collect();
+        let csl = format!(
+            ".append GamePlay <| datatable(PlayerID: int, GameID: int, Win: long, Stake: int, EventTime: datetime) [{}]",
+            rows.join(", ")
+        );
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/rest/mgmt", self.url()))
+            .json(&serde_json::json!({ "db": "leaderboard", "csl": csl }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     }
 
     fn wait_until_listening(&self) {

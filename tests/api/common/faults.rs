@@ -29,6 +29,8 @@ pub enum Fault {
     ErrorInTableCompletion,
     /// A 200 whose DataSetCompletion carries OneApiErrors and HasErrors.
     ErrorInDataSetCompletion,
+    /// As `ErrorInDataSetCompletion`, with an error marked `@permanent: false`.
+    TransientInStream,
 }
 
 #[derive(Clone)]
@@ -39,6 +41,8 @@ pub struct FaultProxy {
     queued: Arc<Mutex<std::collections::VecDeque<Fault>>>,
     queries: Arc<AtomicUsize>,
     texts: Arc<Mutex<Vec<String>>>,
+    /// Each query text answered with the size of its answer's body, as answers end.
+    exchanges: Arc<Mutex<Vec<(String, usize)>>>,
     /// Queries being answered now, and the most ever at once.
     active: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
@@ -54,6 +58,7 @@ impl FaultProxy {
             queued: Arc::default(),
             queries: Arc::default(),
             texts: Arc::default(),
+            exchanges: Arc::default(),
             active: Arc::default(),
             peak: Arc::default(),
         };
@@ -98,6 +103,11 @@ impl FaultProxy {
         self.texts.lock().unwrap().clone()
     }
 
+    /// Each query text answered with the size of its answer's body, as answers ended.
+    pub fn exchanges(&self) -> Vec<(String, usize)> {
+        self.exchanges.lock().unwrap().clone()
+    }
+
     async fn serve(&self, mut socket: TcpStream, client: &reqwest::Client, upstream: &str) {
         while let Some((path, body)) = read_request(&mut socket).await {
             let active = self.active.fetch_add(1, Ordering::SeqCst) + 1;
@@ -120,8 +130,11 @@ impl FaultProxy {
         body: Vec<u8>,
     ) -> bool {
         self.queries.fetch_add(1, Ordering::SeqCst);
-        if let Ok(request) = serde_json::from_slice::<serde_json::Value>(&body) {
-            self.texts.lock().unwrap().push(request["csl"].as_str().unwrap_or_default().to_owned());
+        let csl = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|request| request["csl"].as_str().map(str::to_owned));
+        if let Some(csl) = &csl {
+            self.texts.lock().unwrap().push(csl.clone());
         }
         let queued = self.queued.lock().unwrap().pop_front();
         let fault = queued.unwrap_or_else(|| self.fault.lock().unwrap().clone());
@@ -141,12 +154,17 @@ impl FaultProxy {
             Fault::ErrorInRow => (200, String::new(), frames(ROW_ERROR, COMPLETION_OK, DATASET_OK)),
             Fault::ErrorInTableCompletion => (200, String::new(), frames("", COMPLETION_ERROR, DATASET_OK)),
             Fault::ErrorInDataSetCompletion => (200, String::new(), frames("", COMPLETION_OK, DATASET_ERROR)),
+            Fault::TransientInStream => {
+                let dataset = DATASET_ERROR.replace("ONE", &ONE_API_ERROR.replace("true", "false"));
+                (200, String::new(), frames("", COMPLETION_OK, &dataset))
+            }
             Fault::Delay(d) => {
                 tokio::time::sleep(d).await;
                 forward(client, upstream, &path, body).await
             }
             Fault::None => forward(client, upstream, &path, body).await,
         };
+        self.exchanges.lock().unwrap().push((csl.unwrap_or_default(), body.len()));
         let head = format!(
             "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n",
             body.len()
@@ -209,7 +227,7 @@ fn kusto_error(code: &str, permanent: bool) -> String {
     )
 }
 
-const ONE_API_ERROR: &str = r#"{"error":{"code":"LimitsExceeded","message":"Request is invalid and cannot be executed.","@message":"Query execution has exceeded the allowed limits (80DA0003)","@permanent":false}}"#;
+const ONE_API_ERROR: &str = r#"{"error":{"code":"LimitsExceeded","message":"Request is invalid and cannot be executed.","@message":"Query execution has exceeded the allowed limits (80DA0003)","@permanent":true}}"#;
 const ROW_ERROR: &str = r#",{"OneApiErrors":[ONE]}"#;
 const COMPLETION_OK: &str = r#"{"FrameType":"TableCompletion","TableId":1,"RowCount":1}"#;
 const COMPLETION_ERROR: &str =
@@ -222,8 +240,8 @@ const DATASET_ERROR: &str =
 fn frames(row_error: &str, completion: &str, dataset: &str) -> String {
     let body = format!(
         r#"[{{"FrameType":"DataSetHeader","IsProgressive":false,"Version":"v2.0","IsFragmented":true,"ErrorReportingPlacement":"InData"}},
-{{"FrameType":"TableHeader","TableId":1,"TableKind":"PrimaryResult","TableName":"PrimaryResult","Columns":[{{"ColumnName":"PlayerID","ColumnType":"int"}},{{"ColumnName":"Score","ColumnType":"real"}},{{"ColumnName":"Win","ColumnType":"long"}},{{"ColumnName":"Stake","ColumnType":"int"}},{{"ColumnName":"GameID","ColumnType":"int"}},{{"ColumnName":"EventTime","ColumnType":"datetime"}}]}},
-{{"FrameType":"TableFragment","TableFragmentType":"DataAppend","TableId":1,"Rows":[[7,10.0,100,10,1,"2026-11-02T08:00:00Z"]{row_error}]}},
+{{"FrameType":"TableHeader","TableId":1,"TableKind":"PrimaryResult","TableName":"PrimaryResult","Columns":[{{"ColumnName":"PlayerID","ColumnType":"int"}},{{"ColumnName":"Win","ColumnType":"long"}},{{"ColumnName":"Stake","ColumnType":"int"}},{{"ColumnName":"GameID","ColumnType":"int"}},{{"ColumnName":"EventTime","ColumnType":"datetime"}}]}},
+{{"FrameType":"TableFragment","TableFragmentType":"DataAppend","TableId":1,"Rows":[[7,100,10,1,"2026-11-02T08:00:00Z"]{row_error}]}},
 {completion},
 {dataset}]"#
     );

@@ -124,35 +124,41 @@ impl Fixture {
             return Vec::new();
         }
         let (from, to) = self.window(c, span);
-        let mut best: std::collections::BTreeMap<i32, Row> = Default::default();
-        for s in &self.spins {
-            let counts = s.time >= from
-                && s.time < to
-                && s.win > 0
-                && s.stake > 0
-                && c.games.as_ref().is_none_or(|g| g.contains(&s.game));
-            if !counts {
-                continue;
-            }
-            let row = (s.player, s.win as f64 / f64::from(s.stake), s.win, s.stake, s.game, s.time);
-            // The spin that set the score: best ratio, earliest, larger stake, smaller game.
-            let better = |old: &Row| {
-                row.1
-                    .total_cmp(&old.1)
-                    .then(old.5.cmp(&row.5))
-                    .then(row.3.cmp(&old.3))
-                    .then(old.4.cmp(&row.4))
-                    .is_gt()
-            };
-            if best.get(&s.player).is_none_or(better) {
-                best.insert(s.player, row);
-            }
-        }
-        let mut rows: Vec<Row> = best.into_values().collect();
-        rows.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.5.cmp(&b.5)).then(a.0.cmp(&b.0)));
+        let mut rows = standings(&self.spins, c, from, to);
         rows.truncate(limit);
         rows
     }
+}
+
+/// Every player ranked among `spins` in `[from, to)` for campaign `c`, in rank order.
+pub fn standings(spins: &[Spin], c: &CampaignDef, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Row> {
+    let mut best: std::collections::BTreeMap<i32, Row> = Default::default();
+    for s in spins {
+        let counts = s.time >= from
+            && s.time < to
+            && s.win > 0
+            && s.stake > 0
+            && c.games.as_ref().is_none_or(|g| g.contains(&s.game));
+        if !counts {
+            continue;
+        }
+        let row = (s.player, s.win as f64 / f64::from(s.stake), s.win, s.stake, s.game, s.time);
+        // The spin that set the score: best ratio, earliest, larger stake, smaller game.
+        let better = |old: &Row| {
+            row.1
+                .total_cmp(&old.1)
+                .then(old.5.cmp(&row.5))
+                .then(row.3.cmp(&old.3))
+                .then(old.4.cmp(&row.4))
+                .is_gt()
+        };
+        if best.get(&s.player).is_none_or(better) {
+            best.insert(s.player, row);
+        }
+    }
+    let mut rows: Vec<Row> = best.into_values().collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.5.cmp(&b.5)).then(a.0.cmp(&b.0)));
+    rows
 }
 
 /// Random play over the last 11 days, with ratios that often collide so ties happen.

@@ -1,0 +1,137 @@
+//! The engine over the scripted in-memory backend, with tokio's clock paused: which queries a
+//! view's refreshes send (a full one to load, then incremental ones), that a failure or a panic
+//! in a refresh leaves the view able to refresh again, and that a failed incremental refresh
+//! keeps what the view learned.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::memory::{Memory, Step};
+use super::*;
+use crate::campaigns::{Campaign, CampaignId};
+use crate::leaderboard::{MaxLimit, MaxStandings, Row, Span};
+
+const TTL: Duration = Duration::from_secs(1);
+
+fn settings() -> Settings {
+    Settings {
+        ttl: TTL,
+        budget: Duration::from_secs(5),
+        max_limit: MaxLimit::DEFAULT,
+        max_standings: MaxStandings::DEFAULT,
+        stale_if_error: Duration::from_secs(60),
+        backend_concurrency: 2,
+        idle_after: Duration::from_secs(60),
+        max_views: 16,
+        max_bytes: 64 << 20,
+        late_arrival: Duration::from_secs(600),
+        reconcile_every: Duration::from_secs(3600),
+    }
+}
+
+fn campaign() -> Arc<Campaign> {
+    let now = Utc::now();
+    Arc::new(Campaign {
+        id: CampaignId::parse("live").unwrap(),
+        name: "Live".into(),
+        start: now - chrono::Duration::days(1),
+        end: now + chrono::Duration::days(1),
+        games: None,
+        windows: None,
+    })
+}
+
+fn spin(player_id: i32, win: i64) -> Row {
+    let achieved_us = Utc::now().timestamp_micros() - 1_000_000;
+    Row { player_id, stake: 1, game_id: 1, win, achieved_us }
+}
+
+fn engine(memory: &Arc<Memory>) -> Engine {
+    Engine::new(memory.clone(), settings(), Arc::new(crate::metrics::Metrics::default()))
+}
+
+fn queries(memory: &Memory) -> (usize, usize) {
+    (memory.full_queries.load(Ordering::SeqCst), memory.change_queries.load(Ordering::SeqCst))
+}
+
+fn leader(read: &Read) -> Option<i32> {
+    read.snapshot.ranking.page(0, 1).first().map(|e| e.standing.player_id)
+}
+
+/// Reads until a refresh ahead has come back with what `wanted` says (the clock moves a period
+/// at a time, the refresh running behind the reads).
+async fn read_until(engine: &Engine, c: &Arc<Campaign>, view: View, wanted: impl Fn(&Read) -> bool) -> Read {
+    for _ in 0..20 {
+        let read = engine.read(c, view).await.unwrap();
+        if wanted(&read) {
+            return read;
+        }
+        tokio::time::sleep(TTL).await;
+    }
+    panic!("the view never showed it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_view_loads_by_one_full_query_then_asks_only_for_changes() {
+    let memory = Arc::new(Memory::default());
+    memory.add([spin(1, 10), spin(2, 20)]);
+    let (engine, c) = (engine(&memory), campaign());
+    for view in [View::Top, View::Window(Span::parse("15m").unwrap())] {
+        let read = engine.read(&c, view).await.unwrap();
+        assert_eq!(leader(&read), Some(2));
+    }
+    assert_eq!(queries(&memory), (2, 0), "one full query for each view");
+    memory.add([spin(3, 30)]);
+    let read = read_until(&engine, &c, View::Top, |r| leader(r) == Some(3)).await;
+    assert_eq!(read.snapshot.ranking.total(), 3);
+    read_until(&engine, &c, View::Window(Span::parse("15m").unwrap()), |r| leader(r) == Some(3)).await;
+    let (full, changes) = queries(&memory);
+    assert_eq!(full, 2, "no more full queries");
+    assert!(changes >= 2, "{changes} incremental queries");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_incremental_refresh_keeps_what_the_view_learned() {
+    let memory = Arc::new(Memory::default());
+    memory.add([spin(1, 10)]);
+    let (engine, c) = (engine(&memory), campaign());
+    engine.read(&c, View::Top).await.unwrap();
+    let failure = crate::backend::BackendError::Unreachable("reset".into());
+    memory.script([Step::Fail(failure.clone()), Step::Fail(failure)]);
+    memory.add([spin(2, 20)]);
+    read_until(&engine, &c, View::Top, |r| leader(r) == Some(2)).await;
+    assert_eq!(queries(&memory).0, 1, "the view did not load again");
+    assert!(queries(&memory).1 >= 3, "two failed incremental queries, then one that worked");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refresh_that_panics_is_a_failed_one_and_the_next_works() {
+    let memory = Arc::new(Memory::default());
+    memory.add([spin(1, 10)]);
+    let (engine, c) = (engine(&memory), campaign());
+    memory.script([Step::Panic]);
+    assert!(matches!(engine.read(&c, View::Top).await, Err(Error::Failed(_))));
+    let read = engine.read(&c, View::Top).await.expect("the view refreshes again");
+    assert_eq!(leader(&read), Some(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn readers_of_a_cold_view_share_one_query_and_wait_within_the_budget() {
+    let memory = Arc::new(Memory::default());
+    memory.add([spin(1, 10)]);
+    let (engine, c) = (engine(&memory), campaign());
+    memory.script([Step::Delay(Duration::from_secs(2))]);
+    let reads = futures::future::join_all((0..10).map(|_| engine.read(&c, View::Top))).await;
+    assert!(reads.iter().all(|r| r.as_ref().is_ok_and(|r| leader(r) == Some(1))));
+    assert_eq!(queries(&memory), (1, 0), "ten readers, one query");
+
+    let window = View::Window(Span::parse("1h").unwrap());
+    memory.script([Step::Delay(Duration::from_secs(8))]);
+    assert!(matches!(engine.read(&c, window).await, Err(Error::Budget(_))), "past the 5 s budget");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let read = engine.read(&c, window).await.expect("the query went on and filled the view");
+    assert_eq!((leader(&read), queries(&memory).0), (Some(1), 2));
+}

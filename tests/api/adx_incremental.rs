@@ -1,0 +1,226 @@
+//! Incremental refreshes on the ADX path, against `duckdb-kql serve` taking spins while it
+//! serves. After its first full query a view asks only for the buckets whose count changed, and
+//! every board stays equal to the oracle for the window it states: spins on time and spins late
+//! within `--late-arrival` at the next refresh, spins later than that at the next reconcile.
+//! Also the KQL of those queries, straight from [`AdxBackend`], against a reference of its own.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use leaderboard::adx::{AdxBackend, AdxConfig};
+use leaderboard::backend::Backend;
+use leaderboard::kql::TableName;
+use leaderboard::leaderboard::{BucketCount, ChangesQuery, Grain, Segment, Width, Window};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use crate::common::faults::FaultProxy;
+use crate::common::fixture::{CampaignDef, standings};
+use crate::common::{Engine, Fixture, Spin, TestApp, eventually, rows, spawn_on_cluster};
+
+const PATHS: [(&str, &str); 4] = [
+    ("live-all", "/campaigns/live-all/top?limit=1000"),
+    ("live-all", "/campaigns/live-all/window?last=15m&limit=1000"),
+    ("live-all", "/campaigns/live-all/window?last=1h&limit=1000"),
+    ("live-games", "/campaigns/live-games/top?limit=1000"),
+];
+
+fn at(text: &serde_json::Value) -> DateTime<Utc> {
+    text.as_str().unwrap().parse().unwrap()
+}
+
+/// Whether the board at `path` is the oracle's for the window it states.
+async fn exact(app: &TestApp, path: &str, c: &CampaignDef, spins: &[Spin]) -> bool {
+    let body = app.json(path).await;
+    let expected = standings(spins, c, at(&body["window"]["from"]), at(&body["window"]["to"]));
+    body["total"] == expected.len() && rows(&body["entries"], 1) == expected
+}
+
+/// A spin at `time`, to the microsecond (as GamePlay keeps it).
+fn new_spin(rng: &mut StdRng, time: DateTime<Utc>, best: bool) -> Spin {
+    let time = chrono::SubsecRound::trunc_subsecs(time, 6);
+    let stake = rng.random_range(1..=10);
+    // Ratios that enter the top of the board, and some that tie.
+    let ratio = if best { rng.random_range(400..=420) } else { rng.random_range(1..=12) };
+    Spin {
+        player: rng.random_range(1..=330),
+        game: rng.random_range(1..=5),
+        win: i64::from(stake) * ratio,
+        stake,
+        time,
+    }
+}
+
+#[tokio::test]
+async fn boards_stay_exact_while_spins_arrive_on_time_late_and_very_late() {
+    let fixture = Fixture::new();
+    let engine = Engine::writable(&fixture.spins);
+    let proxy = FaultProxy::start(engine.url()).await;
+    let (_dir, campaigns) = fixture.write_campaigns();
+    let flags = ["--late-arrival", "30s", "--reconcile-every", "3s", "--max-limit", "1000"];
+    let app = spawn_on_cluster(&proxy.url, &campaigns, &flags).await;
+    let mut spins = fixture.spins.clone();
+    for (id, path) in PATHS {
+        assert!(exact(&app, path, fixture.campaign(id), &spins).await, "{path} at first");
+    }
+    let mut rng = StdRng::seed_from_u64(14);
+    for round in 0..8 {
+        let now = Utc::now();
+        let mut fresh: Vec<Spin> = (0..5).map(|_| new_spin(&mut rng, now, round % 2 == 0)).collect();
+        // Late, within --late-arrival; and, twice, later than that (seen by a reconcile).
+        fresh.push(new_spin(&mut rng, now - chrono::Duration::seconds(15), true));
+        if round % 3 == 1 {
+            fresh.push(new_spin(&mut rng, now - chrono::Duration::minutes(4), true));
+        }
+        engine.append(&fresh).await;
+        spins.extend(fresh);
+        for (id, path) in PATHS {
+            let c = fixture.campaign(id);
+            eventually(&format!("{path} shows round {round}"), || exact(&app, path, c, &spins)).await;
+        }
+    }
+    // The economy: one full query per view, the rest incremental and small.
+    let exchanges = proxy.exchanges();
+    let full: Vec<usize> =
+        exchanges.iter().filter(|(t, _)| !t.starts_with("let spins = union")).map(|e| e.1).collect();
+    let mut steady: Vec<usize> =
+        exchanges.iter().filter(|(t, _)| t.starts_with("let spins = union")).map(|e| e.1).collect();
+    assert_eq!(full.len(), PATHS.len(), "no view loaded twice: {full:?}");
+    assert!(steady.len() > 20, "{} incremental refreshes", steady.len());
+    steady.sort_unstable();
+    let (median, whole) = (steady[steady.len() / 2], full.iter().max().unwrap());
+    assert!(median * 3 < *whole, "the median incremental answer ({median} B) against a full one ({whole} B)");
+}
+
+/// Whether the board at `path` ranks the oracle's first 20 and counts them all.
+async fn capped(app: &TestApp, path: &str, c: &CampaignDef, spins: &[Spin]) -> bool {
+    let body = app.json(path).await;
+    let expected = standings(spins, c, at(&body["window"]["from"]), at(&body["window"]["to"]));
+    body["total"] == expected.len() && rows(&body["entries"], 1) == expected[..20]
+}
+
+#[tokio::test]
+async fn views_ranking_more_than_max_standings_are_refreshed_by_full_queries() {
+    let fixture = Fixture::new();
+    let engine = Engine::writable(&fixture.spins);
+    let proxy = FaultProxy::start(engine.url()).await;
+    let (_dir, campaigns) = fixture.write_campaigns();
+    let app =
+        spawn_on_cluster(&proxy.url, &campaigns, &["--max-standings", "20", "--max-limit", "100"]).await;
+    let path = "/campaigns/live-all/top?limit=100";
+    let mut spins = fixture.spins.clone();
+    let c = fixture.campaign("live-all");
+    assert!(capped(&app, path, c, &spins).await);
+    let mut rng = StdRng::seed_from_u64(5);
+    let fresh = vec![new_spin(&mut rng, Utc::now(), true)];
+    engine.append(&fresh).await;
+    spins.extend(fresh);
+    eventually("the capped board shows the new spin", || capped(&app, path, c, &spins)).await;
+    assert!(proxy.texts().iter().all(|t| !t.starts_with("let spins = union")), "no incremental query");
+}
+
+fn backend(engine: &Engine) -> AdxBackend {
+    let config = AdxConfig {
+        cluster: engine.url().parse().unwrap(),
+        database: "leaderboard".into(),
+        table: TableName::default(),
+        timeout: Duration::from_secs(30),
+        margin: leaderboard::adx::TIMEOUT_MARGIN,
+        retry_window: Duration::from_secs(5),
+        results_cache_max_age: None,
+    };
+    AdxBackend::new(config, None).unwrap()
+}
+
+/// The changes query's semantics, from the documentation: per counts segment, counted spins per
+/// `bin(EventTime, width)`; per rows segment, each player's best spin per bucket (the range's
+/// start, or the bin), a watched one only in the buckets whose count is not the known one.
+type Answer = (BTreeMap<(i64, i32), (i64, i64, i32, i32)>, BTreeMap<i64, u64>);
+
+fn reference(spins: &[Spin], query: &ChangesQuery) -> Answer {
+    let known: BTreeMap<i64, u64> = query.known.iter().map(|k| (k.bucket, k.spins)).collect();
+    let (mut rows, mut counts) = (BTreeMap::new(), BTreeMap::new());
+    let bin = |w: Width, t: i64| t.div_euclid(w.micros()) * w.micros();
+    for segment in &query.segments {
+        let (from, to) = (segment.range.from, segment.range.to);
+        let counted: Vec<&Spin> = spins
+            .iter()
+            .filter(|s| s.time >= from && s.time < to && s.win > 0 && s.stake > 0)
+            .filter(|s| query.games.as_ref().is_none_or(|g| g.contains(&s.game)))
+            .collect();
+        let mut here: BTreeMap<i64, u64> = BTreeMap::new();
+        if let Some(width) = segment.counts {
+            for s in &counted {
+                *here.entry(bin(width, s.time.timestamp_micros())).or_default() += 1;
+            }
+        }
+        for s in &counted {
+            let t = s.time.timestamp_micros();
+            if segment.watched {
+                let label = bin(segment.counts.unwrap(), t);
+                if known.get(&label).copied().unwrap_or(0) == here[&label] {
+                    continue;
+                }
+            }
+            let bucket = match segment.rows {
+                None => continue,
+                Some(Grain::Whole) => from.timestamp_micros(),
+                Some(Grain::Every(width)) => bin(width, t),
+            };
+            let row = (t, s.win, s.stake, s.game);
+            let better = |old: &(i64, i64, i32, i32)| {
+                let (a, b) = (s.win as f64 / f64::from(s.stake), old.1 as f64 / f64::from(old.2));
+                a.total_cmp(&b).then(old.0.cmp(&t)).then(s.stake.cmp(&old.2)).then(old.3.cmp(&s.game)).is_gt()
+            };
+            if rows.get(&(bucket, s.player)).is_none_or(better) {
+                rows.insert((bucket, s.player), row);
+            }
+        }
+        counts.extend(here);
+    }
+    (rows, counts)
+}
+
+#[tokio::test]
+async fn the_changes_query_answers_as_its_reference_on_a_real_engine() {
+    let fixture = Fixture::new();
+    let engine = Engine::start(&fixture.spins);
+    let adx = backend(&engine);
+    let (ten, hour) = (Width::seconds(10).unwrap(), Width::HOUR);
+    let now = fixture.now;
+    let window = |from: i64, to: i64| Window {
+        from: now - chrono::Duration::hours(from),
+        to: now - chrono::Duration::hours(to),
+    };
+    let segments = vec![
+        // A tail read whole, hours read with their counts, counts alone, a watched stretch.
+        Segment { range: window(60, 50), rows: Some(Grain::Whole), counts: None, watched: false },
+        Segment { range: window(50, 30), rows: Some(Grain::Every(hour)), counts: Some(hour), watched: false },
+        Segment { range: window(30, 20), rows: None, counts: Some(ten), watched: false },
+        Segment { range: window(20, 0), rows: Some(Grain::Every(ten)), counts: Some(ten), watched: true },
+    ];
+    for games in [None, Some(vec![2, 4])] {
+        let mut query = ChangesQuery { games, segments: segments.clone(), known: vec![] };
+        // Know the right count of half the watched buckets, a wrong one of the others.
+        let (_, counts) = reference(&fixture.spins, &query);
+        let watched_from = window(20, 0).from.timestamp_micros();
+        for (i, (&bucket, &spins)) in counts.range(watched_from..).enumerate() {
+            query.known.push(BucketCount { bucket, spins: if i % 2 == 0 { spins } else { spins + 1 } });
+        }
+        let (rows, counts) = reference(&fixture.spins, &query);
+        assert!(rows.len() > 50 && counts.len() > 50, "a query that says something");
+        let answer = adx.changes(&query).await.unwrap();
+        let got_rows: BTreeMap<(i64, i32), (i64, i64, i32, i32)> = answer
+            .rows
+            .iter()
+            .map(|r| {
+                ((r.bucket, r.row.player_id), (r.row.achieved_us, r.row.win, r.row.stake, r.row.game_id))
+            })
+            .collect();
+        assert_eq!(got_rows.len(), answer.rows.len(), "one row per player and bucket");
+        assert_eq!(got_rows, rows);
+        let got_counts: BTreeMap<i64, u64> = answer.counts.iter().map(|c| (c.bucket, c.spins)).collect();
+        assert_eq!(got_counts, counts);
+    }
+}
