@@ -2,15 +2,18 @@
 """A delaying HTTP proxy in front of a local Kusto REST engine: every POST /v2/rest/query
 waits --delay seconds before it is forwarded, so a backend query takes that much longer than
 the engine needs; other requests pass at once. Counts the queries it forwarded and answers
-GET /_count with that number. Prints `listening on PORT` once it accepts connections, then
-runs until killed. Standard library only; listens on 127.0.0.1 and forwards to 127.0.0.1.
+GET /_count with that number; with --log FILE, appends one JSON line per query: when it was
+sent (Unix seconds), how long the engine took (without the delay), the answer's bytes and
+whether it was an incremental query. Prints `listening on PORT` once it accepts connections,
+then runs until killed. Standard library only; listens on 127.0.0.1 and forwards to 127.0.0.1.
 
-    python3 benches/delayproxy.py --upstream-port 31415 --delay 0.8
+    python3 benches/delayproxy.py --upstream-port 31415 --delay 0.8 [--log queries.jsonl]
 """
 
 import argparse
 import http.client
 import http.server
+import json
 import sys
 import threading
 import time
@@ -23,6 +26,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     upstream_port = 0
     delay = 0.0
     queries = 0
+    log = None
     lock = threading.Lock()
 
     def do_GET(self):
@@ -41,13 +45,22 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     def forward(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}}
-        upstream = http.client.HTTPConnection("127.0.0.1", Proxy.upstream_port, timeout=120)
+        upstream = http.client.HTTPConnection("127.0.0.1", Proxy.upstream_port, timeout=600)
         try:
+            sent = time.time()
             upstream.request(self.command, self.path, body=body or None, headers=headers)
             response = upstream.getresponse()
             data = response.read()  # raw: a gzip answer stays gzip
+            took = time.time() - sent
             kept = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP]
             self.answer(response.status, kept, data)
+            if Proxy.log and self.path.split("?", 1)[0] == "/v2/rest/query":
+                csl = json.loads(body or b"{}").get("csl", "")
+                line = {"sent": sent, "seconds": took, "bytes": len(data), "status": response.status,
+                        "incremental": csl.startswith("let spins = union")}
+                with Proxy.lock:
+                    Proxy.log.write(json.dumps(line) + "\n")
+                    Proxy.log.flush()
         finally:
             upstream.close()
 
@@ -68,8 +81,10 @@ def main():
     parser.add_argument("--upstream-port", type=int, required=True)
     parser.add_argument("--delay", type=float, default=0.8, help="seconds added to every query")
     parser.add_argument("--port", type=int, default=0, help="default: any free port")
+    parser.add_argument("--log", help="append a JSON line per query to this file")
     args = parser.parse_args()
     Proxy.upstream_port, Proxy.delay = args.upstream_port, args.delay
+    Proxy.log = open(args.log, "a", encoding="utf-8") if args.log else None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Proxy)
     server.daemon_threads = True
     print(f"listening on {server.server_address[1]}", flush=True)

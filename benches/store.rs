@@ -134,7 +134,10 @@ async fn main() {
 /// the same spins (every game listed, so not the tracked scope), and is not empty.
 async fn smoke(store: &EmbeddedStore, whole: Window) {
     let standings = |games| async move {
-        store.leaderboard(&LeaderboardQuery { window: whole, games, limit: CAP, counts: vec![] }).await.unwrap()
+        store
+            .leaderboard(&LeaderboardQuery { window: whole, games, limit: CAP, counts: vec![] })
+            .await
+            .unwrap()
     };
     let tracked: Standings = standings(None).await;
     let rollup = standings(Some((1..=10).collect())).await;

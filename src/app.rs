@@ -12,7 +12,7 @@ use crate::adx::auth::TokenSource;
 use crate::adx::{AdxBackend, AdxConfig};
 use crate::backend::Backend;
 use crate::campaigns::{CampaignId, Catalogue, CatalogueError, CatalogueSource, SharedCatalogue};
-use crate::cli::{AdxArgs, BackendKind, KqlArgs, LogFormat, ServeArgs};
+use crate::cli::{AdxArgs, BackendKind, KqlArgs, LogFormat, RefreshMode, ServeArgs};
 use crate::engine::{Engine, Settings};
 use crate::http::caching::CachePolicy;
 use crate::http::{AppState, Edge, Ingest, Readiness, Streams, router};
@@ -81,6 +81,7 @@ impl App {
             max_bytes: args.snapshot_memory.as_u64(),
             late_arrival: args.late_arrival,
             reconcile_every: args.reconcile_every,
+            incremental: args.refresh == RefreshMode::Incremental,
         };
         let engine = Arc::new(Engine::new(backend, settings, metrics));
         let on_change = {

@@ -51,6 +51,14 @@ pub enum BackendKind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RefreshMode {
+    /// After a view's first full query, only what changed (see the README).
+    Incremental,
+    /// A full query at every refresh.
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Pretty,
     Json,
@@ -101,6 +109,10 @@ pub struct ServeArgs {
     /// computed once and never refreshed.
     #[arg(long, env = "LEADERBOARD_LATE_ARRIVAL", default_value = "10m", value_parser = duration)]
     pub late_arrival: std::time::Duration,
+    /// How views are refreshed on a backend that answers incremental queries (ADX): by asking
+    /// only for what changed since the last refresh, or by a full query each time.
+    #[arg(long, env = "LEADERBOARD_REFRESH", value_enum, default_value = "incremental")]
+    pub refresh: RefreshMode,
     /// How often a view refreshed incrementally (ADX) also re-checks the buckets older than
     /// --late-arrival, which catches spins that arrived later than that.
     #[arg(long, env = "LEADERBOARD_RECONCILE_EVERY", default_value = "10m", value_parser = duration)]

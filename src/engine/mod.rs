@@ -8,11 +8,11 @@ mod answer;
 mod ledger;
 #[cfg(test)]
 mod memory;
-#[cfg(test)]
-mod tests;
 mod slots;
 mod snapshot;
 mod source;
+#[cfg(test)]
+mod tests;
 mod view;
 
 use std::sync::Arc;
@@ -58,6 +58,8 @@ pub struct Settings {
     /// How often an incremental view's sealed buckets are watched too, which catches spins
     /// later than `late_arrival`.
     pub reconcile_every: Duration,
+    /// Views are refreshed incrementally when the backend answers such queries.
+    pub incremental: bool,
 }
 
 /// Why no snapshot can be served.

@@ -65,7 +65,7 @@ impl Refresh<'_> {
     /// How the view's buckets are laid out, if it is refreshed incrementally.
     fn geometry(&self) -> Option<Geometry> {
         let settings = &self.shared.settings;
-        if self.is_final || !self.shared.backend.answers_changes() {
+        if self.is_final || !settings.incremental || !self.shared.backend.answers_changes() {
             return None;
         }
         let cap = settings.max_standings.get() as usize;

@@ -29,6 +29,7 @@ fn settings() -> Settings {
         max_bytes: 64 << 20,
         late_arrival: Duration::from_secs(600),
         reconcile_every: Duration::from_secs(3600),
+        incremental: true,
     }
 }
 

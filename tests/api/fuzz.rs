@@ -8,6 +8,13 @@ use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
+use std::collections::HashSet;
+
+use leaderboard::kql::{TableName, render, render_changes};
+use leaderboard::leaderboard::{
+    BucketCount, ChangesQuery, CountRun, Grain, LeaderboardQuery, Segment, Width, Window,
+};
+
 use crate::common::TestApp;
 use crate::sharing::{Setup, setup};
 
@@ -126,8 +133,9 @@ const PAYLOADS: [&str; 12] = [
     "```",
 ];
 
-/// The query with its datetime holes blanked: a window's instants follow the clock.
-fn shape(kql: &str) -> String {
+/// A query with its typed holes blanked (datetime literals, then every number), so that only
+/// what no hole can write is left.
+fn skeleton(kql: &str) -> String {
     let mut out = String::new();
     let mut rest = kql;
     while let Some(at) = rest.find("datetime(") {
@@ -136,7 +144,40 @@ fn shape(kql: &str) -> String {
         rest = &rest[at..];
         rest = &rest[rest.find(')').unwrap() + 1..];
     }
-    out + rest
+    out.push_str(rest);
+    let mut blanked = String::with_capacity(out.len());
+    for c in out.chars() {
+        if !(c.is_ascii_digit() && blanked.ends_with(|p: char| p.is_ascii_digit() || p == '0')) {
+            blanked.push(if c.is_ascii_digit() { '0' } else { c });
+        }
+    }
+    blanked
+}
+
+/// Every line, blanked, that the renderer can write: both templates with every kind of hole
+/// filled (ranges, counts, every kind of segment, known counts) for the table the tests use.
+fn legitimate_lines() -> HashSet<String> {
+    let (ten, hour) = (Width::seconds(10).unwrap(), Width::HOUR);
+    let window = Window { from: chrono::Utc::now() - chrono::Duration::days(1), to: chrono::Utc::now() };
+    let table = TableName::default();
+    let counts = vec![CountRun { range: window, width: hour }, CountRun { range: window, width: ten }];
+    let mut texts = vec![render(&LeaderboardQuery { window, games: None, limit: 1, counts }, &table)];
+    let segment = |rows, counts, watched| Segment { range: window, rows, counts, watched };
+    let segments = vec![
+        segment(Some(Grain::Whole), None, false),
+        segment(Some(Grain::Every(ten)), Some(ten), true),
+        segment(Some(Grain::Every(ten)), Some(ten), false),
+        segment(Some(Grain::Whole), Some(ten), true),
+        segment(None, Some(ten), false),
+    ];
+    // Each kind of segment last (its leg ends the union) and first, with and without known counts.
+    for known in [vec![], vec![BucketCount { bucket: 0, spins: 1 }; 2]] {
+        for segment in &segments {
+            let segments = vec![segment.clone(), segments[0].clone(), segment.clone()];
+            texts.push(render_changes(&ChangesQuery { games: None, segments, known: known.clone() }, &table));
+        }
+    }
+    texts.iter().flat_map(|t| skeleton(t).lines().map(str::to_owned).collect::<Vec<_>>()).collect()
 }
 
 #[tokio::test]
@@ -144,10 +185,9 @@ async fn request_text_crafted_as_kql_never_changes_the_query() {
     // A TTL this short refreshes read views as often as the backend allows, so there is text
     // to compare.
     let s = setup(&["--cache-ttl", "1ms"]).await;
+    let lines = legitimate_lines();
     s.app.json("/campaigns/live-all/top").await;
-    let top = s.proxy.texts().pop().unwrap();
     s.app.json("/campaigns/live-all/window?last=1h").await;
-    let window = shape(&s.proxy.texts().pop().unwrap());
     let mut compared = 0;
     // Views are refreshed ahead at most every twice a query's duration, so the payloads go
     // round until as many queries as payloads went by while they were tried.
@@ -156,13 +196,13 @@ async fn request_text_crafted_as_kql_never_changes_the_query() {
             break;
         }
         assert!(round < 1000, "only {compared} queries compared");
-        compared += try_payloads(&s, &top, &window).await;
+        compared += try_payloads(&s, &lines).await;
     }
 }
 
 /// Sends every payload in every place a request can carry text; returns how many queries went
-/// by meanwhile, each checked to be one of the two legitimate ones.
-async fn try_payloads(s: &Setup, top: &str, window: &str) -> usize {
+/// by meanwhile, each checked to be made only of lines the renderer writes.
+async fn try_payloads(s: &Setup, lines: &HashSet<String>) -> usize {
     let mut compared = 0;
     for payload in PAYLOADS {
         let e = utf8_percent_encode(payload, NON_ALPHANUMERIC).to_string();
@@ -181,15 +221,36 @@ async fn try_payloads(s: &Setup, top: &str, window: &str) -> usize {
             let before = s.proxy.texts().len();
             let status = s.app.get(&target).await.status().as_u16();
             assert!(status == 200 || (400..500).contains(&status), "{target}: {status}");
-            // Views are refreshed ahead in the background, so a refused request may see other
-            // views' queries go by: every text sent must still be one of the legitimate two.
+            // Views are refreshed in the background, so a refused request may see other views'
+            // queries go by: every text sent must still be made of the renderer's lines only.
             for text in s.proxy.texts().split_off(before) {
-                assert!(text == top || shape(&text) == window, "{target} changed a query: {text}");
+                let foreign: Vec<String> =
+                    skeleton(&text).lines().filter(|l| !lines.contains(*l)).map(str::to_owned).collect();
+                assert!(foreign.is_empty(), "{target} changed a query: {foreign:?} in\n{text}");
                 compared += 1;
             }
         }
     }
     compared
+}
+
+#[test]
+fn the_skeleton_check_catches_a_line_no_hole_writes() {
+    let lines = legitimate_lines();
+    let table = TableName::default();
+    let window = Window { from: chrono::Utc::now(), to: chrono::Utc::now() };
+    let legit =
+        render(&LeaderboardQuery { window, games: Some(vec![3, 44]), limit: 12, counts: vec![] }, &table);
+    let with_games: HashSet<String> = skeleton(&legit).lines().map(str::to_owned).collect();
+    let lines: HashSet<String> = lines.union(&with_games).cloned().collect();
+    assert!(skeleton(&legit).lines().all(|l| lines.contains(l)));
+    for injected in [
+        legit.replace("| take 12", "| take 12 | take 1"),
+        legit.replace("GamePlay", "GamePlay'"),
+        format!("{legit}\n| take 1"),
+    ] {
+        assert!(skeleton(&injected).lines().any(|l| !lines.contains(l)), "{injected}");
+    }
 }
 
 #[tokio::test]
