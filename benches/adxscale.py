@@ -5,11 +5,13 @@ proxies (benches/delayproxy.py with no delay), and measured in one run:
 
   1. the first full load of the campaign's whole board: its time, its answer's bytes, the
      server's peak RSS during it against the snapshot it built, and /healthz latency meanwhile;
-  2. a steady phase with --rate spins a second arriving (94% on time, 5% late within
-     --late-arrival, 1% later than that): every query's answer bytes and engine time, on the
-     incremental service, then the same phase on a second service refreshing by full queries
-     (`--refresh full`, today's rescans): the cluster time a minute of one live board, side
-     by side;
+  2. a steady phase with --rate spins a second arriving as a pipeline delivers them: each second
+     the last second or two of play, every 15 s a lagging partition's backlog (300 spins one to
+     four minutes late, within --late-arrival), every 30 s a few spins 15-25 minutes late (later
+     than --late-arrival, left to a reconcile): every query's answer bytes and engine time, on
+     the incremental service, then the same phase on a second service refreshing by full
+     queries (`--refresh full`, today's rescans): the cluster time a minute of one live board,
+     side by side;
   3. exactness: once spins stop and a reconcile has passed, the incremental board against the
      full-query board (totals and pages across the whole ranking).
 
@@ -209,23 +211,23 @@ def steady(engine, service, rate, seconds, players):
     stop = threading.Event()
     rng = random.Random(7)
 
+    def spin(at):
+        stake = rng.randrange(1, 51)
+        win = 0 if rng.random() < 0.33 else rng.randrange(1, 5001)
+        return (rng.randrange(1, players + 1), rng.randrange(1, 6), win, stake, at)
+
     def write():
+        second = 0
         while not stop.is_set():
             tick = time.monotonic()
             now = datetime.now(timezone.utc)
-            rows = []
-            for _ in range(rate):
-                lag = rng.random()
-                if lag < 0.94:
-                    at = now - timedelta(milliseconds=rng.randrange(0, 1000))
-                elif lag < 0.99:
-                    at = now - timedelta(seconds=rng.randrange(30, 300))
-                else:
-                    at = now - timedelta(minutes=rng.randrange(15, 25))
-                stake = rng.randrange(1, 51)
-                win = 0 if rng.random() < 0.33 else rng.randrange(1, 5001)
-                rows.append((rng.randrange(1, players + 1), rng.randrange(1, 6), win, stake, at))
+            rows = [spin(now - timedelta(milliseconds=rng.randrange(0, 2000))) for _ in range(rate)]
+            if second % 15 == 7:
+                rows += [spin(now - timedelta(seconds=rng.randrange(60, 240))) for _ in range(300)]
+            if second % 30 == 21:
+                rows += [spin(now - timedelta(minutes=rng.randrange(15, 25))) for _ in range(10)]
             engine.append(rows)
+            second += 1
             time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
 
     def read():

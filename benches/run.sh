@@ -13,7 +13,11 @@
 #      1,000,000-player `top` snapshot and four window snapshots live;
 #   5. 10,000 server-sent event subscribers of one board: from a change to the last
 #      subscriber's event, the server's peak RSS, and backend queries against one reader's;
-#   6. embedded-store full-standings refresh times at 1M and 10M spins (`cargo bench --bench store`).
+#   6. embedded-store full-standings refresh times at 1M and 10M spins (`cargo bench --bench store`);
+#   7. ADX at scale (benches/adxscale.py): a 30-day campaign of 10M spins by 1M players on
+#      `duckdb-kql serve` (--quick: 1M by 100k): the first full load (time, peak RSS, /healthz
+#      meanwhile), steady incremental refreshes while 1,000 spins/s arrive against full-query
+#      refreshes (answer bytes, engine time a minute), and the board's exactness after.
 # The HTTP rows run on BENCH_SPINS spins by BENCH_PLAYERS players loaded through POST /events.
 #
 # Usage: bash benches/run.sh [--quick] [--out FILE] [--data DIR]
@@ -458,6 +462,18 @@ measure_store() {
   fi
 }
 
+measure_adx_scale() {
+  log "ADX at scale (log: $LOGS/adx-scale.txt)"
+  local quick=()
+  ((QUICK)) && quick=(--quick)
+  if ! "$ROOT/.venv/bin/python" "$ROOT/benches/adxscale.py" --binary "$ROOT/target/release/leaderboard" \
+    "${quick[@]}" --out "$RESULTS/adx_scale.json" >"$LOGS/adx-scale.txt" 2>&1; then
+    tail -n 20 "$LOGS/adx-scale.txt" >&2
+    log "error: benches/adxscale.py failed; the report leaves it out"
+    FAILED=1
+  fi
+}
+
 # --- report ------------------------------------------------------------------------------------
 
 write_settings() {
@@ -492,6 +508,7 @@ main() {
   measure_slow_refresh
   measure_snapshots
   for events in "${STORE_SIZES[@]}"; do measure_store "$events"; done
+  measure_adx_scale
   report
   ((!FAILED)) || die "some measurements failed: see above"
 }

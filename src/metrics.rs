@@ -20,8 +20,16 @@ pub struct RequestLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BackendLabels {
     pub backend: &'static str,
+    /// `full` (a view's standings) or `changes` (an incremental refresh).
+    pub kind: &'static str,
     /// `ok`, or the kind of failure.
     pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RowsLabels {
+    pub backend: &'static str,
+    pub kind: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -86,6 +94,8 @@ pub struct Metrics {
     pub cache: Family<CacheLabels, Counter>,
     pub backend_queries: Family<BackendLabels, Counter>,
     pub backend_seconds: Family<BackendLabels, Histogram>,
+    /// Rows the backend answered, by kind of query.
+    pub backend_rows: Family<RowsLabels, Counter>,
     /// Views held by the standings engine, and the bytes of their snapshots.
     pub views: Gauge,
     pub snapshot_bytes: Gauge,
@@ -122,6 +132,12 @@ impl Default for Metrics {
             backend_queries.clone(),
         );
         registry.register("backend_query_duration_seconds", "Backend query latency", backend_seconds.clone());
+        let backend_rows = Family::<RowsLabels, Counter>::default();
+        registry.register(
+            "backend_rows",
+            "Rows backend queries answered, by kind of query",
+            backend_rows.clone(),
+        );
         let (views, snapshot_bytes) = (Gauge::default(), Gauge::default());
         registry.register("views", "Views held by the standings engine", views.clone());
         registry.register("snapshot_bytes", "Bytes of the snapshots held", snapshot_bytes.clone());
@@ -135,6 +151,7 @@ impl Default for Metrics {
             cache,
             backend_queries,
             backend_seconds,
+            backend_rows,
             views,
             snapshot_bytes,
             kafka,
@@ -147,10 +164,15 @@ impl Metrics {
         self.cache.get_or_create(&CacheLabels { result }).inc();
     }
 
-    pub fn backend_query(&self, backend: &'static str, outcome: &'static str, took: Duration) {
-        let labels = BackendLabels { backend, outcome };
+    /// One backend query of `kind`: how it ended, how long it took, and how many rows it
+    /// answered (when it did).
+    pub fn backend_query(&self, labels: BackendLabels, took: Duration, rows: Option<usize>) {
         self.backend_queries.get_or_create(&labels).inc();
         self.backend_seconds.get_or_create(&labels).observe(took.as_secs_f64());
+        if let Some(rows) = rows {
+            let rows_labels = RowsLabels { backend: labels.backend, kind: labels.kind };
+            self.backend_rows.get_or_create(&rows_labels).inc_by(rows as u64);
+        }
     }
 
     pub fn request(&self, route: &str, status: u16, took: Duration) {

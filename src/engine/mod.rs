@@ -25,7 +25,7 @@ use crate::backend::{Backend, BackendError, Standings};
 use crate::campaigns::{Campaign, CampaignId, Catalogue};
 use crate::leaderboard::{Changes, ChangesQuery};
 use crate::leaderboard::{LeaderboardQuery, MaxLimit, MaxStandings, View};
-use crate::metrics::Metrics;
+use crate::metrics::{BackendLabels, Metrics};
 use slots::Slots;
 use view::{Now, ViewState};
 
@@ -178,20 +178,26 @@ impl Shared {
 
     /// One full query, within the bound on backend work.
     async fn query(&self, query: LeaderboardQuery) -> Result<Standings, Error> {
-        self.bounded(self.backend.leaderboard(&query)).await
+        self.bounded("full", self.backend.leaderboard(&query), |s| s.rows.len()).await
     }
 
     /// One incremental query, within the bound on backend work.
     async fn changes(&self, query: &ChangesQuery) -> Result<Changes, Error> {
-        self.bounded(self.backend.changes(query)).await
+        self.bounded("changes", self.backend.changes(query), |c| c.rows.len()).await
     }
 
-    async fn bounded<T>(&self, query: impl Future<Output = Result<T, BackendError>>) -> Result<T, Error> {
+    async fn bounded<T>(
+        &self,
+        kind: &'static str,
+        query: impl Future<Output = Result<T, BackendError>>,
+        rows: impl Fn(&T) -> usize,
+    ) -> Result<T, Error> {
         let _slot = self.slots.acquire().await.map_err(|_| Error::Busy)?;
         let started = std::time::Instant::now();
         let result = query.await;
         let outcome = result.as_ref().map_or_else(BackendError::kind, |_| "ok");
-        self.metrics.backend_query(self.backend.name(), outcome, started.elapsed());
+        let labels = BackendLabels { backend: self.backend.name(), kind, outcome };
+        self.metrics.backend_query(labels, started.elapsed(), result.as_ref().ok().map(rows));
         Ok(result?)
     }
 }

@@ -12,7 +12,7 @@ use super::ledger::{Geometry, Ledger, Reload};
 use super::snapshot::Snapshot;
 use super::{Error, Shared};
 use crate::campaigns::Campaign;
-use crate::leaderboard::{LeaderboardQuery, Row, View, Window};
+use crate::leaderboard::{BucketCount, Changes, CountRun, LeaderboardQuery, Row, View, Window};
 
 /// Above this many rows, the ledger's work runs off the async workers.
 const INLINE_ROWS: usize = 10_000;
@@ -53,10 +53,10 @@ pub struct Refresh<'a> {
 impl Refresh<'_> {
     /// The view's ranked rows (at most `--max-standings`) and how many players it ranks.
     pub async fn standings(&self) -> Result<(Arc<[Row]>, u64), Error> {
-        let Some(geometry) = self.geometry() else {
-            return self.full(Vec::new()).await.map(|(rows, total, _)| (rows, total));
-        };
-        match self.keeper.take().filter(|ledger| *ledger.geometry() == geometry) {
+        // Taken whatever follows: a view that became final, or capped, lets its ledger go.
+        let ledger = self.keeper.take();
+        let Some(geometry) = self.geometry() else { return self.full_rows().await };
+        match ledger.filter(|ledger| *ledger.geometry() == geometry) {
             Some(ledger) => self.steady(ledger).await,
             None => self.load(geometry).await,
         }
@@ -79,11 +79,15 @@ impl Refresh<'_> {
 
     async fn steady(&self, ledger: Ledger) -> Result<(Arc<[Row]>, u64), Error> {
         let plan = ledger.plan(self.now);
-        let changes = match self.shared.changes(&plan.query).await {
-            Ok(changes) => changes,
-            Err(e) => {
-                self.keeper.put(ledger);
-                return Err(e);
+        let changes = if plan.query.segments.is_empty() {
+            Changes::default() // nothing in the view can change any more
+        } else {
+            match self.shared.changes(&plan.query).await {
+                Ok(changes) => changes,
+                Err(e) => {
+                    self.keeper.put(ledger);
+                    return Err(e);
+                }
             }
         };
         let geometry = ledger.geometry().clone();
@@ -113,7 +117,7 @@ impl Refresh<'_> {
         }
         // A window is read bucket by bucket only once a full query showed that it fits.
         if self.current.is_none() {
-            return self.full(Vec::new()).await.map(|(rows, total, _)| (rows, total));
+            return self.full_rows().await;
         }
         let plan = ledger.plan(self.now);
         let changes = self.shared.changes(&plan.query).await?;
@@ -123,17 +127,17 @@ impl Refresh<'_> {
                 let total = rows.len() as u64;
                 Ok((rows, total))
             }
-            Err(Reload::Capped | Reload::Changed) => {
-                self.full(Vec::new()).await.map(|(rows, total, _)| (rows, total))
-            }
+            Err(Reload::Capped | Reload::Changed) => self.full_rows().await,
         }
     }
 
+    /// One full query's rows and total.
+    async fn full_rows(&self) -> Result<(Arc<[Row]>, u64), Error> {
+        self.full(Vec::new()).await.map(|(rows, total, _)| (rows, total))
+    }
+
     /// One full query, with `counts` answered alongside.
-    async fn full(
-        &self,
-        counts: Vec<crate::leaderboard::CountRun>,
-    ) -> Result<(Arc<[Row]>, u64, Vec<crate::leaderboard::BucketCount>), Error> {
+    async fn full(&self, counts: Vec<CountRun>) -> Result<(Arc<[Row]>, u64, Vec<BucketCount>), Error> {
         let limit = self.shared.settings.max_standings.get();
         let query =
             LeaderboardQuery { window: self.window, games: self.campaign.games.clone(), limit, counts };

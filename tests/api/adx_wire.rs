@@ -42,6 +42,8 @@ struct Seen {
     kusto: Mutex<Vec<HeaderMap>>,
     /// Identity requests still to leave unanswered.
     hang: AtomicUsize,
+    /// Kusto requests still to refuse with 401, whatever their token.
+    refuse: AtomicUsize,
     answer: Mutex<Answer>,
     /// The auth metadata's `AzureAD` object; `None` answers 404, as a cluster without it.
     metadata: Mutex<Option<serde_json::Value>>,
@@ -105,6 +107,11 @@ impl FakeAzure {
 
     pub fn answer(&self, answer: Answer) {
         *self.seen.answer.lock().unwrap() = answer;
+    }
+
+    /// The next `n` Kusto requests are refused with 401 (a token revoked early, say).
+    pub fn refuse_tokens(&self, n: usize) {
+        self.seen.refuse.store(n, Ordering::SeqCst);
     }
 
     /// The next `n` identity requests get no answer at all.
@@ -221,6 +228,10 @@ async fn identity(
 
 async fn kusto(State(seen): State<Arc<Seen>>, headers: HeaderMap) -> axum::response::Response {
     seen.kusto.lock().unwrap().push(headers);
+    if seen.refuse.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+        let error = json!({"error": {"code": "Unauthorized", "message": "the token was refused", "@permanent": true}});
+        return (StatusCode::UNAUTHORIZED, axum::Json(error)).into_response();
+    }
     let answer = seen.answer.lock().unwrap().clone();
     tokio::time::sleep(answer.delay).await;
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

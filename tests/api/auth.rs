@@ -75,6 +75,28 @@ async fn a_managed_identity_token_for_the_discovered_scope_reaches_adx_over_tls(
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_token_adx_refuses_is_dropped_and_the_query_sent_once_more_with_a_new_one() {
+    let fake = FakeAzure::start_tls().await;
+    fake.metadata("https://leaderboard.kusto.fake.example", false);
+    let endpoint = fake.identity_endpoint();
+    let env = [("IDENTITY_ENDPOINT", endpoint.as_str()), ("IDENTITY_HEADER", IDENTITY_HEADER), fake.trust()];
+    // Views are not refreshed ahead within the test: every query it sees is a request's.
+    let (server, dir) = start_binary(&fake.url, &["--cache-ttl", "600s"], &env);
+    wait_for_log(&dir, |log| log.contains("ADX token obtained")).await;
+    assert_eq!(fake.identity_requests().len(), 1, "the start-up token");
+    fake.refuse_tokens(1);
+    let response = reqwest::get(format!("{}/campaigns/live-all/top", server.base)).await.unwrap();
+    assert_eq!(response.status(), 200, "the query went through on its second try");
+    assert_eq!(fake.kusto_requests().len(), 2, "refused once, then answered");
+    assert_eq!(fake.identity_requests().len(), 2, "a new token was asked for in between");
+    // Refused every time: the client does not loop, the client gets ADX's refusal.
+    fake.refuse_tokens(usize::MAX);
+    let response = reqwest::get(format!("{}/campaigns/live-games/top", server.base)).await.unwrap();
+    assert_eq!(response.status(), 502);
+    assert_eq!(fake.kusto_requests().len(), 4, "one more try, no more");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn adx_scope_overrides_the_cluster_metadata() {
     let fake = FakeAzure::start_tls().await;
     fake.metadata("https://leaderboard.kusto.fake.example", false);
