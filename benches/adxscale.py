@@ -5,7 +5,8 @@ proxies (benches/delayproxy.py with no delay), and measured in one run:
 
   1. the first full load of the campaign's whole board: its time, its answer's bytes, the
      server's peak RSS during it against the snapshot it built, and /healthz latency meanwhile;
-  2. a steady phase with --rate spins a second arriving as a pipeline delivers them: each second
+  2. a steady phase (--seconds; twice that for the full-query service, whose refreshes are
+     seldom) with --rate spins a second arriving as a pipeline delivers them: each second
      the last second or two of play, every 15 s a lagging partition's backlog (300 spins one to
      four minutes late, within --late-arrival), every 30 s a few spins 15-25 minutes late (later
      than --late-arrival, left to a reconcile): every query's answer bytes and engine time, on
@@ -87,7 +88,7 @@ def dataset(path, spins, players, days, end):
             CAST(floor(random() * 5) + 1 AS INTEGER) AS GameID,
             CASE WHEN random() < 0.33 THEN 0 ELSE CAST(floor(random() * 5000) + 1 AS BIGINT) END AS Win,
             CAST(floor(random() * 50) + 1 AS INTEGER) AS Stake,
-            TIMESTAMP '{start}' + to_microseconds(CAST(i * {span_us} // {spins} AS BIGINT)) AS EventTime
+            TIMESTAMP '{start}' + to_microseconds(CAST(i * {span_us // spins} AS BIGINT)) AS EventTime
         FROM range({spins}) t(i)"""
     )
     con.close()
@@ -105,13 +106,17 @@ class Engine:
         wait_port(self.port)
         self.database = os.path.splitext(os.path.basename(db))[0]
 
-    def append(self, rows):
-        values = ", ".join(
-            f"{p}, {g}, {w}, {s}, datetime({t.strftime('%Y-%m-%dT%H:%M:%S.%fZ')})" for p, g, w, s, t in rows
-        )
+    def append(self, n, players, seed, newest, spread_ms):
+        """Appends `n` spins made up by the engine itself (a short command, not `n` rows of text
+        for its parser): players 1..=players, a third losing, at `newest` minus up to
+        `spread_ms`."""
+        at = newest.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         csl = (
-            ".append GamePlay <| datatable(PlayerID: int, GameID: int, Win: long, Stake: int, "
-            f"EventTime: datetime) [{values}]"
+            f".append GamePlay <| range i from 1 to {n} step 1"
+            f" | extend a = (i * 2654435761 + {seed}) % 4294967291, b = (i * 40503 + {seed} * 7) % 1000003"
+            f" | project PlayerID = toint(a % {players} + 1), GameID = toint(b % 5 + 1),"
+            f" Win = iff(b % 3 == 0, tolong(0), (a / 7) % 5000 + 1), Stake = toint((b / 11) % 50 + 1),"
+            f" EventTime = datetime({at}) - 1ms * (b % {spread_ms})"
         )
         body = json.dumps({"db": self.database, "csl": csl}).encode()
         request = urllib.request.Request(
@@ -210,23 +215,25 @@ def steady(engine, service, rate, seconds, players):
     """Spins arrive at `rate` a second while the board is read; returns the window measured."""
     stop = threading.Event()
     rng = random.Random(7)
-
-    def spin(at):
-        stake = rng.randrange(1, 51)
-        win = 0 if rng.random() < 0.33 else rng.randrange(1, 5001)
-        return (rng.randrange(1, players + 1), rng.randrange(1, 6), win, stake, at)
+    failures = []
 
     def write():
+        try:
+            arrive()
+        except Exception as error:  # the phase is void without its spins
+            failures.append(error)
+            stop.set()
+
+    def arrive():
         second = 0
         while not stop.is_set():
             tick = time.monotonic()
             now = datetime.now(timezone.utc)
-            rows = [spin(now - timedelta(milliseconds=rng.randrange(0, 2000))) for _ in range(rate)]
+            engine.append(rate, players, rng.randrange(1, 1 << 30), now, 2000)
             if second % 15 == 7:
-                rows += [spin(now - timedelta(seconds=rng.randrange(60, 240))) for _ in range(300)]
+                engine.append(300, players, rng.randrange(1, 1 << 30), now - timedelta(seconds=60), 180_000)
             if second % 30 == 21:
-                rows += [spin(now - timedelta(minutes=rng.randrange(15, 25))) for _ in range(10)]
-            engine.append(rows)
+                engine.append(10, players, rng.randrange(1, 1 << 30), now - timedelta(minutes=15), 600_000)
             second += 1
             time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
 
@@ -239,10 +246,12 @@ def steady(engine, service, rate, seconds, players):
     started = time.time()
     for t in threads:
         t.start()
-    time.sleep(seconds)
+    stop.wait(seconds)
     stop.set()
     for t in threads:
         t.join()
+    if failures:
+        raise SystemExit(f"spins could not be appended: {failures[0]}")
     return started, time.time()
 
 
@@ -252,7 +261,10 @@ def summary(queries, window, full_bytes):
     sizes = sorted(q["bytes"] for q in inside)
     times = sorted(q["seconds"] for q in inside)
     minutes = (end - start) / 60
+    sent = sorted(q["sent"] for q in inside)
+    gaps = [b - a for a, b in zip(sent, sent[1:])]
     return {
+        "median_period_seconds": statistics.median(gaps) if gaps else None,
         "queries": len(inside),
         "incremental": sum(q["incremental"] for q in inside),
         "median_bytes": statistics.median(sizes) if sizes else None,
@@ -322,8 +334,9 @@ def main():
         checked = exact(incremental, full, load["players"])
         incremental.stop()
         services.remove(incremental)
+        # Twice as long: a full query takes a good part of a minute, its refreshes come seldom.
         log("steady phase (full-query service)")
-        window_b = steady(engine, full, args.rate, seconds, players)
+        window_b = steady(engine, full, args.rate, 2 * seconds, players)
         full_bytes = load["answer_bytes"]
         result = {
             "spins": spins,

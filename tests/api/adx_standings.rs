@@ -2,28 +2,11 @@
 //! player in rank order, capped at the query's limit, with the exact total in the same answer,
 //! and each player's row the spin that set the score, ties settled as the SQL path settles them.
 
-use std::time::Duration;
-
-use leaderboard::adx::{AdxBackend, AdxConfig};
 use leaderboard::backend::{Backend, Standings};
-use leaderboard::kql::TableName;
 use leaderboard::leaderboard::{LeaderboardQuery, Window};
 
 use crate::common::fixture::{CampaignDef, Row};
 use crate::common::{Engine, Fixture};
-
-fn backend(engine: &Engine) -> AdxBackend {
-    let config = AdxConfig {
-        cluster: engine.url().parse().unwrap(),
-        database: "leaderboard".into(),
-        table: TableName::default(),
-        timeout: Duration::from_secs(30),
-        margin: leaderboard::adx::TIMEOUT_MARGIN,
-        retry_window: Duration::from_secs(5),
-        results_cache_max_age: None,
-    };
-    AdxBackend::new(config, None).unwrap()
-}
 
 fn query(fixture: &Fixture, c: &CampaignDef, limit: u32) -> LeaderboardQuery {
     let (from, to) = fixture.window(c, None);
@@ -46,7 +29,7 @@ fn at(us: i64) -> chrono::DateTime<chrono::Utc> {
 async fn standings_are_complete_and_count_every_ranked_player_past_the_cap() {
     let fixture = Fixture::new();
     let engine = Engine::start(&fixture.spins);
-    let adx = backend(&engine);
+    let adx = engine.backend();
     for id in ["live-all", "live-games", "ended", "edges"] {
         let c = fixture.campaign(id);
         let all = fixture.expected(c, None, usize::MAX);
@@ -71,7 +54,7 @@ async fn a_players_row_is_the_earliest_best_spin_with_the_larger_stake_then_the_
     let spins: Vec<_> = fixture.spins.iter().filter(|s| s.player == 2007).copied().collect();
     assert_eq!(spins.len(), 3);
     let engine = Engine::start(&spins);
-    let adx = backend(&engine);
+    let adx = engine.backend();
     let standings = adx.leaderboard(&query(&fixture, fixture.campaign("live-all"), 10)).await.unwrap();
     assert_eq!(standings.total, 1);
     let row = &standings.rows[0];

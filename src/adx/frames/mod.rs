@@ -318,19 +318,19 @@ fn column(c: &Json) -> Result<Column, FrameError> {
 }
 
 fn decode_rows(columns: &[Column], rows: &Json) -> Result<Vec<Vec<Value>>, FrameError> {
-    let mut table = Collect {
-        tables: vec![Table::new(TableHead {
-            id: 0,
-            kind: String::new(),
-            name: String::new(),
-            columns: columns.to_vec(),
-        })],
-    };
+    let head = TableHead { id: 0, kind: String::new(), name: String::new(), columns: columns.to_vec() };
+    let mut table = Collect { tables: vec![Table::new(head)] };
+    feed(&mut table, rows)?;
+    Ok(table.tables.pop().expect("one table").rows)
+}
+
+/// Rows held as JSON, to `sink`; how many it took.
+fn feed<S: Sink>(sink: &mut S, rows: &Json) -> Result<u64, FrameError> {
     let mut failure = None;
-    let fed = Rows { sink: &mut table, failure: &mut failure }.deserialize(rows);
+    let fed = Rows { sink, failure: &mut failure }.deserialize(rows);
     match (fed, failure) {
         (_, Some(failure)) => Err(failure),
-        (Ok(_), None) => Ok(table.tables.pop().expect("one table").rows),
+        (Ok(n), None) => Ok(n),
         (Err(e), None) => Err(malformed(e.to_string())),
     }
 }

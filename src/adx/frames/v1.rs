@@ -5,10 +5,9 @@
 use serde_json::{Map, Value as Json};
 
 use super::{
-    COMPLETION_INFO, FrameError, PRIMARY, Rows, Sink, Table, TableHead, Value, columns, decode_rows, field,
+    COMPLETION_INFO, FrameError, PRIMARY, Sink, Table, TableHead, Value, columns, decode_rows, feed, field,
     malformed, status_error, str_field, text_error,
 };
-use serde::de::DeserializeSeed;
 
 pub(super) fn read<S: Sink>(obj: &Map<String, Json>, sink: &mut S) -> Result<Vec<Table>, FrameError> {
     // v1 reports partial failures as a top-level list of exception strings.
@@ -35,13 +34,7 @@ pub(super) fn read<S: Sink>(obj: &Map<String, Json>, sink: &mut S) -> Result<Vec
         head.kind = kind;
         if head.kind == PRIMARY {
             sink.start(&head).map_err(malformed)?;
-            let mut failure = None;
-            let fed = Rows { sink: &mut *sink, failure: &mut failure }.deserialize(rows);
-            match (fed, failure) {
-                (_, Some(failure)) => return Err(failure),
-                (Err(e), None) => return Err(malformed(e.to_string())),
-                (Ok(_), None) => {}
-            }
+            feed(sink, rows)?;
         } else {
             let mut table = Table::new(head);
             table.rows = decode_rows(&table.columns, rows)?;

@@ -7,7 +7,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde_json::Value as Json;
 
 use super::{
-    FrameError, PRIMARY, Rows, Sink, Table, TableHead, column, decode_rows, errors, fail, malformed,
+    FrameError, PRIMARY, Rows, Sink, Table, TableHead, column, decode_rows, errors, fail, feed, malformed,
     query_failed, status_error,
 };
 
@@ -135,7 +135,7 @@ impl<'a, S: Sink> Frames<'a, S> {
             (true, Some(_), _) => Ok(()),
             (true, None, Some(rows)) => {
                 self.sink.start(&head).map_err(malformed)?;
-                self.feed(&rows).map(drop)
+                feed(&mut *self.sink, &rows).map(drop)
             }
             (false, _, Some(rows)) => {
                 let mut table = Table::new(head);
@@ -174,7 +174,7 @@ impl<'a, S: Sink> Frames<'a, S> {
                     self.sink.replace();
                     open.rows = 0;
                 }
-                self.feed(&rows)?
+                feed(&mut *self.sink, &rows)?
             }
         };
         self.open.as_mut().expect("checked open").rows += streamed;
@@ -219,17 +219,6 @@ impl<'a, S: Sink> Frames<'a, S> {
         match &self.open {
             Some(open) if open.head.id == id => Ok(()),
             _ => Err(malformed(format!("{kind} for table {id}, which is not open"))),
-        }
-    }
-
-    /// Rows held as JSON, to the sink.
-    fn feed(&mut self, rows: &Json) -> Result<u64, FrameError> {
-        let mut failure = None;
-        let fed = Rows { sink: &mut *self.sink, failure: &mut failure }.deserialize(rows);
-        match (fed, failure) {
-            (_, Some(failure)) => Err(failure),
-            (Ok(n), None) => Ok(n),
-            (Err(e), None) => Err(malformed(e.to_string())),
         }
     }
 }

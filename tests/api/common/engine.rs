@@ -68,6 +68,20 @@ impl Engine {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The ADX client straight on this engine, with no token.
+    pub fn backend(&self) -> leaderboard::adx::AdxBackend {
+        let config = leaderboard::adx::AdxConfig {
+            cluster: self.url().parse().unwrap(),
+            database: "leaderboard".into(),
+            table: leaderboard::kql::TableName::default(),
+            timeout: Duration::from_secs(30),
+            margin: leaderboard::adx::TIMEOUT_MARGIN,
+            retry_window: Duration::from_secs(5),
+            results_cache_max_age: None,
+        };
+        leaderboard::adx::AdxBackend::new(config, None).unwrap()
+    }
+
     /// Appends `spins` to GamePlay, as ingestion would (an engine started [`Engine::writable`]).
     pub async fn append(&self, spins: &[Spin]) {
         let rows: Vec<String> = spins
