@@ -88,7 +88,7 @@ impl App {
             let (engine, catalogue, store) = (engine.clone(), catalogue.clone(), store.clone());
             move || {
                 let current = catalogue.load();
-                engine.retain(&current);
+                engine.reload(&current);
                 if let Some(store) = store.clone() {
                     let scopes = scopes(&current);
                     tokio::spawn(async move {

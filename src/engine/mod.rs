@@ -1,33 +1,39 @@
 //! The standings engine: one snapshot per active view (a campaign's `top`, or its `window` for
 //! one span) holding the view's complete standings, built by one backend query and shared by
-//! every reader of that view whatever page, player or friends they ask for. Views read during a
-//! period are refreshed ahead of their readers; views left unread expire and are dropped; the
-//! views held are bounded in number and in bytes, and backend work by `--backend-concurrency`.
+//! every reader of that view whatever page, player or friends they ask for. Each view has one
+//! owner, a task that keeps its schedule, its refresh, its failure and its end
+//! ([`owner`]); readers and streams read what it published without locks ([`handle`]). Views
+//! read or streamed during a period are refreshed ahead of their readers; views left unread
+//! end; the views held are bounded in number and in bytes ([`registry`]), and backend work by
+//! `--backend-concurrency`.
 
 mod answer;
+mod handle;
 mod ledger;
 #[cfg(test)]
 mod memory;
+mod owner;
+mod registry;
 mod slots;
 mod snapshot;
 mod source;
 #[cfg(test)]
 mod tests;
-mod view;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::backend::{Backend, BackendError, Standings};
 use crate::campaigns::{Campaign, CampaignId, Catalogue};
-use crate::leaderboard::{Changes, ChangesQuery};
-use crate::leaderboard::{LeaderboardQuery, MaxLimit, MaxStandings, View};
+use crate::leaderboard::{Changes, ChangesQuery, LeaderboardQuery, MaxLimit, MaxStandings, View};
 use crate::metrics::{BackendLabels, Metrics};
+use handle::{Command, Handle, Published, Signal};
+use registry::Registry;
 use slots::Slots;
-use view::{Now, ViewState};
 
 pub use answer::{Board, Encoded, FriendsBoard, PlayerStanding, Shape};
 pub use snapshot::Snapshot;
@@ -109,38 +115,44 @@ pub struct Read {
     pub checked_at: DateTime<Utc>,
 }
 
-/// An open stream of one view.
+/// An open stream of one view: woken at every change of what the view answers, and told when
+/// the view is gone (its client reconnects then, to a view of its own).
 pub struct Subscription {
-    subscriber: view::Subscriber,
-    changes: tokio::sync::watch::Receiver<u64>,
+    handle: Arc<Handle>,
+    signal: watch::Receiver<Signal>,
 }
 
 impl Subscription {
-    /// Waits until what the view answers changes.
-    pub async fn changed(&mut self) {
-        if self.changes.changed().await.is_err() {
-            std::future::pending::<()>().await;
+    /// Waits until what the view answers changes; false once the view is gone.
+    pub async fn changed(&mut self) -> bool {
+        match self.signal.changed().await {
+            Ok(()) => !self.signal.borrow_and_update().ended,
+            Err(_) => false,
         }
     }
 
     /// What the view answers now: its snapshot as read, or the error of a failing refresh.
     pub fn latest(&self) -> Option<Result<Read, Error>> {
-        let state = self.subscriber.view();
-        let checked_at = state.checked_at();
-        let latest = state.latest()?;
-        Some(latest.map(|snapshot| Read { snapshot, source: Source::Hit, checked_at }))
+        let published = self.handle.published()?;
+        Some(match &published.failing {
+            Some(error) => Err(error.clone()),
+            None => Ok(read(&published, Source::Hit)),
+        })
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct ViewKey {
-    campaign: CampaignId,
-    view: View,
+fn read(published: &Published, source: Source) -> Read {
+    Read { snapshot: published.snapshot.clone(), source, checked_at: published.checked_at }
 }
 
-/// What views and their refresh tasks share.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ViewKey {
+    pub campaign: CampaignId,
+    pub view: View,
+}
+
+/// What views and their owners share.
 struct Shared {
-    views: moka::sync::Cache<ViewKey, Arc<ViewState>>,
     backend: Arc<dyn Backend>,
     settings: Settings,
     metrics: Arc<Metrics>,
@@ -154,26 +166,8 @@ impl Shared {
         self.epoch.elapsed().as_nanos() as u64
     }
 
-    fn at(&self, instant: Instant) -> u64 {
-        instant.saturating_duration_since(self.epoch).as_nanos() as u64
-    }
-
     fn instant(&self, nanos: u64) -> Instant {
         self.epoch + Duration::from_nanos(nanos)
-    }
-
-    /// Marks a view read in the engine's bookkeeping (its idle clock starts again), if held.
-    fn touch(&self, state: &Arc<ViewState>) {
-        let key = ViewKey { campaign: state.campaign.id.clone(), view: state.view };
-        let _ = self.views.get(&key);
-    }
-
-    /// Weighs a view again after its snapshot changed, if it is still held.
-    fn reweigh(&self, state: &Arc<ViewState>) {
-        let key = ViewKey { campaign: state.campaign.id.clone(), view: state.view };
-        if self.views.get(&key).is_some_and(|held| Arc::ptr_eq(&held, state)) {
-            self.views.insert(key, state.clone());
-        }
     }
 
     /// One full query, within the bound on backend work.
@@ -204,6 +198,7 @@ impl Shared {
 
 pub struct Engine {
     shared: Arc<Shared>,
+    registry: Arc<Registry>,
     bodies: answer::Bodies,
 }
 
@@ -212,10 +207,10 @@ impl Engine {
         // A query that got its slot late would answer nobody: half the budget is the most a
         // refresh waits, leaving the other half for the query itself.
         let slots = Slots::new(settings.backend_concurrency, settings.budget / 2);
-        let views = views(&settings);
+        let registry = Arc::new(Registry::new(settings.max_views, settings.max_bytes));
         let bodies = answer::Bodies::new(settings.max_bytes / 4, settings.idle_after);
-        let shared = Shared { views, backend, settings, metrics, slots, epoch: Instant::now() };
-        Self { shared: Arc::new(shared), bodies }
+        let shared = Shared { backend, settings, metrics, slots, epoch: Instant::now() };
+        Self { shared: Arc::new(shared), registry, bodies }
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -230,23 +225,28 @@ impl Engine {
         &self.shared.settings
     }
 
-    /// Brings the engine's gauges up to date, e.g. before the metrics are read.
+    /// Brings the engine's gauges up to date, e.g. before the metrics are read: every view held
+    /// (streamed or read), and their bytes.
     pub fn observe(&self) {
-        let views = &self.shared.views;
-        views.run_pending_tasks();
-        let bytes: usize = views.iter().map(|(_, v)| v.bytes()).sum();
-        self.shared.metrics.views.set(views.entry_count() as i64);
-        self.shared.metrics.snapshot_bytes.set(bytes as i64);
+        self.shared.metrics.views.set(self.registry.len() as i64);
+        self.shared.metrics.snapshot_bytes.set(self.registry.bytes() as i64);
     }
 
-    /// Drops the views of campaigns that `catalogue` changed or removed; the others keep their
+    /// Brings the views up to `catalogue`: a view of a campaign that changed is refreshed for
+    /// the new campaign (its streams get the new answer), one of a campaign that is gone, or
+    /// whose span the campaign no longer declares, ends (its streams end); the others keep their
     /// snapshots.
-    pub fn retain(&self, catalogue: &Catalogue) {
-        let views = &self.shared.views;
-        for (key, state) in views.iter() {
-            if catalogue.get(&key.campaign).is_none_or(|c| **c != *state.campaign) {
-                views.invalidate(&*key);
-            }
+    pub fn reload(&self, catalogue: &Catalogue) {
+        for handle in self.registry.all() {
+            let command = match catalogue.get(&handle.key.campaign) {
+                Some(campaign) if !declares(campaign, handle.key.view) => Command::End,
+                Some(campaign) if **campaign != **handle.campaign.load() => {
+                    Command::Campaign(campaign.clone())
+                }
+                Some(_) => continue,
+                None => Command::End,
+            };
+            let _ = handle.commands.send(command);
         }
     }
 
@@ -254,45 +254,71 @@ impl Engine {
     /// otherwise after one refresh shared with every reader waiting for it, within the request
     /// budget. When refreshes fail, the last good snapshot is served up to `--stale-if-error`.
     pub async fn read(&self, campaign: &Arc<Campaign>, view: View) -> Result<Read, Error> {
-        let state = self.view(campaign, view);
-        let served = |snapshot, source| Read { snapshot, source, checked_at: state.checked_at() };
-        match state.now(&self.shared) {
-            Now::Fresh(snapshot) => return Ok(self.counted(served(snapshot, Source::Hit))),
-            Now::Due(snapshot) => {
-                state.refresh(&self.shared, true);
-                return Ok(self.counted(served(snapshot, Source::Hit)));
-            }
-            Now::Failing { snapshot, error, due } => {
-                if due {
-                    // Revalidate without making this reader wait for it.
-                    state.refresh(&self.shared, true);
+        let handle = self.handle(campaign, view)?;
+        let was_read = handle.mark_read(self.shared.elapsed());
+        let ttl = self.shared.settings.ttl;
+        let mut refreshing = false;
+        // A snapshot of another version of the campaign (the catalogue was reloaded) is not an
+        // answer: the reader waits for the new one.
+        let current =
+            handle.published().filter(|p| Arc::ptr_eq(&p.campaign, campaign) || *p.campaign == **campaign);
+        if let Some(published) = current {
+            let now = Instant::now();
+            refreshing = published.refreshing;
+            match &published.failing {
+                // Fresh; or refreshed ahead right now, or about to be (read during the period).
+                None if published
+                    .due
+                    .is_none_or(|due| now < due || refreshing || (was_read && now < due + ttl)) =>
+                {
+                    return Ok(self.counted(read(&published, Source::Hit)));
                 }
-                if let Ok(read) = self.stale(&state, snapshot, error) {
-                    return Ok(read);
+                Some(_) if self.within_stale(&published) => {
+                    return Ok(self.counted(read(&published, Source::Stale)));
                 }
+                _ => {}
             }
-            Now::Expired => {}
         }
-        let (mut outcome, started) = state.refresh(&self.shared, false);
+        self.wait(&handle, refreshing, campaign).await
+    }
+
+    /// Asks the view's owner for a refresh and waits for the next one to end, within the budget.
+    async fn wait(
+        &self,
+        handle: &Arc<Handle>,
+        refreshing: bool,
+        campaign: &Arc<Campaign>,
+    ) -> Result<Read, Error> {
+        let mut settled = handle.settled.subscribe();
+        let seen = settled.borrow_and_update().seq;
+        handle.want_refresh();
         let budget = self.shared.settings.budget;
-        let result = match tokio::time::timeout(budget, outcome.wait_for(Option::is_some)).await {
-            Ok(Ok(settled)) => settled.clone().expect("waited for an outcome"),
-            Ok(Err(_)) | Err(_) => Err(Error::Budget(budget)),
+        let outcome = match tokio::time::timeout(budget, settled.wait_for(|s| s.seq > seen)).await {
+            Ok(Ok(settled)) => settled.error.clone(),
+            Ok(Err(_)) => Some(Error::Failed("the view ended".into())),
+            Err(_) => Some(Error::Budget(budget)),
         };
-        let source = if started { Source::Miss } else { Source::Coalesced };
-        match (result, state.current()) {
-            (Ok(snapshot), _) => Ok(self.counted(served(snapshot, source))),
-            (Err(error), Some(snapshot)) => self.stale(&state, snapshot, error),
-            (Err(error), None) => Err(error),
+        let source = if refreshing { Source::Coalesced } else { Source::Miss };
+        let published = handle.published().filter(|p| *p.campaign == **campaign);
+        match (outcome, published) {
+            (None, Some(published)) => Ok(self.counted(read(&published, source))),
+            // No backend slot for the refresh: late, not failing; the snapshot says its age.
+            (Some(Error::Busy), Some(published)) => Ok(self.counted(read(&published, Source::Hit))),
+            (Some(_), Some(published)) if self.within_stale(&published) => {
+                Ok(self.counted(read(&published, Source::Stale)))
+            }
+            (Some(error), _) => Err(error),
+            (None, None) => Err(Error::Failed("a refresh ended with nothing to serve".into())),
         }
     }
 
-    /// A stream's hold on a view: it counts as reading the view every period (so the view is
-    /// refreshed ahead and kept) and is woken whenever what the view answers changes.
-    pub fn subscribe(&self, campaign: &Arc<Campaign>, view: View) -> Subscription {
-        let state = self.view(campaign, view);
-        let (subscriber, changes) = state.subscribe();
-        Subscription { subscriber, changes }
+    /// A stream's hold on a view: the view counts as read every period while it is open (so it
+    /// is refreshed ahead and kept), within the engine's bounds like any view (`Busy` when no
+    /// view can be made).
+    pub fn subscribe(&self, campaign: &Arc<Campaign>, view: View) -> Result<Subscription, Error> {
+        let handle = self.handle(campaign, view)?;
+        let signal = handle.signal.subscribe();
+        Ok(Subscription { handle, signal })
     }
 
     /// The encoded answer `shape` of a read snapshot.
@@ -300,26 +326,28 @@ impl Engine {
         self.bodies.get(&read.snapshot, shape)
     }
 
-    fn view(&self, campaign: &Arc<Campaign>, view: View) -> Arc<ViewState> {
+    /// The view's handle, the view made (and its owner started) if it is not held; `Busy` when
+    /// there is no room for it.
+    fn handle(&self, campaign: &Arc<Campaign>, view: View) -> Result<Arc<Handle>, Error> {
         let key = ViewKey { campaign: campaign.id.clone(), view };
-        let views = &self.shared.views;
-        let state = views.get_with_by_ref(&key, || Arc::new(ViewState::new(campaign.clone(), view)));
-        if Arc::ptr_eq(&state.campaign, campaign) || *state.campaign == **campaign {
-            return state;
+        let make = || {
+            let (commands, receiver) = tokio::sync::mpsc::unbounded_channel();
+            (Arc::new(Handle::new(key.clone(), campaign.clone(), commands, self.shared.elapsed())), receiver)
+        };
+        let start = |handle, commands| {
+            owner::Owner::spawn(handle, self.shared.clone(), Arc::downgrade(&self.registry), commands);
+        };
+        let handle = self.registry.get_or_insert(&key, make, start).ok_or(Error::Busy)?;
+        if **handle.campaign.load() != **campaign {
+            // The request saw a newer catalogue than the view was made from.
+            let _ = handle.commands.send(Command::Campaign(campaign.clone()));
         }
-        // The request saw a newer catalogue than the view was made from.
-        let fresh = Arc::new(ViewState::new(campaign.clone(), view));
-        views.insert(key, fresh.clone());
-        fresh
+        Ok(handle)
     }
 
-    /// The last good snapshot while it is within `--stale-if-error`, else the error.
-    fn stale(&self, state: &ViewState, snapshot: Arc<Snapshot>, error: Error) -> Result<Read, Error> {
-        if state.age() > self.shared.settings.stale_if_error {
-            return Err(error);
-        }
-        tracing::warn!(%error, "serving a stale snapshot");
-        Ok(self.counted(Read { snapshot, source: Source::Stale, checked_at: state.checked_at() }))
+    /// Whether the last good snapshot may still be served while refreshes fail.
+    fn within_stale(&self, published: &Published) -> bool {
+        published.confirmed.elapsed() <= self.shared.settings.stale_if_error
     }
 
     fn counted(&self, read: Read) -> Read {
@@ -328,52 +356,10 @@ impl Engine {
     }
 }
 
-/// The views held: bounded in number and bytes (each view weighs at least its share of the
-/// byte budget, so the count bound holds too), dropped after `--idle-after` unread, except final
-/// ones, which are kept until pushed out.
-fn views(settings: &Settings) -> moka::sync::Cache<ViewKey, Arc<ViewState>> {
-    let budget_kib = (settings.max_bytes / 1024).max(1);
-    let floor_kib = (budget_kib / settings.max_views.max(1)).max(1);
-    moka::sync::Cache::builder()
-        .max_capacity(budget_kib)
-        .weigher(move |_, state: &Arc<ViewState>| {
-            let kib = state.bytes() as u64 / 1024;
-            u32::try_from(kib.max(floor_kib)).unwrap_or(u32::MAX)
-        })
-        .expire_after(Idle(settings.idle_after))
-        .build()
-}
-
-struct Idle(Duration);
-
-impl moka::Expiry<ViewKey, Arc<ViewState>> for Idle {
-    fn expire_after_create(
-        &self,
-        _: &ViewKey,
-        _: &Arc<ViewState>,
-        _: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(self.0)
-    }
-
-    fn expire_after_read(
-        &self,
-        _: &ViewKey,
-        state: &Arc<ViewState>,
-        _: std::time::Instant,
-        _: Option<Duration>,
-        _: std::time::Instant,
-    ) -> Option<Duration> {
-        (!state.is_final()).then_some(self.0)
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &ViewKey,
-        state: &Arc<ViewState>,
-        _: std::time::Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        (!state.is_final()).then_some(self.0)
+/// Whether `campaign` serves `view` (a window of a span it declares, when it declares any).
+fn declares(campaign: &Campaign, view: View) -> bool {
+    match (view, &campaign.windows) {
+        (View::Window(span), Some(windows)) => windows.contains(&span),
+        _ => true,
     }
 }

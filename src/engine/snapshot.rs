@@ -70,6 +70,15 @@ impl Ranking {
     }
 }
 
+/// Indexes ranked rows, off the async workers when they are many (a million players take a
+/// while to index).
+pub async fn index(rows: Arc<[Row]>, total: u64) -> Ranking {
+    if rows.len() < 10_000 {
+        return Ranking::new(rows, total);
+    }
+    tokio::task::spawn_blocking(move || Ranking::new(rows, total)).await.expect("indexing does not panic")
+}
+
 /// Everything an answer about one view says, fixed at one refresh. Two snapshots with equal
 /// content give byte-identical answers, so a refresh that finds nothing new keeps the old one
 /// (and with it every encoded body and entity tag).

@@ -4,7 +4,7 @@
 //! also counts its buckets, a window by reading its buckets once it is known to fit within
 //! `--max-standings`. Views ranking more players than that are refreshed by full queries.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -17,33 +17,11 @@ use crate::leaderboard::{BucketCount, Changes, CountRun, LeaderboardQuery, Row, 
 /// Above this many rows, the ledger's work runs off the async workers.
 const INLINE_ROWS: usize = 10_000;
 
-/// A view's ledger between refreshes; taken by the refresh that runs (one at a time), put back
-/// when it succeeds. A refresh that fails leaves it as it was; one that is cancelled or panics
-/// loses it, and the next refresh loads.
-#[derive(Default)]
-pub struct Keeper(Mutex<Option<Ledger>>);
-
-impl Keeper {
-    fn take(&self) -> Option<Ledger> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
-    }
-
-    fn put(&self, ledger: Ledger) {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(ledger);
-    }
-
-    /// Bytes the ledger holds (0 while a refresh has it).
-    pub fn bytes(&self) -> usize {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map_or(0, Ledger::bytes)
-    }
-}
-
 /// What one refresh needs to know of its view.
 pub struct Refresh<'a> {
     pub shared: &'a Shared,
     pub campaign: &'a Campaign,
     pub view: View,
-    pub keeper: &'a Keeper,
     pub current: Option<Arc<Snapshot>>,
     pub now: DateTime<Utc>,
     pub window: Window,
@@ -51,11 +29,14 @@ pub struct Refresh<'a> {
 }
 
 impl Refresh<'_> {
-    /// The view's ranked rows (at most `--max-standings`) and how many players it ranks.
-    pub async fn standings(&self) -> Result<(Arc<[Row]>, u64), Error> {
-        // Taken whatever follows: a view that became final, or capped, lets its ledger go.
-        let ledger = self.keeper.take();
-        let Some(geometry) = self.geometry() else { return self.full_rows().await };
+    /// The view's ranked rows (at most `--max-standings`) and how many players it ranks, and the
+    /// ledger for the next refresh.
+    pub async fn standings(
+        &self,
+        ledger: Option<Ledger>,
+    ) -> (Result<(Arc<[Row]>, u64), Error>, Option<Ledger>) {
+        // A view that became final, or capped, lets its ledger go.
+        let Some(geometry) = self.geometry() else { return (self.full_rows().await, None) };
         match ledger.filter(|ledger| *ledger.geometry() == geometry) {
             Some(ledger) => self.steady(ledger).await,
             None => self.load(geometry).await,
@@ -77,57 +58,60 @@ impl Refresh<'_> {
         Geometry::new(self.view, range, self.campaign.games.clone(), periods, cap)
     }
 
-    async fn steady(&self, ledger: Ledger) -> Result<(Arc<[Row]>, u64), Error> {
+    async fn steady(&self, ledger: Ledger) -> (Result<(Arc<[Row]>, u64), Error>, Option<Ledger>) {
         let plan = ledger.plan(self.now);
         let changes = if plan.query.segments.is_empty() {
             Changes::default() // nothing in the view can change any more
         } else {
             match self.shared.changes(&plan.query).await {
                 Ok(changes) => changes,
-                Err(e) => {
-                    self.keeper.put(ledger);
-                    return Err(e);
-                }
+                Err(e) => return (Err(e), Some(ledger)),
             }
         };
         let geometry = ledger.geometry().clone();
         let heavy = changes.rows.len() > INLINE_ROWS || ledger.bytes() > INLINE_ROWS * 64;
-        match off_workers(heavy, move || ledger.apply(&plan, changes)).await? {
-            Ok((ledger, rows)) => {
-                self.keeper.put(ledger);
+        match off_workers(heavy, move || ledger.apply(&plan, changes)).await {
+            Ok(Ok((ledger, rows))) => {
                 let total = rows.len() as u64;
-                Ok((rows, total))
+                (Ok((rows, total)), Some(ledger))
             }
-            Err(reload) => {
+            Ok(Err(reload)) => {
                 tracing::info!(?reload, "the view's ledger cannot go on: loading it again");
                 self.load(geometry).await
             }
+            Err(e) => (Err(e), None),
         }
     }
 
     /// Loads the view: its whole board with its buckets' counts, or a window's buckets.
-    async fn load(&self, geometry: Geometry) -> Result<(Arc<[Row]>, u64), Error> {
+    async fn load(&self, geometry: Geometry) -> (Result<(Arc<[Row]>, u64), Error>, Option<Ledger>) {
         let ledger = Ledger::new(geometry, self.now);
         if self.view == View::Top {
-            let (rows, total, counts) = self.full(ledger.count_runs()).await?;
-            if total <= rows.len() as u64 {
-                self.keeper.put(ledger.loaded(rows.clone(), &counts, self.now));
-            }
-            return Ok((rows, total));
+            return match self.full(ledger.count_runs()).await {
+                Ok((rows, total, counts)) => {
+                    let fits = total <= rows.len() as u64;
+                    let ledger = fits.then(|| ledger.loaded(rows.clone(), &counts, self.now));
+                    (Ok((rows, total)), ledger)
+                }
+                Err(e) => (Err(e), None),
+            };
         }
         // A window is read bucket by bucket only once a full query showed that it fits.
         if self.current.is_none() {
-            return self.full_rows().await;
+            return (self.full_rows().await, None);
         }
         let plan = ledger.plan(self.now);
-        let changes = self.shared.changes(&plan.query).await?;
-        match off_workers(true, move || ledger.apply(&plan, changes)).await? {
-            Ok((ledger, rows)) => {
-                self.keeper.put(ledger);
+        let changes = match self.shared.changes(&plan.query).await {
+            Ok(changes) => changes,
+            Err(e) => return (Err(e), None),
+        };
+        match off_workers(true, move || ledger.apply(&plan, changes)).await {
+            Ok(Ok((ledger, rows))) => {
                 let total = rows.len() as u64;
-                Ok((rows, total))
+                (Ok((rows, total)), Some(ledger))
             }
-            Err(Reload::Capped | Reload::Changed) => self.full_rows().await,
+            Ok(Err(Reload::Capped | Reload::Changed)) => (self.full_rows().await, None),
+            Err(e) => (Err(e), None),
         }
     }
 

@@ -1,7 +1,7 @@
 //! The engine over the scripted in-memory backend, with tokio's clock paused: which queries a
-//! view's refreshes send (a full one to load, then incremental ones), that a failure or a panic
-//! in a refresh leaves the view able to refresh again, and that a failed incremental refresh
-//! keeps what the view learned.
+//! view's refreshes send (a full one to load, then incremental ones), refreshes ahead of the
+//! readers, coalescing, idle views ending, stale answers and their end, a busy backend that is
+//! not a failing one, panics, eviction with open streams, and reloads reaching streams.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,12 +11,16 @@ use chrono::Utc;
 
 use super::memory::{Memory, Step};
 use super::*;
-use crate::campaigns::{Campaign, CampaignId};
+use crate::campaigns::{Campaign, CampaignId, Catalogue};
 use crate::leaderboard::{MaxLimit, MaxStandings, Row, Span};
 
 const TTL: Duration = Duration::from_secs(1);
 
 fn settings() -> Settings {
+    Settings { ..base() }
+}
+
+fn base() -> Settings {
     Settings {
         ttl: TTL,
         budget: Duration::from_secs(5),
@@ -135,4 +139,128 @@ async fn readers_of_a_cold_view_share_one_query_and_wait_within_the_budget() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let read = engine.read(&c, window).await.expect("the query went on and filled the view");
     assert_eq!((leader(&read), queries(&memory).0), (Some(1), 2));
+}
+
+fn engine_with(memory: &Arc<Memory>, settings: Settings) -> Engine {
+    Engine::new(memory.clone(), settings, Arc::new(crate::metrics::Metrics::default()))
+}
+
+#[tokio::test(start_paused = true)]
+async fn readers_of_a_hot_view_never_wait_for_its_refresh_ahead() {
+    let memory = Arc::new(Memory::default());
+    memory.add([spin(1, 10)]);
+    let (engine, c) = (engine(&memory), campaign());
+    engine.read(&c, View::Top).await.unwrap();
+    // Every refresh ahead from now on takes 3 s, three periods.
+    memory.script((0..5).map(|_| Step::Delay(Duration::from_secs(3))));
+    for _ in 0..30 {
+        tokio::time::sleep(TTL / 4).await;
+        let before = tokio::time::Instant::now();
+        let read = engine.read(&c, View::Top).await.unwrap();
+        assert_eq!(read.source, Source::Hit);
+        assert_eq!(before.elapsed(), Duration::ZERO, "no reader waited");
+    }
+    let (full, changes) = queries(&memory);
+    assert_eq!(full, 1);
+    assert!((2..=5).contains(&changes), "refreshed ahead at most every twice a query's duration: {changes}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unread_view_stops_refreshing_then_ends() {
+    let memory = Arc::new(Memory::default());
+    memory.add([spin(1, 10)]);
+    let (engine, c) = (engine(&memory), campaign());
+    engine.read(&c, View::Top).await.unwrap();
+    assert_eq!(engine.registry.len(), 1);
+    tokio::time::sleep(TTL * 5).await;
+    let asked = queries(&memory);
+    assert!(asked.1 <= 1, "one refresh ahead after the read at most: {asked:?}");
+    tokio::time::sleep(settings().idle_after).await;
+    assert_eq!(queries(&memory), asked, "no refresh while unread");
+    assert_eq!(engine.registry.len(), 0, "ended after --idle-after unread");
+    // Its next reader waits for a fresh one.
+    assert_eq!(engine.read(&c, View::Top).await.unwrap().source, Source::Miss);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_view_is_served_stale_within_stale_if_error_then_not() {
+    let memory = Arc::new(Memory::default());
+    memory.add([spin(1, 10)]);
+    let settings = Settings { stale_if_error: Duration::from_secs(5), ..base() };
+    let (engine, c) = (engine_with(&memory, settings), campaign());
+    engine.read(&c, View::Top).await.unwrap();
+    let failure = crate::backend::BackendError::Unreachable("reset".into());
+    memory.script((0..100).map(|_| Step::Fail(failure.clone())));
+    let stale = read_until(&engine, &c, View::Top, |r| r.source == Source::Stale).await;
+    assert_eq!(leader(&stale), Some(1), "the last good board");
+    let mut ended = false;
+    for _ in 0..20 {
+        tokio::time::sleep(TTL).await;
+        if engine.read(&c, View::Top).await.is_err() {
+            ended = true;
+            break;
+        }
+    }
+    assert!(ended, "past --stale-if-error the error is answered");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refresh_that_waits_for_a_backend_slot_is_late_not_failing() {
+    let memory = Arc::new(Memory::default());
+    memory.add([spin(1, 10)]);
+    let settings = Settings { backend_concurrency: 1, budget: Duration::from_secs(2), ..base() };
+    let (engine, c) = (engine_with(&memory, settings), campaign());
+    let window = View::Window(Span::parse("1h").unwrap());
+    engine.read(&c, View::Top).await.unwrap();
+    engine.read(&c, window).await.unwrap();
+    // The next queries hold the only slot (and the one waiting place) for 30 s each.
+    memory.script((0..4).map(|_| Step::Delay(Duration::from_secs(30))));
+    let mut sources = Vec::new();
+    for _ in 0..20 {
+        tokio::time::sleep(TTL).await;
+        sources.push(engine.read(&c, View::Top).await.unwrap().source);
+        sources.push(engine.read(&c, window).await.unwrap().source);
+    }
+    assert!(sources.iter().all(|s| *s == Source::Hit), "never marked stale: {sources:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn views_past_max_views_push_out_the_least_recently_read_and_end_its_streams() {
+    let memory = Arc::new(Memory::default());
+    memory.add([spin(1, 10)]);
+    let settings = Settings { max_views: 2, ..base() };
+    let (engine, c) = (engine_with(&memory, settings), campaign());
+    let span = |s: &str| View::Window(Span::parse(s).unwrap());
+    let mut first = engine.subscribe(&c, span("1h")).unwrap();
+    engine.read(&c, span("1h")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let mut second = engine.subscribe(&c, span("2h")).unwrap();
+    engine.read(&c, span("2h")).await.unwrap();
+    assert_eq!(engine.registry.len(), 2);
+    engine.read(&c, span("3h")).await.unwrap();
+    assert_eq!(engine.registry.len(), 2, "the bound holds with streams open");
+    assert!(!first.changed().await, "the least recently read view's stream ended");
+    let still = tokio::time::timeout(TTL * 3, second.changed()).await;
+    assert!(!matches!(still, Ok(false)), "the other stream stays open");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_sends_the_changed_campaign_to_open_streams_and_ends_removed_ones() {
+    let memory = Arc::new(Memory::default());
+    memory.add([spin(1, 10)]);
+    let (engine, c) = (engine(&memory), campaign());
+    let mut stream = engine.subscribe(&c, View::Top).unwrap();
+    engine.read(&c, View::Top).await.unwrap();
+    let renamed = Arc::new(Campaign { name: "Renamed".into(), ..(*c).clone() });
+    engine.reload(&Catalogue::new(vec![(*renamed).clone()]));
+    loop {
+        assert!(stream.changed().await);
+        let latest = stream.latest().unwrap().unwrap();
+        if latest.snapshot.campaign.campaign.name == "Renamed" {
+            break;
+        }
+    }
+    engine.reload(&Catalogue::new(vec![]));
+    while stream.changed().await {}
+    assert_eq!(engine.registry.len(), 0);
 }

@@ -111,7 +111,7 @@ async fn open(
 ) -> Result<Response, ApiError> {
     let slot = state.streams.slots.clone().try_acquire_owned().map_err(|_| ApiError::TooManyStreams)?;
     // Subscribed before the first read, so no change between the two is missed.
-    let subscription = state.engine.subscribe(&campaign.0, view);
+    let subscription = state.engine.subscribe(&campaign.0, view)?;
     let read = state.engine.read(&campaign.0, view).await?;
     let first = state.engine.body(&read, shape);
     let resumed = headers.get("last-event-id").is_some_and(|id| *id == first.representation.etag.0);
@@ -162,7 +162,12 @@ impl Pump {
                 _ = self.tx.closed() => return,
                 _ = closing.wait_for(|closing| *closing) => return,
                 _ = beat.tick() => Some(Bytes::from_static(HEARTBEAT)),
-                _ = self.subscription.changed() => self.changed(&mut failing),
+                // The view is gone (pushed out, idle, or its campaign removed): the stream ends,
+                // and its client reconnects to a view of its own.
+                alive = self.subscription.changed() => match alive {
+                    true => self.changed(&mut failing),
+                    false => return,
+                },
             };
             if let Some(frame) = frame
                 && self.tx.send(frame).await.is_err()

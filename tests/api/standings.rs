@@ -258,7 +258,7 @@ async fn a_view_left_unread_is_dropped_after_idle_after() {
 }
 
 #[tokio::test]
-async fn a_catalogue_reload_drops_only_the_views_of_changed_campaigns() {
+async fn a_catalogue_reload_refreshes_only_the_views_of_changed_campaigns() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("campaigns.toml");
     let campaign = |id: &str, name: &str| {
@@ -281,7 +281,7 @@ async fn a_catalogue_reload_drops_only_the_views_of_changed_campaigns() {
     let kept = app.get("/campaigns/kept/top").await;
     assert_eq!(kept.headers()["x-cache"], "hit", "an unchanged campaign keeps its snapshot");
     let changed = app.get("/campaigns/changed/top").await;
-    assert_eq!(changed.headers()["x-cache"], "miss", "a changed campaign's views are dropped");
+    assert_eq!(changed.headers()["x-cache"], "miss", "a changed campaign's views answer for it anew");
     assert_eq!(changed.json::<Value>().await.unwrap()["campaign"]["name"], "After");
     assert_eq!(proxy.queries(), 3);
 }

@@ -132,6 +132,52 @@ async fn streams_are_bounded_and_refused_with_a_problem() {
 }
 
 #[tokio::test]
+async fn streams_count_against_the_view_cap_and_the_views_pushed_out_end_their_streams() {
+    let s = setup(&["--cache-ttl", "1s", "--max-views", "4"]).await;
+    let url = |minutes: u32| format!("{}/campaigns/live-all/window/stream?last={minutes}m", s.app.base);
+    let mut streams = Vec::new();
+    for minutes in 1..=4 {
+        let mut stream = EventStream::open(&s.app.client, &url(minutes), None).await;
+        stream.next().await;
+        streams.push(stream);
+    }
+    // A fifth span pushes out the least recently read view, and its stream ends.
+    let mut fifth = EventStream::open(&s.app.client, &url(5), None).await;
+    fifth.next().await;
+    assert!(streams[0].ended_within(Duration::from_secs(10)).await, "the first span's stream ended");
+    assert!(s.app.metric("leaderboard_views", "").await <= 4.0, "streamed views are views");
+    // Streamed views are refreshed each period, four of them at most.
+    let before = s.proxy.queries();
+    tokio::time::sleep(Duration::from_secs(3)).await; // a measured period, not a wait for a condition
+    let refreshes = s.proxy.queries() - before;
+    assert!((4..=4 * 5).contains(&refreshes), "{refreshes} queries in 3 s for 4 streamed views");
+    // A window's answer moves with the clock: the newest stream gets it, and stays open.
+    assert!(fifth.next_within(Duration::from_secs(5)).await.is_some());
+    assert!(!fifth.ended_within(Duration::from_millis(100)).await, "the newest stream stays open");
+}
+
+#[tokio::test]
+async fn a_reload_sends_an_open_stream_the_changed_campaign_and_ends_it_when_removed() {
+    let (app, dir, _data) = embedded(&["--cache-ttl", "100ms"]).await;
+    app.ingest(&[spin(1, 10)]).await;
+    let path = dir.path().join("campaigns.toml");
+    let mut stream =
+        EventStream::open(&app.client, &format!("{}/campaigns/all/top/stream", app.base), None).await;
+    let first: Value = serde_json::from_str(&stream.next().await.data).unwrap();
+    assert_eq!(first["campaign"]["name"], "all");
+    std::fs::write(&path, ALL.replace("id = \"all\"\n", "id = \"all\"\nname = \"Renamed\"\n")).unwrap();
+    let renamed = loop {
+        let event: Value = serde_json::from_str(&stream.next().await.data).unwrap();
+        if event["campaign"]["name"] == "Renamed" {
+            break event;
+        }
+    };
+    assert_eq!(renamed["entries"][0]["playerId"], 1);
+    std::fs::write(&path, ALL.replace("id = \"all\"", "id = \"other\"")).unwrap();
+    assert!(stream.ended_within(Duration::from_secs(20)).await, "the removed campaign's stream ended");
+}
+
+#[tokio::test]
 async fn a_failing_refresh_sends_an_error_event_and_keeps_the_stream_open() {
     let s = setup(&["--cache-ttl", "100ms", "--stream-heartbeat", "200ms"]).await;
     let mut stream =

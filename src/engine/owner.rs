@@ -1,0 +1,273 @@
+//! A view's owner: the one task that keeps the view's state (its schedule, its refresh, its
+//! failure, what incremental refreshes remember) and decides its end. It refreshes when a
+//! reader waits for it, and at the end of each period in which the view was read or streamed
+//! (ahead of the readers, who keep the current snapshot meanwhile); a view left unread for
+//! `--idle-after` ends (a final one stays until it is pushed out). One refresh at a time, in a
+//! task of its own, so that a panic in it is a failed refresh and never a stuck view.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::handle::{Command, Handle, Published, Settled};
+use super::ledger::Ledger;
+use super::registry::Registry;
+use super::snapshot::Snapshot;
+use super::source::Refresh;
+use super::{Error, Shared};
+use crate::campaigns::{Campaign, CampaignSummary};
+use crate::leaderboard;
+
+/// What one refresh hands back: its outcome, and the ledger for the next one.
+type Computed = (Result<(Arc<Campaign>, Arc<Snapshot>), Error>, Option<Ledger>);
+
+pub struct Owner {
+    handle: Arc<Handle>,
+    shared: Arc<Shared>,
+    registry: Weak<Registry>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    ledger: Option<Ledger>,
+    /// The next check of the schedule: `None` while the view is cold (refreshed only when a
+    /// reader asks) or final.
+    due: Option<Instant>,
+}
+
+/// A refresh running, and what it was started for.
+struct Running {
+    task: JoinHandle<Computed>,
+    started: Instant,
+    /// Started for readers who do not wait for it.
+    ahead: bool,
+}
+
+impl Owner {
+    pub fn spawn(
+        handle: Arc<Handle>,
+        shared: Arc<Shared>,
+        registry: Weak<Registry>,
+        commands: mpsc::UnboundedReceiver<Command>,
+    ) {
+        let span = tracing::info_span!("view", campaign = %handle.key.campaign, view = ?handle.key.view);
+        let owner = Self { handle, shared, registry, commands, ledger: None, due: None };
+        tokio::spawn(owner.run().instrument(span));
+    }
+
+    async fn run(mut self) {
+        let mut running: Option<Running> = None;
+        loop {
+            let idle = self.idle_deadline();
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    None | Some(Command::End) => break,
+                    Some(Command::Campaign(campaign)) => {
+                        if *campaign != **self.handle.campaign.load() {
+                            self.handle.campaign.store(campaign);
+                            // What was computed or remembered for the old campaign is of no use.
+                            self.ledger = None;
+                            if let Some(old) = running.take() {
+                                old.task.abort();
+                            }
+                            running = Some(self.start(false));
+                        }
+                    }
+                },
+                () = self.handle.wanted(), if running.is_none() => running = Some(self.start(false)),
+                joined = async { (&mut running.as_mut().expect("guarded").task).await }, if running.is_some() => {
+                    let done = running.take().expect("guarded");
+                    self.settle(joined, done.started, done.ahead);
+                }
+                () = sleep_until(self.due), if running.is_none() => {
+                    self.due = None;
+                    // Read or streamed during the period: refresh ahead, else the view goes cold.
+                    let streamed = self.handle.streams() > 0;
+                    if self.handle.take_read() || streamed {
+                        if streamed {
+                            self.handle.mark_read(self.shared.elapsed());
+                        }
+                        running = Some(self.start(true));
+                    }
+                }
+                () = sleep_until(idle), if running.is_none() && idle.is_some() => {
+                    if self.idle() {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(running) = running {
+            running.task.abort();
+        }
+        if let Some(registry) = self.registry.upgrade() {
+            registry.remove(&self.handle);
+        }
+        // Readers still waiting on the view are refused as busy: it was pushed out for others.
+        self.handle.forget_wishes();
+        self.handle.settled.send_modify(|s| *s = Settled { seq: s.seq + 1, error: Some(Error::Busy) });
+        self.handle.end();
+    }
+
+    /// Starts a refresh: the view's standings now, computed in a task of its own.
+    fn start(&mut self, ahead: bool) -> Running {
+        if ahead && let Some(published) = self.handle.published() {
+            self.handle.publish(Published { refreshing: true, ..(*published).clone() });
+        }
+        let (shared, handle, ledger) = (self.shared.clone(), self.handle.clone(), self.ledger.take());
+        let task = tokio::spawn(compute(shared, handle, ledger).in_current_span());
+        Running { task, started: Instant::now(), ahead }
+    }
+
+    /// Records a refresh's outcome: publishes it, tells streams and waiting readers, and
+    /// schedules the next look.
+    fn settle(&mut self, joined: Result<Computed, tokio::task::JoinError>, started: Instant, ahead: bool) {
+        let (outcome, ledger) = joined.unwrap_or_else(|e| (Err(Error::Failed(e.to_string())), None));
+        self.ledger = ledger;
+        let ttl = self.shared.settings.ttl;
+        let previous = self.handle.published();
+        let error = match outcome {
+            Ok((campaign, snapshot)) => {
+                let changed = previous.as_ref().is_none_or(|p| !Arc::ptr_eq(&p.snapshot, &snapshot));
+                let recovered = previous.as_ref().is_some_and(|p| p.failing.is_some());
+                if recovered {
+                    tracing::info!("the view's refreshes work again");
+                }
+                // A slow backend is not kept saturated: the next refresh starts no sooner than
+                // twice the last one's duration after it started.
+                let period = ttl.max(started.elapsed() * 2);
+                let due = (!snapshot.is_final).then(|| started + period);
+                let checked_at = leaderboard::now();
+                self.handle
+                    .set_bytes(snapshot.ranking.bytes() + self.ledger.as_ref().map_or(0, Ledger::bytes));
+                let confirmed = Instant::now();
+                self.handle.publish(Published {
+                    campaign,
+                    snapshot,
+                    checked_at,
+                    confirmed,
+                    due,
+                    refreshing: false,
+                    failing: None,
+                });
+                self.due = due;
+                if changed || recovered {
+                    self.handle.changed();
+                }
+                if changed && let Some(registry) = self.registry.upgrade() {
+                    registry.reweigh(&self.handle);
+                }
+                None
+            }
+            Err(error) => {
+                self.failed(previous.as_deref(), &error, ahead);
+                Some(error)
+            }
+        };
+        self.handle.forget_wishes();
+        self.handle.settled.send_modify(|s| *s = Settled { seq: s.seq + 1, error });
+    }
+
+    /// A refresh that did not bring an answer. No slot for it is no failure: the view is just
+    /// late, and tries again a period on. A backend that failed turns the view stale (logged once
+    /// when it starts failing).
+    fn failed(&mut self, previous: Option<&Published>, error: &Error, ahead: bool) {
+        let retry = Some(Instant::now() + self.shared.settings.ttl);
+        let Some(previous) = previous else {
+            // Nothing to serve: the next reader asks again.
+            return;
+        };
+        if matches!(error, Error::Busy) {
+            self.handle.publish(Published { refreshing: false, due: retry, ..previous.clone() });
+            self.due = retry;
+            return;
+        }
+        if previous.failing.is_none() {
+            tracing::warn!(%error, ahead, "the view's refresh failed: serving its last good standings");
+        }
+        self.handle.publish(Published {
+            refreshing: false,
+            failing: Some(error.clone()),
+            ..previous.clone()
+        });
+        self.handle.changed();
+        self.due = retry;
+    }
+
+    /// When the view may have gone idle: `--idle-after` past its last read, while no stream is
+    /// open (then it is looked at again a period on); never for final standings, which are kept
+    /// until pushed out (they cost a query to get back).
+    fn idle_deadline(&self) -> Option<Instant> {
+        let idle_after = self.shared.settings.idle_after;
+        if self.handle.published().is_some_and(|p| p.snapshot.is_final) {
+            None
+        } else if self.handle.streams() > 0 {
+            Some(Instant::now() + idle_after)
+        } else {
+            Some(self.shared.instant(self.handle.last_read()) + idle_after)
+        }
+    }
+
+    /// Whether the view ends for lack of readers: unread for `--idle-after` and no stream open.
+    fn idle(&self) -> bool {
+        let unread = self.shared.elapsed().saturating_sub(self.handle.last_read());
+        Duration::from_nanos(unread) >= self.shared.settings.idle_after && self.handle.streams() == 0
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The view's snapshot now (asking the backend unless the campaign has not started); an
+/// unchanged result is the current snapshot itself.
+async fn compute(shared: Arc<Shared>, handle: Arc<Handle>, ledger: Option<Ledger>) -> Computed {
+    let now = leaderboard::now();
+    let campaign = handle.campaign.load_full();
+    let summary = CampaignSummary::at(&campaign, now);
+    let is_final = now >= campaign.end + shared.settings.late_arrival;
+    let current = handle.published().map(|p| p.snapshot.clone());
+    let view = handle.key.view;
+    let (window, (rows, total), ledger) = match view.window(campaign.start, campaign.end, now) {
+        Some(window) => {
+            let refresh = Refresh {
+                shared: &shared,
+                campaign: &campaign,
+                view,
+                current: current.clone(),
+                now,
+                window,
+                is_final,
+            };
+            let (standings, ledger) = refresh.standings(ledger).await;
+            match standings {
+                Ok(standings) => (window, standings, ledger),
+                Err(e) => return (Err(e), ledger),
+            }
+        }
+        None => (upcoming_window(&campaign, view), (Arc::from([]), 0), None),
+    };
+    if let Some(current) = current
+        && current.says(&summary, window, is_final)
+        && current.ranking.holds(&rows, total)
+    {
+        // Unchanged: the same snapshot, so the same bytes and tags, and no index to build.
+        return (Ok((campaign, current)), ledger);
+    }
+    let ranking = super::snapshot::index(rows, total).await;
+    (Ok((campaign, Arc::new(Snapshot::new(summary, window, ranking, is_final)))), ledger)
+}
+
+/// What a campaign that has not started shows: its whole range for the top view, an empty range
+/// at its start for a window.
+fn upcoming_window(campaign: &Campaign, view: leaderboard::View) -> leaderboard::Window {
+    let (start, end) = (campaign.start, campaign.end);
+    match view {
+        leaderboard::View::Top => leaderboard::Window { from: start, to: end },
+        leaderboard::View::Window(_) => leaderboard::Window { from: start, to: start },
+    }
+}
