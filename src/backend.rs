@@ -1,9 +1,18 @@
 //! The storage seam: what the HTTP layer needs from wherever spins live (ADX or the embedded
 //! store), and the one error type every backend reports.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_trait::async_trait;
+use tokio::sync::broadcast;
 
 use crate::leaderboard::{BucketCount, Changes, ChangesQuery, LeaderboardQuery, Row};
+
+/// Spins stored with an event time older than the horizon asked for (late ones: a campaign that
+/// ended that long ago may have been taken as complete): each counted one's event time
+/// (microseconds since the Unix epoch) and game.
+pub type LateSpins = Arc<[(i64, i32)]>;
 
 /// A view's complete standings as a backend computed them: the best `query.limit` players
 /// ordered by rank, how many players the view ranks in all (even past the cap), and the counts
@@ -36,6 +45,18 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Cheap check that the backend answers queries.
     async fn ping(&self) -> Result<(), BackendError>;
+
+    /// Every counted spin stored from now on whose event time is more than `horizon` old, as
+    /// it is stored, for backends that know (`None`: this one does not tell).
+    fn late_spins(&self, _horizon: Duration) -> Option<broadcast::Receiver<LateSpins>> {
+        None
+    }
+
+    /// Whether every spin sent to the backend so far is in it (false while a feed catches up
+    /// on a backlog): until then no campaign is taken as complete.
+    fn settled(&self) -> bool {
+        true
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -96,6 +96,8 @@ pub struct Metrics {
     pub backend_seconds: Family<BackendLabels, Histogram>,
     /// Rows the backend answered, by kind of query.
     pub backend_rows: Family<RowsLabels, Counter>,
+    /// Spins stored for campaigns whose standings were final: each made them be computed again.
+    pub late_spins: Counter,
     /// Views held by the standings engine, and the bytes of their snapshots.
     pub views: Gauge,
     pub snapshot_bytes: Gauge,
@@ -138,6 +140,12 @@ impl Default for Metrics {
             "Rows backend queries answered, by kind of query",
             backend_rows.clone(),
         );
+        let late_spins = Counter::default();
+        registry.register(
+            "late_spins",
+            "Spins stored for campaigns whose standings were final (each makes them be computed again)",
+            late_spins.clone(),
+        );
         let (views, snapshot_bytes) = (Gauge::default(), Gauge::default());
         registry.register("views", "Views held by the standings engine", views.clone());
         registry.register("snapshot_bytes", "Bytes of the snapshots held", snapshot_bytes.clone());
@@ -152,6 +160,7 @@ impl Default for Metrics {
             backend_queries,
             backend_seconds,
             backend_rows,
+            late_spins,
             views,
             snapshot_bytes,
             kafka,

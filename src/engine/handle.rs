@@ -52,6 +52,8 @@ pub struct Signal {
 pub enum Command {
     /// The campaign changed: refresh for this one.
     Campaign(Arc<Campaign>),
+    /// Spins arrived for the final standings: compute them again.
+    Recheck,
     /// The view is dropped: end.
     End,
 }

@@ -58,6 +58,8 @@ impl Owner {
 
     async fn run(mut self) {
         let mut running: Option<Running> = None;
+        // A recheck asked for while a refresh ran: one more follows it.
+        let mut again = false;
         loop {
             let idle = self.idle_deadline();
             tokio::select! {
@@ -74,11 +76,19 @@ impl Owner {
                             running = Some(self.start(false));
                         }
                     }
+                    Some(Command::Recheck) => {
+                        tracing::info!("late spins arrived for these final standings: computing them again");
+                        again = running.is_some();
+                        running = running.or_else(|| Some(self.start(false)));
+                    }
                 },
                 () = self.handle.wanted(), if running.is_none() => running = Some(self.start(false)),
                 joined = async { (&mut running.as_mut().expect("guarded").task).await }, if running.is_some() => {
                     let done = running.take().expect("guarded");
                     self.settle(joined, done.started, done.ahead);
+                    if std::mem::take(&mut again) {
+                        running = Some(self.start(false));
+                    }
                 }
                 () = sleep_until(self.due), if running.is_none() => {
                     self.due = None;
@@ -137,7 +147,11 @@ impl Owner {
                 // A slow backend is not kept saturated: the next refresh starts no sooner than
                 // twice the last one's duration after it started.
                 let period = ttl.max(started.elapsed() * 2);
-                let due = (!snapshot.is_final).then(|| started + period);
+                // Final standings are refreshed (ahead of readers, like others) only where a
+                // refresh can check them cheaply (incrementally, which asks nothing until a
+                // reconcile is due); elsewhere late spins make them be computed again.
+                let rechecked = self.shared.incremental();
+                let due = (!snapshot.is_final || rechecked).then(|| started + period);
                 let checked_at = leaderboard::now();
                 self.handle
                     .set_bytes(snapshot.ranking.bytes() + self.ledger.as_ref().map_or(0, Ledger::bytes));
@@ -229,20 +243,14 @@ async fn compute(shared: Arc<Shared>, handle: Arc<Handle>, ledger: Option<Ledger
     let now = leaderboard::now();
     let campaign = handle.campaign.load_full();
     let summary = CampaignSummary::at(&campaign, now);
-    let is_final = now >= campaign.end + shared.settings.late_arrival;
+    // Complete once late spins are past due, and nothing waits to be stored (a feed catching up).
+    let is_final = now >= campaign.end + shared.settings.late_arrival && shared.backend.settled();
     let current = handle.published().map(|p| p.snapshot.clone());
     let view = handle.key.view;
     let (window, (rows, total), ledger) = match view.window(campaign.start, campaign.end, now) {
         Some(window) => {
-            let refresh = Refresh {
-                shared: &shared,
-                campaign: &campaign,
-                view,
-                current: current.clone(),
-                now,
-                window,
-                is_final,
-            };
+            let refresh =
+                Refresh { shared: &shared, campaign: &campaign, view, current: current.clone(), now, window };
             let (standings, ledger) = refresh.standings(ledger).await;
             match standings {
                 Ok(standings) => (window, standings, ledger),

@@ -25,7 +25,6 @@ pub struct Refresh<'a> {
     pub current: Option<Arc<Snapshot>>,
     pub now: DateTime<Utc>,
     pub window: Window,
-    pub is_final: bool,
 }
 
 impl Refresh<'_> {
@@ -46,7 +45,7 @@ impl Refresh<'_> {
     /// How the view's buckets are laid out, if it is refreshed incrementally.
     fn geometry(&self) -> Option<Geometry> {
         let settings = &self.shared.settings;
-        if self.is_final || !settings.incremental || !self.shared.backend.answers_changes() {
+        if !self.shared.incremental() {
             return None;
         }
         let cap = settings.max_standings.get() as usize;

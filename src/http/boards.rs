@@ -79,7 +79,7 @@ pub async fn player(
     let read = state.engine.read(&campaign.0, view).await?;
     // Encoded per request, not kept: lookups spread over every player rarely repeat within a
     // snapshot (a player's stream shares its encoding instead).
-    Ok(answer(&read, read.snapshot.player(id, around)))
+    Ok(answer(&state, &read, read.snapshot.player(id, around)))
 }
 
 /// Friends' board
@@ -100,7 +100,7 @@ pub async fn friends(
     let view = view(&campaign.0, query.get("last"))?;
     let read = state.engine.read(&campaign.0, view).await?;
     // Encoded per request: friends' lists rarely repeat.
-    Ok(answer(&read, read.snapshot.friends(&ids)))
+    Ok(answer(&state, &read, read.snapshot.friends(&ids)))
 }
 
 pub(super) fn page(state: &AppState, query: &Params) -> Result<Shape, ApiError> {
@@ -129,27 +129,30 @@ pub(super) fn declared(campaign: &Campaign, span: Option<Span>) -> Result<View, 
 
 /// The answer `shape` of a read view, encoded once per snapshot.
 fn shaped(state: &AppState, read: &Read, shape: Shape) -> Response {
-    answer(read, state.engine.body(read, shape).representation.clone())
+    answer(state, read, state.engine.body(read, shape).representation.clone())
 }
 
-/// The caching policy for final results: they never change again.
-const FINAL: HeaderValue = HeaderValue::from_static("public, max-age=3600, stale-if-error=86400");
-
 /// An answer with what it says about its source: `x-cache`, when the standings were last
-/// checked (`X-Checked-At`, and `Age` in seconds), staleness, and the policy of final boards.
-fn answer(read: &Read, body: Representation) -> Response {
-    let age = (leaderboard::now() - read.checked_at).num_seconds().max(0);
+/// checked (`X-Checked-At`, and `Age` in seconds), staleness, and the policy of final boards:
+/// cached as long as late spins may take to be seen (`--reconcile-every`), with no `Age` (it
+/// would grow past that while the standings stand confirmed).
+fn answer(state: &AppState, read: &Read, body: Representation) -> Response {
     let checked = read.checked_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert("x-cache", HeaderValue::from_static(read.source.as_str()));
-    headers.insert(header::AGE, HeaderValue::from(age));
     headers.insert("x-checked-at", HeaderValue::try_from(checked).expect("RFC 3339 is ASCII"));
     if read.source == Source::Stale {
         // RFC 9111 made Warning obsolete, but it is still how many clients learn of staleness.
         headers.insert(header::WARNING, HeaderValue::from_static("110 - \"Response is Stale\""));
-    } else if read.snapshot.is_final {
-        headers.insert(header::CACHE_CONTROL, FINAL);
+    }
+    if read.snapshot.is_final && read.source != Source::Stale {
+        let max_age = state.engine.settings().reconcile_every.as_secs().max(1);
+        let policy = format!("public, max-age={max_age}, stale-if-error=86400");
+        headers.insert(header::CACHE_CONTROL, HeaderValue::try_from(policy).expect("ASCII"));
+    } else {
+        let age = (leaderboard::now() - read.checked_at).num_seconds().max(0);
+        headers.insert(header::AGE, HeaderValue::from(age));
     }
     response
 }

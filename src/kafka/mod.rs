@@ -76,6 +76,7 @@ const REDISCOVER: Duration = Duration::from_secs(30);
 pub fn spawn(config: Config, store: Arc<EmbeddedStore>, metrics: Arc<Metrics>) -> Arc<Status> {
     tracing::info!(brokers = ?config.brokers, topic = %config.topic, "consuming spins from Kafka");
     let status = Arc::new(Status::new(config.topic.clone(), metrics));
+    store.attach(status.clone());
     tokio::spawn(supervise(config, store, status.clone()));
     status
 }

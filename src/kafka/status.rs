@@ -15,6 +15,8 @@ struct Partition {
     high_watermark: Option<i64>,
     /// Why the last fetch failed, while it keeps failing.
     error: Option<String>,
+    /// Every message it had was stored, once since its last failed fetch.
+    reached_end: bool,
 }
 
 #[derive(Debug, Default)]
@@ -76,6 +78,7 @@ impl Status {
             let p = inner.partitions.entry(partition).or_default();
             p.high_watermark = Some(high_watermark);
             p.error = None;
+            p.reached_end |= lag(p) == 0;
             lag(p)
         });
         let labels = self.labels(partition);
@@ -85,7 +88,12 @@ impl Status {
 
     /// A fetch failed; the partition retries after a backoff.
     pub fn failed(&self, partition: i32, error: String) {
-        self.update(|inner| inner.partitions.entry(partition).or_default().error = Some(error));
+        self.update(|inner| {
+            let p = inner.partitions.entry(partition).or_default();
+            p.error = Some(error);
+            // What the brokers hold meanwhile is unknown: caught up again only once read to its end.
+            p.reached_end = false;
+        });
         let labels = self.labels(partition);
         self.metrics.kafka.connected.get_or_create(&labels).set(0);
         self.metrics.kafka.errors.get_or_create(&labels).inc();
@@ -97,6 +105,7 @@ impl Status {
         let lag = self.update(|inner| {
             let p = inner.partitions.entry(partition).or_default();
             p.next_offset = Some(next_offset);
+            p.reached_end |= lag(p) == 0;
             lag(p)
         });
         let labels = self.labels(partition);
@@ -123,6 +132,11 @@ impl Status {
             };
             let total_lag: i64 = inner.partitions.values().map(lag).sum();
             let mut text = format!("kafka topic {}: {state}, lag {total_lag}\n", self.topic);
+            if !caught_up(inner) {
+                text.push_str(
+                    "  catching up: ended campaigns are not final until every partition is read to its end\n",
+                );
+            }
             for (n, p) in &inner.partitions {
                 let offset = p.next_offset.map_or("earliest".to_owned(), |o| o.to_string());
                 let _ = write!(text, "  partition {n}: next offset {offset}, lag {}", lag(p));
@@ -134,6 +148,17 @@ impl Status {
             text
         })
     }
+}
+
+impl crate::store::Feed for Status {
+    /// Every partition was read to its end since its last failed fetch, and the topic is known.
+    fn caught_up(&self) -> bool {
+        self.update(|inner| caught_up(inner))
+    }
+}
+
+fn caught_up(inner: &Inner) -> bool {
+    inner.error.is_none() && !inner.partitions.is_empty() && inner.partitions.values().all(|p| p.reached_end)
 }
 
 /// How many messages of a partition are not stored yet, as far as the last fetch showed.

@@ -4,6 +4,7 @@
 //! Same semantics as the KQL path; the SQL is `kql/leaderboard.sql`. Blocking SQLite work
 //! runs on tokio's blocking pool, never on the async runtime.
 
+mod arrivals;
 mod consumed;
 mod query;
 mod scope;
@@ -18,9 +19,11 @@ use chrono::{DateTime, Utc};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::backend::{Backend, BackendError, Standings};
+use crate::backend::{Backend, BackendError, LateSpins, Standings};
 use crate::events::Spin;
 use crate::leaderboard::LeaderboardQuery;
+use arrivals::Arrivals;
+pub use arrivals::Feed;
 pub use consumed::{Consumed, Position, Rejected};
 pub use scope::Scope;
 use write::Writer;
@@ -43,6 +46,7 @@ pub struct EmbeddedStore {
     path: PathBuf,
     writer: Arc<Mutex<Writer>>,
     readers: r2d2::Pool<SqliteConnectionManager>,
+    arrivals: Arrivals,
 }
 
 fn storage(e: impl std::fmt::Display) -> BackendError {
@@ -79,7 +83,7 @@ impl EmbeddedStore {
                 )
             });
         let readers = r2d2::Pool::builder().max_size(READERS).build(manager).map_err(storage)?;
-        Ok(Self { path, writer: Arc::new(Mutex::new(writer)), readers })
+        Ok(Self { path, writer: Arc::new(Mutex::new(writer)), readers, arrivals: Arrivals::default() })
     }
 
     pub fn path(&self) -> &Path {
@@ -100,14 +104,25 @@ impl EmbeddedStore {
 
     /// Stores a batch durably, all or nothing.
     pub async fn insert(&self, spins: Vec<Spin>) -> Result<(), BackendError> {
-        self.write(move |writer| writer.insert(&spins, None)).await
+        let late = self.arrivals.late_among(&spins);
+        self.write(move |writer| writer.insert(&spins, None)).await?;
+        self.arrivals.stored(late);
+        Ok(())
     }
 
     /// Stores a batch read from a stream together with where each of its partitions resumes
     /// and the messages refused, all or nothing: after any stop, the stored resume points
     /// are exactly past the stored spins.
     pub async fn insert_consumed(&self, spins: Vec<Spin>, consumed: Consumed) -> Result<(), BackendError> {
-        self.write(move |writer| writer.insert(&spins, Some(&consumed))).await
+        let late = self.arrivals.late_among(&spins);
+        self.write(move |writer| writer.insert(&spins, Some(&consumed))).await?;
+        self.arrivals.stored(late);
+        Ok(())
+    }
+
+    /// A feed of spins (the Kafka consumer): until it has caught up, no campaign is complete.
+    pub fn attach(&self, feed: Arc<dyn Feed>) {
+        self.arrivals.attach(feed);
     }
 
     /// Where each partition of `topic` resumes, as stored with the spins.
@@ -170,6 +185,17 @@ impl Backend for EmbeddedStore {
 
     async fn ping(&self) -> Result<(), BackendError> {
         self.read(|conn| conn.query_row("SELECT count(*) FROM Meta", [], |_| Ok(()))).await
+    }
+
+    fn late_spins(
+        &self,
+        horizon: std::time::Duration,
+    ) -> Option<tokio::sync::broadcast::Receiver<LateSpins>> {
+        Some(self.arrivals.subscribe(horizon))
+    }
+
+    fn settled(&self) -> bool {
+        self.arrivals.settled()
     }
 }
 

@@ -97,7 +97,21 @@ async fn the_fixture_on_four_partitions_gives_the_oracles_boards() {
     let (_dir, campaigns) = fixture.write_campaigns();
     let (app, _data) = spawn_consumer(&broker, &campaigns).await;
 
+    // While the backlog is read, the ended campaign's board may be shown, but it is final only
+    // once complete: payouts are read from final boards.
+    let ended = fixture.campaign("ended");
+    let complete = fixture.expected(ended, None, 100);
+    while committed(&app).await < fixture.spins.len() as f64 {
+        let body = app.json("/campaigns/ended/top?limit=100").await;
+        if body["final"] == true {
+            assert_eq!(rows(&body["entries"], 1), complete, "a final board is complete");
+        }
+    }
     wait_committed(&app, fixture.spins.len()).await;
+    within(Duration::from_secs(20), "the ended board is final", || async {
+        app.json("/campaigns/ended/top?limit=100").await["final"] == true
+    })
+    .await;
     assert!(assert_boards(&app, &fixture).await > 500, "the comparison covers real boards");
     let stored = app.metric("leaderboard_kafka_messages_total", "outcome=\"stored\"").await;
     assert_eq!(stored, fixture.spins.len() as f64);
