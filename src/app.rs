@@ -250,7 +250,8 @@ async fn adx(adx: &AdxArgs, args: &ServeArgs) -> Result<AdxBackend, StartError> 
 
 /// `leaderboard serve`.
 pub fn main(args: ServeArgs) -> ExitCode {
-    init_tracing(args.log_format);
+    // Held until the process ends: the log's writer thread flushes what is queued as it goes.
+    let _logs = init_tracing(args.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     runtime.block_on(async {
         let app = match App::build(&args).await {
@@ -291,14 +292,18 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
-fn init_tracing(format: LogFormat) {
+/// Logs to stderr, written by a thread of their own: a request never waits on the log's pipe
+/// (when it cannot keep up, lines are dropped rather than requests slowed).
+fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Pretty => builder.init(),
     }
+    guard
 }
 
 /// `leaderboard kql`: prints the query text the server would send for the request.

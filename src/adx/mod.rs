@@ -5,6 +5,7 @@
 mod answer;
 pub mod auth;
 pub mod frames;
+mod incidents;
 mod request;
 mod retry;
 
@@ -40,6 +41,7 @@ pub struct AdxBackend {
     config: AdxConfig,
     http: reqwest::Client,
     auth: Option<TokenSource>,
+    incidents: incidents::Incidents,
 }
 
 impl AdxBackend {
@@ -50,11 +52,12 @@ impl AdxBackend {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| BackendError::Unreachable(e.to_string()))?;
-        Ok(Self { config, http, auth })
+        Ok(Self { config, http, auth, incidents: incidents::Incidents::default() })
     }
 
     async fn run(&self, csl: &str) -> Result<Answer, BackendError> {
-        request::run(&self.http, &self.config, self.auth.as_ref(), csl, Answer::default).await
+        request::run(&self.http, &self.config, self.auth.as_ref(), &self.incidents, csl, Answer::default)
+            .await
     }
 }
 
@@ -83,7 +86,10 @@ impl Backend for AdxBackend {
     }
 
     async fn ping(&self) -> Result<(), BackendError> {
-        request::run(&self.http, &self.config, self.auth.as_ref(), PING, || frames::Discard).await.map(drop)
+        let ping = request::run(&self.http, &self.config, self.auth.as_ref(), &self.incidents, PING, || {
+            frames::Discard
+        });
+        ping.await.map(drop)
     }
 }
 

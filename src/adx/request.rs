@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::auth::{AuthError, TokenSource};
 use super::frames::{self, FrameError, Sink};
+use super::incidents::Incidents;
 use super::retry::{self, Failure};
 use crate::backend::BackendError;
 use crate::kql::TableName;
@@ -80,6 +81,7 @@ pub async fn run<S, F>(
     http: &reqwest::Client,
     config: &AdxConfig,
     auth: Option<&TokenSource>,
+    incidents: &Incidents,
     csl: &str,
     new_sink: F,
 ) -> Result<S, BackendError>
@@ -100,17 +102,22 @@ where
     }
     let body = json!({ "db": config.database, "csl": csl, "properties": { "Options": options } });
     let body = Bytes::from(serde_json::to_vec(&body).expect("JSON values serialize"));
-    retry::with_retries(config.retry_window, || {
-        let call = Call { http, config, auth, deadline };
+    let answer = retry::with_retries(config.retry_window, || {
+        let call = Call { http, config, auth, incidents, deadline };
         call.attempt(body.clone(), new_sink())
     })
-    .await
+    .await;
+    if answer.is_ok() {
+        incidents.answered();
+    }
+    answer
 }
 
 struct Call<'a> {
     http: &'a reqwest::Client,
     config: &'a AdxConfig,
     auth: Option<&'a TokenSource>,
+    incidents: &'a Incidents,
     /// The end of the request's budget (token waits count against it).
     deadline: Instant,
 }
@@ -127,7 +134,9 @@ impl Call<'_> {
             let response = self.send(body.clone(), authorization.clone(), &request_id).await?;
             let status = response.status();
             if status == StatusCode::OK {
-                return decode(response, sink, wait).await.map_err(|e| e.into_failure(&request_id, timeout));
+                return decode(response, sink, wait)
+                    .await
+                    .map_err(|e| e.into_failure(self.incidents, &request_id, timeout));
             }
             if status == StatusCode::UNAUTHORIZED
                 && let (Some(auth), Some(value)) = (self.auth, &authorization)
@@ -139,7 +148,7 @@ impl Call<'_> {
             }
             let after = retry::retry_after(response.headers());
             let body = read_capped(response, MAX_ERROR_BYTES, wait).await;
-            return Err(service_error(status, &body, after, &request_id));
+            return Err(service_error(self.incidents, status, &body, after, &request_id));
         }
     }
 
@@ -196,19 +205,19 @@ enum Broken {
 }
 
 impl Broken {
-    fn into_failure(self, request_id: &str, timeout: Duration) -> Failure {
+    fn into_failure(self, incidents: &Incidents, request_id: &str, timeout: Duration) -> Failure {
         match self {
             Broken::Frames(e) if e.is_timeout() => {
                 tracing::warn!(%request_id, error = %e, "ADX gave up on the query: out of time");
                 Failure::fatal(BackendError::Timeout(timeout))
             }
             Broken::Frames(FrameError::QueryFailed { code, message, permanent }) => {
-                let error = rejected(code, &message, request_id);
+                let error = rejected(incidents, code, &message, request_id);
                 // In-stream failures say whether retrying can help; without the mark they are final.
                 if permanent == Some(false) { Failure::transient(error, None) } else { Failure::fatal(error) }
             }
             Broken::Frames(e @ FrameError::Cancelled) => {
-                Failure::fatal(rejected("Cancelled".into(), &e.to_string(), request_id))
+                Failure::fatal(rejected(incidents, "Cancelled".into(), &e.to_string(), request_id))
             }
             Broken::Frames(FrameError::Malformed(m)) => Failure::fatal(BackendError::Malformed(m)),
             Broken::Transport(e) => transport(e, timeout),
@@ -295,9 +304,10 @@ async fn read_capped(mut response: reqwest::Response, cap: usize, wait: Duration
     body
 }
 
-/// ADX's error for clients: its code and the start of its message; the whole message is logged.
-fn rejected(code: String, message: &str, request_id: &str) -> BackendError {
-    tracing::warn!(%request_id, code, message, "ADX refused the query");
+/// ADX's error for clients: its code and the start of its message; the whole message is logged
+/// (once for a run of the same refusal).
+fn rejected(incidents: &Incidents, code: String, message: &str, request_id: &str) -> BackendError {
+    incidents.refused(&code, message, request_id);
     let mut short: String = message.chars().take(MAX_CLIENT_MESSAGE_CHARS).collect();
     if short.len() < message.len() {
         short.push('…');
@@ -307,14 +317,21 @@ fn rejected(code: String, message: &str, request_id: &str) -> BackendError {
 
 /// A non-200 answer. ADX marks each error `@permanent`; without the mark, 5xx and 429 are
 /// taken as transient and everything else as final.
-fn service_error(status: StatusCode, body: &[u8], after: Option<Duration>, request_id: &str) -> Failure {
+fn service_error(
+    incidents: &Incidents,
+    status: StatusCode,
+    body: &[u8],
+    after: Option<Duration>,
+    request_id: &str,
+) -> Failure {
     let error = frames::parse_service_error(body);
     if status == StatusCode::TOO_MANY_REQUESTS {
         let throttled = BackendError::Throttled(format!("{}: {}", error.code, error.message));
         return Failure::transient(throttled, after);
     }
     let transient = error.permanent.map_or(status.is_server_error(), |permanent| !permanent);
-    let rejected = rejected(format!("HTTP {} {}", status.as_u16(), error.code), &error.message, request_id);
+    let code = format!("HTTP {} {}", status.as_u16(), error.code);
+    let rejected = rejected(incidents, code, &error.message, request_id);
     if transient { Failure::transient(rejected, after) } else { Failure::fatal(rejected) }
 }
 

@@ -139,8 +139,18 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.parts().0;
         // Refusals under overload are counted in metrics: a log line each would add to the load.
-        if status.is_server_error() && !matches!(self, Self::Overloaded) {
-            tracing::warn!(status = status.as_u16(), error = %self, "request failed");
+        // A backend's failure is logged where its state changes (the view, the ADX client), not
+        // by every request that meets it during an incident.
+        match &self {
+            Self::Overloaded => {}
+            Self::Engine(crate::engine::Error::Failed(_)) if status.is_server_error() => {
+                tracing::warn!(status = status.as_u16(), error = %self, "request failed");
+            }
+            Self::Engine(_) => tracing::debug!(status = status.as_u16(), error = %self, "request failed"),
+            _ if status.is_server_error() => {
+                tracing::warn!(status = status.as_u16(), error = %self, "request failed");
+            }
+            _ => {}
         }
         let mut response = respond(status, &self.document());
         if matches!(self, Self::Unauthorized) {

@@ -144,6 +144,47 @@ async fn every_log_line_of_a_request_carries_its_id() {
     assert_eq!(query["span"]["campaign"], "ended", "{query}");
 }
 
+#[tokio::test]
+async fn an_incident_is_logged_once_when_it_starts_and_once_when_it_ends() {
+    let fixture = Fixture::new();
+    let engine = Engine::start(&fixture.spins[..50]);
+    let proxy = crate::common::faults::FaultProxy::start(engine.url()).await;
+    let app = serve_binary(&proxy.url, &["--adx-auth", "none", "--cache-ttl", "100ms"], &[]);
+    assert_eq!(app.get("/campaigns/live-all/top", "ok-1").await.0, 200);
+    proxy.set(Fault::Permanent);
+    // Many readers and many refreshes meet the same failure.
+    let failing = proxy.queries();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while proxy.queries() < failing + 10 {
+        assert!(Instant::now() < deadline, "the view was not refreshed while read");
+        app.get("/campaigns/live-all/top", "during").await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.set(Fault::None);
+    let count = |logs: &[Value], level: &str, message: &str| {
+        logs.iter().filter(|l| l["level"] == level && l["fields"]["message"] == message).count()
+    };
+    let logs = app
+        .logs_once(|logs| {
+            count(logs, "INFO", "ADX answers queries again") == 1
+                && count(logs, "INFO", "the view's refreshes work again") == 1
+        })
+        .await;
+    let refused: Vec<&Value> = logs
+        .iter()
+        .filter(|l| l["level"] == "WARN" && l["fields"]["message"] == "ADX refused the query")
+        .collect();
+    assert_eq!(refused.len(), 1, "once");
+    assert_eq!(
+        refused[0]["fields"]["detail"], "Injected fault BadRequest_SyntaxError",
+        "with the whole message"
+    );
+    assert!(count(&logs, "DEBUG", "ADX refused the query again") >= 9, "the repeats at debug");
+    let view_failed = "the view's refresh failed: serving its last good standings";
+    assert_eq!(count(&logs, "WARN", view_failed), 1);
+    assert_eq!(count(&logs, "WARN", "request failed"), 0, "no line per request");
+}
+
 const SECRET: &str = "s3cr3t-Value-That-Must-Not-Leak";
 
 fn assert_no_secret(app: &Binary, answers: &[(u16, String)]) {

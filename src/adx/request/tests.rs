@@ -95,7 +95,7 @@ fn config(url: &str) -> AdxConfig {
 
 async fn query(fake: &Fake) -> Result<Answer, BackendError> {
     let http = reqwest::Client::new();
-    run(&http, &config(&fake.url), None, "print Total = 1", Answer::default).await
+    run(&http, &config(&fake.url), None, &Incidents::default(), "print Total = 1", Answer::default).await
 }
 
 fn frames(rows: serde_json::Value, completion: serde_json::Value) -> serde_json::Value {
@@ -213,7 +213,8 @@ async fn a_refused_connection_is_tried_again_within_the_window() {
         axum::serve(listener, app).await.unwrap();
     });
     let http = reqwest::Client::new();
-    let answer = run(&http, &config(&url), None, "print Total = 1", Answer::default).await;
+    let answer =
+        run(&http, &config(&url), None, &Incidents::default(), "print Total = 1", Answer::default).await;
     assert_eq!(answer.unwrap().total, Some(42));
     later.abort();
 }
@@ -231,13 +232,17 @@ async fn answers_past_the_cap_are_refused_announced_or_not() {
 #[test]
 fn clients_get_the_code_and_the_start_of_the_message() {
     let message = format!("Semantic error: {}", "é".repeat(5000));
-    let BackendError::Rejected { code, message: short } = rejected("SEM0100".into(), &message, "id") else {
+    let incidents = Incidents::default();
+    let BackendError::Rejected { code, message: short } =
+        rejected(&incidents, "SEM0100".into(), &message, "id")
+    else {
         panic!("not rejected");
     };
     assert_eq!(code, "SEM0100");
     assert!(short.starts_with("Semantic error: é"), "{short}");
     assert_eq!(short.chars().count(), MAX_CLIENT_MESSAGE_CHARS + 1, "cut, with an ellipsis");
-    let BackendError::Rejected { message: whole, .. } = rejected("x".into(), "short", "id") else {
+    let BackendError::Rejected { message: whole, .. } = rejected(&incidents, "x".into(), "short", "id")
+    else {
         panic!("not rejected");
     };
     assert_eq!(whole, "short");
