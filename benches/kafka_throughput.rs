@@ -142,7 +142,7 @@ async fn main() {
     store.track(vec![Scope { window, games: None }]).await.unwrap();
     let metrics = Arc::new(Metrics::default());
     let serve = ServeArgs::try_parse_from(["leaderboard", "--kafka-brokers", &addr]).unwrap();
-    let config = leaderboard::kafka::Config::from_args(&serve.kafka).unwrap().unwrap();
+    let config = serve.kafka.config().unwrap().unwrap();
     let started = Instant::now();
     leaderboard::kafka::spawn(config, store.clone(), metrics.clone());
     while committed(&metrics) < events as i64 {

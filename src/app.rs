@@ -48,8 +48,7 @@ impl App {
             None => CatalogueSource::Demo,
         };
         let catalogue = Arc::new(ArcSwap::from_pointee(source.load()?));
-        let kafka =
-            crate::kafka::Config::from_args(&args.kafka).map_err(|e| StartError::Config(e.to_string()))?;
+        let kafka = args.kafka.config().map_err(|e| StartError::Config(e.to_string()))?;
         if kafka.is_some() && args.backend == BackendKind::Adx {
             return Err(StartError::Config(
                 "--kafka-brokers needs the embedded backend: with --backend adx, spins reach ADX through its own \
@@ -118,7 +117,7 @@ impl App {
             catalogue: catalogue.clone(),
             engine,
             ingest,
-            readiness: Readiness::new(consumer),
+            readiness: Readiness::new(reports(consumer)),
             streams,
         };
         let router = router(state, &edge(args));
@@ -172,6 +171,12 @@ fn stream_slots(wanted: u32) -> usize {
         tracing::warn!(limit, streams = room, wanted, "the open-file limit caps the streams");
     }
     wanted.min(room) as usize
+}
+
+/// What `/readyz` shows besides the backend's verdict: the Kafka consumer's state, if any.
+fn reports(consumer: Option<Arc<crate::kafka::Status>>) -> Vec<crate::http::Report> {
+    let report = |status: Arc<crate::kafka::Status>| Box::new(move || status.report()) as crate::http::Report;
+    consumer.into_iter().map(report).collect()
 }
 
 /// What the embedded store keeps standings for: each campaign's whole range and games.
@@ -335,6 +340,7 @@ fn render_request(args: &KqlArgs) -> Result<String, String> {
         .window(campaign.start, campaign.end, at)
         .ok_or_else(|| format!("campaign `{id}` has not started at {at}: the server sends no query"))?;
     let limit = MaxStandings::new(args.max_standings)?.get();
-    let query = crate::engine::first_query(campaign, view, window, at, args.late_arrival, limit);
+    let refreshes = (args.late_arrival, args.refresh == RefreshMode::Incremental);
+    let query = crate::engine::first_query(campaign, view, window, at, refreshes, limit);
     Ok(crate::kql::render(&query, &args.table))
 }

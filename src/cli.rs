@@ -64,13 +64,10 @@ pub enum LogFormat {
     Json,
 }
 
-/// Where the server listens unless told otherwise; the OpenAPI document's server.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
-    #[arg(long, env = "LEADERBOARD_LISTEN", default_value = DEFAULT_LISTEN)]
+    #[arg(long, env = "LEADERBOARD_LISTEN", default_value = crate::http::DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     /// Campaigns file (TOML), reloaded when it changes or on SIGHUP.
     #[arg(long, env = "LEADERBOARD_CAMPAIGNS")]
@@ -105,8 +102,9 @@ pub struct ServeArgs {
     /// The most memory the held snapshots (and their encoded pages) may take, e.g. 512MiB.
     #[arg(long, env = "LEADERBOARD_SNAPSHOT_MEMORY", default_value = "512MiB")]
     pub snapshot_memory: bytesize::ByteSize,
-    /// A campaign that ended this long ago is final (late spins have arrived): its views are
-    /// computed once and never refreshed.
+    /// A campaign that ended this long ago is final once nothing waits to be stored: its views
+    /// are not refreshed, only computed again when a later spin is stored (embedded) or found
+    /// by the check every --reconcile-every (ADX).
     #[arg(long, env = "LEADERBOARD_LATE_ARRIVAL", default_value = "10m", value_parser = duration)]
     pub late_arrival: std::time::Duration,
     /// How views are refreshed on a backend that answers incremental queries (ADX): by asking
@@ -206,6 +204,13 @@ pub struct KafkaArgs {
     pub options: Vec<String>,
 }
 
+impl KafkaArgs {
+    /// The consumer's settings, or `None` when `--kafka-brokers` is not given.
+    pub fn config(&self) -> Result<Option<crate::kafka::Config>, crate::kafka::KafkaError> {
+        crate::kafka::Config::new(&self.brokers, &self.topic, &self.group, &self.options)
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct AdxArgs {
     /// The cluster's query URI, e.g. https://mycluster.westeurope.kusto.windows.net
@@ -247,6 +252,9 @@ pub struct KqlArgs {
     /// incremental refreshes start from, laid out around it.
     #[arg(long, env = "LEADERBOARD_LATE_ARRIVAL", default_value = "10m", value_parser = duration)]
     pub late_arrival: std::time::Duration,
+    /// The server's --refresh: with `full`, no board is read with counts.
+    #[arg(long, env = "LEADERBOARD_REFRESH", value_enum, default_value = "incremental")]
+    pub refresh: RefreshMode,
     /// The instant of the request (RFC 3339); default now.
     #[arg(long)]
     pub at: Option<chrono::DateTime<chrono::FixedOffset>>,

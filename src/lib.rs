@@ -5,6 +5,7 @@
 pub mod adx;
 pub mod app;
 pub mod backend;
+pub mod backoff;
 pub mod campaigns;
 pub mod cli;
 pub mod engine;

@@ -25,7 +25,6 @@ use std::time::Duration;
 
 use azure_core::credentials::AccessToken;
 use azure_core::time::{self, OffsetDateTime};
-use rand::RngExt;
 use reqwest::Url;
 use reqwest::header::HeaderValue;
 use tokio::sync::watch;
@@ -325,8 +324,7 @@ impl Inner {
 /// The pause after the `in_a_row`-th failed refresh in a row (from 1): half to all of a step
 /// that doubles from [`FIRST_PAUSE`] up to [`LONGEST_PAUSE`], so replicas spread out.
 fn pause(in_a_row: u32) -> Duration {
-    let step = FIRST_PAUSE.saturating_mul(1 << in_a_row.saturating_sub(1).min(16)).min(LONGEST_PAUSE);
-    step.mul_f64(rand::rng().random_range(0.5..=1.0))
+    crate::backoff::Backoff::new(FIRST_PAUSE, LONGEST_PAUSE).pause(in_a_row)
 }
 
 fn header(token: &AccessToken) -> Result<HeaderValue, AuthError> {

@@ -6,10 +6,10 @@
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime};
 
-use rand::RngExt;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use crate::backend::BackendError;
+use crate::backoff::Backoff;
 
 /// Why an attempt failed, and whether another attempt may succeed.
 #[derive(Debug)]
@@ -29,8 +29,8 @@ impl Failure {
     }
 }
 
-const FIRST_DELAY: Duration = Duration::from_millis(50);
-const MAX_DELAY: Duration = Duration::from_secs(2);
+/// Full jitter up to a step doubling from 50 ms to 2 s, so retrying replicas spread out.
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
 
 /// Runs `attempt` until it succeeds, fails for good, or the next wait would end past `window`.
 pub async fn with_retries<T, F, Fut>(window: Duration, mut attempt: F) -> Result<T, BackendError>
@@ -45,7 +45,7 @@ where
             Err(failure) => failure,
         };
         let Some(hint) = failure.retry else { return Err(failure.error) };
-        let delay = hint.unwrap_or_default().max(jittered(n));
+        let delay = hint.unwrap_or_default().max(BACKOFF.up_to(n + 1));
         if started.elapsed() + delay >= window {
             return Err(failure.error);
         }
@@ -53,12 +53,6 @@ where
         tokio::time::sleep(delay).await;
     }
     unreachable!("the loop returns")
-}
-
-/// Full jitter: uniform in `[0, min(MAX, FIRST * 2^n)]`, so retrying replicas spread out.
-fn jittered(n: u32) -> Duration {
-    let cap = FIRST_DELAY.saturating_mul(1 << n.min(16)).min(MAX_DELAY);
-    cap.mul_f64(rand::rng().random_range(0.0..=1.0))
 }
 
 /// `Retry-After` as delta-seconds or an HTTP date.
@@ -127,17 +121,5 @@ mod tests {
         assert!(retry_after(&headers).unwrap() > Duration::from_secs(100));
         headers.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&headers), None);
-    }
-
-    #[test]
-    fn delays_are_jittered_within_the_growing_cap() {
-        for (n, cap) in [(0, FIRST_DELAY), (3, FIRST_DELAY * 8), (30, MAX_DELAY)] {
-            let draws: Vec<Duration> = (0..200).map(|_| jittered(n)).collect();
-            assert!(draws.iter().all(|d| *d <= cap), "attempt {n}: {draws:?}");
-            // Without jitter every draw would be the cap: 200 equal draws of a uniform are
-            // practically impossible, and the spread covers most of [0, cap].
-            let (low, high) = (draws.iter().min().unwrap(), draws.iter().max().unwrap());
-            assert!(*low < cap / 4 && *high > cap * 3 / 4, "attempt {n}: {low:?}..{high:?} of {cap:?}");
-        }
     }
 }

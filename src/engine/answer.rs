@@ -120,29 +120,18 @@ impl Snapshot {
 /// is read (an unchanged refresh keeps the snapshot, so its bodies and tags stay too).
 pub struct Bodies(moka::sync::Cache<(u64, Shape), Arc<Encoded>>);
 
-/// One answer encoded once: its JSON and tag, and its server-sent event frame.
+/// One answer encoded once: its JSON and tag, and one form derived from them (a stream's
+/// frame of it), made on first use and shared by every reader of the same answer.
 pub struct Encoded {
     pub representation: Representation,
-    event: OnceLock<Bytes>,
+    derived: OnceLock<Bytes>,
 }
 
 impl Encoded {
-    /// The answer as one server-sent event (`event:`, `id:` its entity tag, `data:` its JSON),
-    /// framed on first use and shared by every subscriber.
-    pub fn event(&self, name: &str) -> Bytes {
-        self.event.get_or_init(|| sse_frame(name, &self.representation)).clone()
+    /// The answer's derived form, made by `make` the first time (the same `make` every time).
+    pub fn derived(&self, make: impl FnOnce(&Representation) -> Bytes) -> Bytes {
+        self.derived.get_or_init(|| make(&self.representation)).clone()
     }
-}
-
-/// A server-sent event carrying `body`; JSON as serde_json writes it has no line breaks, so it
-/// fits one `data:` line.
-fn sse_frame(name: &str, body: &Representation) -> Bytes {
-    let tag = body.etag.0.to_str().expect("tags are ASCII");
-    let mut frame = Vec::with_capacity(body.body.len() + tag.len() + name.len() + 24);
-    frame.extend_from_slice(format!("event: {name}\nid: {tag}\ndata: ").as_bytes());
-    frame.extend_from_slice(&body.body);
-    frame.extend_from_slice(b"\n\n");
-    frame.into()
 }
 
 impl Bodies {
@@ -165,7 +154,7 @@ impl Bodies {
                 Shape::Page { offset, limit } => snapshot.page(offset, limit),
                 Shape::Player { id, around } => snapshot.player(id, around),
             };
-            Arc::new(Encoded { representation, event: OnceLock::new() })
+            Arc::new(Encoded { representation, derived: OnceLock::new() })
         })
     }
 }

@@ -129,23 +129,22 @@ impl Refresh<'_> {
     }
 }
 
-/// The first query a refresh of `view` sends to a backend that answers incremental queries
-/// (what `leaderboard kql` prints): a campaign's whole board comes with the counts its
-/// incremental refreshes start from.
+/// The first query a refresh of `view` sends (what `leaderboard kql` prints): with `incremental`
+/// refreshes, a campaign's whole board comes with the counts they start from (an ended
+/// campaign's too: its final board is rechecked by them).
 pub fn first_query(
     campaign: &Campaign,
     view: View,
     window: Window,
     now: DateTime<Utc>,
-    late_arrival: std::time::Duration,
+    (late_arrival, incremental): (std::time::Duration, bool),
     max_standings: u32,
 ) -> LeaderboardQuery {
     let range = (campaign.start, campaign.end);
     let periods = (late_arrival, std::time::Duration::MAX);
-    let counts = match Geometry::new(view, range, campaign.games.clone(), periods, max_standings as usize) {
-        Some(geometry) if view == View::Top && now < campaign.end + late_arrival => {
-            Ledger::new(geometry, now).count_runs()
-        }
+    let geometry = Geometry::new(view, range, campaign.games.clone(), periods, max_standings as usize);
+    let counts = match geometry {
+        Some(geometry) if incremental && view == View::Top => Ledger::new(geometry, now).count_runs(),
         _ => Vec::new(),
     };
     LeaderboardQuery { window, games: campaign.games.clone(), limit: max_standings, counts }

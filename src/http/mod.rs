@@ -29,8 +29,8 @@ use crate::engine::Engine;
 use problem::ApiError;
 
 pub use layers::{CorsOrigins, Edge};
-pub use openapi::openapi;
-pub use ops::Readiness;
+pub use openapi::{DEFAULT_LISTEN, openapi};
+pub use ops::{Readiness, Report};
 pub use streams::Streams;
 
 #[derive(Clone)]

@@ -6,7 +6,9 @@ use utoipa::openapi::server::Server;
 use utoipa::{Modify, OpenApi};
 
 use super::problem::Problem;
-use crate::cli::DEFAULT_LISTEN;
+
+/// Where the server listens unless told otherwise; the OpenAPI document's first server.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 #[derive(OpenApi)]
 #[openapi(

@@ -23,8 +23,8 @@ pub async fn healthz() -> &'static str {
 /// since the boards are still served from the store.
 pub async fn readyz(State(state): State<AppState>) -> Result<String, ApiError> {
     state.readiness.check(&**state.engine.backend()).await.map_err(ApiError::NotReady)?;
-    let consumer = state.readiness.consumer.as_ref().map(|c| c.report()).unwrap_or_default();
-    Ok(format!("ready\n{consumer}"))
+    let reports: String = state.readiness.reports.iter().map(|report| report()).collect();
+    Ok(format!("ready\n{reports}"))
 }
 
 /// How long one probe's verdict stands: load balancers poll often, ADX should not notice.
@@ -32,16 +32,20 @@ const PROBE_TTL: Duration = Duration::from_secs(5);
 /// A ping slower than this is as good as none.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// What a part of the service says of itself under `/readyz`'s first line (the Kafka consumer's
+/// state, say): lines of text.
+pub type Report = Box<dyn Fn() -> String + Send + Sync>;
+
 /// The last backend probe. Callers queue on the lock, so at most one ping is ever in flight.
 pub struct Readiness {
     last: Mutex<Option<(Instant, Result<(), String>)>>,
-    consumer: Option<Arc<crate::kafka::Status>>,
+    reports: Vec<Report>,
 }
 
 impl Readiness {
-    /// Readiness that also reports the Kafka consumer, when there is one.
-    pub fn new(consumer: Option<Arc<crate::kafka::Status>>) -> Arc<Self> {
-        Arc::new(Self { last: Mutex::default(), consumer })
+    /// Readiness that also shows `reports`.
+    pub fn new(reports: Vec<Report>) -> Arc<Self> {
+        Arc::new(Self { last: Mutex::default(), reports })
     }
 
     async fn check(&self, backend: &dyn Backend) -> Result<(), String> {

@@ -22,7 +22,7 @@ use super::docs::{
 };
 use super::params::Params;
 use super::problem::ApiError;
-use crate::engine::{Engine, Shape, Subscription};
+use crate::engine::{Encoded, Engine, Shape, Subscription};
 use crate::leaderboard::{Around, View, parse_last};
 
 /// How long a browser waits before reconnecting a dropped stream.
@@ -118,7 +118,7 @@ async fn open(
     let (tx, rx) = mpsc::channel::<Bytes>(8);
     let mut opening = RETRY.to_vec();
     if !resumed {
-        opening.extend_from_slice(&first.event(kind));
+        opening.extend_from_slice(&event(&first, kind));
     }
     let _ = tx.try_send(opening.into());
     let pump = Pump {
@@ -138,6 +138,20 @@ async fn open(
         (header::HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no")),
     ];
     Ok((headers, body).into_response())
+}
+
+/// The answer as one server-sent event (`event:`, `id:` its entity tag, `data:` its JSON),
+/// framed once and shared by every subscriber; JSON as serde_json writes it has no line breaks,
+/// so it fits one `data:` line.
+fn event(answer: &Encoded, name: &str) -> Bytes {
+    answer.derived(|body| {
+        let tag = body.etag.0.to_str().expect("tags are ASCII");
+        let mut frame = Vec::with_capacity(body.body.len() + tag.len() + name.len() + 24);
+        frame.extend_from_slice(format!("event: {name}\nid: {tag}\ndata: ").as_bytes());
+        frame.extend_from_slice(&body.body);
+        frame.extend_from_slice(b"\n\n");
+        frame.into()
+    })
 }
 
 /// One subscriber's side of a stream: forwards changed answers until the client goes away or
@@ -189,7 +203,7 @@ impl Pump {
                     return None;
                 }
                 self.sent = answer.representation.etag.0.clone();
-                Some(answer.event(self.kind))
+                Some(event(&answer, self.kind))
             }
             // Once per failure: the stream stays open and the next good answer follows.
             Err(_) if *failing => None,

@@ -5,7 +5,6 @@
 //! delivery into the store exactly once across restarts and `kill -9`. The brokers being
 //! gone never stops the server: readers retry with backoff while the boards are served.
 
-mod backoff;
 mod options;
 mod partition;
 mod status;
@@ -19,10 +18,9 @@ use rskafka::BackoffConfig;
 use rskafka::client::{Client, ClientBuilder};
 use tokio::sync::mpsc;
 
-use crate::cli::KafkaArgs;
+use crate::backoff::{Attempts, Backoff};
 use crate::metrics::Metrics;
 use crate::store::EmbeddedStore;
-use backoff::Backoff;
 use options::Security;
 use partition::Reader;
 pub use status::Status;
@@ -46,10 +44,16 @@ pub struct Config {
 }
 
 impl Config {
-    /// The consumer's settings, or `None` when `--kafka-brokers` is not given.
-    pub fn from_args(args: &KafkaArgs) -> Result<Option<Self>, KafkaError> {
+    /// The consumer's settings from its flags (`--kafka-brokers`, `--kafka-topic`, `--kafka-group`,
+    /// `--kafka-option`), or `None` when no broker is given.
+    pub fn new(
+        brokers: &[String],
+        topic: &str,
+        group: &str,
+        options: &[String],
+    ) -> Result<Option<Self>, KafkaError> {
         let brokers: Vec<String> =
-            args.brokers.iter().map(|b| b.trim().to_owned()).filter(|b| !b.is_empty()).collect();
+            brokers.iter().map(|b| b.trim().to_owned()).filter(|b| !b.is_empty()).collect();
         if brokers.is_empty() {
             return Ok(None);
         }
@@ -58,13 +62,16 @@ impl Config {
         {
             return Err(KafkaError::Flag(format!("--kafka-brokers: `{bad}` is not HOST:PORT")));
         }
-        if args.topic.is_empty() {
+        if topic.is_empty() {
             return Err(KafkaError::Flag("--kafka-topic is empty".into()));
         }
-        let security = Security::parse(&args.options)?;
-        Ok(Some(Self { brokers, topic: args.topic.clone(), client_id: args.group.clone(), security }))
+        let security = Security::parse(options)?;
+        Ok(Some(Self { brokers, topic: topic.to_owned(), client_id: group.to_owned(), security }))
     }
 }
+
+/// Retries after a failure: doubling from a fifth of a second up to ten seconds.
+pub(crate) const RETRY: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
 
 /// Messages fetched but not yet stored, per partition reader, at most: bounds memory while
 /// the writer is busy, and holds the readers back while it cannot store.
@@ -88,7 +95,7 @@ async fn supervise(config: Config, store: Arc<EmbeddedStore>, status: Arc<Status
     tokio::spawn(writer::run(store.clone(), config.topic.clone(), fetched, status.clone()));
     let client = Arc::new(connect(&config, &status).await);
     let mut running = BTreeSet::new();
-    let mut backoff = Backoff::new();
+    let mut backoff = Attempts::new(RETRY);
     loop {
         let pause = match new_partitions(&client, &config.topic, &running).await {
             Ok(added) => {
@@ -104,7 +111,7 @@ async fn supervise(config: Config, store: Arc<EmbeddedStore>, status: Arc<Status
                     tracing::warn!(topic = %config.topic, error = %e, "Kafka topic unavailable");
                     status.unavailable(e);
                 }
-                backoff.next()
+                backoff.failed()
             }
         };
         tokio::time::sleep(pause).await;
@@ -113,7 +120,7 @@ async fn supervise(config: Config, store: Arc<EmbeddedStore>, status: Arc<Status
 
 /// A client, once a broker answers; until then the status says why not.
 async fn connect(config: &Config, status: &Status) -> Client {
-    let mut backoff = Backoff::new();
+    let mut backoff = Attempts::new(RETRY);
     loop {
         let builder = ClientBuilder::new(config.brokers.clone())
             .client_id(config.client_id.as_str())
@@ -121,7 +128,7 @@ async fn connect(config: &Config, status: &Status) -> Client {
         match config.security.apply(builder).build().await {
             Ok(client) => return client,
             Err(e) => {
-                let pause = backoff.next();
+                let pause = backoff.failed();
                 tracing::warn!(error = %e, retry_in = ?pause, "cannot reach the Kafka brokers");
                 status.unavailable(format!("cannot reach the brokers: {e}"));
                 tokio::time::sleep(pause).await;
@@ -158,12 +165,16 @@ async fn start_readers(
     status: &Arc<Status>,
     out: &mpsc::Sender<partition::Fetched>,
 ) {
+    let mut attempts = Attempts::new(RETRY);
     let stored = loop {
         match store.positions(topic).await {
             Ok(stored) => break stored,
             Err(e) => {
-                tracing::error!(error = %e, "cannot read the stored Kafka offsets; retrying");
-                tokio::time::sleep(Backoff::new().next()).await;
+                let pause = attempts.failed();
+                if attempts.first() {
+                    tracing::error!(error = %e, "cannot read the stored Kafka offsets; retrying");
+                }
+                tokio::time::sleep(pause).await;
             }
         }
     };
@@ -186,26 +197,22 @@ async fn start_readers(
 mod tests {
     use super::*;
 
-    fn config(flags: &[&str]) -> Result<Option<Config>, String> {
-        let argv = ["leaderboard"].iter().chain(flags);
-        let args = crate::cli::ServeArgs::try_parse_from(argv).map_err(|e| e.to_string())?;
-        Config::from_args(&args.kafka).map_err(|e| e.to_string())
+    fn config(brokers: &[&str], topic: &str, options: &[&str]) -> Result<Option<Config>, String> {
+        let owned = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        Config::new(&owned(brokers), topic, "leaderboard", &owned(options)).map_err(|e| e.to_string())
     }
 
     #[test]
     fn the_consumer_is_off_without_brokers_and_checks_its_flags() {
-        assert!(config(&[]).unwrap().is_none());
-        let on = config(&["--kafka-brokers", "a:9092, b:9093", "--kafka-topic", "spins"]).unwrap().unwrap();
+        assert!(config(&[], "gameplay", &[]).unwrap().is_none());
+        let on = config(&["a:9092", " b:9093"], "spins", &[]).unwrap().unwrap();
         assert_eq!(
             (on.brokers, on.topic, on.client_id),
             (vec!["a:9092".into(), "b:9093".into()], "spins".into(), "leaderboard".into())
         );
-        assert_eq!(config(&["--kafka-brokers", "a"]).unwrap_err(), "--kafka-brokers: `a` is not HOST:PORT");
-        assert_eq!(
-            config(&["--kafka-brokers", "a:1", "--kafka-topic", ""]).unwrap_err(),
-            "--kafka-topic is empty"
-        );
-        let option = config(&["--kafka-brokers", "a:1", "--kafka-option", "acks=all"]).unwrap_err();
+        assert_eq!(config(&["a"], "gameplay", &[]).unwrap_err(), "--kafka-brokers: `a` is not HOST:PORT");
+        assert_eq!(config(&["a:1"], "", &[]).unwrap_err(), "--kafka-topic is empty");
+        let option = config(&["a:1"], "gameplay", &["acks=all"]).unwrap_err();
         assert!(option.starts_with("--kafka-option: unknown setting `acks`"), "{option}");
     }
 }

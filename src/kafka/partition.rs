@@ -12,8 +12,9 @@ use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling
 use rskafka::record::RecordAndOffset;
 use tokio::sync::mpsc;
 
-use super::backoff::Backoff;
+use super::RETRY;
 use super::status::Status;
+use crate::backoff::Attempts;
 use crate::events::{Spin, parse_event};
 use crate::store::Rejected;
 
@@ -53,7 +54,7 @@ impl Reader {
             None => self.earliest(&client).await,
         };
         self.status.positioned(self.partition, next);
-        let mut backoff = Backoff::new();
+        let mut backoff = Attempts::new(RETRY);
         loop {
             let fetch = client.fetch_records(next, 1..FETCH_BYTES, FETCH_WAIT_MS);
             let Ok(fetched) = tokio::time::timeout(FETCH_TIMEOUT, fetch).await else {
@@ -88,7 +89,7 @@ impl Reader {
 
     /// The partition's client, once the brokers name its leader.
     async fn connect(&self) -> PartitionClient {
-        let mut backoff = Backoff::new();
+        let mut backoff = Attempts::new(RETRY);
         loop {
             match self
                 .client
@@ -102,7 +103,7 @@ impl Reader {
     }
 
     async fn earliest(&self, client: &PartitionClient) -> i64 {
-        let mut backoff = Backoff::new();
+        let mut backoff = Attempts::new(RETRY);
         loop {
             match client.get_offset(OffsetAt::Earliest).await {
                 Ok(offset) => return offset,
@@ -124,8 +125,8 @@ impl Reader {
         earliest
     }
 
-    async fn failed(&self, backoff: &mut Backoff, error: String) {
-        let pause = backoff.next();
+    async fn failed(&self, backoff: &mut Attempts, error: String) {
+        let pause = backoff.failed();
         tracing::warn!(topic = %self.topic, partition = self.partition, error, retry_in = ?pause, "Kafka fetch failed");
         self.status.failed(self.partition, error);
         tokio::time::sleep(pause).await;

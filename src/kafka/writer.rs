@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::backoff::Backoff;
+use super::RETRY;
 use super::partition::Fetched;
 use super::status::Status;
+use crate::backoff::Attempts;
 use crate::events::Spin;
 use crate::store::{Consumed, EmbeddedStore, Position};
 
@@ -78,10 +79,10 @@ async fn store_batch(store: &EmbeddedStore, topic: &str, mut batch: Batch, statu
             next_offset: share.next_offset,
         })
         .collect();
-    let mut backoff = Backoff::new();
+    let mut backoff = Attempts::new(RETRY);
     let started = std::time::Instant::now();
     while let Err(e) = store.insert_consumed(batch.spins.clone(), batch.consumed.clone()).await {
-        let pause = backoff.next();
+        let pause = backoff.failed();
         tracing::error!(error = %e, retry_in = ?pause, "consumed events not stored; retrying the same batch");
         tokio::time::sleep(pause).await;
     }

@@ -8,7 +8,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use leaderboard::cli::{DEFAULT_LISTEN, ServeArgs};
+use leaderboard::cli::ServeArgs;
+use leaderboard::http::DEFAULT_LISTEN;
 use serde_json::Value;
 
 use crate::common::eventually;
