@@ -37,6 +37,8 @@ pub struct App {
     catalogue: SharedCatalogue,
     /// Tells open streams the server is closing, so graceful shutdown does not wait on them.
     closing: tokio::sync::watch::Sender<bool>,
+    /// How long graceful shutdown waits for the requests in flight.
+    grace: std::time::Duration,
 }
 
 impl App {
@@ -121,7 +123,7 @@ impl App {
             streams,
         };
         let router = router(state, &edge(args));
-        Ok(Self { listener, router, catalogue, closing })
+        Ok(Self { listener, router, catalogue, closing, grace: args.shutdown_grace })
     }
 
     /// The URLs to try, for the person who just started the server: the standings page
@@ -141,16 +143,30 @@ impl App {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves until `shutdown` completes, then finishes in-flight requests for at most the grace
+    /// period: a client that stops reading cannot hold the process.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let closing = self.closing;
+        let (closing, grace) = (self.closing, self.grace);
+        let mut closed = closing.subscribe();
         let shutdown = async move {
             shutdown.await;
             closing.send_replace(true);
         };
         // One shared router per connection: serving the Router itself would copy every route for
         // each accepted connection (about 64 KB a stream with ten thousand streams open).
-        axum::serve(self.listener, self.router.into_make_service()).with_graceful_shutdown(shutdown).await
+        let serve =
+            axum::serve(self.listener, self.router.into_make_service()).with_graceful_shutdown(shutdown);
+        let cut = async move {
+            let _ = closed.wait_for(|closing| *closing).await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            served = serve.into_future() => served,
+            () = cut => {
+                tracing::warn!(?grace, "requests still in flight after the grace period: closing their connections");
+                Ok(())
+            }
+        }
     }
 }
 

@@ -144,6 +144,10 @@ pub struct ServeArgs {
     /// How often an idle stream sends a comment, so proxies and clients see it alive.
     #[arg(long, env = "LEADERBOARD_STREAM_HEARTBEAT", default_value = "15s", value_parser = duration)]
     pub stream_heartbeat: std::time::Duration,
+    /// On SIGTERM or Ctrl-C: how long requests in flight get to finish (streams end at once)
+    /// before the connections still open (say, a download its client stopped reading) are cut.
+    #[arg(long, env = "LEADERBOARD_SHUTDOWN_GRACE", default_value = "10s", value_parser = duration)]
+    pub shutdown_grace: std::time::Duration,
     /// Backend queries run at once, whatever the request rate; further misses wait (within
     /// the request budget) while cached answers keep flowing.
     #[arg(long, env = "LEADERBOARD_BACKEND_CONCURRENCY", default_value_t = 8,

@@ -142,18 +142,27 @@ async fn a_failed_refresh_serves_the_last_good_board_marked_stale() {
 
 #[tokio::test]
 async fn stale_boards_are_served_only_within_the_window() {
-    let s = setup(&["--cache-ttl", "100ms", "--stale-if-error", "1s"]).await;
-    s.app.json("/campaigns/live-all/top").await;
+    let s = setup(&["--cache-ttl", "100ms", "--stale-if-error", "2s"]).await;
+    let fresh = s.app.json("/campaigns/live-all/top").await;
     s.proxy.set(Fault::Permanent);
+    // Within the window the last board is served, marked stale; past it, the failure.
+    let stale = std::cell::Cell::new(0);
     eventually("the stale window passed", || async {
         let response = s.app.get("/campaigns/live-all/top").await;
         match response.status().as_u16() {
+            200 if response.headers()["x-cache"] == "stale" => {
+                assert!(response.headers().contains_key("warning"), "a stale answer says so");
+                assert_eq!(response.json::<Value>().await.unwrap()["entries"], fresh["entries"]);
+                stale.set(stale.get() + 1);
+                false
+            }
             200 => false,
             502 => true,
             other => panic!("{other}"),
         }
     })
     .await;
+    assert!(stale.get() > 0, "no stale board was served within the window");
     let body = problem(&s, "/campaigns/live-all/top", 502).await;
     assert!(body["detail"].as_str().unwrap().contains("BadRequest_SyntaxError"), "{body}");
 }
