@@ -141,8 +141,9 @@ pub struct ServeArgs {
     #[arg(long, env = "LEADERBOARD_MAX_STREAMS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_streams: u32,
-    /// How often an idle stream sends a comment, so proxies and clients see it alive.
-    #[arg(long, env = "LEADERBOARD_STREAM_HEARTBEAT", default_value = "15s", value_parser = duration)]
+    /// How often an idle stream sends a comment, so proxies and clients see it alive (more
+    /// than 0s).
+    #[arg(long, env = "LEADERBOARD_STREAM_HEARTBEAT", default_value = "15s", value_parser = period)]
     pub stream_heartbeat: std::time::Duration,
     /// Backend queries run at once, whatever the request rate; further misses wait (within
     /// the request budget) while cached answers keep flowing.
@@ -265,6 +266,14 @@ fn duration(text: &str) -> Result<std::time::Duration, String> {
         .map_err(|e| format!("`{text}` is not a duration (e.g. 1s, 500ms, 2m): {e}"))
 }
 
+/// A duration that paces something, so more than zero.
+fn period(text: &str) -> Result<std::time::Duration, String> {
+    match duration(text)? {
+        zero if zero.is_zero() => Err("must be more than 0s (e.g. 15s)".into()),
+        period => Ok(period),
+    }
+}
+
 impl ServeArgs {
     /// Parses serve flags alone (`args[0]` is the program name), as tests and embedders need.
     pub fn try_parse_from<I, T>(args: I) -> Result<Self, clap::Error>
@@ -278,5 +287,21 @@ impl ServeArgs {
             serve: ServeArgs,
         }
         Only::try_parse_from(args).map(|o| o.serve)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_stream_heartbeat_is_refused_with_what_to_give() {
+        for zero in ["0s", "0ms", "0"] {
+            let refused = ServeArgs::try_parse_from(["leaderboard", "--stream-heartbeat", zero]).unwrap_err();
+            let message = refused.to_string();
+            assert!(message.contains("--stream-heartbeat") && message.contains("more than 0s"), "{message}");
+        }
+        let given = ServeArgs::try_parse_from(["leaderboard", "--stream-heartbeat", "250ms"]).unwrap();
+        assert_eq!(given.stream_heartbeat, std::time::Duration::from_millis(250));
     }
 }
