@@ -109,7 +109,7 @@ impl App {
         });
         let (closing, closed) = tokio::sync::watch::channel(false);
         let streams = Streams {
-            slots: Arc::new(tokio::sync::Semaphore::new(stream_slots(args.max_streams))),
+            slots: Arc::new(tokio::sync::Semaphore::new(stream_slots(args.max_streams, args.max_in_flight))),
             heartbeat: args.stream_heartbeat,
             closing: closed,
         };
@@ -155,20 +155,23 @@ impl App {
 }
 
 /// How many streams may be open: `wanted`, unless the open-file limit (raised to its hard
-/// limit first) leaves room for fewer, with a margin for the store, the backend and listeners.
-fn stream_slots(wanted: u32) -> usize {
+/// limit first) leaves room for fewer beside what must stay free: a connection for each
+/// request in flight (`in_flight`, each may be a new one) and a margin for the store, the
+/// backend and listeners.
+fn stream_slots(wanted: u32, in_flight: u32) -> usize {
     const MARGIN: u64 = 256;
+    let reserved = MARGIN + u64::from(in_flight);
     let wanted = u64::from(wanted);
-    let limit = match rlimit::increase_nofile_limit(wanted + MARGIN) {
+    let limit = match rlimit::increase_nofile_limit(wanted + reserved) {
         Ok(limit) => limit,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read or raise the open-file limit");
             return wanted as usize;
         }
     };
-    let room = limit.saturating_sub(MARGIN).max(1);
+    let room = limit.saturating_sub(reserved).max(1);
     if room < wanted {
-        tracing::warn!(limit, streams = room, wanted, "the open-file limit caps the streams");
+        tracing::warn!(limit, reserved, streams = room, wanted, "the open-file limit caps the streams");
     }
     wanted.min(room) as usize
 }

@@ -137,7 +137,8 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
     /// Server-sent event streams open at once; more get 503 with Retry-After. Capped by the
-    /// process's open-file limit, which is raised to its hard limit at start-up.
+    /// process's open-file limit (raised to its hard limit at start-up), less a descriptor for
+    /// each request in flight and a margin.
     #[arg(long, env = "LEADERBOARD_MAX_STREAMS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_streams: u32,
