@@ -63,7 +63,11 @@ impl App {
         if let Some(simulation) = simulation(args, &store)? {
             crate::simulator::spawn(store.clone().expect("checked by simulation()"), simulation);
         }
-        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let mut metrics = crate::metrics::Metrics::default();
+        if let Some(store) = &store {
+            metrics.register_store(store.counters());
+        }
+        let metrics = Arc::new(metrics);
         let consumer = match (kafka, &store) {
             (Some(config), Some(store)) => Some(crate::kafka::spawn(config, store.clone(), metrics.clone())),
             _ => None,

@@ -1,6 +1,6 @@
 //! Service metrics in the Prometheus (OpenMetrics) text format: HTTP requests, reads of the
-//! standings engine's snapshots and the views it holds, backend queries, and the Kafka
-//! consumer's partitions. One registry per server, shared through `AppState`.
+//! standings engine's snapshots and the views it holds, backend queries, the embedded store's
+//! writes, and the Kafka consumer's partitions. One registry per server, shared through `AppState`.
 
 use std::time::Duration;
 
@@ -169,6 +169,21 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Adds the embedded store's writes: its commits and the batches they stored.
+    pub fn register_store(&mut self, counters: &crate::store::WriteCounters) {
+        let registry = &mut self.registry;
+        registry.register(
+            "store_commits",
+            "Transactions of spins the embedded store committed",
+            counters.commits.clone(),
+        );
+        registry.register(
+            "store_batches",
+            "Batches of spins the embedded store stored (several share a commit when they queue together)",
+            counters.batches.clone(),
+        );
+    }
+
     pub fn cache(&self, result: &'static str) {
         self.cache.get_or_create(&CacheLabels { result }).inc();
     }

@@ -42,6 +42,9 @@ async fn a_bad_item_refuses_the_whole_batch_and_lists_every_bad_item() {
     assert!(errors[0]["reason"].as_str().unwrap().contains("eventTime"));
     assert!(errors[1]["reason"].as_str().unwrap().contains("Int32"));
     assert_eq!(players(&app).await, [1], "nothing of the refused batch was stored");
+    // Refused before it was queued: the writer stored one batch, in one commit.
+    assert_eq!(app.metric("leaderboard_store_batches_total", "").await, 1.0);
+    assert_eq!(app.metric("leaderboard_store_commits_total", "").await, 1.0);
 
     let empty = app.post_events("[]").await;
     assert_eq!(empty.status(), 200, "an empty array is an empty batch");
