@@ -11,16 +11,11 @@ use serde_json::Value;
 use crate::common::faults::Fault;
 use crate::common::process::Server;
 use crate::common::sse::EventStream;
-use crate::common::{Fixture, Spin, TestApp, both_backends, events_json, spawn_embedded};
+use crate::common::{ALL, Fixture, Spin, TestApp, both_backends, campaign_all, events_json, spawn_embedded};
 use crate::sharing::setup;
 
-const ALL: &str =
-    "[[campaigns]]\nid = \"all\"\nstart = \"2020-01-01T00:00:00Z\"\nend = \"2030-01-01T00:00:00Z\"\n";
-
 async fn embedded(extra: &[&str]) -> (TestApp, tempfile::TempDir, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("campaigns.toml");
-    std::fs::write(&path, ALL).unwrap();
+    let (dir, path) = campaign_all();
     let (app, data) = spawn_embedded(&path, extra).await;
     (app, dir, data)
 }
