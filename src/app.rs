@@ -15,7 +15,7 @@ use crate::campaigns::{CampaignId, Catalogue, CatalogueError, CatalogueSource, S
 use crate::cli::{AdxArgs, BackendKind, KqlArgs, LogFormat, RefreshMode, ServeArgs};
 use crate::engine::{Engine, Settings};
 use crate::http::caching::CachePolicy;
-use crate::http::{AppState, Edge, Ingest, Readiness, Streams, router};
+use crate::http::{AppState, Edge, Exports, Ingest, Readiness, Streams, router};
 use crate::leaderboard::{MaxLimit, MaxStandings, Span, View, Window};
 use crate::simulator::Simulation;
 use crate::store::{EmbeddedStore, Scope};
@@ -113,7 +113,7 @@ impl App {
         });
         let (closing, closed) = tokio::sync::watch::channel(false);
         let streams = Streams {
-            slots: Arc::new(tokio::sync::Semaphore::new(stream_slots(args.max_streams, args.max_in_flight))),
+            slots: Arc::new(tokio::sync::Semaphore::new(stream_slots(args))),
             heartbeat: args.stream_heartbeat,
             closing: closed,
         };
@@ -123,6 +123,7 @@ impl App {
             ingest,
             readiness: Readiness::new(reports(consumer)),
             streams,
+            exports: Exports { slots: Arc::new(tokio::sync::Semaphore::new(args.max_exports as usize)) },
         };
         let router = router(state, &edge(args));
         Ok(Self { listener, router, catalogue, closing })
@@ -158,14 +159,14 @@ impl App {
     }
 }
 
-/// How many streams may be open: `wanted`, unless the open-file limit (raised to its hard
-/// limit first) leaves room for fewer beside what must stay free: a connection for each
-/// request in flight (`in_flight`, each may be a new one) and a margin for the store, the
+/// How many streams may be open: `--max-streams`, unless the open-file limit (raised to its
+/// hard limit first) leaves room for fewer beside what must stay free: a connection for each
+/// request in flight (each may be a new one) and each export, and a margin for the store, the
 /// backend and listeners.
-fn stream_slots(wanted: u32, in_flight: u32) -> usize {
+fn stream_slots(args: &ServeArgs) -> usize {
     const MARGIN: u64 = 256;
-    let reserved = MARGIN + u64::from(in_flight);
-    let wanted = u64::from(wanted);
+    let reserved = MARGIN + u64::from(args.max_in_flight) + u64::from(args.max_exports);
+    let wanted = u64::from(args.max_streams);
     let limit = match rlimit::increase_nofile_limit(wanted + reserved) {
         Ok(limit) => limit,
         Err(e) => {

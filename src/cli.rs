@@ -138,10 +138,15 @@ pub struct ServeArgs {
     pub max_in_flight: u32,
     /// Server-sent event streams open at once; more get 503 with Retry-After. Capped by the
     /// process's open-file limit (raised to its hard limit at start-up), less a descriptor for
-    /// each request in flight and a margin.
+    /// each request in flight and each export, and a margin.
     #[arg(long, env = "LEADERBOARD_MAX_STREAMS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_streams: u32,
+    /// CSV exports sent at once; more get 503 with Retry-After. Each holds its snapshot alive
+    /// until it ends.
+    #[arg(long, env = "LEADERBOARD_MAX_EXPORTS", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_exports: u32,
     /// How often an idle stream sends a comment, so proxies and clients see it alive (more
     /// than 0s).
     #[arg(long, env = "LEADERBOARD_STREAM_HEARTBEAT", default_value = "15s", value_parser = period)]

@@ -156,7 +156,7 @@ pub enum ReadProblems {
     /// The backend answered with an error (its code and a short message).
     #[response(status = 502, content_type = "application/problem+json", example = json!(examples::backend_error()))]
     Backend(Problem),
-    /// Too busy (requests in flight, backend queries or ADX throttling): retry after Retry-After seconds.
+    /// Too busy (requests in flight, open streams or exports, backend queries, or ADX throttling): retry after Retry-After seconds.
     #[response(status = 503, content_type = "application/problem+json",
         headers(("Retry-After" = u32, description = "Seconds to wait")), example = json!(examples::busy()))]
     Busy(Problem),

@@ -28,6 +28,7 @@ use crate::campaigns::SharedCatalogue;
 use crate::engine::Engine;
 use problem::ApiError;
 
+pub use export::Exports;
 pub use layers::{CorsOrigins, Edge};
 pub use openapi::{DEFAULT_LISTEN, openapi};
 pub use ops::{Readiness, Report};
@@ -41,6 +42,7 @@ pub struct AppState {
     pub ingest: Option<Ingest>,
     pub readiness: Arc<Readiness>,
     pub streams: Streams,
+    pub exports: Exports,
 }
 
 #[derive(Clone)]

@@ -178,8 +178,9 @@ async fn streams_leave_the_requests_in_flight_their_share_of_the_open_file_limit
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("campaigns.toml"), ALL).unwrap();
     let args = ["serve", "--campaigns", "campaigns.toml", "--data-dir", "data", "--max-in-flight", "100"];
-    // 400 descriptors: 256 kept for the store, the backend and listeners, and 100 for the
-    // requests in flight, leave 44 for streams.
+    let args = [&args[..], &["--max-exports", "4"]].concat();
+    // 400 descriptors: 256 kept for the store, the backend and listeners, 100 for the requests
+    // in flight and 4 for exports leave 40 for streams.
     let server = Server::start_with(dir.path(), &args, |command| {
         // SAFETY: setrlimit(2) is async-signal-safe, as the child between fork and exec needs.
         unsafe {
@@ -195,13 +196,13 @@ async fn streams_leave_the_requests_in_flight_their_share_of_the_open_file_limit
     let client = reqwest::Client::new();
     let url = format!("{}/campaigns/all/top/stream", server.base);
     let mut open = Vec::new();
-    for _ in 0..44 {
+    for _ in 0..40 {
         let mut stream = EventStream::open(&client, &url, None).await;
         stream.next().await;
         open.push(stream);
     }
     let refused = client.get(&url).send().await.unwrap();
-    assert_eq!(refused.status(), 503, "the 45th stream would take a descriptor the requests need");
+    assert_eq!(refused.status(), 503, "the 41st stream would take a descriptor the requests need");
     let problem: Value = refused.json().await.unwrap();
     assert_eq!(problem["type"], "urn:leaderboard:problem:too-many-streams");
 }
