@@ -15,7 +15,7 @@ use crate::campaigns::{CampaignId, Catalogue, CatalogueError, CatalogueSource, S
 use crate::cli::{AdxArgs, BackendKind, KqlArgs, LogFormat, RefreshMode, ServeArgs};
 use crate::engine::{Engine, Settings};
 use crate::http::caching::CachePolicy;
-use crate::http::{AppState, Edge, Ingest, Readiness, Streams, router};
+use crate::http::{AppState, Edge, Exports, Ingest, Readiness, Streams, router};
 use crate::leaderboard::{MaxLimit, MaxStandings, Span, View, Window};
 use crate::simulator::Simulation;
 use crate::store::{EmbeddedStore, Scope};
@@ -65,7 +65,11 @@ impl App {
         if let Some(simulation) = simulation(args, &store)? {
             crate::simulator::spawn(store.clone().expect("checked by simulation()"), simulation);
         }
-        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let mut metrics = crate::metrics::Metrics::default();
+        if let Some(store) = &store {
+            metrics.register_store(store.counters());
+        }
+        let metrics = Arc::new(metrics);
         let consumer = match (kafka, &store) {
             (Some(config), Some(store)) => Some(crate::kafka::spawn(config, store.clone(), metrics.clone())),
             _ => None,
@@ -111,7 +115,7 @@ impl App {
         });
         let (closing, closed) = tokio::sync::watch::channel(false);
         let streams = Streams {
-            slots: Arc::new(tokio::sync::Semaphore::new(stream_slots(args.max_streams))),
+            slots: Arc::new(tokio::sync::Semaphore::new(stream_slots(args))),
             heartbeat: args.stream_heartbeat,
             closing: closed,
         };
@@ -121,6 +125,7 @@ impl App {
             ingest,
             readiness: Readiness::new(reports(consumer)),
             streams,
+            exports: Exports { slots: Arc::new(tokio::sync::Semaphore::new(args.max_exports as usize)) },
         };
         let router = router(state, &edge(args));
         Ok(Self { listener, router, catalogue, closing, grace: args.shutdown_grace })
@@ -170,21 +175,24 @@ impl App {
     }
 }
 
-/// How many streams may be open: `wanted`, unless the open-file limit (raised to its hard
-/// limit first) leaves room for fewer, with a margin for the store, the backend and listeners.
-fn stream_slots(wanted: u32) -> usize {
+/// How many streams may be open: `--max-streams`, unless the open-file limit (raised to its
+/// hard limit first) leaves room for fewer beside what must stay free: a connection for each
+/// request in flight (each may be a new one) and each export, and a margin for the store, the
+/// backend and listeners.
+fn stream_slots(args: &ServeArgs) -> usize {
     const MARGIN: u64 = 256;
-    let wanted = u64::from(wanted);
-    let limit = match rlimit::increase_nofile_limit(wanted + MARGIN) {
+    let reserved = MARGIN + u64::from(args.max_in_flight) + u64::from(args.max_exports);
+    let wanted = u64::from(args.max_streams);
+    let limit = match rlimit::increase_nofile_limit(wanted + reserved) {
         Ok(limit) => limit,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read or raise the open-file limit");
             return wanted as usize;
         }
     };
-    let room = limit.saturating_sub(MARGIN).max(1);
+    let room = limit.saturating_sub(reserved).max(1);
     if room < wanted {
-        tracing::warn!(limit, streams = room, wanted, "the open-file limit caps the streams");
+        tracing::warn!(limit, reserved, streams = room, wanted, "the open-file limit caps the streams");
     }
     wanted.min(room) as usize
 }

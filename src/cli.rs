@@ -137,12 +137,19 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
     /// Server-sent event streams open at once; more get 503 with Retry-After. Capped by the
-    /// process's open-file limit, which is raised to its hard limit at start-up.
+    /// process's open-file limit (raised to its hard limit at start-up), less a descriptor for
+    /// each request in flight and each export, and a margin.
     #[arg(long, env = "LEADERBOARD_MAX_STREAMS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_streams: u32,
-    /// How often an idle stream sends a comment, so proxies and clients see it alive.
-    #[arg(long, env = "LEADERBOARD_STREAM_HEARTBEAT", default_value = "15s", value_parser = duration)]
+    /// CSV exports sent at once; more get 503 with Retry-After. Each holds its snapshot alive
+    /// until it ends.
+    #[arg(long, env = "LEADERBOARD_MAX_EXPORTS", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_exports: u32,
+    /// How often an idle stream sends a comment, so proxies and clients see it alive (more
+    /// than 0s).
+    #[arg(long, env = "LEADERBOARD_STREAM_HEARTBEAT", default_value = "15s", value_parser = period)]
     pub stream_heartbeat: std::time::Duration,
     /// On SIGTERM or Ctrl-C: how long requests in flight get to finish (streams end at once)
     /// before the connections still open (say, a download its client stopped reading) are cut.
@@ -269,6 +276,14 @@ fn duration(text: &str) -> Result<std::time::Duration, String> {
         .map_err(|e| format!("`{text}` is not a duration (e.g. 1s, 500ms, 2m): {e}"))
 }
 
+/// A duration that paces something, so more than zero.
+fn period(text: &str) -> Result<std::time::Duration, String> {
+    match duration(text)? {
+        zero if zero.is_zero() => Err("must be more than 0s (e.g. 15s)".into()),
+        period => Ok(period),
+    }
+}
+
 impl ServeArgs {
     /// Parses serve flags alone (`args[0]` is the program name), as tests and embedders need.
     pub fn try_parse_from<I, T>(args: I) -> Result<Self, clap::Error>
@@ -282,5 +297,21 @@ impl ServeArgs {
             serve: ServeArgs,
         }
         Only::try_parse_from(args).map(|o| o.serve)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_stream_heartbeat_is_refused_with_what_to_give() {
+        for zero in ["0s", "0ms", "0"] {
+            let refused = ServeArgs::try_parse_from(["leaderboard", "--stream-heartbeat", zero]).unwrap_err();
+            let message = refused.to_string();
+            assert!(message.contains("--stream-heartbeat") && message.contains("more than 0s"), "{message}");
+        }
+        let given = ServeArgs::try_parse_from(["leaderboard", "--stream-heartbeat", "250ms"]).unwrap();
+        assert_eq!(given.stream_heartbeat, std::time::Duration::from_millis(250));
     }
 }

@@ -1,6 +1,6 @@
 //! Service metrics in the Prometheus (OpenMetrics) text format: HTTP requests, reads of the
-//! standings engine's snapshots and the views it holds, backend queries, and the Kafka
-//! consumer's partitions. One registry per server, shared through `AppState`.
+//! standings engine's snapshots and the views it holds, open exports, backend queries, the
+//! embedded store's writes, and the Kafka consumer's partitions. One registry per server, shared through `AppState`.
 
 use std::time::Duration;
 
@@ -101,6 +101,10 @@ pub struct Metrics {
     /// Views held by the standings engine, and the bytes of their snapshots.
     pub views: Gauge,
     pub snapshot_bytes: Gauge,
+    /// CSV exports being sent, and the bytes of the snapshots they hold alive (each export
+    /// counting its own, even when the engine or another export holds the same).
+    pub exports_open: Gauge,
+    pub export_bytes: Gauge,
     pub kafka: KafkaMetrics,
 }
 
@@ -149,6 +153,13 @@ impl Default for Metrics {
         let (views, snapshot_bytes) = (Gauge::default(), Gauge::default());
         registry.register("views", "Views held by the standings engine", views.clone());
         registry.register("snapshot_bytes", "Bytes of the snapshots held", snapshot_bytes.clone());
+        let (exports_open, export_bytes) = (Gauge::default(), Gauge::default());
+        registry.register("exports_open", "CSV exports being sent", exports_open.clone());
+        registry.register(
+            "export_snapshot_bytes",
+            "Bytes of the snapshots open CSV exports hold, each export counting its own",
+            export_bytes.clone(),
+        );
         let kafka = KafkaMetrics::default();
         kafka.register(&mut registry);
         Self {
@@ -163,12 +174,29 @@ impl Default for Metrics {
             late_spins,
             views,
             snapshot_bytes,
+            exports_open,
+            export_bytes,
             kafka,
         }
     }
 }
 
 impl Metrics {
+    /// Adds the embedded store's writes: its commits and the batches they stored.
+    pub fn register_store(&mut self, counters: &crate::store::WriteCounters) {
+        let registry = &mut self.registry;
+        registry.register(
+            "store_commits",
+            "Transactions of spins the embedded store committed",
+            counters.commits.clone(),
+        );
+        registry.register(
+            "store_batches",
+            "Batches of spins the embedded store stored (several share a commit when they queue together)",
+            counters.batches.clone(),
+        );
+    }
+
     pub fn cache(&self, result: &'static str) {
         self.cache.get_or_create(&CacheLabels { result }).inc();
     }

@@ -7,9 +7,13 @@
 
 mod examples;
 
+use utoipa::openapi::RefOr;
+use utoipa::openapi::path::Parameter;
+use utoipa::openapi::schema::Schema;
 use utoipa::{IntoParams, IntoResponses};
 
 use super::problem::Problem;
+use crate::leaderboard::Span;
 
 /// The tag of an earlier answer: sent as `If-None-Match` or `Last-Event-ID`, it gets the current
 /// answer, as a first request does.
@@ -49,30 +53,39 @@ pub struct PageQuery {
     offset: Option<u32>,
 }
 
-/// The window of a `/window` route.
+/// The window of a `/window` route (its pattern is set by [`span_patterns`]).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct WindowQuery {
-    /// Window length, more than 0 and at most 366 days: KQL-style 500ms, 30s, 15m, 2h, 7d
-    /// (decimals such as 1.5h and ISO-8601 such as PT15M are accepted too). A campaign that
-    /// declares its windows accepts only those.
-    #[param(
-        pattern = r"^([1-9][0-9]{0,9}ms|[1-9][0-9]{0,6}s|[1-9][0-9]{0,4}m|[1-9][0-9]{0,2}h|([1-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-6])d)$",
-        example = "15m"
-    )]
+    /// Window length, more than 0 and at most 366 days, to the millisecond: KQL-style 500ms,
+    /// 30s, 15m, 2h, 7d, with decimals (1.5h) and long unit names (15min, 2hours), or ISO-8601
+    /// (PT15M, P1DT2H). A campaign that declares its windows accepts only those.
+    #[param(example = "15m")]
     last: String,
 }
 
-/// The view of a player, friends or export route: the whole campaign, or a window.
+/// The view of a player, friends or export route: the whole campaign, or a window (its
+/// pattern is set by [`span_patterns`]).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ViewQuery {
     /// The window's length, as on /window; absent: the whole campaign.
-    #[param(
-        pattern = r"^([1-9][0-9]{0,9}ms|[1-9][0-9]{0,6}s|[1-9][0-9]{0,4}m|[1-9][0-9]{0,2}h|([1-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-6])d)$",
-        example = "15m"
-    )]
+    #[param(example = "15m")]
     last: Option<String>,
+}
+
+/// Gives every `last` parameter of `openapi` the pattern of the spans the server accepts: it
+/// is built from the parser's rules ([`Span::pattern`]), too long to repeat in each annotation.
+pub fn span_patterns(openapi: &mut utoipa::openapi::OpenApi) {
+    let operations = openapi.paths.paths.values_mut().filter_map(|item| item.get.as_mut());
+    let parameters = operations.flat_map(|operation| operation.parameters.iter_mut().flatten());
+    for parameter in parameters {
+        if let RefOr::T(Parameter { name, schema: Some(RefOr::T(Schema::Object(schema))), .. }) = parameter
+            && name == "last"
+        {
+            schema.pattern = Some(Span::pattern().to_owned());
+        }
+    }
 }
 
 /// Neighbours of a player.
@@ -143,7 +156,7 @@ pub enum ReadProblems {
     /// The backend answered with an error (its code and a short message).
     #[response(status = 502, content_type = "application/problem+json", example = json!(examples::backend_error()))]
     Backend(Problem),
-    /// Too busy (requests in flight, backend queries or ADX throttling): retry after Retry-After seconds.
+    /// Too busy (requests in flight, open streams or exports, backend queries, or ADX throttling): retry after Retry-After seconds.
     #[response(status = 503, content_type = "application/problem+json",
         headers(("Retry-After" = u32, description = "Seconds to wait")), example = json!(examples::busy()))]
     Busy(Problem),

@@ -1,5 +1,8 @@
 //! CSV export of a view's whole snapshot (up to `--max-standings` players), for promoters who
-//! pay out prizes: RFC 4180, one header line, streamed as it is written.
+//! pay out prizes: RFC 4180, one header line. The body is rendered lazily, a chunk of rows
+//! once the client has taken the previous one, so a client that reads nothing costs a parked
+//! connection and never a thread. Exports are bounded (`--max-exports`): each holds its
+//! snapshot alive until it ends, counted in `/metrics`.
 
 use std::sync::Arc;
 
@@ -7,9 +10,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::mpsc;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::ReceiverStream;
+use futures_util::stream::{self, Stream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::AppState;
 use super::boards::view;
@@ -19,9 +21,20 @@ use super::params::Params;
 use super::problem::ApiError;
 use crate::engine::Snapshot;
 use crate::leaderboard::View;
+use crate::metrics::Metrics;
 
-/// Rows written per chunk of the body.
-const CHUNK: usize = 10_000;
+/// Rows per chunk of the body (about 250 KB): the next chunk is rendered only once the
+/// connection has taken this one.
+const CHUNK: usize = 4096;
+/// Chunks of at most this many rows are rendered where they are asked for: a fraction of a
+/// millisecond. Larger ones are rendered on the blocking pool, which never waits for a client.
+const INLINE: usize = 256;
+
+/// The bound on exports open at once (`--max-exports`): past it, 503 with Retry-After.
+#[derive(Clone)]
+pub struct Exports {
+    pub slots: Arc<Semaphore>,
+}
 
 /// Standings as CSV
 ///
@@ -38,20 +51,18 @@ pub async fn standings_csv(
     query: Params,
 ) -> Result<Response, ApiError> {
     let view = view(&campaign.0, query.get("last"))?;
+    // Taken before the read: a refused export costs no backend query.
+    let slot = state.exports.slots.clone().try_acquire_owned().map_err(|_| ApiError::TooManyExports)?;
     let read = state.engine.read(&campaign.0, view).await?;
     let filename = filename(&read.snapshot, view);
-    let (tx, rx) = mpsc::channel::<Bytes>(2);
-    let snapshot = read.snapshot.clone();
-    // Writing a million rows is CPU work: off the async workers, a chunk at a time.
-    tokio::task::spawn_blocking(move || write(&snapshot, &tx));
+    let export = Export::open(read.snapshot, slot, state.engine.metrics().clone());
     let disposition = format!("attachment; filename=\"{filename}\"");
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8; header=present")),
         (header::CONTENT_DISPOSITION, HeaderValue::try_from(disposition).expect("ids and spans are ASCII")),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
     ];
-    let body = Body::from_stream(ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>));
-    Ok((headers, body).into_response())
+    Ok((headers, Body::from_stream(chunks(export))).into_response())
 }
 
 /// `<campaign>-top.csv` or `<campaign>-last-<span>.csv`, with `-final` once final.
@@ -65,26 +76,63 @@ fn filename(snapshot: &Snapshot, view: View) -> String {
     format!("{id}-{what}{status}.csv")
 }
 
-fn write(snapshot: &Arc<Snapshot>, tx: &mpsc::Sender<Bytes>) {
-    let ranking = &snapshot.ranking;
-    let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record(["rank", "playerId", "score", "win", "stake", "gameId", "achievedAt"])
-        .expect("to memory");
-    let mut offset = 0;
-    loop {
-        for entry in ranking.page(offset, CHUNK) {
-            let s = &entry.standing;
-            let time = s.achieved_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
-            let fields = [entry.rank.to_string(), s.player_id.to_string(), s.score.to_string()];
-            let more = [s.win.to_string(), s.stake.to_string(), s.game_id.to_string(), time];
-            out.write_record(fields.iter().chain(&more)).expect("to memory");
-        }
-        offset += CHUNK;
-        let chunk = std::mem::replace(&mut out, csv::Writer::from_writer(Vec::new()));
-        let chunk = chunk.into_inner().expect("to memory");
-        // Done, or the client went away.
-        if tx.blocking_send(chunk.into()).is_err() || offset >= ranking.len() {
-            return;
-        }
+/// An open export: its snapshot, where the next chunk starts (`None` once all is sent), and
+/// its slot among `--max-exports`, counted in the metrics until the body is dropped (sent
+/// whole, or its client gone).
+struct Export {
+    snapshot: Arc<Snapshot>,
+    next: Option<usize>,
+    _slot: OwnedSemaphorePermit,
+    metrics: Arc<Metrics>,
+}
+
+impl Export {
+    fn open(snapshot: Arc<Snapshot>, slot: OwnedSemaphorePermit, metrics: Arc<Metrics>) -> Self {
+        metrics.exports_open.inc();
+        metrics.export_bytes.inc_by(snapshot.ranking.bytes() as i64);
+        Self { snapshot, next: Some(0), _slot: slot, metrics }
     }
+}
+
+impl Drop for Export {
+    fn drop(&mut self) {
+        self.metrics.exports_open.dec();
+        self.metrics.export_bytes.dec_by(self.snapshot.ranking.bytes() as i64);
+    }
+}
+
+/// The body: the header and the first rows, then a chunk each time the connection asks for
+/// one, which it does once it has written the previous one to the client.
+fn chunks(export: Export) -> impl Stream<Item = Result<Bytes, tokio::task::JoinError>> {
+    stream::unfold(export, |mut export| async move {
+        let offset = export.next?;
+        let total = export.snapshot.ranking.len();
+        let rows = CHUNK.min(total - offset);
+        let chunk = if rows <= INLINE {
+            Ok(render(&export.snapshot, offset, rows))
+        } else {
+            let snapshot = export.snapshot.clone();
+            tokio::task::spawn_blocking(move || render(&snapshot, offset, rows)).await
+        };
+        // A chunk that failed to render (a bug, logged by its panic) ends the body as broken.
+        export.next = (chunk.is_ok() && offset + rows < total).then_some(offset + rows);
+        Some((chunk, export))
+    })
+}
+
+/// `rows` rows from rank `offset + 1`, after the header line for the first chunk.
+fn render(snapshot: &Snapshot, offset: usize, rows: usize) -> Bytes {
+    let mut out = csv::Writer::from_writer(Vec::with_capacity(64 * (rows + 1)));
+    if offset == 0 {
+        out.write_record(["rank", "playerId", "score", "win", "stake", "gameId", "achievedAt"])
+            .expect("to memory");
+    }
+    for entry in snapshot.ranking.page(offset, rows) {
+        let s = &entry.standing;
+        let time = s.achieved_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        let fields = [entry.rank.to_string(), s.player_id.to_string(), s.score.to_string()];
+        let more = [s.win.to_string(), s.stake.to_string(), s.game_id.to_string(), time];
+        out.write_record(fields.iter().chain(&more)).expect("to memory");
+    }
+    out.into_inner().expect("to memory").into()
 }

@@ -1,6 +1,6 @@
 //! The middleware stack every request passes through, outermost first: request id, tracing
-//! span, request metrics, CORS, panic net, problem net, conditional requests, compression;
-//! and the in-flight limit in front of the API routes. On a cache hit no layer reads, copies
+//! span, request metrics, CORS, panic net, problem net, conditional requests, compression
+//! (not of streams and exports); and the in-flight limit in front of the API routes. On a cache hit no layer reads, copies
 //! or hashes the body (compression streams it when the client asks), and error bodies are
 //! the only ones a layer reads.
 
@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
-use tower_http::compression::predicate::{DefaultPredicate, Predicate};
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -52,8 +52,10 @@ pub fn apply(router: Router, edge: &Edge, metrics: Arc<Metrics>) -> Router {
             .layer(middleware::from_fn_with_state(policy, caching::conditional))
             .layer(
                 CompressionLayer::new().compress_when(
-                    // Errors are small, and the problem net reads them as they are.
-                    DefaultPredicate::new().and(
+                    // Errors are small, and the problem net reads them as they are. Exports run to
+                    // a million rows, rendered as the client reads: compressing them would be
+                    // seconds of CPU on the async workers (streams are left out by the default).
+                    DefaultPredicate::new().and(NotForContentType::const_new("text/csv")).and(
                         |status: StatusCode, _: Version, _: &HeaderMap, _: &Extensions| status.is_success(),
                     ),
                 ),

@@ -28,6 +28,7 @@ use crate::campaigns::SharedCatalogue;
 use crate::engine::Engine;
 use problem::ApiError;
 
+pub use export::Exports;
 pub use layers::{CorsOrigins, Edge};
 pub use openapi::{DEFAULT_LISTEN, openapi};
 pub use ops::{Readiness, Report};
@@ -41,6 +42,7 @@ pub struct AppState {
     pub ingest: Option<Ingest>,
     pub readiness: Arc<Readiness>,
     pub streams: Streams,
+    pub exports: Exports,
 }
 
 #[derive(Clone)]
@@ -52,8 +54,14 @@ pub struct Ingest {
     pub bytes: Arc<tokio::sync::Semaphore>,
 }
 
-/// The documented API routes.
-fn api() -> OpenApiRouter<AppState> {
+/// The documented API routes and their document.
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut document) = routes().split_for_parts();
+    docs::span_patterns(&mut document);
+    (routes, document)
+}
+
+fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(campaigns::list_campaigns))
         .routes(routes!(campaigns::get_campaign))
@@ -70,7 +78,7 @@ fn api() -> OpenApiRouter<AppState> {
 
 pub fn router(state: AppState, edge: &Edge) -> Router {
     let metrics = state.engine.metrics().clone();
-    let (api, spec) = api().split_for_parts();
+    let (api, spec) = api();
     let router = layers::admission(api, edge.max_in_flight)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
         .route("/healthz", get(ops::healthz))

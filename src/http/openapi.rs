@@ -55,5 +55,25 @@ pub(super) fn base() -> utoipa::openapi::OpenApi {
 
 /// The full document, as served at `/openapi.json` and committed as `openapi/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    super::api().split_for_parts().1
+    super::api().1
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::leaderboard::Span;
+
+    #[test]
+    fn every_span_parameter_documents_what_the_parser_takes() {
+        let document = serde_json::to_value(super::openapi()).unwrap();
+        let mut routes = Vec::new();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            let parameters = item["get"]["parameters"].as_array().into_iter().flatten();
+            for last in parameters.filter(|p| p["name"] == "last") {
+                assert_eq!(last["schema"]["pattern"], Span::pattern(), "{path}");
+                routes.push(path.as_str());
+            }
+        }
+        // The window, a player, friends, the export, and the streams of the window and a player.
+        assert_eq!(routes.len(), 6, "{routes:?}");
+    }
 }

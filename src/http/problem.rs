@@ -56,6 +56,8 @@ pub enum ApiError {
     Overloaded,
     #[error("as many streams are open as the server allows; retry shortly")]
     TooManyStreams,
+    #[error("as many exports are open as the server allows; retry shortly")]
+    TooManyExports,
     #[error("not ready: {0}")]
     NotReady(String),
     #[error("the server failed while answering; the failure is logged")]
@@ -98,6 +100,7 @@ impl ApiError {
             Self::NoIngest => (StatusCode::NOT_FOUND, "no-ingest", "Events are not accepted here"),
             Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Overloaded"),
             Self::TooManyStreams => (StatusCode::SERVICE_UNAVAILABLE, "too-many-streams", "Too many streams"),
+            Self::TooManyExports => (StatusCode::SERVICE_UNAVAILABLE, "too-many-exports", "Too many exports"),
             Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready"),
             Self::Panicked | Self::Engine(E::Failed(_)) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error")

@@ -2,6 +2,7 @@
 //! `2h`, `7d`, `1.5h`, `500ms`) or ISO-8601 durations (`PT15M`, `P1DT2H`).
 
 use std::fmt;
+use std::sync::LazyLock;
 
 use super::InvalidParam;
 
@@ -43,6 +44,16 @@ impl Span {
         }
     }
 
+    /// A regular expression (as JSON Schema, ECMA-262, and Rust's `regex` read it) for the API
+    /// document: every form [`Span::parse`] takes (KQL units and their long names, decimals,
+    /// ISO-8601), each number bounded so that whatever it matches is accepted: at most 366
+    /// days, whole milliseconds. It leaves out what the parser takes beyond that (leading
+    /// zeros, surrounding blanks, trailing dots, larger or finer numbers that happen to fit).
+    pub fn pattern() -> &'static str {
+        static PATTERN: LazyLock<String> = LazyLock::new(pattern);
+        &PATTERN
+    }
+
     pub fn millis(self) -> u64 {
         self.0
     }
@@ -61,6 +72,43 @@ impl fmt::Display for Span {
             None => write!(f, "{}ms", self.0),
         }
     }
+}
+
+/// See [`Span::pattern`]. Each unit's whole numbers have few enough digits to stay within 366
+/// days and its fractions few enough to stay whole milliseconds (a 10^-5 day is 864 ms, a
+/// 10^-5 hour 36 ms, a 10^-4 minute 6 ms).
+fn pattern() -> String {
+    const DAYS: &str = "[1-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-5]";
+    let days = format!("{}|366", number(DAYS, 5));
+    let hours = number("[1-9][0-9]{0,2}|[1-7][0-9]{3}", 5);
+    let minutes = number("[1-9][0-9]{0,4}|[1-4][0-9]{5}", 4);
+    let seconds = number("[1-9][0-9]{0,6}|[12][0-9]{7}", 3);
+    let millis = "[1-9][0-9]{0,9}|[12][0-9]{10}";
+    let kql = format!(
+        "({days})(d|days?)|({hours})(h|hrs?|hours?)|({minutes})(m|min|minutes?)|({seconds})(s|sec|seconds?)|({millis})(ms|millis?|milliseconds?)"
+    );
+    // ISO-8601: days alone; a time alone (at most 999 h, 99,999 min and 9,999,999 s: 227 days
+    // together); or at most 363 days and a time whose fields stay under 24 h, 60 min and 60 s.
+    let time = |h: &str, m: &str, s: &str| {
+        let (h, m, s) = (format!("({h})[Hh]"), format!("({m})[Mm]"), format!("({s})[Ss]"));
+        format!("[Tt]({h}({m})?({s})?|{m}({s})?|{s})")
+    };
+    let long_time =
+        time(&number("[1-9][0-9]{0,2}", 5), &number("[1-9][0-9]{0,4}", 4), &number("[1-9][0-9]{0,6}", 3));
+    let day_time = time(
+        &number("[1-9]|1[0-9]|2[0-3]", 5),
+        &number("[1-9]|[1-5][0-9]", 4),
+        &number("[1-9]|[1-5][0-9]", 3),
+    );
+    let few_days = number("[1-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-3]", 5);
+    let iso = format!("[Pp](({days})[Dd]|{long_time}|({few_days})[Dd]{day_time})");
+    format!("^({kql}|{iso})$")
+}
+
+/// A positive decimal: `whole` (alternatives of whole numbers, none zero) with at most
+/// `fraction` fraction digits, or a fraction alone (`.5`, `0.05`) ending in a digit not zero.
+fn number(whole: &str, fraction: usize) -> String {
+    format!("({whole})(\\.[0-9]{{1,{fraction}}})?|0?\\.[0-9]{{0,{}}}[1-9]", fraction - 1)
 }
 
 /// `<number><unit>` with unit d, h, m, min, s, ms (KQL timespan literal suffixes).
@@ -186,6 +234,67 @@ mod tests {
                 .map(|ms| ms as u64);
             let text = if fraction.is_empty() { format!("{whole}{}", unit.0) } else { format!("{whole}.{fraction}{}", unit.0) };
             proptest::prop_assert_eq!(Span::parse(&text).ok().map(Span::millis), expected, "{}", text);
+        }
+    }
+
+    #[test]
+    fn the_documented_pattern_takes_the_spans_clients_write() {
+        let pattern = regex::Regex::new(Span::pattern()).unwrap();
+        for span in [
+            "30s",
+            "15m",
+            "2h",
+            "7d",
+            "1.5h",
+            "1.1h",
+            "0.25h",
+            ".5s",
+            "1.001s",
+            "500ms",
+            "90m",
+            "366d",
+            "365.5d",
+            "15min",
+            "2hours",
+            "1day",
+            "3days",
+            "100millis",
+            "10sec",
+            "7999h",
+            "29999999s",
+            "PT15M",
+            "pt15m",
+            "P1DT2H",
+            "PT36H",
+            "P7D",
+            "P0.5DT0.1S",
+            "PT1.1H",
+            "P1DT12H30M15.5S",
+            "PT90S",
+        ] {
+            assert!(Span::parse(span).is_ok(), "{span} parses");
+            assert!(pattern.is_match(span), "{span} matches {pattern}");
+        }
+        for refused in
+            ["0s", "367d", "366.5d", "0.0001s", "1.0001s", "15", "P1W", "PT", "P1DT", "-5m", "15m;"]
+        {
+            assert!(!pattern.is_match(refused), "{refused}");
+        }
+    }
+
+    /// The strings `pattern` matches whole (generation takes no anchors).
+    fn unanchored(pattern: &str) -> proptest::string::RegexGeneratorStrategy<String> {
+        let inner = pattern.strip_prefix('^').and_then(|p| p.strip_suffix('$')).expect("anchored");
+        proptest::string::string_regex(inner).unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Whatever the documented pattern matches, the server accepts: a client (or a
+        /// conformance tester) that follows the document is never refused.
+        #[test]
+        fn what_the_pattern_matches_parses(span in unanchored(Span::pattern())) {
+            proptest::prop_assert!(Span::parse(&span).is_ok(), "{}: {:?}", span, Span::parse(&span));
         }
     }
 

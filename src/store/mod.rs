@@ -1,18 +1,19 @@
 //! The embedded store: spins in a SQLite file (WAL, one writer, a pool of readers), with a
 //! rollup and the tracked scopes' standings kept on insert, so that complete standings over
 //! millions of spins answer in milliseconds.
-//! Same semantics as the KQL path; the SQL is `kql/leaderboard.sql`. Blocking SQLite work
-//! runs on tokio's blocking pool, never on the async runtime.
+//! Same semantics as the KQL path; the SQL is `kql/leaderboard.sql`. Reads run on tokio's
+//! blocking pool, writes on the writer's own thread (`queue`), never on the async runtime.
 
 mod arrivals;
 mod consumed;
 mod query;
+mod queue;
 mod scope;
 mod write;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -25,6 +26,8 @@ use crate::leaderboard::LeaderboardQuery;
 use arrivals::Arrivals;
 pub use arrivals::Feed;
 pub use consumed::{Consumed, Position, Rejected};
+pub use queue::WriteCounters;
+use queue::{Batch, Job};
 pub use scope::Scope;
 use write::Writer;
 
@@ -44,13 +47,20 @@ pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
 
 pub struct EmbeddedStore {
     path: PathBuf,
-    writer: Arc<Mutex<Writer>>,
+    /// The writer's queue (see `queue`).
+    jobs: tokio::sync::mpsc::Sender<Job>,
+    counters: WriteCounters,
     readers: r2d2::Pool<SqliteConnectionManager>,
     arrivals: Arrivals,
 }
 
 fn storage(e: impl std::fmt::Display) -> BackendError {
     BackendError::Storage(e.to_string())
+}
+
+/// The writer stopped answering: it panicked on this write (logged), or the store is closing.
+fn writer_gone<E>(_: E) -> BackendError {
+    storage("the store's writer failed on this write")
 }
 
 impl EmbeddedStore {
@@ -83,7 +93,15 @@ impl EmbeddedStore {
                 )
             });
         let readers = r2d2::Pool::builder().max_size(READERS).build(manager).map_err(storage)?;
-        Ok(Self { path, writer: Arc::new(Mutex::new(writer)), readers, arrivals: Arrivals::default() })
+        let (jobs, queued) = tokio::sync::mpsc::channel(queue::QUEUE);
+        let counters = WriteCounters::default();
+        queue::spawn(writer, queued, counters.clone()).map_err(storage)?;
+        Ok(Self { path, jobs, counters, readers, arrivals: Arrivals::default() })
+    }
+
+    /// What the writer did so far, for `/metrics`.
+    pub fn counters(&self) -> &WriteCounters {
+        &self.counters
     }
 
     pub fn path(&self) -> &Path {
@@ -102,27 +120,33 @@ impl EmbeddedStore {
         self.read(|conn| conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM GamePlay)", [], |r| r.get(0))).await
     }
 
-    /// Stores a batch durably, all or nothing.
+    /// Stores a batch durably, all or nothing (in one transaction with whatever else is queued
+    /// meanwhile, unless that fails).
     pub async fn insert(&self, spins: Vec<Spin>) -> Result<(), BackendError> {
-        let late = self.arrivals.late_among(&spins);
-        self.write(move |writer| writer.insert(&spins, None)).await?;
-        self.arrivals.stored(late);
-        Ok(())
+        self.enqueue(spins, None).await
     }
 
     /// Stores a batch read from a stream together with where each of its partitions resumes
     /// and the messages refused, all or nothing: after any stop, the stored resume points
     /// are exactly past the stored spins.
     pub async fn insert_consumed(&self, spins: Vec<Spin>, consumed: Consumed) -> Result<(), BackendError> {
-        let late = self.arrivals.late_among(&spins);
-        self.write(move |writer| writer.insert(&spins, Some(&consumed))).await?;
-        self.arrivals.stored(late);
-        Ok(())
+        self.enqueue(spins, Some(consumed)).await
     }
 
     /// A feed of spins (the Kafka consumer): until it has caught up, no campaign is complete.
     pub fn attach(&self, feed: Arc<dyn Feed>) {
         self.arrivals.attach(feed);
+    }
+
+    /// Queues a batch for the writer and waits until it is stored; the late spins among it
+    /// are told once they are.
+    async fn enqueue(&self, spins: Vec<Spin>, consumed: Option<Consumed>) -> Result<(), BackendError> {
+        let late = self.arrivals.late_among(&spins);
+        let (done, stored) = tokio::sync::oneshot::channel();
+        self.jobs.send(Job::Insert(Batch { spins, consumed, done })).await.map_err(writer_gone)?;
+        stored.await.map_err(writer_gone)?.map_err(storage)?;
+        self.arrivals.stored(late);
+        Ok(())
     }
 
     /// Where each partition of `topic` resumes, as stored with the spins.
@@ -139,18 +163,17 @@ impl EmbeddedStore {
         self.write(move |writer| writer.track(scopes)).await
     }
 
+    /// Runs `f` on the writer in its turn.
     async fn write(
         &self,
         f: impl FnOnce(&mut Writer) -> rusqlite::Result<()> + Send + 'static,
     ) -> Result<(), BackendError> {
-        let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut writer = writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut writer)
-        })
-        .await
-        .map_err(storage)?
-        .map_err(storage)
+        let (done, written) = tokio::sync::oneshot::channel();
+        let job = Job::Run(Box::new(move |writer| {
+            let _ = done.send(f(writer));
+        }));
+        self.jobs.send(job).await.map_err(writer_gone)?;
+        written.await.map_err(writer_gone)?.map_err(storage)
     }
 
     async fn read<T: Send + 'static>(

@@ -3,6 +3,7 @@
 //! re-tracking, restarts and the migration of a version-1 (trimmed) store.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 use rand::rngs::StdRng;
@@ -307,4 +308,109 @@ async fn a_trimmed_version_1_store_is_migrated() {
     let whole = scope(0, 10 * DAY, None);
     store.track(vec![whole.clone()]).await.unwrap();
     check(&store, &spins, whole.window, None, 1_000_000).await;
+}
+
+/// Holds the writer busy until the returned sender is dropped: whatever is queued meanwhile
+/// is there for the writer's next turn.
+async fn hold_writer(store: &EmbeddedStore) -> std::sync::mpsc::Sender<()> {
+    let (started, held) = tokio::sync::oneshot::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let job = Job::Run(Box::new(move |_| {
+        started.send(()).unwrap();
+        let _ = released.recv();
+    }));
+    store.jobs.send(job).await.unwrap();
+    held.await.unwrap();
+    release
+}
+
+/// Waits until `n` jobs wait for the writer.
+async fn queued(store: &EmbeddedStore, n: usize) {
+    let waiting = || store.jobs.max_capacity() - store.jobs.capacity();
+    let all_queued = async {
+        while waiting() < n {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), all_queued).await.expect("the jobs queue");
+}
+
+fn one(player: i32) -> Vec<Spin> {
+    vec![Spin { player_id: player, game_id: 1, win: 5, stake: 1, event_time: start() }]
+}
+
+#[tokio::test]
+async fn concurrent_inserts_share_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(dir.path()).await.unwrap());
+    let release = hold_writer(&store).await;
+    let inserts: Vec<_> = (1..=50)
+        .map(|player| {
+            let store = store.clone();
+            tokio::spawn(async move { store.insert(one(player)).await })
+        })
+        .collect();
+    queued(&store, 50).await;
+    assert_eq!(store.counters().commits.get(), 0, "nothing is stored while the writer is held");
+    drop(release);
+    for insert in inserts {
+        insert.await.unwrap().unwrap();
+    }
+    assert_eq!(store.counters().commits.get(), 1, "fifty callers, one commit");
+    assert_eq!(store.counters().batches.get(), 50);
+    assert_eq!(store.count().await.unwrap(), 50);
+    // Alone, a batch is a commit of its own.
+    store.insert(one(51)).await.unwrap();
+    assert_eq!((store.counters().commits.get(), store.counters().batches.get()), (2, 51));
+}
+
+#[tokio::test]
+async fn a_batch_the_store_refuses_in_a_group_refuses_only_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(dir.path()).await.unwrap());
+    // A failure valid events cannot cause otherwise (a full disk, say): a spin of player -666.
+    store
+        .write(|writer| {
+            writer.conn().execute_batch(
+                "CREATE TEMP TRIGGER refuse BEFORE INSERT ON GamePlay WHEN NEW.PlayerID = -666
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            )
+        })
+        .await
+        .unwrap();
+    let release = hold_writer(&store).await;
+    let batches = [one(1), [one(2), one(-666)].concat(), one(3)];
+    let inserts: Vec<_> = batches
+        .into_iter()
+        .map(|spins| {
+            let store = store.clone();
+            tokio::spawn(async move { store.insert(spins).await })
+        })
+        .collect();
+    queued(&store, 3).await;
+    drop(release);
+    let mut results = Vec::new();
+    for insert in inserts {
+        results.push(insert.await.unwrap().map_err(|e| e.to_string()));
+    }
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(results[1].as_ref().is_err_and(|e| e.contains("refused")), "{results:?}");
+    let players: Vec<i32> = store
+        .read(|c| {
+            c.prepare("SELECT PlayerID FROM GamePlay ORDER BY 1")?.query_map([], |r| r.get(0))?.collect()
+        })
+        .await
+        .unwrap();
+    assert_eq!(players, [1, 3], "nothing of the refused batch, all of the others");
+    assert_eq!((store.counters().commits.get(), store.counters().batches.get()), (2, 2));
+}
+
+#[tokio::test]
+async fn a_write_that_panics_fails_alone_and_the_writer_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).await.unwrap();
+    let failed = store.write(|_| panic!("a bug in a write")).await;
+    assert!(failed.is_err_and(|e| e.to_string().contains("writer failed")));
+    store.insert(one(1)).await.unwrap();
+    assert_eq!(store.count().await.unwrap(), 1);
 }

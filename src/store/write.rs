@@ -1,7 +1,7 @@
 //! Writes to the embedded store: a batch of spins goes into GamePlay and, for spins that
 //! count, into the Rollup partitions of their hour, day and week (for their game and for all
 //! games) and into every tracked scope holding them, each keeping each player's best spin.
-//! One transaction per batch, so a batch is stored whole or not at all.
+//! One transaction per call, so what a call stores is stored whole or not at all.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -56,39 +56,51 @@ impl Writer {
         Ok(())
     }
 
-    /// Stores `spins`, and with them what a consumer read them from, in one transaction.
-    pub fn insert(&mut self, spins: &[Spin], consumed: Option<&Consumed>) -> rusqlite::Result<()> {
+    /// Stores batches of spins, each with what a consumer read them from (in the order given:
+    /// a later resume point wins), in one transaction.
+    pub fn insert<'a>(
+        &mut self,
+        batches: impl IntoIterator<Item = (&'a [Spin], Option<&'a Consumed>)>,
+    ) -> rusqlite::Result<()> {
         let Self { conn, scopes } = self;
         let tx = conn.transaction()?;
-        if let Some(consumed) = consumed {
-            consumed::record(&tx, consumed)?;
-        }
         {
             let mut raw = tx.prepare_cached(INSERT_SPIN)?;
             let mut best = tx.prepare_cached(UPSERT_BEST)?;
             let mut scoped = tx.prepare_cached(scope::UPSERT_BEST)?;
-            for spin in spins {
-                let time = micros(spin.event_time);
-                raw.execute(params![spin.player_id, spin.game_id, spin.win, spin.stake, time])?;
-                if spin.win <= 0 || spin.stake <= 0 {
-                    continue;
+            for (spins, consumed) in batches {
+                if let Some(consumed) = consumed {
+                    consumed::record(&tx, consumed)?;
                 }
-                let score = spin.win as f64 / f64::from(spin.stake);
-                let (player, win, stake, game) = (spin.player_id, spin.win, spin.stake, spin.game_id);
-                for span in LEVELS {
-                    let bucket = time.div_euclid(span) * span;
-                    for partition in [i64::from(game), ALL_GAMES] {
-                        best.execute(params![
-                            span, bucket, partition, player, score, time, win, stake, game
-                        ])?;
+                for spin in spins {
+                    let time = micros(spin.event_time);
+                    raw.execute(params![spin.player_id, spin.game_id, spin.win, spin.stake, time])?;
+                    if spin.win <= 0 || spin.stake <= 0 {
+                        continue;
                     }
-                }
-                for tracked in scopes.iter().filter(|s| s.holds(time, game)) {
-                    scoped.execute(params![tracked.id, player, score, time, win, stake, game])?;
+                    let score = spin.win as f64 / f64::from(spin.stake);
+                    let (player, win, stake, game) = (spin.player_id, spin.win, spin.stake, spin.game_id);
+                    for span in LEVELS {
+                        let bucket = time.div_euclid(span) * span;
+                        for partition in [i64::from(game), ALL_GAMES] {
+                            best.execute(params![
+                                span, bucket, partition, player, score, time, win, stake, game
+                            ])?;
+                        }
+                    }
+                    for tracked in scopes.iter().filter(|s| s.holds(time, game)) {
+                        scoped.execute(params![tracked.id, player, score, time, win, stake, game])?;
+                    }
                 }
             }
         }
         tx.commit()
+    }
+
+    /// The connection, for tests that shape how it behaves (a trigger that refuses a spin).
+    #[cfg(test)]
+    pub(super) fn conn(&self) -> &Connection {
+        &self.conn
     }
 }
 

@@ -4,15 +4,7 @@
 use serde_json::Value;
 
 use crate::common::fixture::Spin;
-use crate::common::{Engine, events_json, spawn_embedded, spawn_on_engine};
-
-fn campaigns_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
-    let path = dir.path().join("campaigns.toml");
-    let toml =
-        "[[campaigns]]\nid = \"all\"\nstart = \"2020-01-01T00:00:00Z\"\nend = \"2030-01-01T00:00:00Z\"\n";
-    std::fs::write(&path, toml).unwrap();
-    path
-}
+use crate::common::{Engine, campaign_all, events_json, spawn_embedded, spawn_on_engine};
 
 fn spin(player: i32, win: i64, stake: i32) -> Spin {
     let time = "2026-11-20T10:00:00Z".parse().unwrap();
@@ -26,8 +18,8 @@ async fn players(app: &crate::common::TestApp) -> Vec<i64> {
 
 #[tokio::test]
 async fn a_bad_item_refuses_the_whole_batch_and_lists_every_bad_item() {
-    let dir = tempfile::tempdir().unwrap();
-    let (app, _data) = spawn_embedded(&campaigns_file(&dir), &["--cache-ttl", "1ms"]).await;
+    let (_dir, campaigns) = campaign_all();
+    let (app, _data) = spawn_embedded(&campaigns, &["--cache-ttl", "1ms"]).await;
     app.ingest(&[spin(1, 10, 1)]).await;
     let mut events: Vec<Value> =
         serde_json::from_str(&events_json(&[spin(2, 50, 1), spin(3, 60, 1)])).unwrap();
@@ -42,6 +34,9 @@ async fn a_bad_item_refuses_the_whole_batch_and_lists_every_bad_item() {
     assert!(errors[0]["reason"].as_str().unwrap().contains("eventTime"));
     assert!(errors[1]["reason"].as_str().unwrap().contains("Int32"));
     assert_eq!(players(&app).await, [1], "nothing of the refused batch was stored");
+    // Refused before it was queued: the writer stored one batch, in one commit.
+    assert_eq!(app.metric("leaderboard_store_batches_total", "").await, 1.0);
+    assert_eq!(app.metric("leaderboard_store_commits_total", "").await, 1.0);
 
     let empty = app.post_events("[]").await;
     assert_eq!(empty.status(), 200, "an empty array is an empty batch");
@@ -56,8 +51,8 @@ async fn a_bad_item_refuses_the_whole_batch_and_lists_every_bad_item() {
 
 #[tokio::test]
 async fn ndjson_losing_spins_and_large_batches_are_stored() {
-    let dir = tempfile::tempdir().unwrap();
-    let (app, _data) = spawn_embedded(&campaigns_file(&dir), &["--cache-ttl", "1ms"]).await;
+    let (_dir, campaigns) = campaign_all();
+    let (app, _data) = spawn_embedded(&campaigns, &["--cache-ttl", "1ms"]).await;
     let ndjson = "{\"playerId\":7,\"gameId\":3,\"win\":300,\"stake\":3,\"eventTime\":\"2026-11-20 10:00:00.250000\"}\n\
                   {\"playerId\":8,\"gameId\":3,\"win\":0,\"stake\":3,\"eventTime\":\"2026-11-20 10:00:00.250000\"}\n\
                   {\"playerId\":9,\"gameId\":3,\"win\":90,\"stake\":0,\"eventTime\":\"2026-11-20 10:00:00.250000\"}\n";
@@ -93,8 +88,8 @@ async fn ndjson_losing_spins_and_large_batches_are_stored() {
 
 #[tokio::test]
 async fn the_ingest_token_guards_events() {
-    let dir = tempfile::tempdir().unwrap();
-    let (app, _data) = spawn_embedded(&campaigns_file(&dir), &["--ingest-token", "s3cret-token"]).await;
+    let (_dir, campaigns) = campaign_all();
+    let (app, _data) = spawn_embedded(&campaigns, &["--ingest-token", "s3cret-token"]).await;
     let body = events_json(&[spin(1, 10, 1)]);
     let without = app.post_events(body.clone()).await;
     assert_eq!(without.status(), 401);
@@ -108,8 +103,8 @@ async fn the_ingest_token_guards_events() {
 #[tokio::test]
 async fn the_adx_backend_takes_no_events() {
     let engine = Engine::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let app = spawn_on_engine(&engine, &campaigns_file(&dir), &[]).await;
+    let (_dir, campaigns) = campaign_all();
+    let app = spawn_on_engine(&engine, &campaigns, &[]).await;
     let response = app.post_events(events_json(&[spin(1, 10, 1)])).await;
     assert_eq!(response.status(), 404);
     assert_eq!(response.headers()["content-type"], "application/problem+json");

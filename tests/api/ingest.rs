@@ -4,10 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::common::{TestApp, spawn_embedded};
+use crate::common::raw::{read_head, read_status, send_head};
+use crate::common::{TestApp, campaign_all, spawn_embedded};
 
 const MIB: usize = 1 << 20;
 
@@ -17,11 +18,9 @@ struct Upload(TcpStream);
 impl Upload {
     /// Sends the head (`headers` are extra header lines, each ending in CRLF).
     async fn start(app: &TestApp, headers: &str) -> Self {
-        let mut stream = TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
         let head =
             format!("POST /events HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n{headers}\r\n");
-        stream.write_all(head.as_bytes()).await.unwrap();
-        Self(stream)
+        Self(send_head(app, &head).await)
     }
 
     async fn send(&mut self, bytes: &[u8]) {
@@ -37,21 +36,6 @@ impl Upload {
     }
 }
 
-/// An answer's status line and headers.
-async fn read_head(from: &mut (impl AsyncReadExt + Unpin)) -> String {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8];
-        assert_eq!(from.read(&mut byte).await.unwrap(), 1, "closed before answering: {head:?}");
-        head.push(byte[0]);
-    }
-    String::from_utf8(head).unwrap()
-}
-
-async fn read_status(from: &mut (impl AsyncReadExt + Unpin)) -> u16 {
-    read_head(from).await[9..12].parse().unwrap()
-}
-
 /// One chunk of a chunked body.
 fn chunk(bytes: &[u8]) -> Vec<u8> {
     [format!("{:x}\r\n", bytes.len()).as_bytes(), bytes, b"\r\n"].concat()
@@ -59,18 +43,9 @@ fn chunk(bytes: &[u8]) -> Vec<u8> {
 
 const EVENT: &str = r#"{"playerId":7,"gameId":1,"win":500,"stake":2,"eventTime":"2026-11-24T10:00:00Z"}"#;
 
-fn campaigns() -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("campaigns.toml");
-    let toml =
-        "[[campaigns]]\nid = \"all\"\nstart = \"2020-01-01T00:00:00Z\"\nend = \"2030-01-01T00:00:00Z\"\n";
-    std::fs::write(&path, toml).unwrap();
-    (dir, path)
-}
-
 #[tokio::test]
 async fn the_token_and_the_size_are_checked_before_the_body_is_read() {
-    let (_dir, path) = campaigns();
+    let (_dir, path) = campaign_all();
     let (app, _data) = spawn_embedded(&path, &["--ingest-token", "s3cret-token"]).await;
     for (headers, expected) in [
         ("Authorization: Bearer wrong\r\nContent-Length: 1000000\r\n", 401),
@@ -116,7 +91,7 @@ async fn wait_until_full(app: &TestApp, size: usize) {
 
 #[tokio::test]
 async fn ingest_bytes_in_flight_are_bounded_and_refusals_are_immediate() {
-    let (_dir, path) = campaigns();
+    let (_dir, path) = campaign_all();
     let max = (16 * MIB).to_string();
     let (app, _data) = spawn_embedded(&path, &["--ingest-max-bytes", &max, "--cache-ttl", "1ms"]).await;
     assert_eq!(probe(&app, 2).await, 400, "room for a small body");

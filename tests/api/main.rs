@@ -10,6 +10,7 @@ mod common;
 mod conformance;
 mod contract;
 mod embedded;
+mod export;
 mod finality;
 mod fuzz;
 mod http_semantics;

@@ -52,9 +52,7 @@ async fn zero_config_serves_a_live_moving_leaderboard() {
 #[tokio::test]
 async fn acknowledged_events_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let toml =
-        "[[campaigns]]\nid = \"all\"\nstart = \"2020-01-01T00:00:00Z\"\nend = \"2030-01-01T00:00:00Z\"\n";
-    std::fs::write(dir.path().join("campaigns.toml"), toml).unwrap();
+    std::fs::write(dir.path().join("campaigns.toml"), crate::common::ALL).unwrap();
     let args = ["serve", "--campaigns", "campaigns.toml", "--data-dir", "store", "--max-limit", "10000"];
     let server = Server::start(dir.path(), &args);
     let client = reqwest::Client::new();

@@ -2,6 +2,7 @@
 //! per change to every subscriber, `Last-Event-ID`, heartbeats, the stream bound, error events,
 //! shutdown with streams open) and the CSV export on both backends.
 
+use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -10,16 +11,11 @@ use serde_json::Value;
 use crate::common::faults::Fault;
 use crate::common::process::Server;
 use crate::common::sse::EventStream;
-use crate::common::{Fixture, Spin, TestApp, both_backends, events_json, spawn_embedded};
+use crate::common::{ALL, Fixture, Spin, TestApp, both_backends, campaign_all, events_json, spawn_embedded};
 use crate::sharing::setup;
 
-const ALL: &str =
-    "[[campaigns]]\nid = \"all\"\nstart = \"2020-01-01T00:00:00Z\"\nend = \"2030-01-01T00:00:00Z\"\n";
-
 async fn embedded(extra: &[&str]) -> (TestApp, tempfile::TempDir, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("campaigns.toml");
-    std::fs::write(&path, ALL).unwrap();
+    let (dir, path) = campaign_all();
     let (app, data) = spawn_embedded(&path, extra).await;
     (app, dir, data)
 }
@@ -191,6 +187,40 @@ async fn a_reload_sends_an_open_stream_the_changed_campaign_and_ends_it_when_rem
     assert_eq!(renamed["entries"][0]["playerId"], 1);
     std::fs::write(&path, ALL.replace("id = \"all\"", "id = \"other\"")).unwrap();
     assert!(stream.ended_within(Duration::from_secs(20)).await, "the removed campaign's stream ended");
+}
+
+#[tokio::test]
+async fn streams_leave_the_requests_in_flight_their_share_of_the_open_file_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("campaigns.toml"), ALL).unwrap();
+    let args = ["serve", "--campaigns", "campaigns.toml", "--data-dir", "data", "--max-in-flight", "100"];
+    let args = [&args[..], &["--max-exports", "4"]].concat();
+    // 400 descriptors: 256 kept for the store, the backend and listeners, 100 for the requests
+    // in flight and 4 for exports leave 40 for streams.
+    let server = Server::start_with(dir.path(), &args, |command| {
+        // SAFETY: setrlimit(2) is async-signal-safe, as the child between fork and exec needs.
+        unsafe {
+            command.pre_exec(|| {
+                let limit = libc::rlimit { rlim_cur: 400, rlim_max: 400 };
+                match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                }
+            })
+        };
+    });
+    let client = reqwest::Client::new();
+    let url = format!("{}/campaigns/all/top/stream", server.base);
+    let mut open = Vec::new();
+    for _ in 0..40 {
+        let mut stream = EventStream::open(&client, &url, None).await;
+        stream.next().await;
+        open.push(stream);
+    }
+    let refused = client.get(&url).send().await.unwrap();
+    assert_eq!(refused.status(), 503, "the 41st stream would take a descriptor the requests need");
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:leaderboard:problem:too-many-streams");
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ pub mod engine;
 pub mod faults;
 pub mod fixture;
 pub mod process;
+pub mod raw;
 pub mod sse;
 
 use std::path::Path;
@@ -49,6 +50,19 @@ pub async fn spawn_app(args: &[&str]) -> TestApp {
     let base = format!("http://{}", app.local_addr());
     tokio::spawn(app.run(std::future::pending()));
     TestApp { base, client: reqwest::Client::new() }
+}
+
+/// The campaigns file of most embedded-store tests: one campaign, `all`, from 2020 to 2030,
+/// over every game.
+pub const ALL: &str =
+    "[[campaigns]]\nid = \"all\"\nstart = \"2020-01-01T00:00:00Z\"\nend = \"2030-01-01T00:00:00Z\"\n";
+
+/// [`ALL`] in `campaigns.toml` of a directory of its own (kept alive by the returned guard).
+pub fn campaign_all() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("campaigns.toml");
+    std::fs::write(&path, ALL).unwrap();
+    (dir, path)
 }
 
 /// The service on the embedded backend with its own data directory (kept alive by the
