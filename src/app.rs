@@ -15,7 +15,7 @@ use crate::campaigns::{CampaignId, Catalogue, CatalogueError, CatalogueSource, S
 use crate::cli::{AdxArgs, BackendKind, KqlArgs, LogFormat, RefreshMode, ServeArgs};
 use crate::engine::{Engine, Settings};
 use crate::http::caching::CachePolicy;
-use crate::http::{AppState, Edge, Exports, Ingest, Readiness, Streams, router};
+use crate::http::{AppState, Edge, Exports, Ingest, Readiness, Streams};
 use crate::leaderboard::{MaxLimit, MaxStandings, Span, View, Window};
 use crate::simulator::Simulation;
 use crate::store::{EmbeddedStore, Scope};
@@ -33,7 +33,8 @@ pub enum StartError {
 /// A server bound to its port, ready to run.
 pub struct App {
     listener: TcpListener,
-    router: axum::Router,
+    state: AppState,
+    edge: Edge,
     catalogue: SharedCatalogue,
     /// Tells open streams the server is closing, so graceful shutdown does not wait on them.
     closing: tokio::sync::watch::Sender<bool>,
@@ -119,16 +120,16 @@ impl App {
             heartbeat: args.stream_heartbeat,
             closing: closed,
         };
-        let state = AppState {
+        let state = AppState::new(crate::http::App {
             catalogue: catalogue.clone(),
             engine,
             ingest,
             readiness: Readiness::new(reports(consumer)),
             streams,
             exports: Exports { slots: Arc::new(tokio::sync::Semaphore::new(args.max_exports as usize)) },
-        };
-        let router = router(state, &edge(args));
-        Ok(Self { listener, router, catalogue, closing, grace: args.shutdown_grace })
+            caching: CachePolicy::new(args.cache_ttl, args.stale_if_error, args.reconcile_every),
+        });
+        Ok(Self { listener, state, edge: edge(args), catalogue, closing, grace: args.shutdown_grace })
     }
 
     /// The URLs to try, for the person who just started the server: the standings page
@@ -157,10 +158,12 @@ impl App {
             shutdown.await;
             closing.send_replace(true);
         };
-        // One shared router per connection: serving the Router itself would copy every route for
-        // each accepted connection (about 64 KB a stream with ten thousand streams open).
-        let serve =
-            axum::serve(self.listener, self.router.into_make_service()).with_graceful_shutdown(shutdown);
+        // One copy of the stack per connection, sharing the router: serving the Router itself
+        // would copy every route for each accepted connection (about 64 KB a stream with ten
+        // thousand streams open).
+        let service = crate::http::service(self.state, &self.edge);
+        let serve = axum::serve(self.listener, axum::ServiceExt::into_make_service(service))
+            .with_graceful_shutdown(shutdown);
         let cut = async move {
             let _ = closed.wait_for(|closing| *closing).await;
             tokio::time::sleep(grace).await;
@@ -214,11 +217,7 @@ fn scopes(catalogue: &Catalogue) -> Vec<Scope> {
 
 /// The HTTP edge's settings.
 fn edge(args: &ServeArgs) -> Edge {
-    Edge {
-        cors: args.cors_origins.clone(),
-        max_in_flight: args.max_in_flight as usize,
-        caching: CachePolicy::new(args.cache_ttl, args.stale_if_error),
-    }
+    Edge { cors: args.cors_origins.clone(), max_in_flight: args.max_in_flight as usize }
 }
 
 /// The backend, and the embedded store again when that is the backend (it also takes events).

@@ -1,25 +1,31 @@
 //! The answers the engine gives about a snapshot (a page of the board, one player's standing,
-//! a friends' board), their JSON shapes, and the encoded bodies kept per snapshot so that a
-//! popular page or player is serialized and hashed once however many read it.
+//! a friends' board): their JSON shapes, and each answer's entity tag, taken from what the
+//! answer shows (the snapshot's head, and the ranked rows with their ranks) before anything is
+//! encoded, so that a client already holding the answer costs no encoding. Equal standings
+//! give equal tags on every replica; a tag changes exactly when its answer's bytes do.
 
-use std::sync::{Arc, OnceLock};
+use std::ops::Range;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
-
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
+use smallvec::SmallVec;
 use utoipa::ToSchema;
 
-use super::snapshot::Snapshot;
+use super::snapshot::{Ranking, Snapshot};
 use crate::campaigns::CampaignSummary;
 use crate::leaderboard::{Around, Entry, Limit, Offset, PlayerId, PlayerIds, Window};
-use crate::representation::Representation;
+use crate::representation::{ETag, Representation};
 
 /// A page of a board.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Board<'a> {
-    pub campaign: &'a CampaignSummary,
-    pub window: Window,
+    #[schema(value_type = CampaignSummary)]
+    pub campaign: &'a RawValue,
+    #[schema(value_type = Window)]
+    pub window: &'a RawValue,
     /// Players ranked in this view (also those past `--max-standings`).
     pub total: u64,
     /// The campaign ended more than `--late-arrival` ago: these standings are final.
@@ -27,15 +33,18 @@ pub struct Board<'a> {
     pub is_final: bool,
     /// The 0-based rank offset of the first entry.
     pub offset: u32,
-    pub entries: Vec<Entry>,
+    #[schema(value_type = Vec<Entry>)]
+    pub entries: Entries<'a>,
 }
 
 /// One player's standing in a view, with their neighbours.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlayerStanding<'a> {
-    pub campaign: &'a CampaignSummary,
-    pub window: Window,
+    #[schema(value_type = CampaignSummary)]
+    pub campaign: &'a RawValue,
+    #[schema(value_type = Window)]
+    pub window: &'a RawValue,
     pub total: u64,
     #[serde(rename = "final")]
     pub is_final: bool,
@@ -44,58 +53,123 @@ pub struct PlayerStanding<'a> {
     pub player: Option<Entry>,
     /// Entries from rank r-N to r+N that exist, the player's own included; empty when `player`
     /// is null.
-    pub around: Vec<Entry>,
+    #[schema(value_type = Vec<Entry>)]
+    pub around: Entries<'a>,
 }
 
 /// Some players' standings in a view: a friends' board.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FriendsBoard<'a> {
-    pub campaign: &'a CampaignSummary,
-    pub window: Window,
+    #[schema(value_type = CampaignSummary)]
+    pub campaign: &'a RawValue,
+    #[schema(value_type = Window)]
+    pub window: &'a RawValue,
     pub total: u64,
     #[serde(rename = "final")]
     pub is_final: bool,
     /// The ranked ones among the ids asked for, ordered by rank (global ranks).
-    pub entries: Vec<Entry>,
+    #[schema(value_type = Vec<Entry>)]
+    pub entries: Entries<'a>,
     /// The ids asked for that are not ranked in this view, in the order given.
-    pub unranked: Vec<i32>,
+    pub unranked: &'a [i32],
 }
 
-/// Which answer about a snapshot: the key of its encoded body.
+/// Entries of a ranking at some positions, written as they are read (never collected).
+pub struct Entries<'a> {
+    ranking: &'a Ranking,
+    positions: Positions<'a>,
+}
+
+#[derive(Clone)]
+enum Positions<'a> {
+    Run(Range<usize>),
+    Listed(&'a [usize]),
+}
+
+impl Positions<'_> {
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        let (run, listed) = match self {
+            Self::Run(run) => (run.clone(), &[][..]),
+            Self::Listed(listed) => (0..0, *listed),
+        };
+        run.chain(listed.iter().copied())
+    }
+}
+
+impl Serialize for Entries<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.positions.iter().map(|at| self.ranking.entry(at)))
+    }
+}
+
+/// What every answer about a snapshot says first, encoded once per snapshot: its campaign and
+/// window as JSON, and a hash of them with the total and finality.
+#[derive(Debug)]
+pub struct Head {
+    campaign: Box<RawValue>,
+    window: Box<RawValue>,
+    hash: u128,
+}
+
+/// Bumped whenever answers are written differently: a tag names the bytes, not the standings.
+const ENCODING: &[u8] = b"leaderboard answers 1";
+
+impl Head {
+    pub fn new(campaign: &CampaignSummary, window: &Window, total: u64, is_final: bool) -> Self {
+        let json = |value: String| RawValue::from_string(value).expect("serde_json wrote it");
+        let campaign = json(serde_json::to_string(campaign).expect("a campaign serializes"));
+        let window = json(serde_json::to_string(window).expect("a window serializes"));
+        let (c, w) = (campaign.get().as_bytes(), window.get().as_bytes());
+        let lengths = [c.len() as u64, w.len() as u64, total, u64::from(is_final)].map(u64::to_le_bytes);
+        let hash = xxhash_rust::xxh3::xxh3_128(&[ENCODING, &lengths.concat(), c, w].concat());
+        Self { campaign, window, hash }
+    }
+}
+
+/// Which answer about a snapshot: what encoded bodies are kept by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Shape {
     Page { offset: Offset, limit: Limit },
     Player { id: PlayerId, around: Around },
 }
 
+/// One answer about a snapshot, read but not yet encoded.
+pub struct Answer<'a> {
+    snapshot: &'a Snapshot,
+    shows: Shows,
+}
+
+enum Shows {
+    Page {
+        offset: u32,
+        entries: Range<usize>,
+    },
+    /// The player's position, if ranked, and the positions around it.
+    Player {
+        at: Option<usize>,
+        around: Range<usize>,
+    },
+    /// The ranked ones' positions, in rank order, and the others' ids.
+    Friends {
+        ranked: Vec<usize>,
+        unranked: Vec<i32>,
+    },
+}
+
 impl Snapshot {
-    pub fn page(&self, offset: Offset, limit: Limit) -> Representation {
-        let entries = self.ranking.page(offset.get() as usize, limit.get() as usize);
-        Representation::of(&Board {
-            campaign: &self.campaign,
-            window: self.window,
-            total: self.ranking.total(),
-            is_final: self.is_final,
-            offset: offset.get(),
-            entries,
-        })
+    pub fn page(&self, offset: Offset, limit: Limit) -> Answer<'_> {
+        let entries = self.ranking.range(offset.get() as usize, limit.get() as usize);
+        Answer { snapshot: self, shows: Shows::Page { offset: offset.get(), entries } }
     }
 
-    pub fn player(&self, id: PlayerId, around: Around) -> Representation {
+    pub fn player(&self, id: PlayerId, around: Around) -> Answer<'_> {
         let found = self.ranking.around(id.0, usize::from(around.get()));
-        let (player, around) = found.map_or((None, Vec::new()), |(me, around)| (Some(me), around));
-        Representation::of(&PlayerStanding {
-            campaign: &self.campaign,
-            window: self.window,
-            total: self.ranking.total(),
-            is_final: self.is_final,
-            player,
-            around,
-        })
+        let (at, around) = found.map_or((None, 0..0), |(at, around)| (Some(at), around));
+        Answer { snapshot: self, shows: Shows::Player { at, around } }
     }
 
-    pub fn friends(&self, ids: &PlayerIds) -> Representation {
+    pub fn friends(&self, ids: &PlayerIds) -> Answer<'_> {
         let (mut ranked, mut unranked) = (Vec::new(), Vec::new());
         for &id in ids.get() {
             match self.ranking.position(id) {
@@ -104,21 +178,90 @@ impl Snapshot {
             }
         }
         ranked.sort_unstable();
-        let entries = ranked.into_iter().flat_map(|at| self.ranking.page(at, 1)).collect();
-        Representation::of(&FriendsBoard {
-            campaign: &self.campaign,
-            window: self.window,
-            total: self.ranking.total(),
-            is_final: self.is_final,
-            entries,
-            unranked,
-        })
+        Answer { snapshot: self, shows: Shows::Friends { ranked, unranked } }
+    }
+
+    pub fn answer(&self, shape: Shape) -> Answer<'_> {
+        match shape {
+            Shape::Page { offset, limit } => self.page(offset, limit),
+            Shape::Player { id, around } => self.player(id, around),
+        }
     }
 }
 
-/// Encoded bodies of current snapshots, bounded in bytes; a body lives as long as its snapshot
-/// is read (an unchanged refresh keeps the snapshot, so its bodies and tags stay too).
-pub struct Bodies(moka::sync::Cache<(u64, Shape), Arc<Encoded>>);
+impl Answer<'_> {
+    /// The answer's strong tag, from what it shows (no encoding).
+    pub fn etag(&self) -> ETag {
+        let mut bytes = SmallVec::<[u8; 1024]>::new();
+        bytes.extend_from_slice(&self.snapshot.head.hash.to_le_bytes());
+        let (kind, first, positions, unranked) = match &self.shows {
+            Shows::Page { offset, entries } => {
+                (0, u64::from(*offset), Positions::Run(entries.clone()), &[][..])
+            }
+            Shows::Player { at, around } => {
+                (1, at.map_or(u64::MAX, |at| at as u64), Positions::Run(around.clone()), &[][..])
+            }
+            Shows::Friends { ranked, unranked } => {
+                (2, ranked.len() as u64, Positions::Listed(ranked), &unranked[..])
+            }
+        };
+        bytes.push(kind);
+        bytes.extend_from_slice(&first.to_le_bytes());
+        for at in positions.iter() {
+            let row = self.snapshot.ranking.row(at);
+            bytes.extend_from_slice(&(at as u64).to_le_bytes());
+            bytes.extend_from_slice(&row.player_id.to_le_bytes());
+            bytes.extend_from_slice(&row.stake.to_le_bytes());
+            bytes.extend_from_slice(&row.game_id.to_le_bytes());
+            bytes.extend_from_slice(&row.win.to_le_bytes());
+            bytes.extend_from_slice(&row.achieved_us.to_le_bytes());
+        }
+        for id in unranked {
+            bytes.extend_from_slice(&id.to_le_bytes());
+        }
+        ETag::from_hash(xxhash_rust::xxh3::xxh3_128(&bytes))
+    }
+
+    /// The answer's JSON.
+    pub fn json(&self) -> Bytes {
+        let snapshot = self.snapshot;
+        let (campaign, window) = (&*snapshot.head.campaign, &*snapshot.head.window);
+        let (total, is_final, ranking) = (snapshot.ranking.total(), snapshot.is_final, &snapshot.ranking);
+        let entries = |positions| Entries { ranking, positions };
+        let json = match &self.shows {
+            Shows::Page { offset, entries: run } => serde_json::to_vec(&Board {
+                campaign,
+                window,
+                total,
+                is_final,
+                offset: *offset,
+                entries: entries(Positions::Run(run.clone())),
+            }),
+            Shows::Player { at, around } => serde_json::to_vec(&PlayerStanding {
+                campaign,
+                window,
+                total,
+                is_final,
+                player: at.map(|at| ranking.entry(at)),
+                around: entries(Positions::Run(around.clone())),
+            }),
+            Shows::Friends { ranked, unranked } => serde_json::to_vec(&FriendsBoard {
+                campaign,
+                window,
+                total,
+                is_final,
+                entries: entries(Positions::Listed(ranked)),
+                unranked,
+            }),
+        };
+        json.expect("answers always serialize").into()
+    }
+
+    /// The answer's JSON and tag.
+    pub fn encode(&self) -> Representation {
+        Representation::tagged(self.json(), self.etag())
+    }
+}
 
 /// One answer encoded once: its JSON and tag, and one form derived from them (a stream's
 /// frame of it), made on first use and shared by every reader of the same answer.
@@ -128,33 +271,17 @@ pub struct Encoded {
 }
 
 impl Encoded {
+    pub fn new(representation: Representation) -> Self {
+        Self { representation, derived: OnceLock::new() }
+    }
+
     /// The answer's derived form, made by `make` the first time (the same `make` every time).
     pub fn derived(&self, make: impl FnOnce(&Representation) -> Bytes) -> Bytes {
         self.derived.get_or_init(|| make(&self.representation)).clone()
     }
-}
 
-impl Bodies {
-    pub fn new(max_bytes: u64, idle: std::time::Duration) -> Self {
-        let cache = moka::sync::Cache::builder()
-            .max_capacity(max_bytes)
-            .weigher(|_, body: &Arc<Encoded>| {
-                u32::try_from(body.representation.body.len() * 2).unwrap_or(u32::MAX)
-            })
-            .time_to_idle(idle)
-            .build();
-        Self(cache)
-    }
-
-    /// The answer `shape` of `snapshot`, encoded on first use.
-    pub fn get(&self, snapshot: &Arc<Snapshot>, shape: Shape) -> Arc<Encoded> {
-        let key = (snapshot.id, shape);
-        self.0.get_with(key, || {
-            let representation = match shape {
-                Shape::Page { offset, limit } => snapshot.page(offset, limit),
-                Shape::Player { id, around } => snapshot.player(id, around),
-            };
-            Arc::new(Encoded { representation, derived: OnceLock::new() })
-        })
+    /// Bytes held: the body, and about as much again for its derived and compressed forms.
+    pub fn weight(&self) -> u64 {
+        self.representation.body.len() as u64 * 2
     }
 }

@@ -9,6 +9,7 @@
 
 mod answer;
 mod handle;
+mod kept;
 mod ledger;
 #[cfg(test)]
 mod memory;
@@ -35,7 +36,7 @@ use handle::{Command, Handle, Published, Signal};
 use registry::Registry;
 use slots::Slots;
 
-pub use answer::{Board, Encoded, FriendsBoard, PlayerStanding, Shape};
+pub use answer::{Answer, Board, Encoded, FriendsBoard, PlayerStanding, Shape};
 pub use snapshot::Snapshot;
 pub use source::first_query;
 
@@ -204,7 +205,8 @@ impl Shared {
 pub struct Engine {
     shared: Arc<Shared>,
     registry: Arc<Registry>,
-    bodies: answer::Bodies,
+    /// Bytes of the answers snapshots keep encoded.
+    kept: Arc<kept::Budget>,
 }
 
 impl Engine {
@@ -213,12 +215,12 @@ impl Engine {
         // refresh waits, leaving the other half for the query itself.
         let slots = Slots::new(settings.backend_concurrency, settings.budget / 2);
         let registry = Arc::new(Registry::new(settings.max_views, settings.max_bytes));
-        let bodies = answer::Bodies::new(settings.max_bytes / 4, settings.idle_after);
+        let kept = kept::Budget::new(settings.max_bytes / 4);
         let shared = Arc::new(Shared { backend, settings, metrics, slots, epoch: Instant::now() });
         if let Some(late) = shared.backend.late_spins(settings.late_arrival) {
             tokio::spawn(recheck_final(late, Arc::downgrade(&registry), shared.clone()));
         }
-        Self { shared, registry, bodies }
+        Self { shared, registry, kept }
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -329,9 +331,9 @@ impl Engine {
         Ok(Subscription { handle, signal })
     }
 
-    /// The encoded answer `shape` of a read snapshot.
+    /// The encoded answer `shape` of a read snapshot, encoded once for all its readers.
     pub fn body(&self, read: &Read, shape: Shape) -> Arc<Encoded> {
-        self.bodies.get(&read.snapshot, shape)
+        read.snapshot.encoded(shape, &self.kept)
     }
 
     /// The view's handle, the view made (and its owner started) if it is not held; `Busy` when

@@ -1,10 +1,13 @@
 //! A snapshot: one view's complete standings at one moment, held compactly (32 bytes a
 //! player) with an index by player id, so that any page, any player's rank and neighbours, and
-//! any friends' list are read from it without asking the backend again.
+//! any friends' list are read from it without asking the backend again; and the answers its
+//! readers asked for most, encoded once.
 
+use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::answer::{Encoded, Head, Shape};
+use super::kept::{Budget, Kept};
 use crate::campaigns::CampaignSummary;
 use crate::leaderboard::{Entry, Row, Window};
 
@@ -46,9 +49,24 @@ impl Ranking {
 
     /// Entries `offset..offset + limit` (fewer at the end, none past it).
     pub fn page(&self, offset: usize, limit: usize) -> Vec<Entry> {
+        self.range(offset, limit).map(|at| self.entry(at)).collect()
+    }
+
+    /// Positions `offset..offset + limit` that exist.
+    pub fn range(&self, offset: usize, limit: usize) -> Range<usize> {
         let start = offset.min(self.rows.len());
         let end = offset.saturating_add(limit).min(self.rows.len());
-        (start..end).map(|i| self.rows[i].entry(i)).collect()
+        start..end
+    }
+
+    /// The served entry at 0-based position `at` (which must exist).
+    pub fn entry(&self, at: usize) -> Entry {
+        self.rows[at].entry(at)
+    }
+
+    /// The row at 0-based position `at` (which must exist).
+    pub fn row(&self, at: usize) -> &Row {
+        &self.rows[at]
     }
 
     /// The 0-based position of `player`, if ranked within the cap.
@@ -57,11 +75,11 @@ impl Ranking {
         Some(self.by_player[found].1 as usize)
     }
 
-    /// `player`'s entry and the entries `around` positions either side of it.
-    pub fn around(&self, player: i32, around: usize) -> Option<(Entry, Vec<Entry>)> {
+    /// `player`'s position and the positions `around` either side of it that exist.
+    pub fn around(&self, player: i32, around: usize) -> Option<(usize, Range<usize>)> {
         let at = self.position(player)?;
         let from = at.saturating_sub(around);
-        Some((self.rows[at].entry(at), self.page(from, at - from + around + 1)))
+        Some((at, self.range(from, at - from + around + 1)))
     }
 
     /// Bytes held, for the engine's memory bound.
@@ -80,24 +98,29 @@ pub async fn index(rows: Arc<[Row]>, total: u64) -> Ranking {
 }
 
 /// Everything an answer about one view says, fixed at one refresh. Two snapshots with equal
-/// content give byte-identical answers, so a refresh that finds nothing new keeps the old one
-/// (and with it every encoded body and entity tag).
+/// content give byte-identical answers and tags, and a refresh that finds nothing new keeps the
+/// old one (and with it every encoded body).
 #[derive(Debug)]
 pub struct Snapshot {
-    /// Unique for the process's life: names the snapshot's encoded bodies.
-    pub id: u64,
     pub campaign: CampaignSummary,
     pub window: Window,
     pub ranking: Ranking,
     /// The campaign ended more than `--late-arrival` ago: these standings never change again.
     pub is_final: bool,
+    /// What every answer says first, encoded once.
+    pub(super) head: Head,
+    kept: Kept,
 }
 
 impl Snapshot {
     pub fn new(campaign: CampaignSummary, window: Window, ranking: Ranking, is_final: bool) -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
-        Self { id, campaign, window, ranking, is_final }
+        let head = Head::new(&campaign, &window, ranking.total(), is_final);
+        Self { campaign, window, ranking, is_final, head, kept: Kept::default() }
+    }
+
+    /// The answer `shape`, encoded once for every reader while there is room (`budget`).
+    pub(super) fn encoded(&self, shape: Shape, budget: &Arc<Budget>) -> Arc<Encoded> {
+        self.kept.get_or_encode(shape, budget, || Encoded::new(self.answer(shape).encode().shared()))
     }
 
     /// Whether this snapshot says this about its campaign and window (its ranking aside).
@@ -146,12 +169,17 @@ mod tests {
         assert!(ranking.holds(&rows(&[30, 10, 20, 40]), 4));
         assert!(!ranking.holds(&rows(&[30, 10, 40, 20]), 4));
         assert!(!ranking.holds(&rows(&[30, 10, 20, 40]), 5));
-        let (me, around) = ranking.around(10, 5).unwrap();
-        assert_eq!((me.rank, me.standing.player_id), (2, 10));
-        assert_eq!(ids(&around), [(1, 30), (2, 10), (3, 20), (4, 40)]);
-        assert_eq!(ids(&ranking.around(40, 1).unwrap().1), [(3, 20), (4, 40)]);
-        assert_eq!(ids(&ranking.around(30, 0).unwrap().1), [(1, 30)]);
-        assert!(ranking.around(99, 3).is_none());
-        assert_eq!(me.standing.score, 9.0, "the score is win / stake");
+        let around = |player, n| {
+            ranking
+                .around(player, n)
+                .map(|(at, run)| (at, ids(&run.map(|at| ranking.entry(at)).collect::<Vec<_>>())))
+        };
+        let (at, entries) = around(10, 5).unwrap();
+        assert_eq!(at, 1);
+        assert_eq!(entries, [(1, 30), (2, 10), (3, 20), (4, 40)]);
+        assert_eq!(around(40, 1).unwrap().1, [(3, 20), (4, 40)]);
+        assert_eq!(around(30, 0).unwrap().1, [(1, 30)]);
+        assert!(around(99, 3).is_none());
+        assert_eq!(ranking.entry(at).standing.score, 9.0, "the score is win / stake");
     }
 }

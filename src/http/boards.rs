@@ -1,12 +1,15 @@
 //! Board handlers: thin adapters from validated request parts to the standings engine. Every
 //! answer about a view (a page, a player, a friends' board) is read from that view's one
-//! snapshot, so answers given at the same moment agree.
+//! snapshot, so answers given at the same moment agree. Pages are encoded (and compressed) once
+//! per snapshot for all their readers; a player's or friends' answer is tagged from what it
+//! shows and encoded only for a client that does not hold it yet.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use super::AppState;
+use super::caching::Conditions;
 use super::campaigns::{KnownCampaign, PlayerInPath};
 use super::docs::{
     AroundQuery, CampaignPath, Conditional, FriendsQuery, NotModified, PageQuery, PlayerPath, ReadProblems,
@@ -15,9 +18,8 @@ use super::docs::{
 use super::params::Params;
 use super::problem::ApiError;
 use crate::campaigns::Campaign;
-use crate::engine::{Board, FriendsBoard, PlayerStanding, Read, Shape, Source};
+use crate::engine::{Answer, Board, FriendsBoard, PlayerStanding, Read, Shape, Source};
 use crate::leaderboard::{self, Around, InvalidParam, Limit, Offset, PlayerIds, Span, View};
-use crate::representation::Representation;
 
 /// Top players
 ///
@@ -31,10 +33,11 @@ pub async fn top(
     State(state): State<AppState>,
     campaign: KnownCampaign,
     query: Params,
+    conditions: Conditions,
 ) -> Result<Response, ApiError> {
     let shape = page(&state, &query)?;
     let read = state.engine.read(&campaign.0, View::Top).await?;
-    Ok(shaped(&state, &read, shape))
+    Ok(shaped(&state, &read, shape, &conditions))
 }
 
 /// Top players of a recent window
@@ -50,11 +53,12 @@ pub async fn window(
     State(state): State<AppState>,
     campaign: KnownCampaign,
     query: Params,
+    conditions: Conditions,
 ) -> Result<Response, ApiError> {
     let view = declared(&campaign.0, Some(leaderboard::parse_last(query.get("last"))?))?;
     let shape = page(&state, &query)?;
     let read = state.engine.read(&campaign.0, view).await?;
-    Ok(shaped(&state, &read, shape))
+    Ok(shaped(&state, &read, shape, &conditions))
 }
 
 /// A player's standing
@@ -72,6 +76,7 @@ pub async fn player(
     campaign: KnownCampaign,
     player: PlayerInPath,
     query: Params,
+    conditions: Conditions,
 ) -> Result<Response, ApiError> {
     let id = player.0;
     let view = view(&campaign.0, query.get("last"))?;
@@ -79,7 +84,7 @@ pub async fn player(
     let read = state.engine.read(&campaign.0, view).await?;
     // Encoded per request, not kept: lookups spread over every player rarely repeat within a
     // snapshot (a player's stream shares its encoding instead).
-    Ok(answer(&state, &read, read.snapshot.player(id, around)))
+    Ok(fresh(&state, &read, read.snapshot.player(id, around), &conditions))
 }
 
 /// Friends' board
@@ -95,12 +100,13 @@ pub async fn friends(
     State(state): State<AppState>,
     campaign: KnownCampaign,
     query: Params,
+    conditions: Conditions,
 ) -> Result<Response, ApiError> {
     let ids = PlayerIds::parse(query.get("ids"), state.engine.settings().max_limit)?;
     let view = view(&campaign.0, query.get("last"))?;
     let read = state.engine.read(&campaign.0, view).await?;
     // Encoded per request: friends' lists rarely repeat.
-    Ok(answer(&state, &read, read.snapshot.friends(&ids)))
+    Ok(fresh(&state, &read, read.snapshot.friends(&ids), &conditions))
 }
 
 pub(super) fn page(state: &AppState, query: &Params) -> Result<Shape, ApiError> {
@@ -127,18 +133,41 @@ pub(super) fn declared(campaign: &Campaign, span: Option<Span>) -> Result<View, 
     }
 }
 
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
 /// The answer `shape` of a read view, encoded once per snapshot.
-fn shaped(state: &AppState, read: &Read, shape: Shape) -> Response {
-    answer(state, read, state.engine.body(read, shape).representation.clone())
+fn shaped(state: &AppState, read: &Read, shape: Shape, conditions: &Conditions) -> Response {
+    let encoded = state.engine.body(read, shape);
+    let response = conditions.send(&encoded.representation, JSON, cache_control(state, read));
+    with_source(response, read)
 }
 
-/// An answer with what it says about its source: `x-cache`, when the standings were last
-/// checked (`X-Checked-At`, and `Age` in seconds), staleness, and the policy of final boards:
-/// cached as long as late spins may take to be seen (`--reconcile-every`), with no `Age` (it
-/// would grow past that while the standings stand confirmed).
-fn answer(state: &AppState, read: &Read, body: Representation) -> Response {
+/// An answer encoded for this request, unless the client holds it.
+fn fresh(state: &AppState, read: &Read, answer: Answer<'_>, conditions: &Conditions) -> Response {
+    let response = conditions.send_tagged(answer.etag(), JSON, cache_control(state, read), || answer.json());
+    with_source(response, read)
+}
+
+/// Final boards are cached as long as late spins may take to be seen (`--reconcile-every`).
+fn cache_control<'a>(state: &'a AppState, read: &Read) -> &'a HeaderValue {
+    match final_answer(read) {
+        true => state.caching.final_standings(),
+        false => state.caching.changing(),
+    }
+}
+
+fn final_answer(read: &Read) -> bool {
+    read.snapshot.is_final && read.source != Source::Stale
+}
+
+/// What a 200 says about its source: `x-cache`, when the standings were last checked
+/// (`X-Checked-At`, and `Age` in seconds, except for final boards: it would grow past their
+/// `max-age` while the standings stand confirmed), and staleness.
+fn with_source(mut response: Response, read: &Read) -> Response {
+    if !response.status().is_success() {
+        return response;
+    }
     let checked = read.checked_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert("x-cache", HeaderValue::from_static(read.source.as_str()));
     headers.insert("x-checked-at", HeaderValue::try_from(checked).expect("RFC 3339 is ASCII"));
@@ -146,11 +175,7 @@ fn answer(state: &AppState, read: &Read, body: Representation) -> Response {
         // RFC 9111 made Warning obsolete, but it is still how many clients learn of staleness.
         headers.insert(header::WARNING, HeaderValue::from_static("110 - \"Response is Stale\""));
     }
-    if read.snapshot.is_final && read.source != Source::Stale {
-        let max_age = state.engine.settings().reconcile_every.as_secs().max(1);
-        let policy = format!("public, max-age={max_age}, stale-if-error=86400");
-        headers.insert(header::CACHE_CONTROL, HeaderValue::try_from(policy).expect("ASCII"));
-    } else {
+    if !final_answer(read) {
         let age = (leaderboard::now() - read.checked_at).num_seconds().max(0);
         headers.insert(header::AGE, HeaderValue::from(age));
     }

@@ -1,100 +1,170 @@
-//! HTTP caching of API answers (RFC 9110, RFC 9111, RFC 5861): strong entity tags computed
-//! once per encoded body, the `Cache-Control` policy, and conditional requests
-//! (`If-None-Match` → `304 Not Modified`).
+//! HTTP caching of answers (RFC 9110, RFC 9111, RFC 5861): the `Cache-Control` policy, a
+//! strong entity tag per content coding, and conditional requests (`If-None-Match` → `304 Not
+//! Modified`).
 //!
-//! Handlers answer with a [`Representation`] (a body and its entity tag); the [`conditional`]
-//! middleware gives every `200` that carries an `ETag` the caching policy (unless the handler
-//! chose its own, as for final results), and answers `304`
-//! when the client already holds that representation.
+//! Handlers answer through the request's [`Conditions`] (the coding it takes, the tags it
+//! holds): a representation encoded ahead is sent in the coding asked for, compressed once for
+//! every reader of it ([`Conditions::send`]); an answer whose tag is known before its body
+//! ([`Conditions::send_tagged`]) is encoded only when the client does not hold it already.
+//! Either way the compression layer finds the body in its coding and leaves it alone.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::convert::Infallible;
 
-use axum::extract::{Request, State};
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use bytes::Bytes;
+use smallvec::SmallVec;
 
-use crate::representation::Representation;
-
-impl IntoResponse for Representation {
-    fn into_response(self) -> Response {
-        let headers = [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
-            (header::ETAG, self.etag.0),
-        ];
-        (headers, self.body).into_response()
-    }
-}
+use super::negotiation::{NotAcceptable, negotiate};
+use crate::representation::{Coding, ETag, Representation};
 
 /// How long clients and shared caches may keep an answer.
 #[derive(Debug, Clone)]
 pub struct CachePolicy {
     cache_control: HeaderValue,
+    final_cache_control: HeaderValue,
 }
 
 impl CachePolicy {
     /// Fresh for the server's own cache TTL (whole seconds, at least one, the smallest unit
     /// `max-age` has), then usable for `stale` while revalidating or when the origin fails.
-    pub fn new(ttl: Duration, stale: Duration) -> Self {
+    /// Final standings are kept as long as late spins may take to be seen (`reconcile`).
+    pub fn new(ttl: std::time::Duration, stale: std::time::Duration, reconcile: std::time::Duration) -> Self {
         let max_age = ttl.as_secs().max(1);
         let stale = stale.as_secs();
         let value =
             format!("public, max-age={max_age}, stale-while-revalidate={stale}, stale-if-error={stale}");
-        Self { cache_control: HeaderValue::try_from(value).expect("digits and ASCII") }
+        let final_value = format!("public, max-age={}, stale-if-error=86400", reconcile.as_secs().max(1));
+        let header = |value: String| HeaderValue::try_from(value).expect("digits and ASCII");
+        Self { cache_control: header(value), final_cache_control: header(final_value) }
+    }
+
+    /// The `Cache-Control` of answers that may change.
+    pub fn changing(&self) -> &HeaderValue {
+        &self.cache_control
+    }
+
+    /// The `Cache-Control` of final standings.
+    pub fn final_standings(&self) -> &HeaderValue {
+        &self.final_cache_control
     }
 }
 
-/// Applies the caching policy to tagged answers and turns a matching `If-None-Match` into 304.
-///
-/// It runs outside compression, so it sees the representation actually sent: a compressed one
-/// gets its own tag (`"<hash>-gzip"`), as RFC 9110 §8.8.3 requires of strong validators.
-pub async fn conditional(State(policy): State<Arc<CachePolicy>>, request: Request, next: Next) -> Response {
-    let candidates = if matches!(*request.method(), Method::GET | Method::HEAD) {
-        request.headers().get_all(header::IF_NONE_MATCH).iter().cloned().collect()
-    } else {
-        Vec::new()
-    };
-    let mut response = next.run(request).await;
-    if response.status() != StatusCode::OK {
-        return response;
+/// What a request says about the representations it takes: the content coding it prefers, and
+/// the entity tags it holds (only a GET or HEAD is answered 304).
+pub struct Conditions {
+    coding: Result<Option<Coding>, NotAcceptable>,
+    held: SmallVec<[HeaderValue; 1]>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Conditions {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        let held = match parts.method {
+            Method::GET | Method::HEAD => {
+                parts.headers.get_all(header::IF_NONE_MATCH).iter().cloned().collect()
+            }
+            _ => SmallVec::new(),
+        };
+        Ok(Self { coding: negotiate(&parts.headers), held })
     }
+}
+
+const VARY: HeaderValue = HeaderValue::from_static("accept-encoding");
+
+impl Conditions {
+    /// `representation`, encoded ahead, in the coding the client takes (compressed once, kept
+    /// with it); 304 when the client holds it.
+    pub fn send(
+        &self,
+        representation: &Representation,
+        content_type: HeaderValue,
+        cache_control: &HeaderValue,
+    ) -> Response {
+        let coding = self.coding();
+        let (body, etag) = match coding {
+            None => (&representation.body, &representation.etag),
+            Some(coding) => {
+                let coded = representation.coded(coding);
+                (&coded.body, &coded.etag)
+            }
+        };
+        if self.holds(etag) {
+            return not_modified(etag.0.clone(), cache_control);
+        }
+        ok(body.clone(), etag.0.clone(), coding, content_type, cache_control)
+    }
+
+    /// An answer tagged `etag` before it is encoded: `encode` (its JSON) runs only when the
+    /// client does not hold it, compressed for this request alone.
+    pub fn send_tagged(
+        &self,
+        etag: ETag,
+        content_type: HeaderValue,
+        cache_control: &HeaderValue,
+        encode: impl FnOnce() -> Bytes,
+    ) -> Response {
+        let coding = self.coding();
+        let etag = match coding {
+            None => etag,
+            Some(coding) => etag.coded(coding),
+        };
+        if self.holds(&etag) {
+            return not_modified(etag.0, cache_control);
+        }
+        let body = match coding {
+            None => encode(),
+            Some(coding) => coding.compress(&encode(), false),
+        };
+        ok(body, etag.0, coding, content_type, cache_control)
+    }
+
+    /// The coding to send in; identity when the client takes none (the compression layer
+    /// answers 406 then, as for every other body).
+    fn coding(&self) -> Option<Coding> {
+        self.coding.as_ref().ok().copied().flatten()
+    }
+
+    /// Whether the client holds `etag` and may be answered 304.
+    fn holds(&self, etag: &ETag) -> bool {
+        self.coding.is_ok() && self.held.iter().any(|list| list_matches(list.as_bytes(), etag.0.as_bytes()))
+    }
+}
+
+fn ok(
+    body: Bytes,
+    etag: HeaderValue,
+    coding: Option<Coding>,
+    content_type: HeaderValue,
+    cache_control: &HeaderValue,
+) -> Response {
+    let mut response = Response::new(Body::from(body));
     let headers = response.headers_mut();
-    let Some(etag) = selected_etag(headers) else {
-        return response;
-    };
-    if !headers.contains_key(header::CACHE_CONTROL) {
-        headers.insert(header::CACHE_CONTROL, policy.cache_control.clone());
+    // Room for what handlers and layers add, so that the map is allocated once.
+    *headers = HeaderMap::with_capacity(16);
+    headers.insert(header::CONTENT_TYPE, content_type);
+    if let Some(coding) = coding {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding.as_str()));
     }
-    let held = candidates.iter().any(|list| list_matches(list.as_bytes(), etag.as_bytes()));
     headers.insert(header::ETAG, etag);
-    if held { not_modified(response.headers()) } else { response }
-}
-
-/// The response's tag, distinguished by its content coding when it has one.
-fn selected_etag(headers: &HeaderMap) -> Option<HeaderValue> {
-    let etag = headers.get(header::ETAG)?;
-    let Some(coding) = headers.get(header::CONTENT_ENCODING) else {
-        return Some(etag.clone());
-    };
-    let opaque = etag.as_bytes().strip_suffix(b"\"")?;
-    let tagged = [opaque, b"-", coding.as_bytes(), b"\""].concat();
-    HeaderValue::from_bytes(&tagged).ok()
+    headers.insert(header::CACHE_CONTROL, cache_control.clone());
+    headers.insert(header::VARY, VARY);
+    response
 }
 
 /// RFC 9110 §15.4.5: a 304 carries the fields a 200 would have used to guide caches, and no
 /// representation metadata.
-fn not_modified(sent: &HeaderMap) -> Response {
-    let mut response = StatusCode::NOT_MODIFIED.into_response();
-    for name in [header::CACHE_CONTROL, header::CONTENT_LOCATION, header::DATE, header::ETAG, header::EXPIRES]
-    {
-        if let Some(value) = sent.get(&name) {
-            response.headers_mut().insert(name, value.clone());
-        }
-    }
-    for vary in sent.get_all(header::VARY) {
-        response.headers_mut().append(header::VARY, vary.clone());
-    }
+fn not_modified(etag: HeaderValue, cache_control: &HeaderValue) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NOT_MODIFIED;
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, etag);
+    headers.insert(header::CACHE_CONTROL, cache_control.clone());
+    headers.insert(header::VARY, VARY);
     response
 }
 
@@ -134,6 +204,10 @@ fn opaque_tag(etag: &[u8]) -> Option<&[u8]> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use axum::http::Request;
+
     use super::*;
 
     const TAG: &[u8] = b"\"abc\"";
@@ -151,19 +225,71 @@ mod tests {
     }
 
     #[test]
-    fn a_compressed_representation_has_its_own_tag() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::ETAG, HeaderValue::from_static("\"abc\""));
-        assert_eq!(selected_etag(&headers).unwrap(), "\"abc\"");
-        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
-        assert_eq!(selected_etag(&headers).unwrap(), "\"abc-br\"");
+    fn policy_rounds_to_whole_seconds_of_at_least_one() {
+        let policy = CachePolicy::new(Duration::from_millis(300), Duration::from_secs(60), Duration::ZERO);
+        assert_eq!(policy.changing(), "public, max-age=1, stale-while-revalidate=60, stale-if-error=60");
+        assert_eq!(policy.final_standings(), "public, max-age=1, stale-if-error=86400");
+        let policy = CachePolicy::new(Duration::from_millis(2500), Duration::ZERO, Duration::from_secs(600));
+        assert_eq!(policy.changing(), "public, max-age=2, stale-while-revalidate=0, stale-if-error=0");
+        assert_eq!(policy.final_standings(), "public, max-age=600, stale-if-error=86400");
     }
 
-    #[test]
-    fn policy_rounds_to_whole_seconds_of_at_least_one() {
-        let policy = CachePolicy::new(Duration::from_millis(300), Duration::from_secs(60));
-        assert_eq!(policy.cache_control, "public, max-age=1, stale-while-revalidate=60, stale-if-error=60");
-        let policy = CachePolicy::new(Duration::from_millis(2500), Duration::ZERO);
-        assert_eq!(policy.cache_control, "public, max-age=2, stale-while-revalidate=0, stale-if-error=0");
+    async fn conditions(headers: &[(&str, &str)]) -> Conditions {
+        let mut request = Request::builder();
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        Conditions::from_request_parts(&mut parts, &()).await.unwrap()
+    }
+
+    const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+    #[tokio::test]
+    async fn an_answer_the_client_holds_is_never_encoded() {
+        let policy = HeaderValue::from_static("public, max-age=1");
+        let etag = ETag::of(b"{}");
+        let coded = etag.coded(Coding::Gzip);
+        let held =
+            conditions(&[("accept-encoding", "gzip"), ("if-none-match", coded.0.to_str().unwrap())]).await;
+        let never = || -> Bytes { panic!("a held answer is not encoded") };
+        let response = held.send_tagged(etag.clone(), JSON, &policy, never);
+        assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(response.headers()[header::ETAG], coded.0);
+        assert_eq!(response.headers()[header::CACHE_CONTROL], policy);
+        assert_eq!(response.headers()[header::VARY], "accept-encoding");
+        // The identity tag does not validate the compressed representation.
+        let other =
+            conditions(&[("accept-encoding", "gzip"), ("if-none-match", etag.0.to_str().unwrap())]).await;
+        let response = other.send_tagged(etag.clone(), JSON, &policy, || Bytes::from_static(b"{}"));
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(response.headers()[header::ETAG], coded.0);
+        // Nothing acceptable: the identity body, for the compression layer to refuse with 406.
+        let refused = conditions(&[("accept-encoding", "identity;q=0"), ("if-none-match", "*")]).await;
+        let response = refused.send_tagged(etag.clone(), JSON, &policy, || Bytes::from_static(b"{}"));
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers().get(header::CONTENT_ENCODING).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_representation_is_compressed_once_for_every_reader() {
+        let policy = HeaderValue::from_static("no-cache");
+        let representation =
+            Representation::json(Bytes::from(format!("[{}]", "1,".repeat(300) + "1"))).shared();
+        let brotli = conditions(&[("accept-encoding", "gzip;q=0.5, br")]).await;
+        let first = brotli.send(&representation, JSON, &policy);
+        let second = brotli.send(&representation, JSON, &policy);
+        assert_eq!(first.headers()[header::CONTENT_ENCODING], "br");
+        assert_eq!(first.headers()[header::ETAG], representation.coded(Coding::Br).etag.0);
+        let body = |response: Response| async {
+            axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap()
+        };
+        let (first, second) = (body(first).await, body(second).await);
+        assert_eq!(first.as_ptr(), second.as_ptr(), "the same compressed bytes");
+        assert_eq!(Coding::Br.decompress(&first), representation.body);
+        let plain = conditions(&[]).await.send(&representation, JSON, &policy);
+        assert_eq!(plain.headers()[header::ETAG], representation.etag.0);
+        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
     }
 }

@@ -2,12 +2,15 @@
 //! campaign, and a player.
 
 use axum::extract::{FromRequestParts, RawPathParams, State};
+use axum::http::HeaderValue;
 use axum::http::request::Parts;
+use axum::response::Response;
 use serde::Serialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::caching::Conditions;
 use super::docs::{CampaignPath, Conditional, NotModified, Overloaded, UnknownCampaign};
 use super::problem::ApiError;
 use crate::campaigns::{Campaign, CampaignSummary};
@@ -27,10 +30,10 @@ pub struct CampaignList {
     responses(
         (status = 200, description = "All campaigns", body = CampaignList, headers(("ETag" = String, description = "Strong validator, one per content coding"), ("Cache-Control" = String, description = "public, max-age, stale-while-revalidate, stale-if-error"))),
         NotModified, Overloaded))]
-pub async fn list_campaigns(State(state): State<AppState>) -> Representation {
+pub async fn list_campaigns(State(state): State<AppState>, conditions: Conditions) -> Response {
     let now = leaderboard::now();
     let campaigns = state.catalogue.load().iter().map(|c| CampaignSummary::at(c, now)).collect();
-    tagged(&CampaignList { campaigns })
+    tagged(&state, &conditions, &CampaignList { campaigns })
 }
 
 /// Get a campaign
@@ -41,13 +44,18 @@ pub async fn list_campaigns(State(state): State<AppState>) -> Representation {
     responses(
         (status = 200, description = "The campaign", body = CampaignSummary, headers(("ETag" = String, description = "Strong validator, one per content coding"), ("Cache-Control" = String, description = "public, max-age, stale-while-revalidate, stale-if-error"))),
         NotModified, UnknownCampaign, Overloaded))]
-pub async fn get_campaign(campaign: KnownCampaign) -> Representation {
-    tagged(&CampaignSummary::at(&campaign.0, leaderboard::now()))
+pub async fn get_campaign(
+    State(state): State<AppState>,
+    campaign: KnownCampaign,
+    conditions: Conditions,
+) -> Response {
+    tagged(&state, &conditions, &CampaignSummary::at(&campaign.0, leaderboard::now()))
 }
 
 /// A body built per request (a campaign's status follows the clock), so tagged per request.
-fn tagged(value: &impl Serialize) -> Representation {
-    Representation::of(value)
+fn tagged(state: &AppState, conditions: &Conditions, value: &impl Serialize) -> Response {
+    let json = HeaderValue::from_static("application/json");
+    conditions.send(&Representation::of(value), json, state.caching.changing())
 }
 
 /// A campaign named by the `{id}` path segment that exists in the current catalogue.

@@ -1,5 +1,6 @@
 //! The HTTP layer: the one router (routes and OpenAPI from the same annotations), the shared
-//! application state, and the fallbacks that keep every error a problem document.
+//! application state (behind one `Arc`: a request clones one reference count), and the
+//! fallbacks that keep every error a problem document.
 
 mod boards;
 pub mod caching;
@@ -8,6 +9,7 @@ mod docs;
 mod events;
 mod export;
 mod layers;
+mod negotiation;
 mod openapi;
 mod ops;
 mod page;
@@ -15,10 +17,14 @@ mod params;
 pub mod problem;
 mod streams;
 
+use std::convert::Infallible;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::Request;
 use axum::http::{Method, Uri};
+use axum::response::Response;
 use axum::routing::get;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -26,6 +32,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::campaigns::SharedCatalogue;
 use crate::engine::Engine;
+use caching::CachePolicy;
 use problem::ApiError;
 
 pub use export::Exports;
@@ -34,8 +41,25 @@ pub use openapi::{DEFAULT_LISTEN, openapi};
 pub use ops::{Readiness, Report};
 pub use streams::Streams;
 
+/// What every handler reads: [`App`], behind one `Arc`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<App>);
+
+impl AppState {
+    pub fn new(app: App) -> Self {
+        Self(Arc::new(app))
+    }
+}
+
+impl Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+pub struct App {
     pub catalogue: SharedCatalogue,
     pub engine: Arc<Engine>,
     /// Where POST /events goes: only the embedded backend takes events.
@@ -43,6 +67,8 @@ pub struct AppState {
     pub readiness: Arc<Readiness>,
     pub streams: Streams,
     pub exports: Exports,
+    /// How long clients and shared caches may keep answers.
+    pub caching: CachePolicy,
 }
 
 #[derive(Clone)]
@@ -76,20 +102,32 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::ingest))
 }
 
-pub fn router(state: AppState, edge: &Edge) -> Router {
+/// The whole service: every route behind the middleware stack, as `axum::serve` takes it. The
+/// API routes (those of the OpenAPI document) are under the in-flight limit.
+pub fn service(
+    state: AppState,
+    edge: &Edge,
+) -> impl tower::Service<Request, Response = Response, Error = Infallible, Future: Send>
++ Clone
++ Send
++ 'static
++ use<> {
     let metrics = state.engine.metrics().clone();
     let (api, spec) = api();
-    let router = layers::admission(api, edge.max_in_flight)
+    let api_paths = spec.paths.paths.keys().cloned().collect();
+    let router = api
         .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(page::routes())
-        .layer(axum::extract::DefaultBodyLimit::max(events::BODY_LIMIT))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .with_state(state);
-    layers::apply(router, edge, metrics)
+    let routed = layers::routes(router, &metrics, api_paths, edge.max_in_flight);
+    // POST /events' body limit, set around the router once rather than boxed with every route.
+    let limited = tower::Layer::layer(&axum::extract::DefaultBodyLimit::max(events::BODY_LIMIT), routed);
+    layers::apply(limited, edge, &metrics)
 }
 
 async fn no_route(uri: Uri) -> ApiError {

@@ -1,20 +1,24 @@
 //! The middleware stack every request passes through, outermost first: request id, tracing
-//! span, request metrics, CORS, panic net, problem net, conditional requests, compression
-//! (not of streams and exports); and the in-flight limit in front of the API routes. On a cache hit no layer reads, copies
-//! or hashes the body (compression streams it when the client asks), and error bodies are
-//! the only ones a layer reads.
+//! span, request metrics ([`observe`]), CORS, panic net, problem net, compression (not of
+//! streams and exports, nor of answers sent already compressed); then each route's own layer
+//! ([`route`]: its metric handles, the in-flight limit of the API routes). The stack wraps the
+//! router once: per request it is one copy of plain structs, and the per-route layer is the one
+//! axum boxes with each route. No layer reads, copies or hashes a body, except error bodies.
 
+mod observe;
+mod route;
+
+use std::collections::HashSet;
+use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::body::Body;
+use axum::extract::Request;
 use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use prometheus_client::metrics::gauge::Gauge;
-use tokio::sync::Semaphore;
-use tower::ServiceBuilder;
+use axum::response::Response;
+use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
@@ -22,9 +26,10 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use super::caching::{self, CachePolicy};
-use super::problem::{self, ApiError};
+use super::problem;
 use crate::metrics::Metrics;
+use observe::ObserveLayer;
+use route::RouteLayer;
 
 /// How the HTTP edge behaves, from the command line.
 #[derive(Debug, Clone)]
@@ -33,96 +38,66 @@ pub struct Edge {
     pub cors: Option<CorsOrigins>,
     /// API requests served at once; more are refused with 503 rather than queued.
     pub max_in_flight: usize,
-    pub caching: CachePolicy,
 }
 
-/// Wraps every route and fallback of `router` in the stack. Applied per route (not around
-/// the router) so that each layer sees the matched route template.
-pub fn apply(router: Router, edge: &Edge, metrics: Arc<Metrics>) -> Router {
-    let policy = Arc::new(edge.caching.clone());
-    router.layer(
-        ServiceBuilder::new()
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(TraceLayer::new_for_http().make_span_with(request_span).on_failure(()))
-            .layer(middleware::from_fn_with_state(metrics, observe))
-            .option_layer(edge.cors.as_ref().and_then(cors))
-            .layer(CatchPanicLayer::custom(problem::from_panic))
-            .layer(middleware::from_fn(problem::ensure_problem))
-            .layer(middleware::from_fn_with_state(policy, caching::conditional))
-            .layer(
-                CompressionLayer::new().compress_when(
-                    // Errors are small, and the problem net reads them as they are. Exports run to
-                    // a million rows, rendered as the client reads: compressing them would be
-                    // seconds of CPU on the async workers (streams are left out by the default).
-                    DefaultPredicate::new().and(NotForContentType::const_new("text/csv")).and(
-                        |status: StatusCode, _: Version, _: &HeaderMap, _: &Extensions| status.is_success(),
-                    ),
-                ),
+/// Gives every route (and fallback) of `router` its own layer: metric handles, and the
+/// in-flight limit for the `limited` route templates.
+pub fn routes(
+    router: Router,
+    metrics: &Arc<Metrics>,
+    limited: HashSet<String>,
+    max_in_flight: usize,
+) -> Router {
+    router.layer(RouteLayer::new(metrics.clone(), limited, max_in_flight))
+}
+
+/// Wraps `router` (every route and fallback) in the stack, once.
+pub fn apply<S>(
+    router: S,
+    edge: &Edge,
+    metrics: &Metrics,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static + use<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    ServiceBuilder::new()
+        .map_response(|response: Response<_>| response.map(Body::new))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span).on_failure(()))
+        .layer(ObserveLayer::new(metrics))
+        .option_layer(edge.cors.as_ref().and_then(cors))
+        .layer(CatchPanicLayer::custom(problem::from_panic))
+        .and_then(problem::ensure_problem)
+        .layer(
+            CompressionLayer::new().compress_when(
+                // Errors are small, and the problem net reads them as they are. Exports run to
+                // a million rows, rendered as the client reads: compressing them would be
+                // seconds of CPU on the async workers (streams are left out by the default).
+                DefaultPredicate::new()
+                    .and(NotForContentType::const_new("text/csv"))
+                    .and(|status: StatusCode, _: Version, _: &HeaderMap, _: &Extensions| status.is_success()),
             ),
-    )
-}
-
-/// The in-flight limit, for the API routes: a request that finds no free slot is refused at
-/// once, so a burst costs clients a retry instead of everyone a queue.
-pub fn admission(router: Router<super::AppState>, max_in_flight: usize) -> Router<super::AppState> {
-    router.route_layer(middleware::from_fn_with_state(Arc::new(Semaphore::new(max_in_flight)), admit))
-}
-
-async fn admit(State(slots): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {
-    match slots.try_acquire() {
-        Ok(_slot) => next.run(request).await,
-        Err(_) => ApiError::Overloaded.into_response(),
-    }
+        )
+        .service(router)
 }
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// When a board's standings were last confirmed: front ends on other origins read it too.
 const X_CHECKED_AT: HeaderName = HeaderName::from_static("x-checked-at");
-/// The route label of requests that matched no route.
-const UNMATCHED: &str = "unmatched";
-
-fn route(extensions: &Extensions) -> &str {
-    extensions.get::<MatchedPath>().map_or(UNMATCHED, MatchedPath::as_str)
-}
 
 /// Every log line of a request carries its id, method, route and path.
 fn request_span(request: &Request) -> tracing::Span {
     let id = request.headers().get(X_REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    // The route is recorded once the router matched one (by the route's layer).
     tracing::info_span!(
         "request",
         request_id = id,
         method = %request.method(),
-        route = route(request.extensions()),
+        route = tracing::field::Empty,
         path = request.uri().path(),
     )
-}
-
-/// Request count, latency and in-flight gauge, by route template and status.
-async fn observe(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let _in_flight = InFlight::enter(&metrics.in_flight);
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
-    metrics.request(route, response.status().as_u16(), started.elapsed());
-    response
-}
-
-/// Counts a request in flight until dropped, also when the client goes away mid-request.
-struct InFlight<'a>(&'a Gauge);
-
-impl<'a> InFlight<'a> {
-    fn enter(gauge: &'a Gauge) -> Self {
-        gauge.inc();
-        Self(gauge)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
 }
 
 /// The browser origins allowed by `--cors-origins`: `*`, or a comma-separated list.
@@ -182,18 +157,24 @@ mod tests {
 
     use super::*;
 
-    fn edge() -> Edge {
-        Edge {
-            cors: None,
-            max_in_flight: 10,
-            caching: CachePolicy::new(Duration::from_secs(1), Duration::ZERO),
-        }
+    /// `routes` as the server serves its router.
+    fn serve(
+        routes: Router,
+        metrics: &Arc<Metrics>,
+    ) -> impl Service<Request, Response = Response, Error = Infallible> + Clone {
+        let edge = Edge { cors: None, max_in_flight: 10 };
+        apply(super::routes(routes, metrics, HashSet::new(), edge.max_in_flight), &edge, metrics)
     }
 
-    async fn call(router: &Router, method: Method, uri: &str, body: &str) -> (StatusCode, HeaderMap, String) {
+    async fn call(
+        service: &(impl Service<Request, Response = Response, Error = Infallible> + Clone),
+        method: Method,
+        uri: &str,
+        body: &str,
+    ) -> (StatusCode, HeaderMap, String) {
         let request =
             axum::http::Request::builder().method(method).uri(uri).body(Body::from(body.to_owned()));
-        let response = router.clone().oneshot(request.unwrap()).await.unwrap();
+        let response = service.clone().oneshot(request.unwrap()).await.unwrap();
         let (parts, body) = response.into_parts();
         let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
         (parts.status, parts.headers, String::from_utf8(bytes.to_vec()).unwrap())
@@ -207,7 +188,7 @@ mod tests {
     async fn a_panicking_handler_is_a_logged_500_problem_and_the_server_goes_on() {
         let metrics = Arc::new(Metrics::default());
         let routes = Router::new().route("/boom", get(boom)).route("/fine", get(|| async { "fine" }));
-        let router = apply(routes, &edge(), metrics.clone());
+        let router = serve(routes, &metrics);
         let (status, headers, body) = call(&router, Method::GET, "/boom", "").await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
@@ -222,7 +203,8 @@ mod tests {
     #[tokio::test]
     async fn extractor_rejections_become_problems_that_keep_their_explanation() {
         let routes = Router::new().route("/json", post(|_: axum::Json<serde_json::Value>| async { "ok" }));
-        let router = apply(routes, &edge(), Arc::new(Metrics::default()));
+        let metrics = Arc::new(Metrics::default());
+        let router = serve(routes, &metrics);
         let (status, headers, body) = call(&router, Method::POST, "/json", "{}").await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");

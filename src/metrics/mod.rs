@@ -1,15 +1,24 @@
 //! Service metrics in the Prometheus (OpenMetrics) text format: HTTP requests, reads of the
 //! standings engine's snapshots and the views it holds, open exports, backend queries, the
 //! embedded store's writes, and the Kafka consumer's partitions. One registry per server, shared through `AppState`.
+//! Observations take no lock: counters and [`Latency`] histograms are atomics, and request
+//! metrics are resolved once per route template ([`RouteMetrics`]).
 
+mod latency;
+mod routes;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+pub use latency::Latency;
+pub use routes::RouteMetrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -88,12 +97,14 @@ impl KafkaMetrics {
 
 pub struct Metrics {
     registry: Registry,
-    pub requests: Family<RequestLabels, Counter>,
-    pub request_seconds: Family<RequestLabels, Histogram>,
+    requests: Family<RequestLabels, Counter>,
+    request_seconds: Family<RequestLabels, Latency>,
+    /// Each route template's handles, made on its first request.
+    routes: Mutex<HashMap<String, Arc<RouteMetrics>>>,
     pub in_flight: Gauge,
     pub cache: Family<CacheLabels, Counter>,
     pub backend_queries: Family<BackendLabels, Counter>,
-    pub backend_seconds: Family<BackendLabels, Histogram>,
+    pub backend_seconds: Family<BackendLabels, Latency>,
     /// Rows the backend answered, by kind of query.
     pub backend_rows: Family<RowsLabels, Counter>,
     /// Spins stored for campaigns whose standings were final: each made them be computed again.
@@ -108,22 +119,15 @@ pub struct Metrics {
     pub kafka: KafkaMetrics,
 }
 
-fn latency_histogram() -> Histogram {
-    // 50 µs .. ~27 s, doubling.
-    Histogram::new(exponential_buckets(0.000_05, 2.0, 20))
-}
-
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("leaderboard");
         let requests = Family::<RequestLabels, Counter>::default();
-        let request_seconds =
-            Family::<RequestLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let request_seconds = Family::<RequestLabels, Latency>::default();
         let in_flight = Gauge::default();
         let cache = Family::<CacheLabels, Counter>::default();
         let backend_queries = Family::<BackendLabels, Counter>::default();
-        let backend_seconds =
-            Family::<BackendLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let backend_seconds = Family::<BackendLabels, Latency>::default();
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency", request_seconds.clone());
         registry.register("http_requests_in_flight", "HTTP requests being served", in_flight.clone());
@@ -166,6 +170,7 @@ impl Default for Metrics {
             registry,
             requests,
             request_seconds,
+            routes: Mutex::default(),
             in_flight,
             cache,
             backend_queries,
@@ -205,17 +210,19 @@ impl Metrics {
     /// answered (when it did).
     pub fn backend_query(&self, labels: BackendLabels, took: Duration, rows: Option<usize>) {
         self.backend_queries.get_or_create(&labels).inc();
-        self.backend_seconds.get_or_create(&labels).observe(took.as_secs_f64());
+        self.backend_seconds.get_or_create(&labels).observe(took);
         if let Some(rows) = rows {
             let rows_labels = RowsLabels { backend: labels.backend, kind: labels.kind };
             self.backend_rows.get_or_create(&rows_labels).inc_by(rows as u64);
         }
     }
 
-    pub fn request(&self, route: &str, status: u16, took: Duration) {
-        let labels = RequestLabels { route: route.to_owned(), status };
-        self.requests.get_or_create(&labels).inc();
-        self.request_seconds.get_or_create(&labels).observe(took.as_secs_f64());
+    /// The request metrics of `route` (a route template, or the label of requests that matched
+    /// none), to keep and record requests on.
+    pub fn route(&self, route: &str) -> Arc<RouteMetrics> {
+        let mut routes = self.routes.lock().expect("never poisoned: nothing panics while it is held");
+        let made = || Arc::new(RouteMetrics::new(route, &self.requests, &self.request_seconds));
+        routes.entry(route.to_owned()).or_insert_with(made).clone()
     }
 
     pub fn render(&self) -> String {

@@ -1,0 +1,158 @@
+//! The answers a snapshot keeps encoded for its readers: each shape asked for is encoded (and
+//! compressed, per coding asked for) once while the snapshot is current, then read by every
+//! request without a lock and without writing anything readers share but reference counts;
+//! they go with the snapshot. Every snapshot's kept answers share one bound in bytes
+//! ([`Budget`], a quarter of `--snapshot-memory`), and a snapshot keeps at most
+//! [`MAX_SHAPES`]: past either, an answer is encoded for its reader alone.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use super::answer::{Encoded, Shape};
+
+/// Shapes one snapshot keeps: popular pages and streamed players, not every player looked up.
+pub const MAX_SHAPES: usize = 64;
+
+/// The bytes all snapshots' kept answers may hold.
+#[derive(Debug)]
+pub struct Budget {
+    used: AtomicU64,
+    max: u64,
+}
+
+impl Budget {
+    pub fn new(max: u64) -> Arc<Self> {
+        Arc::new(Self { used: AtomicU64::new(0), max })
+    }
+
+    /// Takes `bytes`, if they fit.
+    fn take(&self, bytes: u64) -> bool {
+        let fits = |used: u64| used.checked_add(bytes).filter(|&total| total <= self.max);
+        self.used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, fits).is_ok()
+    }
+
+    #[cfg(test)]
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+/// What one snapshot has taken from the budget, given back when the snapshot goes.
+struct Charge {
+    budget: Arc<Budget>,
+    bytes: u64,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
+#[derive(Default)]
+pub struct Kept {
+    answers: ArcSwap<Vec<(Shape, Arc<Encoded>)>>,
+    /// Held while an answer is encoded and added, so that readers who miss together encode it
+    /// once; its charge against the budget.
+    adding: Mutex<Option<Charge>>,
+}
+
+impl Kept {
+    /// The answer `shape`, kept if it was encoded before, else encoded by `encode` (and kept
+    /// if there is room).
+    pub fn get_or_encode(
+        &self,
+        shape: Shape,
+        budget: &Arc<Budget>,
+        encode: impl FnOnce() -> Encoded,
+    ) -> Arc<Encoded> {
+        if let Some(kept) = self.find(shape) {
+            return kept;
+        }
+        let mut charge = self.adding.lock().expect("never poisoned: encoding does not panic");
+        if let Some(kept) = self.find(shape) {
+            return kept;
+        }
+        let encoded = Arc::new(encode());
+        let answers = self.answers.load();
+        let weight = encoded.weight();
+        if answers.len() < MAX_SHAPES && budget.take(weight) {
+            charge.get_or_insert_with(|| Charge { budget: budget.clone(), bytes: 0 }).bytes += weight;
+            let mut more = Vec::with_capacity(answers.len() + 1);
+            more.extend(answers.iter().cloned());
+            more.push((shape, encoded.clone()));
+            self.answers.store(Arc::new(more));
+        }
+        encoded
+    }
+
+    fn find(&self, shape: Shape) -> Option<Arc<Encoded>> {
+        self.answers.load().iter().find(|(kept, _)| *kept == shape).map(|(_, encoded)| encoded.clone())
+    }
+}
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Kept({} answers)", self.answers.load().len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::leaderboard::{Limit, MaxLimit, MaxStandings, Offset};
+    use crate::representation::Representation;
+
+    fn page(offset: u32) -> Shape {
+        let max = MaxStandings::new(1_000).unwrap();
+        let offset = Offset::parse(Some(&offset.to_string()), max).unwrap();
+        Shape::Page { offset, limit: Limit::parse(None, MaxLimit::new(100).unwrap()).unwrap() }
+    }
+
+    fn body(bytes: usize, encodings: &AtomicUsize) -> impl FnOnce() -> Encoded + '_ {
+        move || {
+            encodings.fetch_add(1, Ordering::Relaxed);
+            Encoded::new(Representation::json(Bytes::from(vec![b' '; bytes])))
+        }
+    }
+
+    #[test]
+    fn an_answer_is_encoded_once_and_its_bytes_given_back_with_its_snapshot() {
+        let (budget, encodings) = (Budget::new(1_000), AtomicUsize::new(0));
+        let kept = Kept::default();
+        let first = kept.get_or_encode(page(0), &budget, body(100, &encodings));
+        let again = kept.get_or_encode(page(0), &budget, body(100, &encodings));
+        assert!(Arc::ptr_eq(&first, &again), "the kept answer is read again");
+        assert_eq!(encodings.load(Ordering::Relaxed), 1);
+        assert_eq!(budget.used(), 200, "its body and as much again");
+        kept.get_or_encode(page(10), &budget, body(100, &encodings));
+        assert_eq!((encodings.load(Ordering::Relaxed), budget.used()), (2, 400));
+        drop(kept);
+        assert_eq!(budget.used(), 0, "the snapshot went, and its charge with it");
+    }
+
+    #[test]
+    fn past_the_budget_or_the_shapes_an_answer_is_encoded_for_its_reader_alone() {
+        let (budget, encodings) = (Budget::new(300), AtomicUsize::new(0));
+        let kept = Kept::default();
+        kept.get_or_encode(page(0), &budget, body(100, &encodings));
+        kept.get_or_encode(page(1), &budget, body(100, &encodings));
+        kept.get_or_encode(page(1), &budget, body(100, &encodings));
+        assert_eq!((encodings.load(Ordering::Relaxed), budget.used()), (3, 200), "past the budget: not kept");
+
+        let (budget, encodings) = (Budget::new(u64::MAX), AtomicUsize::new(0));
+        let kept = Kept::default();
+        for offset in 0..=MAX_SHAPES as u32 {
+            kept.get_or_encode(page(offset), &budget, body(1, &encodings));
+        }
+        kept.get_or_encode(page(0), &budget, body(1, &encodings));
+        kept.get_or_encode(page(MAX_SHAPES as u32), &budget, body(1, &encodings));
+        assert_eq!(encodings.load(Ordering::Relaxed), MAX_SHAPES + 2, "the first {MAX_SHAPES} kept, no more");
+    }
+}

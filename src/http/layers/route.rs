@@ -1,0 +1,135 @@
+//! What each route adds to the stack, resolved on its first request and kept: its metric
+//! handles (left in the request's [`Matched`] slot for the metrics layer), and for the API
+//! routes (the ones in the OpenAPI document) the in-flight limit: a request that finds no free
+//! slot is refused at once, so a burst costs clients a retry instead of everyone a queue. One
+//! layer for both, so that a request passes one boxed service per route rather than two.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, ready};
+
+use axum::extract::{MatchedPath, Request};
+use axum::response::{IntoResponse, Response};
+use pin_project_lite::pin_project;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::{Layer, Service};
+
+use super::observe::Matched;
+use crate::http::problem::ApiError;
+use crate::metrics::{Metrics, RouteMetrics};
+
+#[derive(Clone)]
+pub struct RouteLayer(Arc<Routes>);
+
+struct Routes {
+    metrics: Arc<Metrics>,
+    /// The templates of the routes under the in-flight limit.
+    limited: HashSet<String>,
+    slots: Arc<Semaphore>,
+}
+
+impl RouteLayer {
+    /// `limited` routes share `max_in_flight` slots.
+    pub fn new(metrics: Arc<Metrics>, limited: HashSet<String>, max_in_flight: usize) -> Self {
+        Self(Arc::new(Routes { metrics, limited, slots: Arc::new(Semaphore::new(max_in_flight)) }))
+    }
+}
+
+impl<S> Layer<S> for RouteLayer {
+    type Service = RouteService<S>;
+
+    /// Once per route (and per fallback), each with its own resolution.
+    fn layer(&self, inner: S) -> RouteService<S> {
+        RouteService { inner, route: Arc::new(Route { routes: self.0.clone(), resolved: OnceLock::new() }) }
+    }
+}
+
+struct Route {
+    routes: Arc<Routes>,
+    /// `None` for a fallback that answers requests no route matched.
+    resolved: OnceLock<Option<Resolved>>,
+}
+
+struct Resolved {
+    template: Box<str>,
+    metrics: Arc<RouteMetrics>,
+    limited: bool,
+}
+
+impl Route {
+    fn resolve(&self, template: Option<&MatchedPath>) -> Option<Resolved> {
+        let template = template?.as_str();
+        let metrics = self.routes.metrics.route(template);
+        let limited = self.routes.limited.contains(template);
+        Some(Resolved { template: template.into(), metrics, limited })
+    }
+}
+
+#[derive(Clone)]
+pub struct RouteService<S> {
+    inner: S,
+    route: Arc<Route>,
+}
+
+impl<S> Service<Request> for RouteService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = RouteFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let route = &self.route;
+        let resolved = route.resolved.get_or_init(|| route.resolve(request.extensions().get()));
+        let Some(resolved) = resolved else {
+            return RouteFuture::Admitted { inner: self.inner.call(request), slot: None };
+        };
+        if let Some(matched) = request.extensions().get::<Matched>() {
+            matched.set(&resolved.metrics);
+        }
+        // The request's span (entered while the router polls its route) learns the route.
+        tracing::Span::current().record("route", &*resolved.template);
+        if !resolved.limited {
+            return RouteFuture::Admitted { inner: self.inner.call(request), slot: None };
+        }
+        match route.routes.slots.clone().try_acquire_owned() {
+            Ok(slot) => RouteFuture::Admitted { inner: self.inner.call(request), slot: Some(slot) },
+            Err(_) => RouteFuture::Refused { response: Some(ApiError::Overloaded.into_response()) },
+        }
+    }
+}
+
+pin_project! {
+    #[project = Projected]
+    pub enum RouteFuture<F> {
+        /// Answered by the route, holding its in-flight slot (if limited) until it answers.
+        Admitted { #[pin] inner: F, slot: Option<OwnedSemaphorePermit> },
+        Refused { response: Option<Response> },
+    }
+}
+
+impl<F> Future for RouteFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            Projected::Admitted { inner, slot } => {
+                let answered = ready!(inner.poll(cx));
+                slot.take();
+                Poll::Ready(answered)
+            }
+            Projected::Refused { response } => Poll::Ready(Ok(response.take().expect("polled once"))),
+        }
+    }
+}
