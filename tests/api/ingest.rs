@@ -20,7 +20,7 @@ impl Upload {
     async fn start(app: &TestApp, headers: &str) -> Self {
         let head =
             format!("POST /events HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n{headers}\r\n");
-        Self(send_head(app, &head).await)
+        Self(send_head(&app.base, &head).await)
     }
 
     async fn send(&mut self, bytes: &[u8]) {
