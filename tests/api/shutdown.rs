@@ -2,12 +2,13 @@
 //! in flight, and exits 0; a connection still busy after `--shutdown-grace` (a client that
 //! stopped reading) is cut.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::faults::{Fault, FaultProxy};
 use crate::common::fixture::Spin;
 use crate::common::process::Server;
 use crate::common::raw::{read_status, send_head};
+use crate::common::until;
 use crate::common::{Engine, Fixture, events_json, eventually};
 use crate::observability::serve_binary;
 
@@ -35,14 +36,12 @@ async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     assert!(
         !serde_json::from_str::<serde_json::Value>(&body).unwrap()["entries"].as_array().unwrap().is_empty()
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let exit = loop {
-        if let Some(exit) = app.server.child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(Instant::now() < deadline, "the server did not exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let child = &mut app.server.child;
+    let exit = until(Duration::from_secs(20), "the server exited after SIGTERM", || {
+        let exited = child.try_wait().unwrap();
+        async move { exited }
+    })
+    .await;
     assert_eq!(exit.code(), Some(0), "{exit:?}");
     let logs = std::fs::read_to_string(&app.log).unwrap();
     assert!(logs.contains("shutting down"), "{logs}");

@@ -10,9 +10,9 @@ use serde_json::Value;
 
 use crate::common::faults::Fault;
 use crate::common::process::Server;
+use crate::common::setup;
 use crate::common::sse::EventStream;
 use crate::common::{ALL, Fixture, Spin, TestApp, both_backends, campaign_all, events_json, spawn_embedded};
-use crate::sharing::setup;
 
 async fn embedded(extra: &[&str]) -> (TestApp, tempfile::TempDir, tempfile::TempDir) {
     let (dir, path) = campaign_all();
