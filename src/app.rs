@@ -110,7 +110,7 @@ impl App {
             .await
             .map_err(|source| StartError::Bind { addr: args.listen, source })?;
         let ingest = store.map(|store| Ingest {
-            store,
+            sink: store,
             token: args.embedded.ingest_token.as_deref().map(Arc::from),
             bytes: Arc::new(tokio::sync::Semaphore::new(args.embedded.ingest_max_bytes as usize)),
         });

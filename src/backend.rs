@@ -7,12 +7,33 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
+use crate::events::Spin;
 use crate::leaderboard::{BucketCount, Changes, ChangesQuery, LeaderboardQuery, Row};
 
-/// Spins stored with an event time older than the horizon asked for (late ones: a campaign that
-/// ended that long ago may have been taken as complete): each counted one's event time
-/// (microseconds since the Unix epoch) and game.
-pub type LateSpins = Arc<[(i64, i32)]>;
+/// What one stored batch of spins tells the views (spins that cannot qualify left out): the
+/// event times it spans, its games, and which of its spins were late (older than the horizon
+/// asked for: a campaign that ended that long ago may have been taken as complete).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arrived {
+    /// The earliest and the latest event time, microseconds since the Unix epoch.
+    pub span: (i64, i64),
+    /// The games, sorted; `None`: too many to list, take any game as touched.
+    pub games: Option<Arc<[i32]>>,
+    /// The late spins: each one's event time and game.
+    pub late: Arc<[(i64, i32)]>,
+}
+
+impl Arrived {
+    /// Whether the batch may change a view of `[from, to)` (microseconds) over `games`.
+    pub fn touches(&self, (from, to): (i64, i64), games: Option<&[i32]>) -> bool {
+        let overlaps = self.span.0 < to && from <= self.span.1;
+        let shared = match (&self.games, games) {
+            (Some(arrived), Some(wanted)) => wanted.iter().any(|g| arrived.binary_search(g).is_ok()),
+            _ => true,
+        };
+        overlaps && shared
+    }
+}
 
 /// A view's complete standings as a backend computed them: the best `query.limit` players
 /// ordered by rank, how many players the view ranks in all (even past the cap), and the counts
@@ -46,9 +67,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Cheap check that the backend answers queries.
     async fn ping(&self) -> Result<(), BackendError>;
 
-    /// Every counted spin stored from now on whose event time is more than `horizon` old, as
-    /// it is stored, for backends that know (`None`: this one does not tell).
-    fn late_spins(&self, _horizon: Duration) -> Option<broadcast::Receiver<LateSpins>> {
+    /// Every batch stored from now on, once it is, for backends that know (`None`: this one
+    /// does not tell): its spins older than `horizon` are its late ones.
+    fn arrivals(&self, _horizon: Duration) -> Option<broadcast::Receiver<Arrived>> {
         None
     }
 
@@ -57,6 +78,14 @@ pub trait Backend: Send + Sync + 'static {
     fn settled(&self) -> bool {
         true
     }
+}
+
+/// Where spins sent to the service are stored (the embedded store; ADX takes its spins through
+/// its own ingestion).
+#[async_trait]
+pub trait Sink: Send + Sync + 'static {
+    /// Stores a batch durably, all or nothing; once this returns, the views it may change know.
+    async fn store(&self, spins: Vec<Spin>) -> Result<(), BackendError>;
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -54,6 +54,8 @@ pub enum Command {
     Campaign(Arc<Campaign>),
     /// Spins arrived for the final standings: compute them again.
     Recheck,
+    /// Spins were stored that the view may rank: refresh soon, if it is read.
+    Touched,
     /// The view is dropped: end.
     End,
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::backend::{Backend, BackendError, Standings};
+use tokio::sync::broadcast;
+
+use crate::backend::{Arrived, Backend, BackendError, Standings};
 use crate::leaderboard::{
     BucketCount, BucketRow, Changes, ChangesQuery, Grain, LeaderboardQuery, Row, Window,
 };
@@ -31,11 +33,26 @@ pub struct Memory {
     pub change_queries: AtomicUsize,
     /// Rows answered in all.
     pub rows_answered: AtomicUsize,
+    told: std::sync::OnceLock<broadcast::Sender<Arrived>>,
 }
 
 impl Memory {
     pub fn add(&self, spins: impl IntoIterator<Item = Row>) {
         self.spins.lock().unwrap().extend(spins);
+    }
+
+    /// Adds spins and tells of them as a store does (none of them late).
+    pub fn store(&self, spins: &[Row]) {
+        self.add(spins.iter().copied());
+        let (first, last) =
+            spins.iter().fold((i64::MAX, i64::MIN), |(a, b), s| (a.min(s.achieved_us), b.max(s.achieved_us)));
+        let mut games: Vec<i32> = spins.iter().map(|s| s.game_id).collect();
+        games.sort_unstable();
+        games.dedup();
+        let arrived = Arrived { span: (first, last), games: Some(games.into()), late: [].into() };
+        if let Some(told) = self.told.get() {
+            let _ = told.send(arrived);
+        }
     }
 
     pub fn remove(&self, keep: impl Fn(&Row) -> bool) {
@@ -167,5 +184,9 @@ impl Backend for Memory {
 
     async fn ping(&self) -> Result<(), BackendError> {
         Ok(())
+    }
+
+    fn arrivals(&self, _horizon: Duration) -> Option<broadcast::Receiver<Arrived>> {
+        Some(self.told.get_or_init(|| broadcast::channel(64).0).subscribe())
     }
 }

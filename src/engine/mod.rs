@@ -8,6 +8,7 @@
 //! `--backend-concurrency`.
 
 mod answer;
+mod arrivals;
 mod handle;
 mod kept;
 mod ledger;
@@ -217,8 +218,8 @@ impl Engine {
         let registry = Arc::new(Registry::new(settings.max_views, settings.max_bytes));
         let kept = kept::Budget::new(settings.max_bytes / 4);
         let shared = Arc::new(Shared { backend, settings, metrics, slots, epoch: Instant::now() });
-        if let Some(late) = shared.backend.late_spins(settings.late_arrival) {
-            tokio::spawn(recheck_final(late, Arc::downgrade(&registry), shared.clone()));
+        if let Some(told) = shared.backend.arrivals(settings.late_arrival) {
+            tokio::spawn(arrivals::listen(told, Arc::downgrade(&registry), shared.clone()));
         }
         Self { shared, registry, kept }
     }
@@ -363,47 +364,6 @@ impl Engine {
     fn counted(&self, read: Read) -> Read {
         self.shared.metrics.cache(read.source.as_str());
         read
-    }
-}
-
-/// Tells the owners of final standings that spins arrived for them, as the backend tells of
-/// late spins, and counts those spins; ends with the engine.
-async fn recheck_final(
-    mut late: tokio::sync::broadcast::Receiver<crate::backend::LateSpins>,
-    registry: std::sync::Weak<Registry>,
-    shared: Arc<Shared>,
-) {
-    use tokio::sync::broadcast::error::RecvError;
-    loop {
-        let spins = match late.recv().await {
-            Ok(spins) => Some(spins),
-            // Some were missed: every final view checks.
-            Err(RecvError::Lagged(_)) => None,
-            Err(RecvError::Closed) => return,
-        };
-        let Some(registry) = registry.upgrade() else { return };
-        let mut counted = vec![false; spins.as_ref().map_or(0, |s| s.len())];
-        for handle in registry.all() {
-            let Some(published) = handle.published().filter(|p| p.snapshot.is_final) else { continue };
-            let campaign = &published.campaign;
-            let (start, end) = (campaign.start.timestamp_micros(), campaign.end.timestamp_micros());
-            let hit = |&(at, game): &(i64, i32)| {
-                at >= start && at < end && campaign.games.as_ref().is_none_or(|g| g.contains(&game))
-            };
-            let touched = match &spins {
-                None => true,
-                Some(spins) => spins.iter().zip(&mut counted).fold(false, |any, (spin, seen)| {
-                    let h = hit(spin);
-                    *seen |= h;
-                    any | h
-                }),
-            };
-            if touched {
-                let _ = handle.commands.send(Command::Recheck);
-            }
-        }
-        let late_for_final = counted.iter().filter(|&&c| c).count() as u64;
-        shared.metrics.late_spins.inc_by(late_for_final);
     }
 }
 

@@ -34,6 +34,13 @@ pub struct Owner {
     /// The next check of the schedule: `None` while the view is cold (refreshed only when a
     /// reader asks) or final.
     due: Option<Instant>,
+    /// A sooner check, because spins the view may rank were stored.
+    soon: Option<Instant>,
+    /// Spins were stored while a refresh ran (which may not have seen them).
+    touched: bool,
+    /// When the last refresh started, and how long the last one that ended took.
+    started: Option<Instant>,
+    took: Duration,
 }
 
 /// A refresh running, and what it was started for.
@@ -52,7 +59,18 @@ impl Owner {
         commands: mpsc::UnboundedReceiver<Command>,
     ) {
         let span = tracing::info_span!("view", campaign = %handle.key.campaign, view = ?handle.key.view);
-        let owner = Self { handle, shared, registry, commands, ledger: None, due: None };
+        let owner = Self {
+            handle,
+            shared,
+            registry,
+            commands,
+            ledger: None,
+            due: None,
+            soon: None,
+            touched: false,
+            started: None,
+            took: Duration::ZERO,
+        };
         tokio::spawn(owner.run().instrument(span));
     }
 
@@ -76,6 +94,8 @@ impl Owner {
                             running = Some(self.start(false));
                         }
                     }
+                    Some(Command::Touched) if running.is_some() => self.touched = true,
+                    Some(Command::Touched) => self.hurry(),
                     Some(Command::Recheck) => {
                         tracing::info!("late spins arrived for these final standings: computing them again");
                         again = running.is_some();
@@ -88,6 +108,13 @@ impl Owner {
                     self.settle(joined, done.started, done.ahead);
                     if std::mem::take(&mut again) {
                         running = Some(self.start(false));
+                    }
+                }
+                () = sleep_until(self.soon), if running.is_none() => {
+                    self.soon = None;
+                    // Read or streamed since the last refresh: refresh now, else keep the schedule.
+                    if self.handle.streams() > 0 || self.handle.take_read() {
+                        running = Some(self.start(true));
                     }
                 }
                 () = sleep_until(self.due), if running.is_none() => {
@@ -120,8 +147,25 @@ impl Owner {
         self.handle.end();
     }
 
+    /// Brings a warm view's next refresh forward, for spins it may rank: no sooner than a quarter
+    /// of the period after the last one started (or twice its duration), so that a steady flow
+    /// of spins costs at most four refreshes a period. A cold view waits for its next reader; a
+    /// failing one keeps its retry.
+    fn hurry(&mut self) {
+        let failing = self.handle.published().is_some_and(|p| p.failing.is_some());
+        if self.due.is_none() || failing {
+            return;
+        }
+        let gap = (self.shared.settings.ttl / 4).max(self.took * 2);
+        let soonest = self.started.map_or_else(Instant::now, |started| started + gap);
+        let soon = soonest.max(Instant::now());
+        self.soon = Some(self.soon.map_or(soon, |s| s.min(soon)));
+    }
+
     /// Starts a refresh: the view's standings now, computed in a task of its own.
     fn start(&mut self, ahead: bool) -> Running {
+        self.soon = None;
+        self.started = Some(Instant::now());
         if ahead && let Some(published) = self.handle.published() {
             self.handle.publish(Published { refreshing: true, ..(*published).clone() });
         }
@@ -136,6 +180,7 @@ impl Owner {
         let (outcome, ledger) = joined.unwrap_or_else(|e| (Err(Error::Failed(e.to_string())), None));
         self.ledger = ledger;
         let ttl = self.shared.settings.ttl;
+        self.took = started.elapsed();
         let previous = self.handle.published();
         let error = match outcome {
             Ok((campaign, snapshot)) => {
@@ -166,6 +211,9 @@ impl Owner {
                     failing: None,
                 });
                 self.due = due;
+                if std::mem::take(&mut self.touched) {
+                    self.hurry();
+                }
                 if changed || recovered {
                     self.handle.changed();
                 }

@@ -66,7 +66,7 @@ pub async fn ingest(
     let spins = parse(body).await.map_err(ApiError::BadBatch)?;
     let accepted = spins.len();
     if accepted > 0 {
-        admitted.ingest.store.insert(spins).await?;
+        admitted.ingest.sink.store(spins).await?;
     }
     Ok(Json(Accepted { accepted }))
 }

@@ -73,7 +73,7 @@ pub struct App {
 
 #[derive(Clone)]
 pub struct Ingest {
-    pub store: Arc<crate::store::EmbeddedStore>,
+    pub sink: Arc<dyn crate::backend::Sink>,
     /// When set, POST /events needs `Authorization: Bearer <token>`.
     pub token: Option<Arc<str>>,
     /// Room for the bodies of ingests in flight, one permit a byte (`--ingest-max-bytes`).

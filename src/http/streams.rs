@@ -10,9 +10,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 
 use super::AppState;
 use super::boards::{declared, page, view};
@@ -115,29 +113,38 @@ async fn open(
     let read = state.engine.read(&campaign.0, view).await?;
     let first = state.engine.body(&read, shape);
     let resumed = headers.get("last-event-id").is_some_and(|id| *id == first.representation.etag.0);
-    let (tx, rx) = mpsc::channel::<Bytes>(8);
     let mut opening = RETRY.to_vec();
     if !resumed {
         opening.extend_from_slice(&event(&first, kind));
     }
-    let _ = tx.try_send(opening.into());
-    let pump = Pump {
+    let heartbeat = state.streams.heartbeat;
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    // A client that stopped reading gets one heartbeat when it reads again, not a burst.
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let follow = Follow {
         engine: state.engine.clone(),
         subscription,
         shape,
         kind,
         sent: first.representation.etag.0.clone(),
-        tx,
+        failing: false,
+        opening: Some(opening.into()),
+        beat,
+        closing: state.streams.closing.clone(),
         _slot: slot,
     };
-    tokio::spawn(pump.run(state.streams.heartbeat, state.streams.closing.clone()));
-    let body = Body::from_stream(ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>));
+    // The connection polls the stream itself: no task and no queue per subscriber, and a client
+    // that reads nothing holds only its socket's buffers.
+    let frames = futures_util::stream::unfold(follow, |mut follow| async move {
+        let frame = follow.next().await?;
+        Some((Ok::<_, std::convert::Infallible>(frame), follow))
+    });
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         (header::HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no")),
     ];
-    Ok((headers, body).into_response())
+    Ok((headers, Body::from_stream(frames)).into_response())
 }
 
 /// The answer as one server-sent event (`event:`, `id:` its entity tag, `data:` its JSON),
@@ -154,50 +161,53 @@ fn event(answer: &Encoded, name: &str) -> Bytes {
     })
 }
 
-/// One subscriber's side of a stream: forwards changed answers until the client goes away or
-/// the server closes.
-struct Pump {
+/// One subscriber's side of a stream: the frames it is sent, until the view ends or the server
+/// closes.
+struct Follow {
     engine: Arc<Engine>,
     subscription: Subscription,
     shape: Shape,
     kind: &'static str,
     /// The tag of the last answer sent.
     sent: HeaderValue,
-    tx: mpsc::Sender<Bytes>,
+    /// An error event was the last sent.
+    failing: bool,
+    /// The first frame, not yet sent.
+    opening: Option<Bytes>,
+    beat: tokio::time::Interval,
+    closing: watch::Receiver<bool>,
     _slot: OwnedSemaphorePermit,
 }
 
-impl Pump {
-    async fn run(mut self, heartbeat: Duration, mut closing: watch::Receiver<bool>) {
-        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-        let mut failing = false;
+impl Follow {
+    /// The next frame to send; `None` ends the stream.
+    async fn next(&mut self) -> Option<Bytes> {
+        if let Some(opening) = self.opening.take() {
+            return Some(opening);
+        }
         loop {
-            let frame = tokio::select! {
-                _ = self.tx.closed() => return,
-                _ = closing.wait_for(|closing| *closing) => return,
-                _ = beat.tick() => Some(Bytes::from_static(HEARTBEAT)),
+            tokio::select! {
+                _ = self.closing.wait_for(|closing| *closing) => return None,
+                _ = self.beat.tick() => return Some(Bytes::from_static(HEARTBEAT)),
                 // The view is gone (pushed out, idle, or its campaign removed): the stream ends,
                 // and its client reconnects to a view of its own.
-                alive = self.subscription.changed() => match alive {
-                    true => self.changed(&mut failing),
-                    false => return,
+                alive = self.subscription.changed() => if !alive {
+                    return None;
                 },
-            };
-            if let Some(frame) = frame
-                && self.tx.send(frame).await.is_err()
-            {
-                return;
+            }
+            if let Some(frame) = self.changed() {
+                return Some(frame);
             }
         }
     }
 
     /// The event for what the view answers now, if the subscriber has not seen it.
-    fn changed(&mut self, failing: &mut bool) -> Option<Bytes> {
+    fn changed(&mut self) -> Option<Bytes> {
         match self.subscription.latest()? {
             Ok(read) => {
                 // After an error event the good answer is sent again, changed or not, so the
                 // client knows the trouble is over.
-                let recovered = std::mem::take(failing);
+                let recovered = std::mem::take(&mut self.failing);
                 let answer = self.engine.body(&read, self.shape);
                 if answer.representation.etag.0 == self.sent && !recovered {
                     return None;
@@ -206,9 +216,9 @@ impl Pump {
                 Some(event(&answer, self.kind))
             }
             // Once per failure: the stream stays open and the next good answer follows.
-            Err(_) if *failing => None,
+            Err(_) if self.failing => None,
             Err(error) => {
-                *failing = true;
+                self.failing = true;
                 let problem =
                     serde_json::to_vec(&ApiError::from(error).document()).expect("a problem serializes");
                 Some(Bytes::from([b"event: error\ndata: ".as_slice(), &problem, b"\n\n"].concat()))

@@ -1,17 +1,20 @@
-//! What the store tells of what reaches it: spins that arrive late (their event time older than
-//! the horizon the engine asked about: a campaign that ended that long ago may have been taken
-//! as complete), and whether a feed (the Kafka consumer) is still catching up on a backlog.
+//! What the store tells of what reaches it: each stored batch, once it is committed (its span of
+//! event times and games, so that the views it may change are refreshed at once, and its late
+//! spins: a campaign that ended that long ago may have been taken as complete), and whether a
+//! feed (the Kafka consumer) is still catching up on a backlog.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use crate::backend::LateSpins;
+use crate::backend::Arrived;
 use crate::events::Spin;
 
-/// Late spins told and not yet read, at most, before a slow reader is told it lagged.
+/// Batches told and not yet read, at most, before a slow reader is told it lagged.
 const BACKLOG: usize = 1024;
+/// Games listed per batch, at most; a batch of more touches any game.
+const GAMES: usize = 64;
 
 /// A source of spins that can say whether everything it has seen is stored.
 pub trait Feed: Send + Sync {
@@ -20,33 +23,43 @@ pub trait Feed: Send + Sync {
 
 #[derive(Default)]
 pub struct Arrivals {
-    late: OnceLock<(Duration, broadcast::Sender<LateSpins>)>,
+    told: OnceLock<(Duration, broadcast::Sender<Arrived>)>,
     feeds: Mutex<Vec<Arc<dyn Feed>>>,
 }
 
 impl Arrivals {
-    /// Late spins from now on, those older than `horizon` when stored (the first caller's
-    /// horizon holds).
-    pub fn subscribe(&self, horizon: Duration) -> broadcast::Receiver<LateSpins> {
-        self.late.get_or_init(|| (horizon, broadcast::channel(BACKLOG).0)).1.subscribe()
+    /// Stored batches from now on, with late spins those older than `horizon` when stored (the
+    /// first caller's horizon holds).
+    pub fn subscribe(&self, horizon: Duration) -> broadcast::Receiver<Arrived> {
+        self.told.get_or_init(|| (horizon, broadcast::channel(BACKLOG).0)).1.subscribe()
     }
 
-    /// The late spins among `spins`, counted ones only, as they stood before being stored.
-    pub fn late_among(&self, spins: &[Spin]) -> Option<LateSpins> {
-        let (horizon, _) = self.late.get()?;
-        let cutoff = chrono::Utc::now() - *horizon;
-        let late: LateSpins = spins
-            .iter()
-            .filter(|s| s.win > 0 && s.stake > 0 && s.event_time < cutoff)
-            .map(|s| (s.event_time.timestamp_micros(), s.game_id))
-            .collect();
-        (!late.is_empty()).then_some(late)
+    /// What `spins` will tell once stored, if anyone listens and any of them can qualify (a
+    /// positive stake), as they stand before being stored.
+    pub fn of(&self, spins: &[Spin]) -> Option<Arrived> {
+        let (horizon, _) = self.told.get()?;
+        let cutoff = (chrono::Utc::now() - *horizon).timestamp_micros();
+        let (mut span, mut games, mut late) = (None, Vec::new(), Vec::new());
+        for spin in spins.iter().filter(|s| s.stake > 0) {
+            let at = spin.event_time.timestamp_micros();
+            span = Some(span.map_or((at, at), |(first, last): (i64, i64)| (first.min(at), last.max(at))));
+            if games.len() <= GAMES && !games.contains(&spin.game_id) {
+                games.push(spin.game_id);
+            }
+            if at < cutoff {
+                late.push((at, spin.game_id));
+            }
+        }
+        let span = span?;
+        games.sort_unstable();
+        let games = (games.len() <= GAMES).then(|| games.into());
+        Some(Arrived { span, games, late: late.into() })
     }
 
-    /// Tells of late spins once they are stored.
-    pub fn stored(&self, late: Option<LateSpins>) {
-        if let (Some(late), Some((_, sender))) = (late, self.late.get()) {
-            let _ = sender.send(late);
+    /// Tells of a batch once it is stored.
+    pub fn stored(&self, arrived: Option<Arrived>) {
+        if let (Some(arrived), Some((_, sender))) = (arrived, self.told.get()) {
+            let _ = sender.send(arrived);
         }
     }
 
@@ -66,27 +79,40 @@ mod tests {
 
     use super::*;
 
-    fn spin(ago: i64, win: i64) -> Spin {
-        Spin {
-            player_id: 1,
-            game_id: 3,
-            win,
-            stake: 1,
-            event_time: Utc::now() - chrono::Duration::minutes(ago),
-        }
+    fn spin(ago: i64, game_id: i32, stake: i32) -> Spin {
+        Spin { player_id: 1, game_id, win: 0, stake, event_time: Utc::now() - chrono::Duration::minutes(ago) }
     }
 
     #[test]
-    fn only_counted_spins_past_the_horizon_are_late_and_only_once_asked() {
+    fn a_batch_tells_its_span_games_and_late_spins_once_stored_and_only_once_asked() {
         let arrivals = Arrivals::default();
-        assert!(arrivals.late_among(&[spin(60, 5)]).is_none(), "nobody asked");
-        let mut late = arrivals.subscribe(Duration::from_secs(600));
-        let found = arrivals.late_among(&[spin(60, 5), spin(1, 5), spin(60, 0)]).unwrap();
-        assert_eq!(found.len(), 1, "on time, and a losing spin, are not");
-        assert_eq!(found[0].1, 3);
-        arrivals.stored(Some(found));
-        assert_eq!(late.try_recv().unwrap().len(), 1);
-        assert!(arrivals.late_among(&[spin(1, 5)]).is_none());
+        assert!(arrivals.of(&[spin(60, 5, 1)]).is_none(), "nobody asked");
+        let mut told = arrivals.subscribe(Duration::from_secs(600));
+        let batch = [spin(60, 5, 1), spin(1, 3, 1), spin(90, 9, 0), spin(2, 5, 7)];
+        let arrived = arrivals.of(&batch).unwrap();
+        assert_eq!(arrived.games.as_deref(), Some([3, 5].as_slice()), "no spin of game 9 can qualify");
+        assert_eq!(arrived.late.len(), 1, "an hour old; the zero stake is left out");
+        assert_eq!(arrived.span.0, batch[0].event_time.timestamp_micros());
+        assert_eq!(arrived.span.1, batch[1].event_time.timestamp_micros());
+        assert!(told.try_recv().is_err(), "told once stored, not before");
+        arrivals.stored(Some(arrived.clone()));
+        assert_eq!(told.try_recv().unwrap(), arrived);
+        assert!(arrivals.of(&[spin(1, 1, 0)]).is_none(), "nothing can qualify");
+        assert!(arrivals.of(&[spin(1, 1, 1)]).unwrap().late.is_empty());
+        let many: Vec<Spin> = (0..=GAMES as i32).map(|g| spin(1, g, 1)).collect();
+        assert_eq!(arrivals.of(&many).unwrap().games, None, "too many games: any game");
+    }
+
+    #[test]
+    fn a_batch_touches_the_views_it_overlaps_in_time_and_games() {
+        let arrived = Arrived { span: (10, 20), games: Some([2, 4].into()), late: [].into() };
+        assert!(arrived.touches((0, 11), None));
+        assert!(arrived.touches((20, 30), Some(&[4])), "the latest spin is in [20, 30)");
+        assert!(!arrived.touches((0, 10), None), "[0, 10) ends before the first spin");
+        assert!(!arrived.touches((21, 30), None));
+        assert!(!arrived.touches((0, 30), Some(&[1, 3])), "other games");
+        let any = Arrived { games: None, ..arrived };
+        assert!(any.touches((0, 30), Some(&[1, 3])));
     }
 
     struct Behind(bool);

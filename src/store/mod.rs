@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::backend::{Backend, BackendError, LateSpins, Standings};
+use crate::backend::{Arrived, Backend, BackendError, Sink, Standings};
 use crate::events::Spin;
 use crate::leaderboard::LeaderboardQuery;
 use arrivals::Arrivals;
@@ -51,7 +51,7 @@ pub struct EmbeddedStore {
     jobs: tokio::sync::mpsc::Sender<Job>,
     counters: WriteCounters,
     readers: r2d2::Pool<SqliteConnectionManager>,
-    arrivals: Arrivals,
+    arrivals: Arc<Arrivals>,
 }
 
 fn storage(e: impl std::fmt::Display) -> BackendError {
@@ -95,8 +95,9 @@ impl EmbeddedStore {
         let readers = r2d2::Pool::builder().max_size(READERS).build(manager).map_err(storage)?;
         let (jobs, queued) = tokio::sync::mpsc::channel(queue::QUEUE);
         let counters = WriteCounters::default();
-        queue::spawn(writer, queued, counters.clone()).map_err(storage)?;
-        Ok(Self { path, jobs, counters, readers, arrivals: Arrivals::default() })
+        let arrivals = Arc::new(Arrivals::default());
+        queue::spawn(writer, queued, counters.clone(), arrivals.clone()).map_err(storage)?;
+        Ok(Self { path, jobs, counters, readers, arrivals })
     }
 
     /// What the writer did so far, for `/metrics`.
@@ -138,15 +139,14 @@ impl EmbeddedStore {
         self.arrivals.attach(feed);
     }
 
-    /// Queues a batch for the writer and waits until it is stored; the late spins among it
-    /// are told once they are.
+    /// Queues a batch for the writer and waits until it is stored (the writer tells what it
+    /// brought once it is).
     async fn enqueue(&self, spins: Vec<Spin>, consumed: Option<Consumed>) -> Result<(), BackendError> {
-        let late = self.arrivals.late_among(&spins);
+        let arrived = self.arrivals.of(&spins);
         let (done, stored) = tokio::sync::oneshot::channel();
-        self.jobs.send(Job::Insert(Batch { spins, consumed, done })).await.map_err(writer_gone)?;
-        stored.await.map_err(writer_gone)?.map_err(storage)?;
-        self.arrivals.stored(late);
-        Ok(())
+        let batch = Batch { spins, consumed, arrived, done };
+        self.jobs.send(Job::Insert(batch)).await.map_err(writer_gone)?;
+        stored.await.map_err(writer_gone)?.map_err(storage)
     }
 
     /// Where each partition of `topic` resumes, as stored with the spins.
@@ -191,6 +191,13 @@ impl EmbeddedStore {
 }
 
 #[async_trait]
+impl Sink for EmbeddedStore {
+    async fn store(&self, spins: Vec<Spin>) -> Result<(), BackendError> {
+        self.insert(spins).await
+    }
+}
+
+#[async_trait]
 impl Backend for EmbeddedStore {
     fn name(&self) -> &'static str {
         "embedded"
@@ -210,10 +217,7 @@ impl Backend for EmbeddedStore {
         self.read(|conn| conn.query_row("SELECT count(*) FROM Meta", [], |_| Ok(()))).await
     }
 
-    fn late_spins(
-        &self,
-        horizon: std::time::Duration,
-    ) -> Option<tokio::sync::broadcast::Receiver<LateSpins>> {
+    fn arrivals(&self, horizon: std::time::Duration) -> Option<tokio::sync::broadcast::Receiver<Arrived>> {
         Some(self.arrivals.subscribe(horizon))
     }
 

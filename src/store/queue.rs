@@ -10,8 +10,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::{mpsc, oneshot};
 
+use super::arrivals::Arrivals;
 use super::consumed::Consumed;
 use super::write::Writer;
+use crate::backend::Arrived;
 use crate::events::Spin;
 
 /// Spins past which a group is stored without taking more: one transaction stays short
@@ -31,6 +33,9 @@ pub(super) enum Job {
 pub(super) struct Batch {
     pub spins: Vec<Spin>,
     pub consumed: Option<Consumed>,
+    /// What the batch tells once stored (see `arrivals`), told by the writer itself so that a
+    /// caller who went away cannot keep it untold.
+    pub arrived: Option<Arrived>,
     pub done: oneshot::Sender<rusqlite::Result<()>>,
 }
 
@@ -47,12 +52,13 @@ pub(super) fn spawn(
     writer: Writer,
     jobs: mpsc::Receiver<Job>,
     counters: WriteCounters,
+    arrivals: std::sync::Arc<Arrivals>,
 ) -> std::io::Result<()> {
     let thread = std::thread::Builder::new().name("store-writer".into());
-    thread.spawn(move || run(writer, jobs, &counters)).map(drop)
+    thread.spawn(move || run(writer, jobs, &counters, &arrivals)).map(drop)
 }
 
-fn run(mut writer: Writer, mut jobs: mpsc::Receiver<Job>, counters: &WriteCounters) {
+fn run(mut writer: Writer, mut jobs: mpsc::Receiver<Job>, counters: &WriteCounters, arrivals: &Arrivals) {
     let mut next = None;
     while let Some(job) = next.take().or_else(|| jobs.blocking_recv()) {
         let group = match job {
@@ -77,7 +83,7 @@ fn run(mut writer: Writer, mut jobs: mpsc::Receiver<Job>, counters: &WriteCounte
                 Err(_) => break,
             }
         }
-        guarded(|| store(&mut writer, group, counters));
+        guarded(|| store(&mut writer, group, counters, arrivals));
     }
 }
 
@@ -90,7 +96,7 @@ fn guarded(job: impl FnOnce()) {
 }
 
 /// Stores `group` in one transaction or, when that fails, each batch in its own.
-fn store(writer: &mut Writer, group: Vec<Batch>, counters: &WriteCounters) {
+fn store(writer: &mut Writer, group: Vec<Batch>, counters: &WriteCounters, arrivals: &Arrivals) {
     let together = writer.insert(group.iter().map(|b| (b.spins.as_slice(), b.consumed.as_ref())));
     let results: Vec<_> = match together {
         Ok(()) => {
@@ -109,6 +115,7 @@ fn store(writer: &mut Writer, group: Vec<Batch>, counters: &WriteCounters) {
     for (batch, result) in group.into_iter().zip(results) {
         if result.is_ok() {
             counters.batches.inc();
+            arrivals.stored(batch.arrived);
         }
         // A caller that went away has nothing to hear: its batch is stored all the same.
         let _ = batch.done.send(result);

@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 use crate::common::process::Server;
+use crate::common::until;
 use crate::common::{Fixture, spawn_on_cluster};
 
 /// The bearer token the fake identity endpoint issues.
@@ -304,15 +305,12 @@ pub fn logs(dir: &tempfile::TempDir) -> String {
 
 /// Polls `condition` on the logs until it holds (a generous deadline turns a hang into a failure).
 pub async fn wait_for_log(dir: &tempfile::TempDir, condition: impl Fn(&str) -> bool) -> String {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
+    let condition = &condition;
+    until(Duration::from_secs(60), "the log showed it", || async move {
         let text = logs(dir);
-        if condition(&text) {
-            return text;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the log never showed it:\n{text}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        condition(&text).then_some(text)
+    })
+    .await
 }
 
 #[tokio::test]

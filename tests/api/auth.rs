@@ -9,18 +9,18 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::adx_wire::{FakeAzure, IDENTITY_HEADER, TOKEN, isolate, logs, start_binary, wait_for_log};
+use crate::common::until;
 
 /// `GET path` on the binary until it answers 200 (a generous deadline turns a stall into a failure).
 async fn until_ok(base: &str, path: &str) -> serde_json::Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
+    until(Duration::from_secs(60), &format!("{path} answered 200"), || async {
         let response = reqwest::get(format!("{base}{path}")).await.unwrap();
-        if response.status() == 200 {
-            return response.json().await.unwrap();
+        match response.status().as_u16() {
+            200 => Some(response.json().await.unwrap()),
+            _ => None,
         }
-        assert!(tokio::time::Instant::now() < deadline, "still {} for {path}", response.status());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 /// The `resource` an identity request asked a token for.

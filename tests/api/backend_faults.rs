@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::eventually;
 use crate::common::faults::Fault;
-use crate::sharing::{Setup, setup};
+use crate::common::{Setup, eventually, setup, until};
 
 async fn problem(s: &Setup, path: &str, status: u16) -> Value {
     let response = s.app.get(path).await;
@@ -123,12 +122,17 @@ async fn a_failed_refresh_serves_the_last_good_board_marked_stale() {
     s.app.json("/campaigns/live-all/top").await;
     expired(&s, 1).await;
     s.proxy.set(Fault::Permanent);
-    let stale = s.app.get("/campaigns/live-all/top").await;
-    assert_eq!(stale.status(), 200);
-    assert_eq!(stale.headers()["x-cache"], "stale");
+    // Once the board is due (its period may have stretched on a loaded machine), the failed
+    // refresh leaves the last good board, marked stale.
+    let stale = until(Duration::from_secs(20), "the board is served stale", || async {
+        let answer = s.app.get("/campaigns/live-all/top").await;
+        assert_eq!(answer.status(), 200);
+        (answer.headers()["x-cache"] == "stale").then_some(answer)
+    })
+    .await;
     assert!(stale.headers()["warning"].to_str().unwrap().starts_with("110"));
     assert_eq!(stale.json::<Value>().await.unwrap(), good, "the same board as before");
-    assert_eq!(s.app.metric("leaderboard_cache_lookups_total", "result=\"stale\"").await, 1.0);
+    assert!(s.app.metric("leaderboard_cache_lookups_total", "result=\"stale\"").await >= 1.0);
     // A view that never had a good snapshot still gets the error.
     problem(&s, "/campaigns/live-all/window?last=1h", 502).await;
     s.proxy.set(Fault::None);

@@ -51,7 +51,7 @@ async fn stalled_downloads() {
     app.ingest(&spins).await;
 
     let head = format!("GET {CSV} HTTP/1.1\r\nHost: test\r\n\r\n");
-    let mut clients = join_all((0..stalled).map(|_| send_head(&app, &head))).await;
+    let mut clients = join_all((0..stalled).map(|_| send_head(&app.base, &head))).await;
     eventually("every download is open, its client reading nothing", || async {
         open_exports(&app).await == f64::from(stalled)
     })

@@ -16,7 +16,7 @@ use leaderboard::leaderboard::{
 };
 
 use crate::common::TestApp;
-use crate::sharing::{Setup, setup};
+use crate::common::{Setup, setup};
 
 /// What may stand for an id, a name or a value.
 fn piece() -> impl Strategy<Value = String> {

@@ -5,8 +5,8 @@
 use std::io::Read;
 
 use crate::common::faults::Fault;
+use crate::common::setup;
 use crate::common::{TestApp, eventually};
-use crate::sharing::setup;
 
 const POLICY: &str = "public, max-age=30, stale-while-revalidate=60, stale-if-error=60";
 const CACHEABLE: [&str; 4] = [

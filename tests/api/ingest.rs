@@ -2,11 +2,12 @@
 //! body back: the token is checked before the body is read, and the bytes of ingests in
 //! flight are bounded (`--ingest-max-bytes`), a request finding no room refused at once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use crate::common::eventually;
 use crate::common::raw::{read_head, read_status, send_head};
 use crate::common::{TestApp, campaign_all, spawn_embedded};
 
@@ -20,7 +21,7 @@ impl Upload {
     async fn start(app: &TestApp, headers: &str) -> Self {
         let head =
             format!("POST /events HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n{headers}\r\n");
-        Self(send_head(app, &head).await)
+        Self(send_head(&app.base, &head).await)
     }
 
     async fn send(&mut self, bytes: &[u8]) {
@@ -82,10 +83,7 @@ async fn probe(app: &TestApp, size: usize) -> u16 {
 
 /// Waits until a probe of `size` bytes finds no room.
 async fn wait_until_full(app: &TestApp, size: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while probe(app, size).await == 400 {
-        assert!(Instant::now() < deadline, "the held upload never took its room");
-    }
+    eventually("the held upload took its room", || async { probe(app, size).await != 400 }).await;
     assert_eq!(probe(app, size).await, 503);
 }
 

@@ -15,6 +15,7 @@ use rand::{RngExt, SeedableRng};
 
 use crate::common::fixture::{SPANS, Spin};
 use crate::common::process::Server;
+use crate::common::within;
 use crate::common::{Fixture, TestApp, rows, spawn_embedded};
 use crate::leaderboards::span;
 use broker::{Broker, PARTITIONS};
@@ -40,16 +41,6 @@ async fn produce(broker: &Broker, spins: &[Spin]) {
         let mine: Vec<_> =
             spins.iter().filter(|s| s.player.rem_euclid(PARTITIONS) == partition).map(message).collect();
         broker.produce(partition, &mine).await;
-    }
-}
-
-/// Waits until `condition` holds, for at most `limit` (consuming a few hundred thousand
-/// events in a debug build takes a while; this bounds a hang, it is not a latency claim).
-async fn within<F: Future<Output = bool>>(limit: Duration, what: &str, mut condition: impl FnMut() -> F) {
-    let deadline = Instant::now() + limit;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

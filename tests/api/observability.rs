@@ -3,14 +3,16 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::common::faults::Fault;
 use crate::common::process::Server;
+use crate::common::setup;
+use crate::common::until;
+use crate::common::within;
 use crate::common::{Engine, Fixture};
-use crate::sharing::setup;
 
 #[tokio::test]
 async fn requests_are_counted_and_timed_by_route_template_and_status() {
@@ -56,11 +58,10 @@ async fn readiness_follows_the_backend_through_a_cached_probe() {
     assert_eq!(s.app.get("/readyz").await.status(), 503, "the verdict stands for a few seconds");
     assert_eq!(s.proxy.queries(), probes);
     // The verdict expires after about 5 s; then the backend is probed again.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while s.app.get("/readyz").await.status() != 200 {
-        assert!(Instant::now() < deadline, "readiness was never probed again");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    within(Duration::from_secs(30), "readiness was probed again", || async {
+        s.app.get("/readyz").await.status() == 200
+    })
+    .await;
     assert!(s.proxy.queries() > probes, "and is probed again after");
     assert_eq!(s.app.get("/healthz").await.status(), 200);
 }
@@ -106,15 +107,12 @@ impl Binary {
     /// The log lines, once `written` holds of them (the server logs as it goes, after
     /// answering too).
     pub async fn logs_once(&self, written: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        let written = &written;
+        until(Duration::from_secs(30), "the expected lines were logged", || async move {
             let logs = self.logs();
-            if written(&logs) {
-                return logs;
-            }
-            assert!(Instant::now() < deadline, "the expected lines were never logged: {logs:#?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            written(&logs).then_some(logs)
+        })
+        .await
     }
 }
 
@@ -154,12 +152,11 @@ async fn an_incident_is_logged_once_when_it_starts_and_once_when_it_ends() {
     proxy.set(Fault::Permanent);
     // Many readers and many refreshes meet the same failure.
     let failing = proxy.queries();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while proxy.queries() < failing + 10 {
-        assert!(Instant::now() < deadline, "the view was not refreshed while read");
+    within(Duration::from_secs(30), "the view was refreshed while read", || async {
         app.get("/campaigns/live-all/top", "during").await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        proxy.queries() >= failing + 10
+    })
+    .await;
     proxy.set(Fault::None);
     let count = |logs: &[Value], level: &str, message: &str| {
         logs.iter().filter(|l| l["level"] == level && l["fields"]["message"] == message).count()

@@ -2,14 +2,14 @@
 //! Retry-After) rather than queued, and `--backend-concurrency` bounds simultaneous backend
 //! queries while cached answers keep flowing.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use tokio::task::JoinHandle;
 
 use crate::common::TestApp;
 use crate::common::faults::Fault;
-use crate::sharing::setup;
+use crate::common::setup;
 
 fn spawn_get(app: &TestApp, path: &str) -> JoinHandle<StatusCode> {
     let request = app.client.get(format!("{}{path}", app.base));
@@ -17,11 +17,8 @@ fn spawn_get(app: &TestApp, path: &str) -> JoinHandle<StatusCode> {
 }
 
 async fn wait_for_queries(proxy: &crate::common::faults::FaultProxy, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while proxy.queries() < n {
-        assert!(Instant::now() < deadline, "{} of {n} queries reached the backend", proxy.queries());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    crate::common::eventually(&format!("{n} queries reached the backend"), || async { proxy.queries() >= n })
+        .await;
 }
 
 #[tokio::test]

@@ -150,7 +150,7 @@ async fn the_page_shows_the_live_board_in_a_browser() {
 
 #[tokio::test]
 async fn a_failing_refresh_shows_a_notice_and_the_page_keeps_listening() {
-    let s = crate::sharing::setup(&["--cache-ttl", "100ms"]).await;
+    let s = crate::common::setup(&["--cache-ttl", "100ms"]).await;
     // The board's first query is answered; the refreshes after it fail.
     s.proxy.queue([Fault::None]);
     s.proxy.set(Fault::Permanent);

@@ -1,12 +1,12 @@
 //! The real binary: the zero-config start serves a moving demo, and events acknowledged by
 //! the API survive `kill -9`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::common::fixture::Spin;
-use crate::common::{events_json, process::Server};
+use crate::common::{events_json, eventually, process::Server, until};
 
 async fn json(client: &reqwest::Client, url: &str) -> Value {
     let response = client.get(url).send().await.unwrap();
@@ -20,25 +20,14 @@ async fn zero_config_serves_a_live_moving_leaderboard() {
     let server = Server::start(cwd.path(), &[]);
     let client = reqwest::Client::new();
     let url = format!("{}/campaigns/demo-live/top", server.base);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let first = loop {
+    let first = until(Duration::from_secs(20), "the board has entries", || async {
         let body = json(&client, &url).await;
-        if !body["entries"].as_array().unwrap().is_empty() {
-            break body;
-        }
-        assert!(Instant::now() < deadline, "no entries within 10 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        (!body["entries"].as_array().unwrap().is_empty()).then_some(body)
+    })
+    .await;
     assert_eq!(first["campaign"]["status"], "live");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        let next = json(&client, &url).await;
-        if next["entries"] != first["entries"] {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the board did not move within 10 s");
-    }
+    eventually("the board moved", || async { json(&client, &url).await["entries"] != first["entries"] })
+        .await;
     let list = json(&client, &format!("{}/campaigns", server.base)).await;
     let statuses: Vec<&str> =
         list["campaigns"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::common::within;
 use crate::common::{TestApp, spawn_embedded};
 
 const ONE: &str =
@@ -29,12 +30,9 @@ async fn ids(app: &TestApp) -> Vec<String> {
     body["campaigns"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect()
 }
 
-async fn eventually(app: &TestApp, expected: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ids(app).await != expected {
-        assert!(Instant::now() < deadline, "catalogue never became {expected:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+async fn catalogue_becomes(app: &TestApp, expected: &[&str]) {
+    let what = format!("the catalogue became {expected:?}");
+    within(Duration::from_secs(30), &what, || async { ids(app).await == expected }).await;
 }
 
 /// How long the pipe's writer waits for the watcher, or for the test to let it write: far
@@ -184,7 +182,7 @@ async fn edits_apply_without_restart_and_bad_edits_are_ignored() {
     assert_eq!(ids(&app).await, ["first"]);
 
     std::fs::write(&path, format!("{ONE}\n{TWO}")).unwrap();
-    eventually(&app, &["first", "second"]).await;
+    catalogue_becomes(&app, &["first", "second"]).await;
     assert_eq!(app.get("/campaigns/second/top").await.status(), 200);
 
     // A duplicate id is invalid: the last good catalogue stays.
@@ -196,7 +194,7 @@ async fn edits_apply_without_restart_and_bad_edits_are_ignored() {
     pipes.watcher_waits().await;
     assert_eq!(ids(&app).await, ["first", "second"], "the bad edit was read and refused");
     pipes.write_next();
-    eventually(&app, &["second"]).await;
+    catalogue_becomes(&app, &["second"]).await;
     assert_eq!(app.get("/campaigns/first/top").await.status(), 404);
     assert_eq!(pipes.finish(), Some(true), "requests stalled while the watcher waited on the file");
 }

@@ -6,26 +6,8 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
-use crate::common::faults::{Fault, FaultProxy};
-use crate::common::{Engine, Fixture, TestApp, eventually, spawn_on_cluster};
-
-pub struct Setup {
-    pub app: TestApp,
-    pub proxy: FaultProxy,
-    pub fixture: Fixture,
-    _engine: Engine,
-    _dir: tempfile::TempDir,
-}
-
-/// The fixture on a real engine, behind the fault proxy, served with `extra` flags.
-pub async fn setup(extra: &[&str]) -> Setup {
-    let fixture = Fixture::new();
-    let engine = Engine::start(&fixture.spins);
-    let proxy = FaultProxy::start(engine.url()).await;
-    let (dir, campaigns) = fixture.write_campaigns();
-    let app = spawn_on_cluster(&proxy.url, &campaigns, extra).await;
-    Setup { app, proxy, fixture, _engine: engine, _dir: dir }
-}
+use crate::common::faults::Fault;
+use crate::common::{eventually, setup};
 
 #[tokio::test]
 async fn five_hundred_cold_readers_share_one_backend_query() {
@@ -123,9 +105,9 @@ async fn past_the_budget_the_client_gets_504_and_the_query_still_fills_the_cache
     assert_eq!(response.status(), 504);
     assert_eq!(response.headers()["content-type"], "application/problem+json");
     // Later readers get the board the abandoned query fetched (they may first coalesce onto it).
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while s.app.get("/campaigns/ended/top").await.status() != 200 {
-        assert!(std::time::Instant::now() < deadline, "the query never filled the cache");
-    }
+    eventually("the query filled the cache", || async {
+        s.app.get("/campaigns/ended/top").await.status() == 200
+    })
+    .await;
     assert_eq!(s.proxy.queries(), 1);
 }

@@ -1,11 +1,15 @@
 //! Graceful shutdown of the real binary: on SIGTERM it stops accepting, finishes the requests
-//! in flight, and exits 0.
+//! in flight, and exits 0; a connection still busy after `--shutdown-grace` (a client that
+//! stopped reading) is cut.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::Engine;
-use crate::common::Fixture;
 use crate::common::faults::{Fault, FaultProxy};
+use crate::common::fixture::Spin;
+use crate::common::process::Server;
+use crate::common::raw::{read_status, send_head};
+use crate::common::until;
+use crate::common::{Engine, Fixture, events_json, eventually};
 use crate::observability::serve_binary;
 
 #[tokio::test]
@@ -32,15 +36,46 @@ async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     assert!(
         !serde_json::from_str::<serde_json::Value>(&body).unwrap()["entries"].as_array().unwrap().is_empty()
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let exit = loop {
-        if let Some(exit) = app.server.child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(Instant::now() < deadline, "the server did not exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let child = &mut app.server.child;
+    let exit = until(Duration::from_secs(20), "the server exited after SIGTERM", || {
+        let exited = child.try_wait().unwrap();
+        async move { exited }
+    })
+    .await;
     assert_eq!(exit.code(), Some(0), "{exit:?}");
     let logs = std::fs::read_to_string(&app.log).unwrap();
     assert!(logs.contains("shutting down"), "{logs}");
+}
+
+#[tokio::test]
+async fn a_download_its_client_stopped_reading_holds_the_exit_only_for_the_grace_period() {
+    let (dir, _campaigns) = crate::common::campaign_all();
+    let args = ["serve", "--campaigns", "campaigns.toml", "--simulate=0", "--data-dir", "data"];
+    let log = dir.path().join("stderr.log");
+    let stderr = std::fs::File::create(&log).unwrap();
+    let grace = ["--shutdown-grace", "1s"];
+    let mut server = Server::start_with(dir.path(), &[&args[..], &grace[..]].concat(), |command| {
+        command.stderr(std::process::Stdio::from(stderr));
+    });
+    // Far more rows than the client's and the server's socket buffers take in (a few MB).
+    let time = "2026-11-20T10:00:00Z".parse().unwrap();
+    let spins: Vec<Spin> =
+        (1..=100_000).map(|p| Spin { player: p, game: 1, win: 1, stake: 1, time }).collect();
+    let client = reqwest::Client::new();
+    let posted =
+        client.post(format!("{}/events", server.base)).body(events_json(&spins)).send().await.unwrap();
+    assert_eq!(posted.status(), 200);
+    let head = "GET /campaigns/all/standings.csv HTTP/1.1\r\nHost: test\r\n\r\n";
+    let mut stalled = send_head(&server.base, head).await;
+    assert_eq!(read_status(&mut stalled).await, 200, "the download started");
+    // SAFETY: kill(2) on our own child's pid has no memory effects.
+    assert_eq!(unsafe { libc::kill(server.child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    eventually("the server exited", || {
+        let exited = server.child.try_wait().unwrap();
+        async move { exited.is_some_and(|status| status.success()) }
+    })
+    .await;
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(logs.contains("closing their connections"), "the stalled download was cut: {logs}");
+    drop(stalled);
 }

@@ -10,7 +10,8 @@ use serde_json::Value;
 use crate::common::faults::{Fault, FaultProxy};
 use crate::common::fixture::{CampaignDef, Row, SPANS};
 use crate::common::{
-    Engine, Fixture, TestApp, both_backends, row, rows, spawn_embedded, spawn_on_cluster, spawn_on_engine,
+    Engine, Fixture, TestApp, both_backends, row, rows, setup, spawn_embedded, spawn_on_cluster,
+    spawn_on_engine,
 };
 use crate::leaderboards::span;
 
@@ -147,20 +148,11 @@ async fn both_backends_agree_on_every_answer() {
     assert!(compared > 300, "{compared}");
 }
 
-async fn on_proxy(extra: &[&str]) -> (TestApp, FaultProxy, Engine, tempfile::TempDir, Fixture) {
-    let fixture = Fixture::new();
-    let engine = Engine::start(&fixture.spins);
-    let proxy = FaultProxy::start(engine.url()).await;
-    let (dir, campaigns) = fixture.write_campaigns();
-    let app = spawn_on_cluster(&proxy.url, &campaigns, extra).await;
-    (app, proxy, engine, dir, fixture)
-}
-
 #[tokio::test]
 async fn two_thousand_lookups_of_different_players_on_a_cold_view_cost_one_query() {
     // A generous budget: two thousand requests share this test's single thread with the server.
-    let (app, proxy, _engine, _dir, _fixture) =
-        on_proxy(&["--cache-ttl", "30s", "--request-timeout", "60s"]).await;
+    let s = setup(&["--cache-ttl", "30s", "--request-timeout", "60s"]).await;
+    let (app, proxy) = (&s.app, &s.proxy);
     proxy.set(Fault::Delay(std::time::Duration::from_millis(300)));
     // At most 250 connections at a time, so the listen backlog of a loaded machine holds them.
     let lookups = futures::stream::iter(1..=2000).map(|player| {
@@ -177,8 +169,8 @@ async fn two_thousand_lookups_of_different_players_on_a_cold_view_cost_one_query
 
 #[tokio::test]
 async fn a_client_cycling_through_spans_cannot_exceed_the_view_cap_or_the_backend_bound() {
-    let (app, proxy, _engine, _dir, _fixture) =
-        on_proxy(&["--cache-ttl", "30s", "--max-views", "8", "--backend-concurrency", "2"]).await;
+    let s = setup(&["--cache-ttl", "30s", "--max-views", "8", "--backend-concurrency", "2"]).await;
+    let (app, proxy) = (&s.app, &s.proxy);
     proxy.set(Fault::Delay(std::time::Duration::from_millis(100)));
     let requests = (1..=1000).map(|minutes| {
         let app = &app;
@@ -218,7 +210,8 @@ async fn declared_windows_refuse_other_spans_and_equal_spans_are_one_view() {
 
 #[tokio::test]
 async fn bad_player_ids_and_parameters_are_problems() {
-    let (app, _proxy, _engine, _dir, _fixture) = on_proxy(&["--max-limit", "5"]).await;
+    let s = setup(&["--max-limit", "5"]).await;
+    let (app, _proxy) = (&s.app, &s.proxy);
     for path in [
         "/campaigns/live-all/players/2147483648",
         "/campaigns/live-all/players/abc",
@@ -242,8 +235,8 @@ async fn bad_player_ids_and_parameters_are_problems() {
 
 #[tokio::test]
 async fn a_view_left_unread_is_dropped_after_idle_after() {
-    let (app, proxy, _engine, _dir, _fixture) =
-        on_proxy(&["--cache-ttl", "200ms", "--idle-after", "3s"]).await;
+    let s = setup(&["--cache-ttl", "200ms", "--idle-after", "3s"]).await;
+    let (app, proxy) = (&s.app, &s.proxy);
     // Read together, so that neither idles out while the other loads on a loaded machine.
     tokio::join!(app.json("/campaigns/live-all/top"), app.json("/campaigns/live-all/window?last=1h"));
     assert_eq!(app.metric("leaderboard_views", "").await, 2.0);

@@ -9,6 +9,7 @@ pub mod raw;
 pub mod sse;
 
 use std::path::Path;
+use std::time::Duration;
 
 use leaderboard::app::App;
 use leaderboard::cli::ServeArgs;
@@ -150,14 +151,39 @@ pub async fn spawn_on_cluster(cluster: &str, campaigns: &Path, extra: &[&str]) -
     spawn_app(&args).await
 }
 
-/// Waits until `condition` holds, checking every few milliseconds; fails with `what` if it has
-/// not held within 20 seconds (a generous bound for a loaded machine, not a latency claim).
-pub async fn eventually<F: Future<Output = bool>>(what: &str, mut condition: impl FnMut() -> F) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !condition().await {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+/// Waits until `attempt` gives a value, trying every few milliseconds; fails with `what` if it
+/// gave none within `patience` (a bound that turns a hang into a failure, not a latency claim).
+pub async fn until<T, F: Future<Output = Option<T>>>(
+    patience: Duration,
+    what: &str,
+    mut attempt: impl FnMut() -> F,
+) -> T {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        if let Some(value) = attempt().await {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out after {patience:?} waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Waits until `condition` holds, for at most `patience`.
+pub async fn within<F: Future<Output = bool>>(
+    patience: Duration,
+    what: &str,
+    mut condition: impl FnMut() -> F,
+) {
+    until(patience, what, || {
+        let holds = condition();
+        async move { holds.await.then_some(()) }
+    })
+    .await
+}
+
+/// Waits until `condition` holds, for at most 20 seconds (generous for a loaded machine).
+pub async fn eventually<F: Future<Output = bool>>(what: &str, condition: impl FnMut() -> F) {
+    within(Duration::from_secs(20), what, condition).await
 }
 
 /// The entries of an answer as oracle rows, checking that ranks are the global positions
@@ -187,4 +213,23 @@ pub fn row(e: &serde_json::Value) -> fixture::Row {
         int("gameId") as i32,
         time,
     )
+}
+
+/// The fixture on a real Kusto engine, behind the fault proxy that counts, slows and breaks its
+/// queries, served with `extra` flags: the setup of most ADX-path tests.
+pub struct Setup {
+    pub app: TestApp,
+    pub proxy: faults::FaultProxy,
+    pub fixture: Fixture,
+    _engine: Engine,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn setup(extra: &[&str]) -> Setup {
+    let fixture = Fixture::new();
+    let engine = Engine::start(&fixture.spins);
+    let proxy = faults::FaultProxy::start(engine.url()).await;
+    let (dir, campaigns) = fixture.write_campaigns();
+    let app = spawn_on_cluster(&proxy.url, &campaigns, extra).await;
+    Setup { app, proxy, fixture, _engine: engine, _dir: dir }
 }

@@ -4,13 +4,11 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use super::TestApp;
-
-/// A connection to `app` that has sent `head` (a request line and headers, ending in a blank
+/// A connection to the server at `base` that has sent `head` (a request line and headers, ending in a blank
 /// line). Its receive buffer is small, so an answer it never reads stalls the server's writes
 /// after a few kilobytes.
-pub async fn send_head(app: &TestApp, head: &str) -> TcpStream {
-    let address = app.base.trim_start_matches("http://").parse().unwrap();
+pub async fn send_head(base: &str, head: &str) -> TcpStream {
+    let address = base.trim_start_matches("http://").parse().unwrap();
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stream = socket.connect(address).await.unwrap();

@@ -264,3 +264,5 @@ async fn a_reload_sends_the_changed_campaign_to_open_streams_and_ends_removed_on
     while stream.changed().await {}
     assert_eq!(engine.registry.len(), 0);
 }
+
+mod arrivals;

@@ -1,0 +1,60 @@
+//! What the backend tells of stored spins, taken to the views it may change: a batch within a
+//! live view brings the view's next refresh forward ([`Command::Touched`]), so that a change is
+//! seen without waiting for the period; late spins within a final view make it be computed
+//! again ([`Command::Recheck`]), and are counted. Ends with the engine.
+
+use std::sync::{Arc, Weak};
+
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use super::Shared;
+use super::handle::{Command, Published};
+use super::registry::Registry;
+use crate::backend::Arrived;
+
+pub(super) async fn listen(
+    mut told: broadcast::Receiver<Arrived>,
+    registry: Weak<Registry>,
+    shared: Arc<Shared>,
+) {
+    loop {
+        let arrived = match told.recv().await {
+            Ok(arrived) => Some(arrived),
+            // Some were missed: every view takes itself as touched.
+            Err(RecvError::Lagged(_)) => None,
+            Err(RecvError::Closed) => return,
+        };
+        let Some(registry) = registry.upgrade() else { return };
+        let late = arrived.as_ref().map_or(&[][..], |a| &a.late[..]);
+        let mut counted = vec![false; late.len()];
+        for handle in registry.all() {
+            let Some(published) = handle.published() else { continue };
+            let command = if published.snapshot.is_final {
+                let (range, games) = scope(&published, false);
+                let mut hit = arrived.is_none();
+                for (&(at, game), seen) in late.iter().zip(&mut counted) {
+                    let within = range.0 <= at && at < range.1 && games.is_none_or(|g| g.contains(&game));
+                    *seen |= within;
+                    hit |= within;
+                }
+                hit.then_some(Command::Recheck)
+            } else {
+                let (range, games) = scope(&published, true);
+                arrived.as_ref().is_none_or(|a| a.touches(range, games)).then_some(Command::Touched)
+            };
+            if let Some(command) = command {
+                let _ = handle.commands.send(command);
+            }
+        }
+        shared.metrics.late_spins.inc_by(counted.iter().filter(|&&c| c).count() as u64);
+    }
+}
+
+/// The event times (microseconds, `[from, to)`) and games a view ranks spins of: a final view's
+/// whole campaign; a live view's window from its start to the campaign's end (a window slides
+/// on: spins after its current end belong to its next one).
+fn scope(published: &Published, live: bool) -> ((i64, i64), Option<&[i32]>) {
+    let campaign = &published.campaign;
+    let from = if live { published.snapshot.window.from } else { campaign.start };
+    ((from.timestamp_micros(), campaign.end.timestamp_micros()), campaign.games.as_deref())
+}
