@@ -1,9 +1,10 @@
 //! The demo catalogue for the zero-config start: campaigns placed around the start-up instant
-//! so that every status (live, live with a game filter, ended, upcoming) can be tried at once.
+//! so that every status (live, live with a game filter, ended, upcoming) can be tried at once,
+//! and a prize table (on `demo-live`).
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
-use super::{Campaign, CampaignId, Catalogue};
+use super::{Campaign, CampaignId, Catalogue, Prizes};
 
 /// `demo-live` starts at start-up, so its board fills and moves visibly from the first
 /// seconds even on a store that already holds days of spins.
@@ -17,9 +18,21 @@ pub fn demo_catalogue(now: DateTime<Utc>) -> Catalogue {
         end,
         games,
         windows: None,
+        prizes: Default::default(),
+    };
+    let prizes = [("1", "€500"), ("2-3", "€100"), ("4-10", "50 free spins")];
+    let live = Campaign {
+        prizes: Prizes::parse(prizes).expect("the demo table is valid"),
+        ..campaign(
+            "demo-live",
+            "Demo: all games, since start-up, with prizes",
+            started,
+            hour + Duration::days(7),
+            None,
+        )
     };
     Catalogue::new(vec![
-        campaign("demo-live", "Demo: all games, since start-up", started, hour + Duration::days(7), None),
+        live,
         campaign(
             "demo-slots",
             "Demo: games 1-3 only, live",

@@ -3,6 +3,7 @@
 
 mod demo;
 mod id;
+mod prizes;
 mod watch;
 
 use std::collections::HashSet;
@@ -17,9 +18,11 @@ use crate::leaderboard::Span;
 
 pub use demo::demo_catalogue;
 pub use id::{CampaignId, InvalidCampaignId};
+pub use prizes::{Prize, Prizes};
 pub use watch::{CatalogueSource, SharedCatalogue};
 
-/// A validated campaign: `start < end`, games (if any) non-empty.
+/// A validated campaign: `start < end`, games (if any) non-empty, prize ranges that do not
+/// overlap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Campaign {
@@ -35,6 +38,9 @@ pub struct Campaign {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<String>>, example = json!(["15m", "1h", "24h"]))]
     pub windows: Option<Vec<Span>>,
+    /// What the ranks win; absent when the campaign has no prize table.
+    #[serde(skip_serializing_if = "Prizes::is_empty")]
+    pub prizes: Prizes,
 }
 
 /// A campaign as served, with its status at the time of the answer.
@@ -104,6 +110,14 @@ struct CampaignEntry {
     end: When,
     games: Option<Vec<i64>>,
     windows: Option<Vec<String>>,
+    prizes: Option<Vec<PrizeEntry>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrizeEntry {
+    ranks: String,
+    prize: String,
 }
 
 impl Catalogue {
@@ -175,7 +189,9 @@ impl CampaignEntry {
             Some(n) => n.clone(),
             None => id.as_str().to_owned(),
         };
-        Ok(Campaign { id, name, start, end, games, windows })
+        let prizes = self.prizes.iter().flatten().map(|p| (p.ranks.as_str(), p.prize.as_str()));
+        let prizes = Prizes::parse(prizes).map_err(|p| ("prizes", p))?;
+        Ok(Campaign { id, name, start, end, games, windows, prizes })
     }
 }
 

@@ -88,3 +88,54 @@ fn demo_catalogue_has_every_status() {
         demo_catalogue(now).iter().any(|c| c.games.is_some() && c.status_at(now) == CampaignStatus::Live)
     );
 }
+
+#[test]
+fn prizes_are_read_validated_and_listed_under_their_file_names() {
+    let text = r#"
+[[campaigns]]
+id = "race"
+start = 2026-11-01T00:00:00Z
+end = 2026-11-02T00:00:00Z
+
+[[campaigns.prizes]]
+ranks = "2-3"
+prize = "€250"
+
+[[campaigns.prizes]]
+ranks = "1"
+prize = "€1,000"
+"#;
+    let catalogue = parse(text).unwrap();
+    let race = catalogue.iter().next().unwrap();
+    assert_eq!(race.prizes.at(1).map(|p| &**p), Some("€1,000"));
+    let json = serde_json::to_value(&**race).unwrap();
+    assert_eq!(
+        json["prizes"],
+        serde_json::json!([{"ranks": "1", "prize": "€1,000"}, {"ranks": "2-3", "prize": "€250"}])
+    );
+
+    let plain = parse(GOOD).unwrap();
+    let plain = serde_json::to_value(&**plain.iter().next().unwrap()).unwrap();
+    assert!(plain.get("prizes").is_none(), "no table, no field: {plain}");
+}
+
+#[test]
+fn bad_prizes_name_their_field() {
+    let one = |extra: &str| {
+        format!(
+            "[[campaigns]]\nid = \"c\"\nstart = 2026-11-01T00:00:00Z\nend = 2026-11-02T00:00:00Z\n{extra}\n"
+        )
+    };
+    for extra in [
+        "[[campaigns.prizes]]\nranks = \"1-5\"\nprize = \"a\"\n[[campaigns.prizes]]\nranks = \"5\"\nprize = \"b\"",
+        "[[campaigns.prizes]]\nranks = \"0\"\nprize = \"a\"",
+        "[[campaigns.prizes]]\nranks = \"3-2\"\nprize = \"a\"",
+        "[[campaigns.prizes]]\nranks = \"1\"\nprize = \" \"",
+    ] {
+        let e = error_of(&one(extra));
+        assert!(e.contains("campaigns.toml") && e.contains("(c)") && e.contains("`prizes`"), "{extra}: {e}");
+    }
+    // A prize without its label is a parse error: it names the line and the field.
+    let e = error_of(&one("[[campaigns.prizes]]\nranks = \"1\""));
+    assert!(e.contains("line 5") && e.contains("missing field `prize`"), "{e}");
+}

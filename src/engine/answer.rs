@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use smallvec::SmallVec;
 use utoipa::ToSchema;
 
-use super::snapshot::{Ranking, Snapshot};
+use super::snapshot::Snapshot;
 use crate::campaigns::CampaignSummary;
 use crate::leaderboard::{Around, Entry, Limit, Offset, PlayerId, PlayerIds, Window};
 use crate::representation::{ETag, Representation};
@@ -35,6 +35,11 @@ pub struct Board<'a> {
     pub offset: u32,
     #[schema(value_type = Vec<Entry>)]
     pub entries: Entries<'a>,
+    /// With a prize table: the score at its last prize rank (`null` while nobody holds that
+    /// rank); a player needs more than it, or as much reached earlier, to win a prize.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
+    pub prize_cutoff: Option<Option<f64>>,
 }
 
 /// One player's standing in a view, with their neighbours.
@@ -55,6 +60,15 @@ pub struct PlayerStanding<'a> {
     /// is null.
     #[schema(value_type = Vec<Entry>)]
     pub around: Entries<'a>,
+    /// With a prize table: the score at its last prize rank (`null` while nobody holds it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
+    pub prize_cutoff: Option<Option<f64>>,
+    /// With a prize table: how much score the player lacks to reach `prizeCutoff` (0 inside
+    /// the prize zone; `null` for an unranked player while the zone is not filled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
+    pub to_prize: Option<Option<f64>>,
 }
 
 /// Some players' standings in a view: a friends' board.
@@ -73,11 +87,15 @@ pub struct FriendsBoard<'a> {
     pub entries: Entries<'a>,
     /// The ids asked for that are not ranked in this view, in the order given.
     pub unranked: &'a [i32],
+    /// With a prize table: the score at its last prize rank (`null` while nobody holds it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
+    pub prize_cutoff: Option<Option<f64>>,
 }
 
-/// Entries of a ranking at some positions, written as they are read (never collected).
+/// Entries of a snapshot at some positions, written as they are read (never collected).
 pub struct Entries<'a> {
-    ranking: &'a Ranking,
+    snapshot: &'a Snapshot,
     positions: Positions<'a>,
 }
 
@@ -99,7 +117,7 @@ impl Positions<'_> {
 
 impl Serialize for Entries<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.positions.iter().map(|at| self.ranking.entry(at)))
+        serializer.collect_seq(self.positions.iter().map(|at| self.snapshot.entry(at)))
     }
 }
 
@@ -219,6 +237,11 @@ impl Answer<'_> {
         for id in unranked {
             bytes.extend_from_slice(&id.to_le_bytes());
         }
+        // The prize labels follow from the ranks and the campaign (in the head); the cutoff
+        // from a row the answer may not show.
+        if let Some(cutoff) = self.snapshot.prize_cutoff() {
+            bytes.extend_from_slice(&cutoff.map_or(u64::MAX, f64::to_bits).to_le_bytes());
+        }
         ETag::from_hash(xxhash_rust::xxh3::xxh3_128(&bytes))
     }
 
@@ -226,8 +249,9 @@ impl Answer<'_> {
     pub fn json(&self) -> Bytes {
         let snapshot = self.snapshot;
         let (campaign, window) = (&*snapshot.head.campaign, &*snapshot.head.window);
-        let (total, is_final, ranking) = (snapshot.ranking.total(), snapshot.is_final, &snapshot.ranking);
-        let entries = |positions| Entries { ranking, positions };
+        let (total, is_final) = (snapshot.ranking.total(), snapshot.is_final);
+        let entries = |positions| Entries { snapshot, positions };
+        let prize_cutoff = snapshot.prize_cutoff();
         let json = match &self.shows {
             Shows::Page { offset, entries: run } => serde_json::to_vec(&Board {
                 campaign,
@@ -236,14 +260,17 @@ impl Answer<'_> {
                 is_final,
                 offset: *offset,
                 entries: entries(Positions::Run(run.clone())),
+                prize_cutoff,
             }),
             Shows::Player { at, around } => serde_json::to_vec(&PlayerStanding {
                 campaign,
                 window,
                 total,
                 is_final,
-                player: at.map(|at| ranking.entry(at)),
+                player: at.map(|at| snapshot.entry(at)),
                 around: entries(Positions::Run(around.clone())),
+                prize_cutoff,
+                to_prize: snapshot.to_prize(*at),
             }),
             Shows::Friends { ranked, unranked } => serde_json::to_vec(&FriendsBoard {
                 campaign,
@@ -252,6 +279,7 @@ impl Answer<'_> {
                 is_final,
                 entries: entries(Positions::Listed(ranked)),
                 unranked,
+                prize_cutoff,
             }),
         };
         json.expect("answers always serialize").into()
@@ -283,5 +311,116 @@ impl Encoded {
     /// Bytes held: the body, and about as much again for its derived and compressed forms.
     pub fn weight(&self) -> u64 {
         self.representation.body.len() as u64 * 2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+
+    use super::*;
+    use crate::campaigns::{Campaign, CampaignId, Prizes};
+    use crate::engine::snapshot::Ranking;
+    use crate::leaderboard::{MaxLimit, MaxStandings, Row};
+
+    fn snapshot(rows: &[Row], total: u64, is_final: bool, prizes: &[(&str, &str)]) -> Snapshot {
+        let start = "2026-11-01T00:00:00Z".parse().unwrap();
+        let end = "2026-12-01T00:00:00Z".parse().unwrap();
+        let campaign = Campaign {
+            id: CampaignId::parse("c").unwrap(),
+            name: "c".into(),
+            start,
+            end,
+            games: None,
+            windows: None,
+            prizes: Prizes::parse(prizes.iter().copied()).unwrap(),
+        };
+        let window = Window { from: start, to: end };
+        let ranking = Ranking::new(rows.into(), total);
+        Snapshot::new(CampaignSummary::at(&campaign, start), window, ranking, is_final)
+    }
+
+    fn row(player_id: i32, win: i64) -> Row {
+        Row { player_id, stake: 10, game_id: 1, win, achieved_us: 1_764_000_000_000_000 }
+    }
+
+    /// Every answer's tag is taken from what it shows, not from its bytes: across snapshots
+    /// that differ in one thing each, two answers have equal tags exactly when their bytes are
+    /// equal, whatever part of the snapshot they show.
+    #[test]
+    fn tags_are_equal_exactly_when_the_answers_bytes_are() {
+        let base: Vec<Row> = (1..=6).map(|p| row(p, 100 - i64::from(p))).collect();
+        let changed = |at: usize, change: fn(&mut Row)| {
+            let mut rows = base.clone();
+            change(&mut rows[at]);
+            rows
+        };
+        let prizes = [("1", "Gold"), ("2-4", "Silver")];
+        let snapshots = [
+            snapshot(&base, 6, false, &[]),
+            snapshot(&base, 6, false, &prizes),
+            snapshot(&base, 7, false, &prizes),
+            snapshot(&base, 6, true, &prizes),
+            snapshot(&base[..3], 3, false, &prizes),
+            // The cutoff (rank 4) moves: pages that do not show rank 4 say it all the same.
+            snapshot(&changed(3, |r| r.win = 95), 6, false, &prizes),
+            snapshot(&changed(5, |r| r.stake = 20), 6, false, &prizes),
+            snapshot(&changed(5, |r| r.game_id = 2), 6, false, &prizes),
+            snapshot(&changed(5, |r| r.achieved_us += 1), 6, false, &prizes),
+            snapshot(&changed(0, |r| r.player_id = 99), 6, false, &prizes),
+        ];
+        let (max, standings) = (MaxLimit::new(100).unwrap(), MaxStandings::new(100).unwrap());
+        let page = |offset: &str, limit: &str| Shape::Page {
+            offset: Offset::parse(Some(offset), standings).unwrap(),
+            limit: Limit::parse(Some(limit), max).unwrap(),
+        };
+        let player = |id: &str, around: &str| Shape::Player {
+            id: PlayerId::parse(id).unwrap(),
+            around: Around::parse(Some(around)).unwrap(),
+        };
+        let shapes = [
+            page("0", "2"),
+            page("4", "2"),
+            page("0", "10"),
+            player("6", "0"),
+            player("1", "1"),
+            player("99", "0"),
+        ];
+        let friends = PlayerIds::parse(Some("6,1,42"), max).unwrap();
+        let mut answers = Vec::new();
+        for snapshot in &snapshots {
+            for &shape in &shapes {
+                let answer = snapshot.answer(shape);
+                answers.push((answer.json(), answer.etag()));
+            }
+            let answer = snapshot.friends(&friends);
+            answers.push((answer.json(), answer.etag()));
+        }
+        for (a, (json_a, tag_a)) in answers.iter().enumerate() {
+            for (json_b, tag_b) in &answers[a + 1..] {
+                assert_eq!(json_a == json_b, tag_a == tag_b, "{json_a:?}\n{json_b:?}");
+            }
+        }
+        let distinct: std::collections::HashSet<_> = answers.iter().map(|(json, _)| json.clone()).collect();
+        assert!(distinct.len() > answers.len() / 2, "the snapshots differ where the shapes look");
+    }
+
+    #[test]
+    fn the_prize_zone_is_read_from_the_ranking() {
+        let rows: Vec<Row> = (1..=5).map(|p| row(p, 100 - i64::from(p))).collect();
+        let prizes = [("1", "Gold"), ("2-3", "Silver")];
+        let full = snapshot(&rows, 5, false, &prizes);
+        assert_eq!(full.prize_cutoff(), Some(Some(9.7)), "rank 3's score");
+        assert_eq!(full.to_prize(Some(2)), Some(Some(0.0)), "rank 3 is inside");
+        assert_eq!(full.to_prize(Some(4)).unwrap().map(|lack| (lack * 10.0).round()), Some(2.0));
+        assert_eq!(full.to_prize(None), Some(Some(9.7)), "unranked: the whole cutoff");
+        assert_eq!(full.entry(2).prize.as_deref(), Some("Silver"));
+        assert_eq!(full.entry(3).prize, None);
+        let short = snapshot(&rows[..2], 2, false, &prizes);
+        assert_eq!(
+            (short.prize_cutoff(), short.to_prize(None), short.to_prize(Some(1))),
+            (Some(None), Some(None), Some(Some(0.0)))
+        );
+        let none = snapshot(&rows, 5, false, &[]);
+        assert_eq!((none.prize_cutoff(), none.to_prize(Some(0)), none.entry(0).prize), (None, None, None));
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::answer::{Encoded, Head, Shape};
 use super::kept::{Budget, Kept};
-use crate::campaigns::CampaignSummary;
+use crate::campaigns::{CampaignSummary, Prizes};
 use crate::leaderboard::{Entry, Row, Window};
 
 /// A view's ranked players (at most the cap) and how many it ranks in all.
@@ -48,6 +48,7 @@ impl Ranking {
     }
 
     /// Entries `offset..offset + limit` (fewer at the end, none past it).
+    #[cfg(test)]
     pub fn page(&self, offset: usize, limit: usize) -> Vec<Entry> {
         self.range(offset, limit).map(|at| self.entry(at)).collect()
     }
@@ -121,6 +122,37 @@ impl Snapshot {
     /// The answer `shape`, encoded once for every reader while there is room (`budget`).
     pub(super) fn encoded(&self, shape: Shape, budget: &Arc<Budget>) -> Arc<Encoded> {
         self.kept.get_or_encode(shape, budget, || Encoded::new(self.answer(shape).encode().shared()))
+    }
+
+    /// The served entry at 0-based position `at` (which must exist), with what its rank wins.
+    pub fn entry(&self, at: usize) -> Entry {
+        let mut entry = self.ranking.entry(at);
+        entry.prize = self.prizes().at(entry.rank).cloned();
+        entry
+    }
+
+    fn prizes(&self) -> &Prizes {
+        &self.campaign.campaign.prizes
+    }
+
+    /// The score at the campaign's last prize rank: `None` without a prize table, `Some(None)`
+    /// while no player holds that rank (among the ranked within the cap).
+    pub fn prize_cutoff(&self) -> Option<Option<f64>> {
+        let last = self.prizes().last_rank()? as usize;
+        Some((last <= self.ranking.len()).then(|| self.ranking.row(last - 1).score()))
+    }
+
+    /// How much score the player at position `at` (or an unranked one) lacks to reach the
+    /// cutoff: 0 inside the prize zone, `Some(None)` for an unranked player while the zone is
+    /// not filled (any score enters it); `None` without a prize table.
+    pub fn to_prize(&self, at: Option<usize>) -> Option<Option<f64>> {
+        let cutoff = self.prize_cutoff()?;
+        let last = self.prizes().last_rank()? as usize;
+        Some(match at {
+            Some(at) if at < last => Some(0.0),
+            Some(at) => cutoff.map(|c| (c - self.ranking.row(at).score()).max(0.0)),
+            None => cutoff,
+        })
     }
 
     /// Whether this snapshot says this about its campaign and window (its ranking aside).

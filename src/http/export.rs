@@ -43,7 +43,7 @@ pub struct Exports {
 #[utoipa::path(get, path = "/campaigns/{id}/standings.csv", tag = "leaderboards",
     params(CampaignPath, ViewQuery),
     responses(
-        (status = 200, description = "Header `rank,playerId,score,win,stake,gameId,achievedAt`, then every ranked player (up to --max-standings) in rank order; `Content-Disposition: attachment` names the campaign and view, and says `final` when the standings are", body = String, content_type = "text/csv"),
+        (status = 200, description = "Header `rank,playerId,score,win,stake,gameId,achievedAt` (and `prize` when the campaign has a prize table: what the rank wins, empty past the table), then every ranked player (up to --max-standings) in rank order; `Content-Disposition: attachment` names the campaign and view, and says `final` when the standings are", body = String, content_type = "text/csv"),
         ReadProblems))]
 pub async fn standings_csv(
     State(state): State<AppState>,
@@ -123,16 +123,20 @@ fn chunks(export: Export) -> impl Stream<Item = Result<Bytes, tokio::task::JoinE
 /// `rows` rows from rank `offset + 1`, after the header line for the first chunk.
 fn render(snapshot: &Snapshot, offset: usize, rows: usize) -> Bytes {
     let mut out = csv::Writer::from_writer(Vec::with_capacity(64 * (rows + 1)));
+    let prizes = snapshot.prize_cutoff().is_some();
     if offset == 0 {
-        out.write_record(["rank", "playerId", "score", "win", "stake", "gameId", "achievedAt"])
-            .expect("to memory");
+        let header = ["rank", "playerId", "score", "win", "stake", "gameId", "achievedAt", "prize"];
+        out.write_record(&header[..header.len() - usize::from(!prizes)]).expect("to memory");
     }
-    for entry in snapshot.ranking.page(offset, rows) {
+    for at in snapshot.ranking.range(offset, rows) {
+        let entry = snapshot.entry(at);
         let s = &entry.standing;
         let time = s.achieved_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
         let fields = [entry.rank.to_string(), s.player_id.to_string(), s.score.to_string()];
         let more = [s.win.to_string(), s.stake.to_string(), s.game_id.to_string(), time];
-        out.write_record(fields.iter().chain(&more)).expect("to memory");
+        let prize = entry.prize.as_deref().unwrap_or_default().to_owned();
+        let prize = prizes.then_some(prize);
+        out.write_record(fields.iter().chain(&more).chain(&prize)).expect("to memory");
     }
     out.into_inner().expect("to memory").into()
 }

@@ -7,6 +7,8 @@ mod params;
 mod row;
 mod span;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -70,6 +72,10 @@ pub struct Entry {
     pub rank: u32,
     #[serde(flatten)]
     pub standing: Standing,
+    /// What this rank wins, as the campaign's prize table says; absent outside its ranges.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "€250")]
+    pub prize: Option<Arc<str>>,
 }
 
 impl View {

@@ -64,6 +64,7 @@ impl Row {
                 achieved_at: DateTime::from_timestamp_micros(self.achieved_us)
                     .expect("stored from a valid instant"),
             },
+            prize: None,
         }
     }
 }

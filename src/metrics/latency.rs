@@ -46,7 +46,8 @@ impl TypedMetric for Latency {
 
 impl EncodeMetric for Latency {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        let bounds = exponential_buckets(FIRST_NANOS as f64 / 1e9, 2.0, BUCKETS as u16).chain([f64::INFINITY]);
+        let bounds =
+            exponential_buckets(FIRST_NANOS as f64 / 1e9, 2.0, BUCKETS as u16).chain([f64::INFINITY]);
         let buckets: Vec<(f64, u64)> =
             bounds.zip(&self.0.counts).map(|(bound, count)| (bound, count.load(Ordering::Relaxed))).collect();
         let count = buckets.iter().map(|(_, n)| n).sum();

@@ -21,6 +21,7 @@ mod leaderboards;
 mod observability;
 mod overload;
 mod page;
+mod prizes;
 mod process;
 mod reload;
 mod sharing;

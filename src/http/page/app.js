@@ -211,8 +211,13 @@ function parsePlayerId(text) {
   return id >= -MAX_PLAYER_ID - 1 && id <= MAX_PLAYER_ID ? id : null;
 }
 
-/** Table rows for entries; rows whose player or score differ from `before` (by rank) flash. */
+/** The last rank that wins a prize, or null without a prize table. */
+let lastPrizeRank = null;
+
+/** Table rows for entries; rows whose player or score differ from `before` (by rank) flash.
+ * The prize column shows what each rank wins; the last prize rank's row marks the zone's edge. */
 function renderEntries(tbody, entries, before, highlight) {
+  tbody.closest("table").classList.toggle("no-prizes", lastPrizeRank === null);
   const rows = entries.map((entry) => {
     const tr = document.createElement("tr");
     tr.dataset.rank = entry.rank;
@@ -230,8 +235,10 @@ function renderEntries(tbody, entries, before, highlight) {
       cell(numbers.format(entry.stake), "num"),
       cell(String(entry.gameId), "num"),
       achieved,
+      cell(entry.prize ?? "", "prize"),
     );
     if (entry.playerId === highlight) tr.classList.add("me");
+    if (entry.rank === lastPrizeRank) tr.classList.add("prize-edge");
     const old = before && before.get(entry.rank);
     if (before && (!old || old.playerId !== entry.playerId || old.score !== entry.score)) {
       tr.classList.add("changed");
@@ -272,6 +279,10 @@ async function campaignBoard() {
   $("name").textContent = campaign.name || campaign.id;
   $("campaign-span").textContent = `${formatTime(campaign.start)} – ${formatTime(campaign.end)}`;
   $("games").textContent = gamesLabel(campaign.games);
+  const prizes = campaign.prizes ?? [];
+  lastPrizeRank = prizes.length ? Math.max(...prizes.map((p) => Number(p.ranks.split("-").pop()))) : null;
+  $("prizes-fact").hidden = prizes.length === 0;
+  $("prizes").textContent = prizes.map((p) => `${p.ranks.replace("-", "–")}: ${p.prize}`).join(" · ");
 
   const viewButtons = [null, ...state.spans].map((span) => {
     const button = document.createElement("button");
@@ -304,9 +315,16 @@ async function campaignBoard() {
     $("window").textContent = `${viewLabel(state)}: ${formatTime(board.window.from)} – ${formatTime(board.window.to)}`;
     const count = board.entries.length;
     const first = board.offset + 1;
-    $("range").textContent = count
-      ? `ranks ${numbers.format(first)}–${numbers.format(board.offset + count)} of ${numbers.format(board.total)}`
-      : `${numbers.format(board.total)} ranked`;
+    const cutoff =
+      board.prizeCutoff === undefined
+        ? ""
+        : board.prizeCutoff === null
+          ? " · prize zone not filled yet"
+          : ` · prize zone from score ${formatScore(board.prizeCutoff)}`;
+    $("range").textContent =
+      (count
+        ? `ranks ${numbers.format(first)}–${numbers.format(board.offset + count)} of ${numbers.format(board.total)}`
+        : `${numbers.format(board.total)} ranked`) + cutoff;
     $("prev").disabled = board.offset === 0;
     $("next").disabled = board.offset + count >= board.total;
     shown = renderEntries(document.querySelector("#board tbody"), board.entries, shown, state.player);
@@ -341,6 +359,8 @@ async function campaignBoard() {
     $("player-summary").textContent = entry
       ? `Rank ${numbers.format(entry.rank)} of ${numbers.format(answer.total)} over the ${viewLabel(state)} · score ${formatScore(entry.score)} (won ${numbers.format(entry.win)} on a stake of ${numbers.format(entry.stake)}, ${formatTime(entry.achievedAt)})`
       : `Player ${id} has no ranked spin over the ${viewLabel(state)}.`;
+    if (answer.toPrize === 0) $("player-summary").textContent += ` · in the prize zone${entry?.prize ? ` (${entry.prize})` : ""}`;
+    else if (typeof answer.toPrize === "number") $("player-summary").textContent += ` · ${formatScore(answer.toPrize)} short of the prize zone`;
     renderEntries(document.querySelector("#player-board tbody"), answer.around, null, id);
     $("player-board").hidden = answer.around.length === 0;
     $("player").hidden = false;
