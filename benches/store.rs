@@ -109,12 +109,18 @@ async fn main() {
     let whole = campaign();
     // Tracked before loading, as the service does at start-up: inserts keep it (a no-op on a
     // reused store, which kept it).
-    store.track(vec![Scope { window: whole, games: None }]).await.unwrap();
+    store.track(vec![Scope { window: whole, games: None, stakes: Default::default() }]).await.unwrap();
     if store.count().await.unwrap() != events {
         assert!(store.is_empty().await.unwrap(), "{} holds another dataset", dir.display());
         load(&store, events, players).await;
     }
-    let q = |window, games| LeaderboardQuery { window, games, limit: CAP, counts: vec![] };
+    let q = |window, games| LeaderboardQuery {
+        window,
+        games,
+        stakes: Default::default(),
+        limit: CAP,
+        counts: vec![],
+    };
     // A live campaign's "now" is never on an hour boundary: windows have raw edges.
     let now = whole.to - chrono::Duration::seconds(7 * 60 + 13);
     let last = |span| Window { from: now - span, to: now };
@@ -135,7 +141,13 @@ async fn main() {
 async fn smoke(store: &EmbeddedStore, whole: Window) {
     let standings = |games| async move {
         store
-            .leaderboard(&LeaderboardQuery { window: whole, games, limit: CAP, counts: vec![] })
+            .leaderboard(&LeaderboardQuery {
+                window: whole,
+                games,
+                stakes: Default::default(),
+                limit: CAP,
+                counts: vec![],
+            })
             .await
             .unwrap()
     };

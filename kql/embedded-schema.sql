@@ -27,14 +27,17 @@ CREATE TABLE IF NOT EXISTS Rollup (
     PRIMARY KEY (Span, Bucket, Partition, PlayerID)
 ) WITHOUT ROWID;
 
--- The tracked scopes: a window [WindowFrom, WindowTo) and a game filter (Games: a JSON array
--- of GameIDs, or 'null' for all games), each with every player's best spin in ScopeBest.
+-- The tracked scopes: a window [WindowFrom, WindowTo), a game filter (Games: a JSON array
+-- of GameIDs, or 'null' for all games) and the qualifying stakes [MinStake, MaxStake] (1 and
+-- 2^31-1 when every positive stake counts), each with every player's best spin in ScopeBest.
 CREATE TABLE IF NOT EXISTS Scope (
     ScopeID INTEGER PRIMARY KEY,
     WindowFrom INTEGER NOT NULL,
     WindowTo INTEGER NOT NULL,
     Games TEXT NOT NULL,
-    UNIQUE (WindowFrom, WindowTo, Games)
+    MinStake INTEGER NOT NULL,
+    MaxStake INTEGER NOT NULL,
+    UNIQUE (WindowFrom, WindowTo, Games, MinStake, MaxStake)
 );
 CREATE TABLE IF NOT EXISTS ScopeBest (
     ScopeID INTEGER NOT NULL,

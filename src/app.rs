@@ -211,6 +211,7 @@ fn scopes(catalogue: &Catalogue) -> Vec<Scope> {
     let scope = |c: &Arc<crate::campaigns::Campaign>| Scope {
         window: Window { from: c.start, to: c.end },
         games: c.games.clone(),
+        stakes: c.stakes,
     };
     catalogue.iter().map(scope).collect()
 }

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Timelike, Utc};
 
-use crate::leaderboard::{ChangesQuery, CountRun, Grain, LeaderboardQuery, Segment, Width, Window};
+use crate::leaderboard::{ChangesQuery, CountRun, Grain, LeaderboardQuery, Segment, Stakes, Width, Window};
 
 /// An ADX table name: a plain identifier, rendered bracket-quoted so a name that happens to be
 /// a KQL keyword still means the table.
@@ -57,19 +57,29 @@ enum Hole {
     From,
     To,
     Games,
+    MinStake,
+    MaxStake,
     Limit,
     Counts,
     Segments,
     Known,
 }
 
+/// What a line filters on, when the whole line is about one filter.
+#[derive(Debug, Clone, Copy)]
+enum Filter {
+    Games,
+    Stakes,
+}
+
 #[derive(Debug)]
 enum Part {
     Text(&'static str),
     Hole(Hole),
-    /// Ends a line, which is left out entirely when it holds `{games}` and every game counts.
+    /// Ends a line, which is left out entirely when it filters on what the query does not
+    /// filter: `{games}` when every game counts, the stakes when every positive stake does.
     LineEnd {
-        optional: bool,
+        filters: Option<Filter>,
     },
 }
 
@@ -92,13 +102,25 @@ impl Template {
                 rest = &rest[close + 1..];
             }
             parts.push(Part::Text(rest));
-            parts.push(Part::LineEnd { optional: line.contains("{games}") });
+            let filters = if line.contains("{games}") {
+                Some(Filter::Games)
+            } else if line.contains("{min_stake}") || line.contains("{max_stake}") {
+                Some(Filter::Stakes)
+            } else {
+                None
+            };
+            parts.push(Part::LineEnd { filters });
         }
         Self(parts)
     }
 
-    /// The text, each hole written by `fill`; a `{games}` line is dropped when `games` is `None`.
-    fn render(&self, games: Option<&[i32]>, mut fill: impl FnMut(&mut String, Hole)) -> String {
+    /// The text, each hole written by `fill`; a `{games}` line is dropped when `games` is `None`,
+    /// a stakes line when every positive stake counts.
+    fn render(
+        &self,
+        (games, stakes): (Option<&[i32]>, Stakes),
+        mut fill: impl FnMut(&mut String, Hole),
+    ) -> String {
         let (mut out, mut line) = (String::new(), String::new());
         for part in &self.0 {
             match part {
@@ -108,9 +130,16 @@ impl Template {
                         write_list(&mut line, games);
                     }
                 }
+                Part::Hole(Hole::MinStake) => write_int(&mut line, stakes.range().0),
+                Part::Hole(Hole::MaxStake) => write_int(&mut line, stakes.range().1),
                 Part::Hole(h) => fill(&mut line, *h),
-                Part::LineEnd { optional } => {
-                    if !(*optional && games.is_none()) {
+                Part::LineEnd { filters } => {
+                    let dropped = match filters {
+                        Some(Filter::Games) => games.is_none(),
+                        Some(Filter::Stakes) => stakes.is_any(),
+                        None => false,
+                    };
+                    if !dropped {
                         if !out.is_empty() {
                             out.push('\n');
                         }
@@ -130,6 +159,8 @@ fn hole(name: &str) -> Hole {
         "from" => Hole::From,
         "to" => Hole::To,
         "games" => Hole::Games,
+        "min_stake" => Hole::MinStake,
+        "max_stake" => Hole::MaxStake,
         "limit" => Hole::Limit,
         "counts" => Hole::Counts,
         "segments" => Hole::Segments,
@@ -140,7 +171,7 @@ fn hole(name: &str) -> Hole {
 
 /// The standings query for `query` against `table`.
 pub fn render(query: &LeaderboardQuery, table: &TableName) -> String {
-    LEADERBOARD.render(query.games.as_deref(), |out, hole| match hole {
+    LEADERBOARD.render((query.games.as_deref(), query.stakes), |out, hole| match hole {
         Hole::Table => write!(out, "{table}").expect("writing to a String"),
         Hole::From => write_datetime(out, query.window.from),
         Hole::To => write_datetime(out, query.window.to),
@@ -152,7 +183,7 @@ pub fn render(query: &LeaderboardQuery, table: &TableName) -> String {
 
 /// The changes query for `query` against `table`.
 pub fn render_changes(query: &ChangesQuery, table: &TableName) -> String {
-    CHANGES.render(query.games.as_deref(), |out, hole| match hole {
+    CHANGES.render((query.games.as_deref(), query.stakes), |out, hole| match hole {
         Hole::Segments => {
             for (i, segment) in query.segments.iter().enumerate() {
                 out.push_str(if i == 0 { "\n    (" } else { ",\n    (" });
@@ -219,6 +250,10 @@ fn write_datetime(out: &mut String, t: DateTime<Utc>) {
 
 fn write_micros(out: &mut String, us: i64) {
     write_datetime(out, DateTime::from_timestamp_micros(us).expect("bucket labels are valid instants"));
+}
+
+fn write_int(out: &mut String, n: i32) {
+    write!(out, "{n}").expect("writing to a String");
 }
 
 fn write_list(out: &mut String, games: &[i32]) {

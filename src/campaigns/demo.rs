@@ -18,6 +18,7 @@ pub fn demo_catalogue(now: DateTime<Utc>) -> Catalogue {
         end,
         games,
         windows: None,
+        stakes: Default::default(),
         prizes: Default::default(),
     };
     let prizes = [("1", "€500"), ("2-3", "€100"), ("4-10", "50 free spins")];

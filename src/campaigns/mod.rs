@@ -14,7 +14,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::leaderboard::Span;
+use crate::leaderboard::{Span, Stakes};
 
 pub use demo::demo_catalogue;
 pub use id::{CampaignId, InvalidCampaignId};
@@ -38,6 +38,10 @@ pub struct Campaign {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<String>>, example = json!(["15m", "1h", "24h"]))]
     pub windows: Option<Vec<Span>>,
+    /// Only spins of these stakes count (`min-stake`, `max-stake`, inclusive; named as in the
+    /// campaigns file); absent: every positive stake.
+    #[serde(flatten)]
+    pub stakes: Stakes,
     /// What the ranks win; absent when the campaign has no prize table.
     #[serde(skip_serializing_if = "Prizes::is_empty")]
     pub prizes: Prizes,
@@ -110,6 +114,10 @@ struct CampaignEntry {
     end: When,
     games: Option<Vec<i64>>,
     windows: Option<Vec<String>>,
+    #[serde(rename = "min-stake")]
+    min_stake: Option<i64>,
+    #[serde(rename = "max-stake")]
+    max_stake: Option<i64>,
     prizes: Option<Vec<PrizeEntry>>,
 }
 
@@ -189,9 +197,19 @@ impl CampaignEntry {
             Some(n) => n.clone(),
             None => id.as_str().to_owned(),
         };
+        let stakes = self.stakes()?;
         let prizes = self.prizes.iter().flatten().map(|p| (p.ranks.as_str(), p.prize.as_str()));
         let prizes = Prizes::parse(prizes).map_err(|p| ("prizes", p))?;
-        Ok(Campaign { id, name, start, end, games, windows, prizes })
+        Ok(Campaign { id, name, start, end, games, windows, stakes, prizes })
+    }
+
+    fn stakes(&self) -> Result<Stakes, FieldProblem> {
+        let bound = |field, value: Option<i64>| {
+            value
+                .map(|v| i32::try_from(v).map_err(|_| (field, format!("{v} is not an Int32 stake"))))
+                .transpose()
+        };
+        Stakes::new(bound("min-stake", self.min_stake)?, bound("max-stake", self.max_stake)?)
     }
 }
 

@@ -139,3 +139,29 @@ fn bad_prizes_name_their_field() {
     let e = error_of(&one("[[campaigns.prizes]]\nranks = \"1\""));
     assert!(e.contains("line 5") && e.contains("missing field `prize`"), "{e}");
 }
+
+#[test]
+fn stake_bounds_are_read_validated_and_listed_under_their_file_names() {
+    let one = |extra: &str| {
+        format!(
+            "[[campaigns]]\nid = \"c\"\nstart = 2026-11-01T00:00:00Z\nend = 2026-11-02T00:00:00Z\n{extra}\n"
+        )
+    };
+    let catalogue = parse(&one("min-stake = 20\nmax-stake = 5000")).unwrap();
+    let c = catalogue.iter().next().unwrap();
+    assert_eq!((c.stakes.min, c.stakes.max), (Some(20), Some(5000)));
+    let json = serde_json::to_value(&**c).unwrap();
+    assert_eq!((json["min-stake"].clone(), json["max-stake"].clone()), (20.into(), 5000.into()));
+    let plain = parse(GOOD).unwrap();
+    let plain = serde_json::to_value(&**plain.iter().next().unwrap()).unwrap();
+    assert!(plain.get("min-stake").is_none() && plain.get("max-stake").is_none(), "{plain}");
+    for (extra, field) in [
+        ("min-stake = 0", "`min-stake`"),
+        ("max-stake = -3", "`max-stake`"),
+        ("min-stake = 50\nmax-stake = 10", "`max-stake`"),
+        ("max-stake = 3000000000", "`max-stake`"),
+    ] {
+        let e = error_of(&one(extra));
+        assert!(e.contains("campaigns.toml") && e.contains("(c)") && e.contains(field), "{extra}: {e}");
+    }
+}

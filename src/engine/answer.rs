@@ -332,6 +332,7 @@ mod tests {
             end,
             games: None,
             windows: None,
+            stakes: Default::default(),
             prizes: Prizes::parse(prizes.iter().copied()).unwrap(),
         };
         let window = Window { from: start, to: end };

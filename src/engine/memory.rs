@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 
 use crate::backend::{Arrived, Backend, BackendError, Standings};
 use crate::leaderboard::{
-    BucketCount, BucketRow, Changes, ChangesQuery, Grain, LeaderboardQuery, Row, Window,
+    BucketCount, BucketRow, Changes, ChangesQuery, Grain, LeaderboardQuery, Row, Stakes, Window,
 };
 
 /// What one call does before (or instead of) answering.
@@ -77,27 +77,27 @@ impl Memory {
         }
     }
 
-    /// The counted spins of `range` and `games`.
-    fn counted(&self, range: Window, games: Option<&[i32]>) -> Vec<Row> {
+    /// The counted spins of `range`, `games` and `stakes`.
+    fn counted(&self, range: Window, (games, stakes): (Option<&[i32]>, Stakes)) -> Vec<Row> {
         let (from, to) = (range.from.timestamp_micros(), range.to.timestamp_micros());
         let spins = self.spins.lock().unwrap();
         spins
             .iter()
             .filter(|s| s.counts() && s.achieved_us >= from && s.achieved_us < to)
-            .filter(|s| games.is_none_or(|g| g.contains(&s.game_id)))
+            .filter(|s| games.is_none_or(|g| g.contains(&s.game_id)) && stakes.qualifies(s.stake))
             .copied()
             .collect()
     }
 
     pub fn standings_now(&self, query: &LeaderboardQuery) -> Standings {
-        let spins = self.counted(query.window, query.games.as_deref());
+        let spins = self.counted(query.window, (query.games.as_deref(), query.stakes));
         let mut rows = bests(spins.iter().map(|s| (0, *s))).into_values().collect::<Vec<_>>();
         rows.sort_by(Row::rank_order);
         let total = rows.len() as u64;
         rows.truncate(query.limit as usize);
         let mut counts = Vec::new();
         for run in &query.counts {
-            let spins = self.counted(run.range, query.games.as_deref());
+            let spins = self.counted(run.range, (query.games.as_deref(), query.stakes));
             counts.extend(count(spins.iter().map(|s| run.width.floor(s.achieved_us))));
         }
         Standings { rows, total, counts }
@@ -108,7 +108,7 @@ impl Memory {
         let mut counts = Vec::new();
         let mut rows = Vec::new();
         for segment in &query.segments {
-            let spins = self.counted(segment.range, query.games.as_deref());
+            let spins = self.counted(segment.range, (query.games.as_deref(), query.stakes));
             let segment_counts = segment.counts.map(|w| count(spins.iter().map(|s| w.floor(s.achieved_us))));
             let changed = |s: &Row| {
                 let Some(width) = segment.counts.filter(|_| segment.watched) else { return true };

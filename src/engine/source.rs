@@ -54,7 +54,7 @@ impl Refresh<'_> {
         }
         let range = (self.campaign.start, self.campaign.end);
         let periods = (settings.late_arrival, settings.reconcile_every);
-        Geometry::new(self.view, range, self.campaign.games.clone(), periods, cap)
+        Geometry::new(self.view, range, (self.campaign.games.clone(), self.campaign.stakes), periods, cap)
     }
 
     async fn steady(&self, ledger: Ledger) -> (Result<(Arc<[Row]>, u64), Error>, Option<Ledger>) {
@@ -122,8 +122,8 @@ impl Refresh<'_> {
     /// One full query, with `counts` answered alongside.
     async fn full(&self, counts: Vec<CountRun>) -> Result<(Arc<[Row]>, u64, Vec<BucketCount>), Error> {
         let limit = self.shared.settings.max_standings.get();
-        let query =
-            LeaderboardQuery { window: self.window, games: self.campaign.games.clone(), limit, counts };
+        let (games, stakes) = (self.campaign.games.clone(), self.campaign.stakes);
+        let query = LeaderboardQuery { window: self.window, games, stakes, limit, counts };
         let standings = self.shared.query(query).await?;
         Ok((standings.rows.into(), standings.total, standings.counts))
     }
@@ -142,12 +142,19 @@ pub fn first_query(
 ) -> LeaderboardQuery {
     let range = (campaign.start, campaign.end);
     let periods = (late_arrival, std::time::Duration::MAX);
-    let geometry = Geometry::new(view, range, campaign.games.clone(), periods, max_standings as usize);
+    let counted = (campaign.games.clone(), campaign.stakes);
+    let geometry = Geometry::new(view, range, counted, periods, max_standings as usize);
     let counts = match geometry {
         Some(geometry) if incremental && view == View::Top => Ledger::new(geometry, now).count_runs(),
         _ => Vec::new(),
     };
-    LeaderboardQuery { window, games: campaign.games.clone(), limit: max_standings, counts }
+    LeaderboardQuery {
+        window,
+        games: campaign.games.clone(),
+        stakes: campaign.stakes,
+        limit: max_standings,
+        counts,
+    }
 }
 
 /// Runs `work` on the blocking pool when `heavy`; a panic there is a failed refresh.

@@ -11,7 +11,7 @@ fn window() -> Window {
 }
 
 fn query(games: Option<Vec<i32>>) -> LeaderboardQuery {
-    LeaderboardQuery { window: window(), games, limit: 100, counts: vec![] }
+    LeaderboardQuery { window: window(), games, stakes: Default::default(), limit: 100, counts: vec![] }
 }
 
 #[test]
@@ -59,7 +59,7 @@ fn changes_render_segments_and_known_counts() {
         Segment { range: window(), rows: None, counts: Some(Width::HOUR), watched: false },
     ];
     let known = vec![BucketCount { bucket: 1_700_000_000_000_000, spins: 12 }];
-    let query = ChangesQuery { games: Some(vec![4]), segments, known };
+    let query = ChangesQuery { games: Some(vec![4]), stakes: Default::default(), segments, known };
     let text = render_changes(&query, &TableName::parse("where").unwrap());
     assert!(text.starts_with("let spins = union\n    (['where']\n    | where EventTime >= "), "{text}");
     assert!(text.contains("RowBucket = datetime(2026-11-01T00:00:00.0000000Z), CountBucket = datetime(null), Watched = false)"), "{text}");

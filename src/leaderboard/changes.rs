@@ -78,6 +78,8 @@ pub struct Segment {
 pub struct ChangesQuery {
     /// Only spins of these games count (sorted, deduplicated, non-empty); `None` = all games.
     pub games: Option<Vec<i32>>,
+    /// Only spins of these stakes count.
+    pub stakes: super::Stakes,
     /// Disjoint ranges (a rows-only range may overlap counts-only ones).
     pub segments: Vec<Segment>,
     /// The counts of watched buckets as last seen; a bucket not listed had no counted spin.

@@ -6,6 +6,7 @@ mod changes;
 mod params;
 mod row;
 mod span;
+mod stakes;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ pub use params::{
 };
 pub use row::Row;
 pub use span::Span;
+pub use stakes::Stakes;
 
 /// The two views of a campaign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,6 +45,8 @@ pub struct LeaderboardQuery {
     pub window: Window,
     /// Only spins of these games count (sorted, deduplicated, non-empty); `None` = all games.
     pub games: Option<Vec<i32>>,
+    /// Only spins of these stakes count.
+    pub stakes: Stakes,
     /// The most rows to return (`--max-standings`); the total is counted past it.
     pub limit: u32,
     /// Counted spins per bucket of these ranges, answered alongside (an incremental refresh

@@ -31,7 +31,7 @@ use queue::{Batch, Job};
 pub use scope::Scope;
 use write::Writer;
 
-const SCHEMA: &str = include_str!("../../kql/embedded-schema.sql");
+pub(crate) const SCHEMA: &str = include_str!("../../kql/embedded-schema.sql");
 pub(crate) const HOUR: i64 = 3_600_000_000;
 pub(crate) const DAY: i64 = 24 * HOUR;
 pub(crate) const WEEK: i64 = 7 * DAY;

@@ -59,7 +59,8 @@ pub fn run(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Stan
     let tx = conn.unchecked_transaction()?;
     let standings = match scope::lookup(&tx, query)? {
         Some(id) => collect(tx.prepare_cached(scope::STANDINGS)?.query([id])?, query.limit),
-        None => rollup(&tx, query),
+        None if query.stakes.is_any() => rollup(&tx, query),
+        None => raw(&tx, query),
     }?;
     tx.finish()?;
     Ok(standings)
@@ -83,6 +84,21 @@ fn rollup(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Stand
         ":raw1_from": plan.raw[0].0, ":raw1_to": plan.raw[0].1,
         ":raw2_from": plan.raw[1].0, ":raw2_to": plan.raw[1].1,
         ":all_games": query.games.is_none(), ":partitions": partitions,
+    })?;
+    collect(rows, query.limit)
+}
+
+/// Standings straight from the spins: the rollup keeps each player's best spin whatever its
+/// stake, so it cannot answer a view whose campaign bounds the stakes (its whole window is a
+/// tracked scope; its windows are read here, a scan of their spins).
+fn raw(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Standings> {
+    let (min_stake, max_stake) = query.stakes.range();
+    let games = serde_json::to_string(&query.games).expect("ints serialize");
+    let mut statement = conn.prepare_cached(scope::RAW_STANDINGS)?;
+    let rows = statement.query(named_params! {
+        ":from": micros(query.window.from), ":to": micros(query.window.to),
+        ":min_stake": min_stake, ":max_stake": max_stake,
+        ":all_games": query.games.is_none(), ":games": games,
     })?;
     collect(rows, query.limit)
 }

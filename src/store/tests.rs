@@ -10,14 +10,14 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use super::*;
-use crate::leaderboard::Window;
+use crate::leaderboard::{Stakes, Window};
 
 /// A standing as compared: (player, win, stake, game, achieved at in µs).
 type Row = (i32, i64, i32, i32, i64);
 
 /// Every ranked player of the view, straight from the definition: a player's row is their
 /// best ratio, earliest, then larger stake, then smaller game; ranks by score, time, player.
-fn oracle(spins: &[Spin], window: &Window, games: Option<&[i32]>) -> Vec<Row> {
+fn oracle(spins: &[Spin], window: &Window, (games, stakes): (Option<&[i32]>, Stakes)) -> Vec<Row> {
     let ratio = |s: &Spin| s.win as f64 / f64::from(s.stake);
     let row_order = |a: &Spin, b: &Spin| {
         ratio(b)
@@ -29,7 +29,7 @@ fn oracle(spins: &[Spin], window: &Window, games: Option<&[i32]>) -> Vec<Row> {
     let mut best: BTreeMap<i32, &Spin> = BTreeMap::new();
     let counted = spins.iter().filter(|s| {
         s.win > 0
-            && s.stake > 0
+            && stakes.qualifies(s.stake)
             && window.from <= s.event_time
             && s.event_time < window.to
             && games.is_none_or(|g| g.contains(&s.game_id))
@@ -117,8 +117,19 @@ fn random_query(rng: &mut StdRng, days: i64) -> (Window, Option<Vec<i32>>) {
 
 /// Asserts the store's answer for the view, complete and capped, against the oracle.
 async fn check(store: &EmbeddedStore, spins: &[Spin], window: Window, games: Option<Vec<i32>>, cap: u32) {
-    let expected = oracle(spins, &window, games.as_deref());
-    let query = LeaderboardQuery { window, games, limit: cap, counts: vec![] };
+    check_stakes(store, spins, window, (games, Stakes::default()), cap).await;
+}
+
+/// [`check`], for a campaign counting only `stakes`.
+async fn check_stakes(
+    store: &EmbeddedStore,
+    spins: &[Spin],
+    window: Window,
+    (games, stakes): (Option<Vec<i32>>, Stakes),
+    cap: u32,
+) {
+    let expected = oracle(spins, &window, (games.as_deref(), stakes));
+    let query = LeaderboardQuery { window, games, stakes, limit: cap, counts: vec![] };
     let got = store.leaderboard(&query).await.unwrap();
     let shown: Vec<Row> =
         got.rows.iter().map(|s| (s.player_id, s.win, s.stake, s.game_id, s.achieved_us)).collect();
@@ -144,7 +155,7 @@ async fn scope_ids(store: &EmbeddedStore) -> Vec<(i64, i64)> {
 }
 
 fn scope(from: i64, to: i64, games: Option<Vec<i32>>) -> Scope {
-    Scope { window: Window { from: at(from), to: at(to) }, games }
+    Scope { window: Window { from: at(from), to: at(to) }, games, stakes: Default::default() }
 }
 
 #[tokio::test]
@@ -157,7 +168,7 @@ async fn rollup_answers_complete_standings_for_every_window() {
     let mut capped = 0;
     for _ in 0..250 {
         let (window, games) = random_query(&mut rng, 20);
-        let total = oracle(&spins, &window, games.as_deref()).len() as u32;
+        let total = oracle(&spins, &window, (games.as_deref(), Stakes::default())).len() as u32;
         let cap = if rng.random_bool(0.5) { rng.random_range(1..=total.max(1)) } else { 1_000_000 };
         capped += usize::from(cap < total);
         check(&store, &spins, window, games, cap).await;
@@ -185,8 +196,13 @@ async fn tracked_scopes_answer_like_the_rollup_through_inserts_and_restarts() {
         }
         store.track(scopes.to_vec()).await.unwrap();
         for s in &scopes {
-            let query =
-                LeaderboardQuery { window: s.window, games: s.games.clone(), limit: 1, counts: vec![] };
+            let query = LeaderboardQuery {
+                window: s.window,
+                games: s.games.clone(),
+                stakes: s.stakes,
+                limit: 1,
+                counts: vec![],
+            };
             let found = store.read(move |c| scope::lookup(c, &query)).await.unwrap();
             assert!(found.is_some(), "{s:?} is read from its scope");
             check(&store, before, s.window, s.games.clone(), 1_000_000).await;
@@ -204,6 +220,40 @@ async fn tracked_scopes_answer_like_the_rollup_through_inserts_and_restarts() {
     let ids = scope_ids(&store).await;
     store.track(scopes.to_vec()).await.unwrap();
     assert_eq!(scope_ids(&store).await, ids, "an unchanged set rebuilds nothing");
+}
+
+/// A campaign that bounds the stakes: its scope (built, then kept by inserts) and its windows
+/// (which no rollup can answer) count exactly the spins of those stakes, bounds included; two
+/// scopes that differ only in their stakes are two scopes.
+#[tokio::test]
+async fn stake_bounds_count_on_scopes_and_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(5);
+    let all = spins(&mut rng, 4000, 10);
+    let (before, after) = all.split_at(2000);
+    let store = EmbeddedStore::open(dir.path()).await.unwrap();
+    insert(&store, before).await;
+    let bounds = [Stakes::new(Some(2), Some(5)).unwrap(), Stakes::new(Some(10), None).unwrap()];
+    let whole = Window { from: at(0), to: at(10 * DAY) };
+    let scopes = bounds.map(|stakes| Scope { window: whole, games: None, stakes });
+    store.track(scopes.to_vec()).await.unwrap();
+    assert_eq!(scope_ids(&store).await.len(), 2);
+    insert(&store, after).await;
+    let mut differ = 0;
+    for stakes in bounds {
+        check_stakes(&store, &all, whole, (None, stakes), 1_000_000).await;
+        differ += usize::from(
+            oracle(&all, &whole, (None, stakes)) != oracle(&all, &whole, (None, Stakes::default())),
+        );
+        for _ in 0..25 {
+            let (window, games) = random_query(&mut rng, 10);
+            let cap = rng.random_range(1..=500);
+            check_stakes(&store, &all, window, (games, stakes), cap).await;
+        }
+    }
+    assert!(differ >= 1, "the bounds change the standings");
+    let [narrow, high] = bounds.map(|stakes| oracle(&all, &whole, (None, stakes)));
+    assert_ne!(narrow, high, "scopes that differ in their stakes only give different standings");
 }
 
 #[tokio::test]
@@ -304,7 +354,7 @@ async fn a_trimmed_version_1_store_is_migrated() {
         })
         .await
         .unwrap();
-    assert_eq!(meta, [("schema".to_owned(), 2)]);
+    assert_eq!(meta, [("schema".to_owned(), 3)]);
     let whole = scope(0, 10 * DAY, None);
     store.track(vec![whole.clone()]).await.unwrap();
     check(&store, &spins, whole.window, None, 1_000_000).await;

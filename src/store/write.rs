@@ -13,7 +13,8 @@ use crate::events::Spin;
 /// The derived tables' version (Meta 'schema'); a store holding another is rebuilt at open.
 /// 1 (unversioned, with Meta 'depth'): rollup partitions trimmed to their top K players.
 /// 2: untrimmed rollup, tracked scopes.
-const SCHEMA_VERSION: i64 = 2;
+/// 3: tracked scopes keyed by their qualifying stakes too.
+const SCHEMA_VERSION: i64 = 3;
 
 const INSERT_SPIN: &str =
     "INSERT INTO GamePlay (PlayerID, GameID, Win, Stake, EventTime) VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -88,7 +89,7 @@ impl Writer {
                             ])?;
                         }
                     }
-                    for tracked in scopes.iter().filter(|s| s.holds(time, game)) {
+                    for tracked in scopes.iter().filter(|s| s.holds(time, game, stake)) {
                         scoped.execute(params![tracked.id, player, score, time, win, stake, game])?;
                     }
                 }
@@ -109,10 +110,13 @@ impl Writer {
 fn rebuild(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     // Version 1 kept this index to trim partitions; nothing reads it now.
+    // Scopes are laid out anew (version 3 keys them by stakes too): dropped, then made again
+    // by the schema, empty.
     tx.execute_batch(
-        "DROP INDEX IF EXISTS Rollup_by_rank; DELETE FROM Rollup; DELETE FROM ScopeBest; DELETE FROM Scope;
-         DELETE FROM Meta WHERE Key = 'depth';",
+        "DROP INDEX IF EXISTS Rollup_by_rank; DELETE FROM Rollup; DROP TABLE IF EXISTS ScopeBest;
+         DROP TABLE IF EXISTS Scope; DELETE FROM Meta WHERE Key = 'depth';",
     )?;
+    tx.execute_batch(super::SCHEMA)?;
     for (span, all_games) in LEVELS.into_iter().flat_map(|l| [(l, false), (l, true)]) {
         tx.execute(
             "INSERT INTO Rollup (Span, Bucket, Partition, PlayerID, Score, EventTime, Win, Stake, GameID)

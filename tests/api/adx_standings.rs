@@ -3,14 +3,20 @@
 //! and each player's row the spin that set the score, ties settled as the SQL path settles them.
 
 use leaderboard::backend::{Backend, Standings};
-use leaderboard::leaderboard::{LeaderboardQuery, Window};
+use leaderboard::leaderboard::{LeaderboardQuery, Stakes, Window};
 
 use crate::common::fixture::{CampaignDef, Row};
 use crate::common::{Engine, Fixture};
 
 fn query(fixture: &Fixture, c: &CampaignDef, limit: u32) -> LeaderboardQuery {
     let (from, to) = fixture.window(c, None);
-    LeaderboardQuery { window: Window { from, to }, games: c.games.clone(), limit, counts: vec![] }
+    LeaderboardQuery {
+        window: Window { from, to },
+        games: c.games.clone(),
+        stakes: Stakes::new(c.stakes.0, c.stakes.1).unwrap(),
+        limit,
+        counts: vec![],
+    }
 }
 
 fn rows(standings: &Standings) -> Vec<Row> {

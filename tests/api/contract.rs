@@ -19,7 +19,7 @@ async fn campaigns_are_listed_with_status() {
     let body = app.json("/campaigns").await;
     let list = body["campaigns"].as_array().unwrap();
     let status = |id: &str| list.iter().find(|c| c["id"] == id).unwrap()["status"].clone();
-    assert_eq!(list.len(), 5);
+    assert_eq!(list.len(), 6);
     assert_eq!(status("live-all"), "live");
     assert_eq!(status("ended"), "ended");
     assert_eq!(status("upcoming"), "upcoming");

@@ -161,7 +161,10 @@ fn legitimate_lines() -> HashSet<String> {
     let window = Window { from: chrono::Utc::now() - chrono::Duration::days(1), to: chrono::Utc::now() };
     let table = TableName::default();
     let counts = vec![CountRun { range: window, width: hour }, CountRun { range: window, width: ten }];
-    let mut texts = vec![render(&LeaderboardQuery { window, games: None, limit: 1, counts }, &table)];
+    let mut texts = vec![render(
+        &LeaderboardQuery { window, games: None, stakes: Default::default(), limit: 1, counts },
+        &table,
+    )];
     let segment = |rows, counts, watched| Segment { range: window, rows, counts, watched };
     let segments = vec![
         segment(Some(Grain::Whole), None, false),
@@ -174,7 +177,10 @@ fn legitimate_lines() -> HashSet<String> {
     for known in [vec![], vec![BucketCount { bucket: 0, spins: 1 }; 2]] {
         for segment in &segments {
             let segments = vec![segment.clone(), segments[0].clone(), segment.clone()];
-            texts.push(render_changes(&ChangesQuery { games: None, segments, known: known.clone() }, &table));
+            texts.push(render_changes(
+                &ChangesQuery { games: None, stakes: Default::default(), segments, known: known.clone() },
+                &table,
+            ));
         }
     }
     texts.iter().flat_map(|t| skeleton(t).lines().map(str::to_owned).collect::<Vec<_>>()).collect()
@@ -239,8 +245,16 @@ fn the_skeleton_check_catches_a_line_no_hole_writes() {
     let lines = legitimate_lines();
     let table = TableName::default();
     let window = Window { from: chrono::Utc::now(), to: chrono::Utc::now() };
-    let legit =
-        render(&LeaderboardQuery { window, games: Some(vec![3, 44]), limit: 12, counts: vec![] }, &table);
+    let legit = render(
+        &LeaderboardQuery {
+            window,
+            games: Some(vec![3, 44]),
+            stakes: Default::default(),
+            limit: 12,
+            counts: vec![],
+        },
+        &table,
+    );
     let with_games: HashSet<String> = skeleton(&legit).lines().map(str::to_owned).collect();
     let lines: HashSet<String> = lines.union(&with_games).cloned().collect();
     assert!(skeleton(&legit).lines().all(|l| lines.contains(l)));

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use chrono::{TimeZone, Utc};
 use leaderboard::kql::{TableName, render, render_changes};
 use leaderboard::leaderboard::{
-    BucketCount, ChangesQuery, CountRun, Grain, LeaderboardQuery, Segment, Width, Window,
+    BucketCount, ChangesQuery, CountRun, Grain, LeaderboardQuery, Segment, Stakes, Width, Window,
 };
 use serde_json::json;
 
@@ -33,7 +33,8 @@ fn analyze(texts: &[(String, String)], table: &str) -> (bool, String) {
     (out.status.success(), report)
 }
 
-/// Every shape the renderer has: with and without a game filter (one game, many, extremes),
+/// Every shape the renderer has: with and without a game filter (one game, many, extremes) and
+/// stake bounds,
 /// the smallest and largest limits, instants from the far past to the far future with and
 /// without fractions, for the default table name and operator-chosen ones.
 fn rendered(table: &TableName) -> Vec<(String, String)> {
@@ -43,6 +44,9 @@ fn rendered(table: &TableName) -> Vec<(String, String)> {
         Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap() + chrono::Duration::microseconds(999_999),
     ];
     let games = [None, Some(vec![7]), Some(vec![i32::MIN, -1, 0, 2, 3, i32::MAX])];
+    // Qualifying stakes, one kind with each game filter: any, a lower bound, both extremes.
+    let bounds = [(None, None), (Some(20), None), (Some(1), Some(i32::MAX))];
+    let stakes = bounds.map(|(min, max)| Stakes::new(min, max).unwrap());
     let mut texts = Vec::new();
     for (i, from) in instants.iter().enumerate() {
         for (g, games) in games.iter().enumerate() {
@@ -50,6 +54,7 @@ fn rendered(table: &TableName) -> Vec<(String, String)> {
                 let query = LeaderboardQuery {
                     window: Window { from: *from, to: instants[2] },
                     games: games.clone(),
+                    stakes: stakes[g],
                     limit,
                     counts: vec![],
                 };
@@ -59,7 +64,8 @@ fn rendered(table: &TableName) -> Vec<(String, String)> {
             let (ten, hour) = (Width::seconds(10).unwrap(), Width::HOUR);
             let counts =
                 vec![CountRun { range: window, width: hour }, CountRun { range: window, width: ten }];
-            let query = LeaderboardQuery { window, games: games.clone(), limit: 1000, counts };
+            let query =
+                LeaderboardQuery { window, games: games.clone(), stakes: stakes[g], limit: 1000, counts };
             texts.push((format!("leaderboard with counts instant{i} games{g}"), render(&query, table)));
             // Every kind of segment, alone and together, with and without known counts.
             let segment = |rows, counts, watched| Segment { range: window, rows, counts, watched };
@@ -75,6 +81,7 @@ fn rendered(table: &TableName) -> Vec<(String, String)> {
                 for (n, known) in known.iter().enumerate() {
                     let query = ChangesQuery {
                         games: games.clone(),
+                        stakes: stakes[g],
                         segments: vec![kind.clone()],
                         known: known.clone(),
                     };
@@ -84,8 +91,12 @@ fn rendered(table: &TableName) -> Vec<(String, String)> {
                     ));
                 }
             }
-            let query =
-                ChangesQuery { games: games.clone(), segments: kinds.to_vec(), known: known[1].clone() };
+            let query = ChangesQuery {
+                games: games.clone(),
+                stakes: stakes[g],
+                segments: kinds.to_vec(),
+                known: known[1].clone(),
+            };
             texts.push((format!("changes all instant{i} games{g}"), render_changes(&query, table)));
         }
     }

@@ -75,6 +75,23 @@ async fn edges_ties_and_filters_are_as_documented() {
     assert_eq!(entries[0]["gameId"], 4);
     assert_eq!(entries[0]["win"], 5000);
     assert_eq!(entries[0]["score"], 1000.0);
+
+    // live-stakes is live-all counting stakes 3 to 20 only: both bounds count, nothing past them.
+    let csv = |id: &'static str| {
+        let app = &app;
+        async move { app.get(&format!("/campaigns/{id}/standings.csv")).await.text().await.unwrap() }
+    };
+    let (all, bounded_csv) = (csv("live-all").await, csv("live-stakes").await);
+    let stake = |line: &str| line.split(',').nth(4).unwrap().parse::<i64>().unwrap();
+    let stakes: Vec<i64> = bounded_csv.lines().skip(1).map(stake).collect();
+    assert!(stakes.iter().all(|s| (3..=20).contains(s)), "{stakes:?}");
+    assert!(stakes.contains(&3) && stakes.contains(&20), "both bounds are inclusive: {stakes:?}");
+    assert!(all.lines().skip(1).map(stake).any(|s| !(3..=20).contains(&s)), "live-all counts others");
+    let bounded = app.json("/campaigns/live-stakes/top").await;
+    assert_eq!(
+        (bounded["campaign"]["min-stake"].clone(), bounded["campaign"]["max-stake"].clone()),
+        (3.into(), 20.into())
+    );
 }
 
 #[tokio::test]

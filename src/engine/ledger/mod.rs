@@ -29,7 +29,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::leaderboard::{
-    BucketCount, Changes, ChangesQuery, CountRun, Grain, Row, Segment, View, Width, Window,
+    BucketCount, Changes, ChangesQuery, CountRun, Grain, Row, Segment, Stakes, View, Width, Window,
 };
 use layout::Layout;
 use stairs::Stairs;
@@ -41,6 +41,7 @@ pub struct Geometry {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub games: Option<Vec<i32>>,
+    pub stakes: Stakes,
     pub late: Duration,
     pub reconcile_every: Duration,
     /// The most players the view may rank and still be refreshed incrementally.
@@ -54,7 +55,7 @@ impl Geometry {
     pub fn new(
         view: View,
         (start, end): (DateTime<Utc>, DateTime<Utc>),
-        games: Option<Vec<i32>>,
+        (games, stakes): (Option<Vec<i32>>, Stakes),
         (late, reconcile_every): (Duration, Duration),
         cap: usize,
     ) -> Option<Self> {
@@ -65,7 +66,7 @@ impl Geometry {
         {
             return None;
         }
-        Some(Self { view, start, end, games, late, reconcile_every, cap, fine, coarse })
+        Some(Self { view, start, end, games, stakes, late, reconcile_every, cap, fine, coarse })
     }
 
     /// The view's range at `now`, `[from, to)` in microseconds (as [`View::window`] has it).
@@ -219,7 +220,7 @@ impl Ledger {
             });
             known.extend(self.layout.open_known(open_from).filter(|k| k.bucket < to));
         }
-        let query = ChangesQuery { games: g.games.clone(), segments, known };
+        let query = ChangesQuery { games: g.games.clone(), stakes: g.stakes, segments, known };
         let seal = g.seal(now, low, to);
         Plan { query, now: now.timestamp_micros(), from, low, seal, open_from, reconcile }
     }

@@ -28,7 +28,13 @@ fn at(us: i64) -> DateTime<Utc> {
 /// The view's standings at `now`, by brute force.
 fn truth(memory: &Memory, geometry: &Geometry, now: DateTime<Utc>) -> Vec<Row> {
     let window = geometry.view.window(geometry.start, geometry.end, now).unwrap();
-    let query = LeaderboardQuery { window, games: geometry.games.clone(), limit: u32::MAX, counts: vec![] };
+    let query = LeaderboardQuery {
+        window,
+        games: geometry.games.clone(),
+        stakes: geometry.stakes,
+        limit: u32::MAX,
+        counts: vec![],
+    };
     memory.standings_now(&query).rows
 }
 
@@ -45,7 +51,9 @@ impl Driven {
     fn new(view: View, games: Option<Vec<i32>>) -> Self {
         let start = t0() + chrono::Duration::seconds(17);
         let end = t0() + chrono::Duration::days(2);
-        let geometry = Geometry::new(view, (start, end), games, (LATE, RECONCILE), 1_000_000).unwrap();
+        let geometry =
+            Geometry::new(view, (start, end), (games, Default::default()), (LATE, RECONCILE), 1_000_000)
+                .unwrap();
         Self { geometry, ledger: None, loads: 0, unreconciled: false }
     }
 
@@ -70,7 +78,13 @@ impl Driven {
         }
         let window = self.geometry.view.window(self.geometry.start, self.geometry.end, now).unwrap();
         let games = self.geometry.games.clone();
-        let query = LeaderboardQuery { window, games, limit: 1_000_000, counts: ledger.count_runs() };
+        let query = LeaderboardQuery {
+            window,
+            games,
+            stakes: Default::default(),
+            limit: 1_000_000,
+            counts: ledger.count_runs(),
+        };
         let standings = memory.standings_now(&query);
         let rows: Arc<[Row]> = standings.rows.into();
         self.ledger = Some(ledger.loaded(rows.clone(), &standings.counts, now));
@@ -234,7 +248,7 @@ fn deleted_spins_make_the_view_load_again() {
 fn windows_shorter_than_two_fine_buckets_are_not_incremental() {
     let view = View::Window(Span::parse("20s").unwrap());
     let range = (t0(), t0() + chrono::Duration::days(1));
-    assert!(Geometry::new(view, range, None, (LATE, RECONCILE), 10).is_none());
+    assert!(Geometry::new(view, range, (None, Default::default()), (LATE, RECONCILE), 10).is_none());
     let longer = View::Window(Span::parse("21s").unwrap());
-    assert!(Geometry::new(longer, range, None, (LATE, RECONCILE), 10).is_some());
+    assert!(Geometry::new(longer, range, (None, Default::default()), (LATE, RECONCILE), 10).is_some());
 }

@@ -46,6 +46,7 @@ fn campaign() -> Arc<Campaign> {
         end: now + chrono::Duration::days(1),
         games: None,
         windows: None,
+        stakes: Default::default(),
         prizes: Default::default(),
     })
 }

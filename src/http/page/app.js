@@ -279,6 +279,14 @@ async function campaignBoard() {
   $("name").textContent = campaign.name || campaign.id;
   $("campaign-span").textContent = `${formatTime(campaign.start)} – ${formatTime(campaign.end)}`;
   $("games").textContent = gamesLabel(campaign.games);
+  const [minStake, maxStake] = [campaign["min-stake"], campaign["max-stake"]];
+  $("stakes-fact").hidden = minStake === undefined && maxStake === undefined;
+  $("stakes").textContent =
+    minStake !== undefined && maxStake !== undefined
+      ? `counts spins of stake ${numbers.format(minStake)} to ${numbers.format(maxStake)}`
+      : minStake !== undefined
+        ? `counts spins of stake ≥ ${numbers.format(minStake)}`
+        : `counts spins of stake ≤ ${numbers.format(maxStake)}`;
   const prizes = campaign.prizes ?? [];
   lastPrizeRank = prizes.length ? Math.max(...prizes.map((p) => Number(p.ranks.split("-").pop()))) : null;
   $("prizes-fact").hidden = prizes.length === 0;

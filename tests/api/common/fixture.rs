@@ -22,6 +22,8 @@ pub struct CampaignDef {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub games: Option<Vec<i32>>,
+    /// The qualifying stakes, inclusive: `min-stake` and `max-stake`.
+    pub stakes: (Option<i32>, Option<i32>),
 }
 
 /// The spans the tests ask `/window` for; no spin of a live campaign lies near `now - span`,
@@ -48,30 +50,44 @@ impl Fixture {
                 start: now - Duration::days(2),
                 end: now + Duration::days(2),
                 games: None,
+                stakes: (None, None),
             },
             CampaignDef {
                 id: "live-games",
                 start: now - Duration::days(1),
                 end: now + Duration::days(1),
                 games: Some(vec![2, 4]),
+                stakes: (None, None),
             },
             CampaignDef {
                 id: "ended",
                 start: now - Duration::days(10),
                 end: now - Duration::days(5),
                 games: None,
+                stakes: (None, None),
             },
             CampaignDef {
                 id: "upcoming",
                 start: now + Duration::days(1),
                 end: now + Duration::days(3),
                 games: None,
+                stakes: (None, None),
             },
             CampaignDef {
                 id: "edges",
                 start: edge_end - Duration::days(1),
                 end: edge_end,
                 games: Some(vec![1, 3]),
+                stakes: (None, None),
+            },
+            // Stakes 3 to 20 count: the random spins' stakes include both bounds and stakes
+            // just past them (2, 50), the ties' some inside (3 to 12) and some outside.
+            CampaignDef {
+                id: "live-stakes",
+                start: now - Duration::days(2),
+                end: now + Duration::days(2),
+                games: None,
+                stakes: (Some(3), Some(20)),
             },
         ];
         let mut spins = random_spins(now, 4000);
@@ -84,7 +100,13 @@ impl Fixture {
         self.campaigns
             .iter()
             .map(|c| {
-                let games = c.games.as_ref().map(|g| format!("games = {g:?}\n")).unwrap_or_default();
+                let mut games = c.games.as_ref().map(|g| format!("games = {g:?}\n")).unwrap_or_default();
+                if let Some(min) = c.stakes.0 {
+                    games.push_str(&format!("min-stake = {min}\n"));
+                }
+                if let Some(max) = c.stakes.1 {
+                    games.push_str(&format!("max-stake = {max}\n"));
+                }
                 format!(
                     "[[campaigns]]\nid = \"{}\"\nname = \"Campaign {}\"\nstart = \"{}\"\nend = \"{}\"\n{games}\n",
                     c.id,
@@ -138,6 +160,8 @@ pub fn standings(spins: &[Spin], c: &CampaignDef, from: DateTime<Utc>, to: DateT
             && s.time < to
             && s.win > 0
             && s.stake > 0
+            && c.stakes.0.is_none_or(|min| s.stake >= min)
+            && c.stakes.1.is_none_or(|max| s.stake <= max)
             && c.games.as_ref().is_none_or(|g| g.contains(&s.game));
         if !counts {
             continue;
