@@ -42,6 +42,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 COMMAND="bash benches/run.sh${*:+ $*}"
 QUICK=0
+# Requests in flight the server allows (--max-in-flight): more than any wrk run holds open (the
+# paced run's few hundred connections, the cold storm's 500).
+IN_FLIGHT=4000
 OUT=""
 DATA_DIR="$ROOT/target/bench-data"
 LOGS="$ROOT/target/bench-logs"
@@ -109,7 +112,10 @@ install_tools() {
   [[ -x $DUCKDB_KQL ]] || die "duckdb-kql is missing: run bash tests/run.sh once (it installs it into .venv)"
   # The cold storm and the streams hold thousands of connections open at once, on both ends.
   ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-  (($(ulimit -n) > SUBSCRIBERS + 1000)) || die "ulimit -n is $(ulimit -n): too low for $SUBSCRIBERS streams"
+  # The server keeps room for --max-in-flight requests (IN_FLIGHT) and its exports beside the
+  # streams, out of the same open-file limit.
+  (($(ulimit -n) > SUBSCRIBERS + IN_FLIGHT + 1000)) \
+    || die "ulimit -n is $(ulimit -n): too low for $SUBSCRIBERS streams beside $IN_FLIGHT requests"
 }
 
 build() {
@@ -193,7 +199,8 @@ http_get() {
 
 start_server() {
   log "starting the server (embedded backend, cache TTL 1s)"
-  launch server --backend embedded --data-dir "$WORK/data" --cache-ttl 1s --max-streams $((SUBSCRIBERS * 2))
+  launch server --backend embedded --data-dir "$WORK/data" --cache-ttl 1s --max-streams $((SUBSCRIBERS * 2)) \
+    --max-in-flight "$IN_FLIGHT"
 }
 
 stop_server() {
