@@ -18,7 +18,8 @@ use crate::leaderboard::{Span, Stakes};
 
 pub use demo::demo_catalogue;
 pub use id::{CampaignId, InvalidCampaignId};
-pub use prizes::{Prize, Prizes};
+use prizes::PrizeRange;
+pub use prizes::Prizes;
 pub use watch::{CatalogueSource, SharedCatalogue};
 
 /// A validated campaign: `start < end`, games (if any) non-empty, prize ranges that do not
@@ -44,6 +45,7 @@ pub struct Campaign {
     pub stakes: Stakes,
     /// What the ranks win; absent when the campaign has no prize table.
     #[serde(skip_serializing_if = "Prizes::is_empty")]
+    #[schema(value_type = Option<Vec<PrizeRange>>)]
     pub prizes: Prizes,
 }
 

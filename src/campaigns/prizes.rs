@@ -7,13 +7,23 @@ use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
 /// Ranks `first..=last` win `prize`.
-#[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prize {
     pub first: u32,
     pub last: u32,
-    /// The promoter's label, e.g. `€250` or `Free spins x50`.
-    #[schema(value_type = String)]
     pub prize: Arc<str>,
+}
+
+/// A prize range as the campaigns file writes it and the API serves it.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the document of how a `Prize` is written
+pub struct PrizeRange {
+    /// One rank (`"1"`) or an inclusive range of them (`"2-3"`), 1-based.
+    #[schema(example = "2-3")]
+    ranks: String,
+    /// The promoter's label, e.g. `€250` or `Free spins x50`.
+    #[schema(example = "€250")]
+    prize: String,
 }
 
 impl Serialize for Prize {
@@ -34,7 +44,7 @@ impl Prize {
 }
 
 /// The prize table, sorted by rank; empty when the campaign has none.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Prizes(Vec<Prize>);
 
