@@ -14,12 +14,14 @@ use crate::common::faults::Fault;
 use crate::common::fixture::Spin;
 use crate::common::{events_json, eventually, process::Server};
 
-/// A live campaign (no declared windows, games 1-3), an ended one (declaring its windows) and
-/// an upcoming one.
+/// A live campaign (no declared windows, games 1-3, stakes 3 to 50, a prize table), an ended
+/// one (declaring its windows) and an upcoming one.
 fn campaigns_file(dir: &Path, now: DateTime<Utc>) -> PathBuf {
     let at = |offset: Duration| (now + offset).to_rfc3339_opts(SecondsFormat::Secs, true);
     let toml = format!(
-        "[[campaigns]]\nid = \"spring\"\nname = \"Spring Spins\"\nstart = \"{}\"\nend = \"{}\"\ngames = [1, 2, 3]\n\n\
+        "[[campaigns]]\nid = \"spring\"\nname = \"Spring Spins\"\nstart = \"{}\"\nend = \"{}\"\ngames = [1, 2, 3]\n\
+         min-stake = 3\nmax-stake = 50\n\
+         [[campaigns.prizes]]\nranks = \"1\"\nprize = \"Gold\"\n[[campaigns.prizes]]\nranks = \"2-3\"\nprize = \"Silver\"\n\n\
          [[campaigns]]\nid = \"winter\"\nname = \"Winter Wins\"\nstart = \"2025-01-01T00:00:00Z\"\nend = \"2025-02-01T00:00:00Z\"\nwindows = [\"30m\", \"2h\"]\n\n\
          [[campaigns]]\nid = \"summer\"\nname = \"Summer Slots\"\nstart = \"{}\"\nend = \"{}\"\n",
         at(-Duration::days(3)),
@@ -142,7 +144,8 @@ async fn the_page_shows_the_live_board_in_a_browser() {
     assert_eq!(response.status(), 200);
 
     let stdout = browser(&server.base, "spring", "tour").await;
-    for step in ["the new leader appears on the open page", "switching to the last 1h", "finding player"] {
+    let steps = ["the new leader appears on the open page", "switching to the last 1h", "finding player", "prize"];
+    for step in steps {
         assert!(stdout.contains(step), "the browser test checked `{step}`:\n{stdout}");
     }
     assert!(root().join("target/browser/board-updated.png").exists());

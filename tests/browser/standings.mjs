@@ -175,7 +175,9 @@ async function board(page) {
   const first = await api(`/campaigns/${campaignId}/top?limit=${PAGE_SIZE}`);
   const range = await text(page, "#range");
   const expected = `ranks 1–${Math.min(PAGE_SIZE, first.total)} of ${first.total.toLocaleString("en-US")}`;
-  if (range !== expected) fail(`the range says ${JSON.stringify(range)}, not ${JSON.stringify(expected)}`);
+  if (!(range === expected || (first.prizeCutoff !== undefined && range.startsWith(`${expected} · prize zone`))))
+    fail(`the range says ${JSON.stringify(range)}, not ${JSON.stringify(expected)}`);
+  if (first.prizeCutoff !== undefined) await prizes(page, first);
   const csv = await page.$eval("#csv", (a) => a.getAttribute("href"));
   if (csv !== `/campaigns/${campaignId}/standings.csv`) fail(`the CSV link is ${csv}`);
   const games = await text(page, "#games");
@@ -191,6 +193,24 @@ async function board(page) {
     await rowsMatch(page, "#board", `/campaigns/${campaignId}/top?limit=${PAGE_SIZE}`, "the previous page shows the first ranks again");
   }
   await page.screenshot({ path: join(shots, "board.png"), fullPage: true });
+}
+
+/** A campaign with a prize table: each row's prize as the API says, the last prize rank's row
+ * marks the zone's edge, the table and the qualifying stakes are listed. */
+async function prizes(page, first) {
+  const shown = await page.$$eval("#board tbody tr", (rows) =>
+    rows.map((r) => ({ prize: r.querySelector(".prize").textContent, edge: r.classList.contains("prize-edge") })),
+  );
+  const wanted = first.entries.map((e) => e.prize ?? "");
+  if (JSON.stringify(shown.map((r) => r.prize)) !== JSON.stringify(wanted))
+    fail(`the prize column shows ${JSON.stringify(shown.map((r) => r.prize))}, not ${JSON.stringify(wanted)}`);
+  const last = Math.max(...first.campaign.prizes.map((p) => Number(p.ranks.split("-").pop())));
+  const edges = shown.flatMap((r, i) => (r.edge ? [first.entries[i].rank] : []));
+  if (JSON.stringify(edges) !== JSON.stringify([last])) fail(`the prize zone's edge is marked on ranks ${edges}`);
+  const table = await text(page, "#prizes");
+  const stakes = await text(page, "#stakes");
+  if (!table.includes("Gold") || !stakes.includes("3 to 50")) fail(`the facts say ${table} and ${stakes}`);
+  step(`the prize column, the zone's edge at rank ${last}, "${table}" and "${stakes}"`);
 }
 
 /** A spin that takes first place reaches the open page through its stream, without a reload. */
