@@ -16,11 +16,15 @@ use crate::common::faults::FaultProxy;
 use crate::common::fixture::{CampaignDef, standings};
 use crate::common::{Engine, Fixture, Spin, TestApp, eventually, rows, spawn_on_cluster};
 
-const PATHS: [(&str, &str); 4] = [
+/// Boards of every kind of filter: none, games, qualifying stakes (the new spins' stakes 1 to 10
+/// include some below live-stakes' bound of 3).
+const PATHS: [(&str, &str); 6] = [
     ("live-all", "/campaigns/live-all/top?limit=1000"),
     ("live-all", "/campaigns/live-all/window?last=15m&limit=1000"),
     ("live-all", "/campaigns/live-all/window?last=1h&limit=1000"),
     ("live-games", "/campaigns/live-games/top?limit=1000"),
+    ("live-stakes", "/campaigns/live-stakes/top?limit=1000"),
+    ("live-stakes", "/campaigns/live-stakes/window?last=1h&limit=1000"),
 ];
 
 fn at(text: &serde_json::Value) -> DateTime<Utc> {

@@ -144,7 +144,8 @@ async fn the_page_shows_the_live_board_in_a_browser() {
     assert_eq!(response.status(), 200);
 
     let stdout = browser(&server.base, "spring", "tour").await;
-    let steps = ["the new leader appears on the open page", "switching to the last 1h", "finding player", "prize"];
+    let steps =
+        ["the new leader appears on the open page", "switching to the last 1h", "finding player", "prize"];
     for step in steps {
         assert!(stdout.contains(step), "the browser test checked `{step}`:\n{stdout}");
     }
