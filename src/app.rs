@@ -338,13 +338,23 @@ fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
 /// `leaderboard kql`: prints the query text the server would send for the request.
 pub fn print_kql(args: &KqlArgs) -> ExitCode {
     match render_request(args) {
-        Ok(text) => {
-            println!("{text}");
-            ExitCode::SUCCESS
-        }
+        Ok(text) => print(&text),
         Err(e) => {
             eprintln!("leaderboard kql: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Writes a subcommand's output; a reader that stopped reading (`| head`) took what it wanted.
+pub fn print(text: &str) -> ExitCode {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("leaderboard: cannot write the output: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -99,6 +99,30 @@ async fn top_level_flags_serve_the_page_and_the_api_as_before() {
     assert!(page_paths.iter().all(|p| paths.get(p).is_none()), "the page is not API");
 }
 
+/// A subcommand whose reader stops reading (`leaderboard openapi | head`) ends quietly, with
+/// success; read whole, its output is the document.
+#[test]
+fn a_subcommand_read_in_part_ends_quietly() {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leaderboard"))
+        .arg("openapi")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    // The pipe is closed: the rest of the document (more than a pipe's buffer) cannot be written.
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && stderr.is_empty(), "{:?}: {stderr}", output.status);
+    assert_eq!(&head[..1], b"{");
+    let whole = Command::new(env!("CARGO_BIN_EXE_leaderboard")).arg("openapi").output().unwrap();
+    assert!(whole.status.success());
+    let document: serde_json::Value = serde_json::from_slice(&whole.stdout).unwrap();
+    assert!(document["paths"].get("/campaigns/{id}/top").is_some());
+}
+
 #[test]
 fn serve_flags_and_a_subcommand_do_not_mix() {
     let output = Command::new(env!("CARGO_BIN_EXE_leaderboard"))
