@@ -271,7 +271,9 @@ async fn adx(adx: &AdxArgs, args: &ServeArgs) -> Result<AdxBackend, StartError> 
         table: adx.table.clone(),
         timeout: args.backend_timeout,
         margin: crate::adx::TIMEOUT_MARGIN,
-        retry_window: args.request_timeout,
+        // Retries end within four fifths of the request budget, so that the last failure (an
+        // unreachable cluster: a 502) reaches the reader before the budget's 504 does.
+        retry_window: args.request_timeout * 4 / 5,
         results_cache_max_age,
     };
     AdxBackend::new(config, auth).map_err(|e| StartError::Config(e.to_string()))
