@@ -14,25 +14,21 @@ pub struct Prize {
     pub prize: Arc<str>,
 }
 
+// What a `Prize` is serialized as (and so its schema in the API document).
 /// A prize range as the campaigns file writes it and the API serves it.
-#[derive(ToSchema)]
-#[allow(dead_code)] // the document of how a `Prize` is written
-pub struct PrizeRange {
+#[derive(Serialize, ToSchema)]
+pub struct PrizeRange<'a> {
     /// One rank (`"1"`) or an inclusive range of them (`"2-3"`), 1-based.
     #[schema(example = "2-3")]
     ranks: String,
     /// The promoter's label, e.g. `€250` or `Free spins x50`.
     #[schema(example = "€250")]
-    prize: String,
+    prize: &'a str,
 }
 
 impl Serialize for Prize {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut doc = serializer.serialize_struct("Prize", 2)?;
-        doc.serialize_field("ranks", &self.ranks())?;
-        doc.serialize_field("prize", &self.prize)?;
-        doc.end()
+        PrizeRange { ranks: self.ranks(), prize: &self.prize }.serialize(serializer)
     }
 }
 
