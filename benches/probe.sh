@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# One server, one measurement, outside the full run of benches/run.sh: the figures of
+# BENCHMARKS.md that were measured apart come from here.
+#   bash benches/probe.sh memory N P   load N spins by P players (all winning) through POST
+#                                      /events, print the ingest's time and peak RSS; reset the
+#                                      peak, read /top and four windows once each, print the
+#                                      peak RSS and the snapshot bytes (row 4 measured apart)
+#   bash benches/probe.sh ingest N P   the load alone: its time and peak RSS
+#   bash benches/probe.sh hot [perf]   load 1M spins by 100k players, then wrk on /healthz,
+#                                      random players' /players/{id}?around=5 and /top, side by
+#                                      side; with `perf`, a CPU profile of the player answers
+# BIN=path runs another build (e.g. an older commit's target/release/leaderboard) the same way.
+# Needs a release build, wrk and, for `perf`, linux-perf (apt). Everything on 127.0.0.1.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=${BIN:-$ROOT/target/release/leaderboard}
+MODE=${1:?usage: bash benches/probe.sh memory|ingest N P, or hot [perf]}
+WORK=$(mktemp -d)
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BASE=http://127.0.0.1:$PORT
+printf '[[campaigns]]\nid = "bench"\nname = "Bench"\nstart = "2026-01-01T00:00:00Z"\nend = "2027-12-31T00:00:00Z"\n' \
+  >"$WORK/campaigns.toml"
+RUST_LOG=warn "$BIN" serve --campaigns "$WORK/campaigns.toml" --listen "127.0.0.1:$PORT" --backend embedded \
+  --data-dir "$WORK/data" --cache-ttl 1s >"$WORK/out" 2>"$WORK/err" &
+PID=$!
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 300); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.1; done
+kb() { awk -v key="$1:" '$1 == key { print $2 }' "/proc/$PID/status"; }
+rss() { echo "peak RSS $(( $(kb VmHWM) / 1024 )) MB, RSS $(( $(kb VmRSS) / 1024 )) MB"; }
+load() {
+  local started=$SECONDS
+  python3 "$ROOT/benches/spins.py" --url "$BASE" --count "$1" --players "$2" --seed 42 "${@:3}" >"$WORK/ingest.json"
+  echo "loaded $1 spins by $2 players in $((SECONDS - started)) s; $(rss)"
+}
+case $MODE in
+  ingest) load "${2:?N}" "${3:?P}" --win-rate 1 ;;
+  memory)
+    load "${2:?N}" "${3:?P}" --win-rate 1
+    echo 5 >"/proc/$PID/clear_refs"
+    for view in top "window?last=15m" "window?last=1h" "window?last=24h" "window?last=7d"; do
+      until curl -sf "$BASE/campaigns/bench/$view" -o /dev/null; do sleep 0.2; done
+    done
+    echo "after reading the five views: $(rss)"
+    curl -s "$BASE/metrics" | grep -E '^leaderboard_(views|snapshot_bytes) ' ;;
+  hot)
+    load 1000000 100000
+    curl -sf "$BASE/campaigns/bench/top" -o /dev/null
+    for url in "$BASE/healthz" "$BASE/campaigns/bench/players/{id}?around=5" "$BASE/campaigns/bench/top"; do
+      ids=$([[ $url == *"{id}"* ]] && echo 100000 || true)
+      echo "$url: $(WRK_RANDOM_ID=$ids wrk -t2 -c64 -d5s -s "$ROOT/benches/wrk/bench.lua" "$url" | grep Requests/sec)"
+    done
+    echo "after the reads: $(rss)"
+    if [[ ${2:-} == perf ]]; then
+      WRK_RANDOM_ID=100000 wrk -t1 -c32 -d9s -s "$ROOT/benches/wrk/bench.lua" "$BASE/campaigns/bench/players/{id}?around=5" >/dev/null &
+      sleep 1
+      perf record -F 999 -g -p "$PID" -o "$WORK/perf.data" -- sleep 6 >/dev/null 2>&1
+      perf report -i "$WORK/perf.data" --no-children --sort symbol -g none --stdio 2>/dev/null | grep '%' | head -30
+      wait
+    fi ;;
+  *) echo "unknown mode $MODE" >&2; exit 2 ;;
+esac
