@@ -33,6 +33,11 @@ impl Budget {
         self.used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, fits).is_ok()
     }
 
+    /// Whether nothing more fits.
+    fn full(&self) -> bool {
+        self.used.load(Ordering::Relaxed) >= self.max
+    }
+
     #[cfg(test)]
     pub fn used(&self) -> u64 {
         self.used.load(Ordering::Relaxed)
@@ -61,21 +66,28 @@ pub struct Kept {
 
 impl Kept {
     /// The answer `shape`, kept if it was encoded before, else encoded by `encode` (and kept
-    /// if there is room).
+    /// if there is room). `encode` is told whether the answer may be kept (its compressed forms
+    /// are then worth the most effort); one that cannot be is encoded outside the lock, so
+    /// readers past the bound never wait for each other.
     pub fn get_or_encode(
         &self,
         shape: Shape,
         budget: &Arc<Budget>,
-        encode: impl FnOnce() -> Encoded,
+        encode: impl FnOnce(bool) -> Encoded,
     ) -> Arc<Encoded> {
         if let Some(kept) = self.find(shape) {
             return kept;
         }
-        let mut charge = self.adding.lock().expect("never poisoned: encoding does not panic");
+        if self.answers.load().len() >= MAX_SHAPES || budget.full() {
+            return Arc::new(encode(false));
+        }
+        // A panic while encoding (a bug) leaves nothing half-done here: the charge changes only
+        // after an answer is encoded.
+        let mut charge = self.adding.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(kept) = self.find(shape) {
             return kept;
         }
-        let encoded = Arc::new(encode());
+        let encoded = Arc::new(encode(true));
         let answers = self.answers.load();
         let weight = encoded.weight();
         if answers.len() < MAX_SHAPES && budget.take(weight) {
@@ -115,8 +127,8 @@ mod tests {
         Shape::Page { offset, limit: Limit::parse(None, MaxLimit::new(100).unwrap()).unwrap() }
     }
 
-    fn body(bytes: usize, encodings: &AtomicUsize) -> impl FnOnce() -> Encoded + '_ {
-        move || {
+    fn body(bytes: usize, encodings: &AtomicUsize) -> impl FnOnce(bool) -> Encoded + '_ {
+        move |_| {
             encodings.fetch_add(1, Ordering::Relaxed);
             Encoded::new(Representation::json(Bytes::from(vec![b' '; bytes])))
         }
@@ -154,5 +166,34 @@ mod tests {
         kept.get_or_encode(page(0), &budget, body(1, &encodings));
         kept.get_or_encode(page(MAX_SHAPES as u32), &budget, body(1, &encodings));
         assert_eq!(encodings.load(Ordering::Relaxed), MAX_SHAPES + 2, "the first {MAX_SHAPES} kept, no more");
+    }
+
+    fn encoded(kept: &Kept, budget: &Arc<Budget>, offset: u32) -> bool {
+        let mut told = None;
+        kept.get_or_encode(page(offset), budget, |keep| {
+            told = Some(keep);
+            Encoded::new(Representation::json(Bytes::from_static(b"{}")))
+        });
+        told.expect("encoded")
+    }
+
+    /// Answers that cannot be kept are encoded for their reader (and told so, so that their
+    /// compression takes no extra effort); a panic while encoding leaves the others working.
+    #[test]
+    fn past_the_bounds_answers_are_encoded_plainly_and_a_panic_wedges_nothing() {
+        let (kept, budget) = (Kept::default(), Budget::new(u64::MAX));
+        assert!(encoded(&kept, &budget, 0), "room: kept");
+        for offset in 1..MAX_SHAPES as u32 {
+            encoded(&kept, &budget, offset);
+        }
+        assert!(!encoded(&kept, &budget, 999), "past the shapes: for its reader alone");
+        assert!(!encoded(&Kept::default(), &Budget::new(0), 0), "past the budget too");
+
+        let kept = Kept::default();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            kept.get_or_encode(page(0), &budget, |_| panic!("a bug while encoding"))
+        }));
+        assert!(panicked.is_err());
+        assert!(encoded(&kept, &budget, 0), "the next reader encodes and keeps it");
     }
 }

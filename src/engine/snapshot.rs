@@ -121,7 +121,10 @@ impl Snapshot {
 
     /// The answer `shape`, encoded once for every reader while there is room (`budget`).
     pub(super) fn encoded(&self, shape: Shape, budget: &Arc<Budget>) -> Arc<Encoded> {
-        self.kept.get_or_encode(shape, budget, || Encoded::new(self.answer(shape).encode().shared()))
+        self.kept.get_or_encode(shape, budget, |kept| {
+            let representation = self.answer(shape).encode();
+            Encoded::new(if kept { representation.shared() } else { representation })
+        })
     }
 
     /// The served entry at 0-based position `at` (which must exist), with what its rank wins.

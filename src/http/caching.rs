@@ -86,17 +86,13 @@ impl Conditions {
         cache_control: &HeaderValue,
     ) -> Response {
         let coding = self.coding();
-        let (body, etag) = match coding {
-            None => (&representation.body, &representation.etag),
-            Some(coding) => {
-                let coded = representation.coded(coding);
-                (&coded.body, &coded.etag)
-            }
-        };
-        if self.holds(etag) {
-            return not_modified(etag.0.clone(), cache_control);
+        // The tag first: a client that holds the answer costs no compression.
+        let etag = coding.map_or_else(|| representation.etag.clone(), |c| representation.etag.coded(c));
+        if self.holds(&etag) {
+            return not_modified(etag.0, cache_control);
         }
-        ok(body.clone(), etag.0.clone(), coding, content_type, cache_control)
+        let body = coding.map_or(&representation.body, |c| &representation.coded(c).body);
+        ok(body.clone(), etag.0, coding, content_type, cache_control)
     }
 
     /// An answer tagged `etag` before it is encoded: `encode` (its JSON) runs only when the

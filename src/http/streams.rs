@@ -208,11 +208,13 @@ impl Follow {
                 // After an error event the good answer is sent again, changed or not, so the
                 // client knows the trouble is over.
                 let recovered = std::mem::take(&mut self.failing);
-                let answer = self.engine.body(&read, self.shape);
-                if answer.representation.etag.0 == self.sent && !recovered {
+                // The tag first: an answer the subscriber has seen is not encoded again.
+                let etag = read.snapshot.answer(self.shape).etag();
+                if etag.0 == self.sent && !recovered {
                     return None;
                 }
-                self.sent = answer.representation.etag.0.clone();
+                let answer = self.engine.body(&read, self.shape);
+                self.sent = etag.0;
                 Some(event(&answer, self.kind))
             }
             // Once per failure: the stream stays open and the next good answer follows.
