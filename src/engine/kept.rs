@@ -3,9 +3,11 @@
 //! request without a lock and without writing anything readers share but reference counts;
 //! they go with the snapshot. Every snapshot's kept answers share one bound in bytes
 //! ([`Budget`], a quarter of `--snapshot-memory`), and a snapshot keeps at most
-//! [`MAX_SHAPES`]: past either, an answer is encoded for its reader alone.
+//! [`MAX_SHAPES`]: past either, an answer is encoded for its reader alone. A snapshot that is
+//! replaced gives its kept answers back at once (a download or a slow reader may hold it long
+//! after), and keeps nothing more.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -62,6 +64,8 @@ pub struct Kept {
     /// Held while an answer is encoded and added, so that readers who miss together encode it
     /// once; its charge against the budget.
     adding: Mutex<Option<Charge>>,
+    /// The snapshot was replaced: it keeps nothing.
+    retired: AtomicBool,
 }
 
 impl Kept {
@@ -78,14 +82,16 @@ impl Kept {
         if let Some(kept) = self.find(shape) {
             return kept;
         }
-        if self.answers.load().len() >= MAX_SHAPES || budget.full() {
+        let full = self.answers.load().len() >= MAX_SHAPES || budget.full();
+        if full || self.retired.load(Ordering::Relaxed) {
             return Arc::new(encode(false));
         }
-        // A panic while encoding (a bug) leaves nothing half-done here: the charge changes only
-        // after an answer is encoded.
-        let mut charge = self.adding.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut charge = self.lock();
         if let Some(kept) = self.find(shape) {
             return kept;
+        }
+        if self.retired.load(Ordering::Relaxed) {
+            return Arc::new(encode(false));
         }
         let encoded = Arc::new(encode(true));
         let answers = self.answers.load();
@@ -98,6 +104,20 @@ impl Kept {
             self.answers.store(Arc::new(more));
         }
         encoded
+    }
+
+    /// Gives the kept answers and their bytes back; nothing is kept from now on.
+    pub fn retire(&self) {
+        let mut charge = self.lock();
+        self.retired.store(true, Ordering::Relaxed);
+        self.answers.store(Arc::default());
+        charge.take();
+    }
+
+    /// A panic while encoding (a bug) leaves nothing half-done here: the charge changes only
+    /// after an answer is encoded.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Charge>> {
+        self.adding.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn find(&self, shape: Shape) -> Option<Arc<Encoded>> {
@@ -195,5 +215,16 @@ mod tests {
         }));
         assert!(panicked.is_err());
         assert!(encoded(&kept, &budget, 0), "the next reader encodes and keeps it");
+
+        // Replaced: its bytes are given back though the snapshot lives on, and nothing more is
+        // kept.
+        let (budget, encodings) = (Budget::new(1_000), AtomicUsize::new(0));
+        let kept = Kept::default();
+        kept.get_or_encode(page(0), &budget, body(100, &encodings));
+        assert_eq!(budget.used(), 200);
+        kept.retire();
+        assert_eq!(budget.used(), 0);
+        assert!(!encoded(&kept, &budget, 0), "retired: for its reader alone");
+        assert_eq!(budget.used(), 0);
     }
 }

@@ -120,7 +120,9 @@ pub struct Read {
 /// An open stream of one view: woken at every change of what the view answers, and told when
 /// the view is gone (its client reconnects then, to a view of its own).
 pub struct Subscription {
-    handle: Arc<Handle>,
+    /// Not a strong hold: a stream whose client stopped reading is not polled again, and must
+    /// not keep an ended view's snapshot alive outside `--snapshot-memory`.
+    handle: std::sync::Weak<Handle>,
     signal: watch::Receiver<Signal>,
 }
 
@@ -135,7 +137,7 @@ impl Subscription {
 
     /// What the view answers now: its snapshot as read, or the error of a failing refresh.
     pub fn latest(&self) -> Option<Result<Read, Error>> {
-        let published = self.handle.published()?;
+        let published = self.handle.upgrade()?.published()?;
         Some(match &published.failing {
             Some(error) => Err(error.clone()),
             None => Ok(read(&published, Source::Hit)),
@@ -329,7 +331,7 @@ impl Engine {
     pub fn subscribe(&self, campaign: &Arc<Campaign>, view: View) -> Result<Subscription, Error> {
         let handle = self.handle(campaign, view)?;
         let signal = handle.signal.subscribe();
-        Ok(Subscription { handle, signal })
+        Ok(Subscription { handle: Arc::downgrade(&handle), signal })
     }
 
     /// The encoded answer `shape` of a read snapshot, encoded once for all its readers.

@@ -214,6 +214,9 @@ impl Owner {
                 if std::mem::take(&mut self.touched) {
                     self.hurry();
                 }
+                if changed && let Some(previous) = &previous {
+                    previous.snapshot.retire();
+                }
                 if changed || recovered {
                     self.handle.changed();
                 }

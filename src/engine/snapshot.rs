@@ -127,6 +127,12 @@ impl Snapshot {
         })
     }
 
+    /// Replaced by a newer snapshot: gives back its kept answers' bytes at once, whoever still
+    /// holds it (a download, a reader mid-answer).
+    pub(super) fn retire(&self) {
+        self.kept.retire();
+    }
+
     /// The served entry at 0-based position `at` (which must exist), with what its rank wins.
     pub fn entry(&self, at: usize) -> Entry {
         let mut entry = self.ranking.entry(at);

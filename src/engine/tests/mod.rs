@@ -239,9 +239,22 @@ async fn views_past_max_views_push_out_the_least_recently_read_and_end_its_strea
     let mut second = engine.subscribe(&c, span("2h")).unwrap();
     engine.read(&c, span("2h")).await.unwrap();
     assert_eq!(engine.registry.len(), 2);
+    let first_snapshot = Arc::downgrade(&first.latest().unwrap().unwrap().snapshot);
     engine.read(&c, span("3h")).await.unwrap();
     assert_eq!(engine.registry.len(), 2, "the bound holds with streams open");
     assert!(!first.changed().await, "the least recently read view's stream ended");
+    // A stream that is never polled again (its client stopped reading) holds no snapshot of
+    // the ended view.
+    for _ in 0..100 {
+        if first_snapshot.upgrade().is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        first_snapshot.upgrade().is_none() && first.latest().is_none(),
+        "the ended view's snapshot is freed"
+    );
     let still = tokio::time::timeout(TTL * 3, second.changed()).await;
     assert!(!matches!(still, Ok(false)), "the other stream stays open");
 }
