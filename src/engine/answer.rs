@@ -10,7 +10,6 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
-use smallvec::SmallVec;
 use utoipa::ToSchema;
 
 use super::snapshot::Snapshot;
@@ -210,8 +209,9 @@ impl Snapshot {
 impl Answer<'_> {
     /// The answer's strong tag, from what it shows (no encoding).
     pub fn etag(&self) -> ETag {
-        let mut bytes = SmallVec::<[u8; 1024]>::new();
-        bytes.extend_from_slice(&self.snapshot.head.hash.to_le_bytes());
+        // Streamed into the hasher: no buffer however many rows the answer shows.
+        let mut bytes = xxhash_rust::xxh3::Xxh3::new();
+        bytes.update(&self.snapshot.head.hash.to_le_bytes());
         let (kind, first, positions, unranked) = match &self.shows {
             Shows::Page { offset, entries } => {
                 (0, u64::from(*offset), Positions::Run(entries.clone()), &[][..])
@@ -223,26 +223,26 @@ impl Answer<'_> {
                 (2, ranked.len() as u64, Positions::Listed(ranked), &unranked[..])
             }
         };
-        bytes.push(kind);
-        bytes.extend_from_slice(&first.to_le_bytes());
+        bytes.update(&[kind]);
+        bytes.update(&first.to_le_bytes());
         for at in positions.iter() {
             let row = self.snapshot.ranking.row(at);
-            bytes.extend_from_slice(&(at as u64).to_le_bytes());
-            bytes.extend_from_slice(&row.player_id.to_le_bytes());
-            bytes.extend_from_slice(&row.stake.to_le_bytes());
-            bytes.extend_from_slice(&row.game_id.to_le_bytes());
-            bytes.extend_from_slice(&row.win.to_le_bytes());
-            bytes.extend_from_slice(&row.achieved_us.to_le_bytes());
+            bytes.update(&(at as u64).to_le_bytes());
+            bytes.update(&row.player_id.to_le_bytes());
+            bytes.update(&row.stake.to_le_bytes());
+            bytes.update(&row.game_id.to_le_bytes());
+            bytes.update(&row.win.to_le_bytes());
+            bytes.update(&row.achieved_us.to_le_bytes());
         }
         for id in unranked {
-            bytes.extend_from_slice(&id.to_le_bytes());
+            bytes.update(&id.to_le_bytes());
         }
         // The prize labels follow from the ranks and the campaign (in the head); the cutoff
         // from a row the answer may not show.
         if let Some(cutoff) = self.snapshot.prize_cutoff() {
-            bytes.extend_from_slice(&cutoff.map_or(u64::MAX, f64::to_bits).to_le_bytes());
+            bytes.update(&cutoff.map_or(u64::MAX, f64::to_bits).to_le_bytes());
         }
-        ETag::from_hash(xxhash_rust::xxh3::xxh3_128(&bytes))
+        ETag::from_hash(bytes.digest128())
     }
 
     /// The answer's JSON.
@@ -301,6 +301,11 @@ pub struct Encoded {
 impl Encoded {
     pub fn new(representation: Representation) -> Self {
         Self { representation, derived: OnceLock::new() }
+    }
+
+    /// Marks the answer as served to many readers (see [`Representation::shared`]).
+    pub fn shared(self) -> Self {
+        Self { representation: self.representation.shared(), ..self }
     }
 
     /// The answer's derived form, made by `make` the first time (the same `make` every time).

@@ -69,40 +69,38 @@ pub struct Kept {
 }
 
 impl Kept {
-    /// The answer `shape`, kept if it was encoded before, else encoded by `encode` (and kept
-    /// if there is room). `encode` is told whether the answer may be kept (its compressed forms
-    /// are then worth the most effort); one that cannot be is encoded outside the lock, so
-    /// readers past the bound never wait for each other.
+    /// The answer `shape`, kept if it was encoded before, else encoded by `encode` (and kept,
+    /// marked shared, if there is room). One that cannot be kept is encoded outside the lock,
+    /// so readers past the bound never wait for each other.
     pub fn get_or_encode(
         &self,
         shape: Shape,
         budget: &Arc<Budget>,
-        encode: impl FnOnce(bool) -> Encoded,
+        encode: impl FnOnce() -> Encoded,
     ) -> Arc<Encoded> {
         if let Some(kept) = self.find(shape) {
             return kept;
         }
         let full = self.answers.load().len() >= MAX_SHAPES || budget.full();
         if full || self.retired.load(Ordering::Relaxed) {
-            return Arc::new(encode(false));
+            return Arc::new(encode());
         }
         let mut charge = self.lock();
         if let Some(kept) = self.find(shape) {
             return kept;
         }
-        if self.retired.load(Ordering::Relaxed) {
-            return Arc::new(encode(false));
-        }
-        let encoded = Arc::new(encode(true));
+        let encoded = encode();
         let answers = self.answers.load();
         let weight = encoded.weight();
-        if answers.len() < MAX_SHAPES && budget.take(weight) {
-            charge.get_or_insert_with(|| Charge { budget: budget.clone(), bytes: 0 }).bytes += weight;
-            let mut more = Vec::with_capacity(answers.len() + 1);
-            more.extend(answers.iter().cloned());
-            more.push((shape, encoded.clone()));
-            self.answers.store(Arc::new(more));
+        if self.retired.load(Ordering::Relaxed) || answers.len() >= MAX_SHAPES || !budget.take(weight) {
+            return Arc::new(encoded);
         }
+        charge.get_or_insert_with(|| Charge { budget: budget.clone(), bytes: 0 }).bytes += weight;
+        let encoded = Arc::new(encoded.shared());
+        let mut more = Vec::with_capacity(answers.len() + 1);
+        more.extend(answers.iter().cloned());
+        more.push((shape, encoded.clone()));
+        self.answers.store(Arc::new(more));
         encoded
     }
 
@@ -147,8 +145,8 @@ mod tests {
         Shape::Page { offset, limit: Limit::parse(None, MaxLimit::new(100).unwrap()).unwrap() }
     }
 
-    fn body(bytes: usize, encodings: &AtomicUsize) -> impl FnOnce(bool) -> Encoded + '_ {
-        move |_| {
+    fn body(bytes: usize, encodings: &AtomicUsize) -> impl FnOnce() -> Encoded + '_ {
+        move || {
             encodings.fetch_add(1, Ordering::Relaxed);
             Encoded::new(Representation::json(Bytes::from(vec![b' '; bytes])))
         }
@@ -188,13 +186,13 @@ mod tests {
         assert_eq!(encodings.load(Ordering::Relaxed), MAX_SHAPES + 2, "the first {MAX_SHAPES} kept, no more");
     }
 
+    /// Whether the answer at `offset` is kept: asked twice, the same encoding both times.
     fn encoded(kept: &Kept, budget: &Arc<Budget>, offset: u32) -> bool {
-        let mut told = None;
-        kept.get_or_encode(page(offset), budget, |keep| {
-            told = Some(keep);
-            Encoded::new(Representation::json(Bytes::from_static(b"{}")))
-        });
-        told.expect("encoded")
+        let plain = || Encoded::new(Representation::json(Bytes::from_static(b"{}")));
+        Arc::ptr_eq(
+            &kept.get_or_encode(page(offset), budget, plain),
+            &kept.get_or_encode(page(offset), budget, plain),
+        )
     }
 
     /// Answers that cannot be kept are encoded for their reader (and told so, so that their
@@ -211,7 +209,7 @@ mod tests {
 
         let kept = Kept::default();
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            kept.get_or_encode(page(0), &budget, |_| panic!("a bug while encoding"))
+            kept.get_or_encode(page(0), &budget, || panic!("a bug while encoding"))
         }));
         assert!(panicked.is_err());
         assert!(encoded(&kept, &budget, 0), "the next reader encodes and keeps it");

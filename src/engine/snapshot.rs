@@ -121,10 +121,7 @@ impl Snapshot {
 
     /// The answer `shape`, encoded once for every reader while there is room (`budget`).
     pub(super) fn encoded(&self, shape: Shape, budget: &Arc<Budget>) -> Arc<Encoded> {
-        self.kept.get_or_encode(shape, budget, |kept| {
-            let representation = self.answer(shape).encode();
-            Encoded::new(if kept { representation.shared() } else { representation })
-        })
+        self.kept.get_or_encode(shape, budget, || Encoded::new(self.answer(shape).encode()))
     }
 
     /// Replaced by a newer snapshot: gives back its kept answers' bytes at once, whoever still
