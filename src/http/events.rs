@@ -63,11 +63,26 @@ pub async fn ingest(
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(BODY_LIMIT),
         _ => ApiError::BadRequest(e.body_text()),
     })?;
-    let spins = parse(body).await.map_err(ApiError::BadBatch)?;
-    let accepted = spins.len();
-    if accepted > 0 {
-        admitted.ingest.sink.store(spins).await?;
-    }
+    // The batch's room in --ingest-max-bytes is held until it is stored or refused, by a task
+    // of its own: a client that goes away does not stop the store (its batch is queued), so it
+    // must not give the room back before then either.
+    let stored = tokio::spawn(async move {
+        let spins = parse(body).await.map_err(ApiError::BadBatch)?;
+        let accepted = spins.len();
+        if accepted > 0 {
+            admitted.ingest.sink.store(spins).await?;
+        }
+        drop(admitted);
+        Ok::<_, ApiError>(accepted)
+    });
+    let accepted = match stored.await {
+        Ok(accepted) => accepted?,
+        // A panic is this request's: the panic net answers it.
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => return Err(ApiError::Overloaded),
+        },
+    };
     Ok(Json(Accepted { accepted }))
 }
 
