@@ -360,6 +360,40 @@ async fn a_trimmed_version_1_store_is_migrated() {
     check(&store, &spins, whole.window, None, 1_000_000).await;
 }
 
+/// A version-2 store (scopes keyed without stakes) keeps its rollup when opened: only the scope
+/// tables are laid out anew, so a big store does not recompute months of spins at start-up.
+#[tokio::test]
+async fn a_version_2_store_keeps_its_rollup_and_gets_new_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(8);
+    let spins = spins(&mut rng, 2000, 10);
+    let path = {
+        let store = EmbeddedStore::open(dir.path()).await.unwrap();
+        insert(&store, &spins).await;
+        store.path().to_owned()
+    };
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE ScopeBest; DROP TABLE Scope;
+             CREATE TABLE Scope (ScopeID INTEGER PRIMARY KEY, WindowFrom INTEGER NOT NULL,
+                 WindowTo INTEGER NOT NULL, Games TEXT NOT NULL, UNIQUE (WindowFrom, WindowTo, Games));
+             UPDATE Meta SET Value = 2 WHERE Key = 'schema';
+             INSERT INTO Rollup VALUES (1, 0, 0, 0, 0.0, 0, 0, 0, 0);",
+        )
+        .unwrap();
+    }
+    let store = EmbeddedStore::open(dir.path()).await.unwrap();
+    let marker: i64 = store
+        .read(|c| c.query_row("SELECT count(*) FROM Rollup WHERE Span = 1", [], |r| r.get(0)))
+        .await
+        .unwrap();
+    assert_eq!(marker, 1, "the rollup was kept, not recomputed");
+    let bounded = Scope { stakes: Stakes::new(Some(2), None).unwrap(), ..scope(0, 10 * DAY, None) };
+    store.track(vec![bounded.clone()]).await.unwrap();
+    check_stakes(&store, &spins, bounded.window, (None, bounded.stakes), 1_000_000).await;
+}
+
 /// Holds the writer busy until the returned sender is dropped: whatever is queued meanwhile
 /// is there for the writer's next turn.
 async fn hold_writer(store: &EmbeddedStore) -> std::sync::mpsc::Sender<()> {

@@ -31,7 +31,7 @@ const UPSERT_BEST: &str =
          < (-Rollup.Score, Rollup.EventTime, -Rollup.Stake, Rollup.GameID)";
 
 /// The single writer connection and the scopes its inserts keep up to date (always those
-/// the database lists: both change only together, under the writer's lock).
+/// the database lists: both change only together, on the writer's thread).
 pub struct Writer {
     conn: Connection,
     scopes: Vec<Tracked>,
@@ -44,7 +44,9 @@ impl Writer {
             conn.query_row("SELECT Value FROM Meta WHERE Key = 'schema'", [], |r| r.get(0)).optional()?;
         if version != Some(SCHEMA_VERSION) {
             tracing::info!(from = ?version, to = SCHEMA_VERSION, "rebuilding the embedded store's derived tables");
-            rebuild(&mut conn)?;
+            // Version 2's rollup is version 3's: only the scopes are laid out anew.
+            let rollup = version != Some(2);
+            rebuild(&mut conn, rollup)?;
         }
         let scopes = scope::load(&conn)?;
         Ok(Self { conn, scopes })
@@ -105,18 +107,27 @@ impl Writer {
     }
 }
 
-/// Recomputes every derived table from GamePlay for this version: the Rollup untrimmed, and
-/// no scope built (the next `track` builds them).
-fn rebuild(conn: &mut Connection) -> rusqlite::Result<()> {
+/// Lays out the derived tables for this version: the scopes dropped and made again, empty (the
+/// next `track` builds them), and with `rollup` the Rollup recomputed from GamePlay, untrimmed.
+fn rebuild(conn: &mut Connection, rollup: bool) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
-    // Version 1 kept this index to trim partitions; nothing reads it now.
-    // Scopes are laid out anew (version 3 keys them by stakes too): dropped, then made again
-    // by the schema, empty.
-    tx.execute_batch(
-        "DROP INDEX IF EXISTS Rollup_by_rank; DELETE FROM Rollup; DROP TABLE IF EXISTS ScopeBest;
-         DROP TABLE IF EXISTS Scope; DELETE FROM Meta WHERE Key = 'depth';",
-    )?;
+    // Version 3 keys scopes by their stakes too: their tables are dropped, then made again by
+    // the schema.
+    tx.execute_batch("DROP TABLE IF EXISTS ScopeBest; DROP TABLE IF EXISTS Scope;")?;
     tx.execute_batch(super::SCHEMA)?;
+    if rollup {
+        recompute_rollup(&tx)?;
+    }
+    tx.execute("INSERT OR REPLACE INTO Meta (Key, Value) VALUES ('schema', ?1)", [SCHEMA_VERSION])?;
+    tx.commit()
+}
+
+/// The Rollup from GamePlay, untrimmed.
+fn recompute_rollup(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    // Version 1 kept this index to trim partitions; nothing reads it now.
+    tx.execute_batch(
+        "DROP INDEX IF EXISTS Rollup_by_rank; DELETE FROM Rollup; DELETE FROM Meta WHERE Key = 'depth';",
+    )?;
     for (span, all_games) in LEVELS.into_iter().flat_map(|l| [(l, false), (l, true)]) {
         tx.execute(
             "INSERT INTO Rollup (Span, Bucket, Partition, PlayerID, Score, EventTime, Win, Stake, GameID)
@@ -131,6 +142,5 @@ fn rebuild(conn: &mut Connection) -> rusqlite::Result<()> {
             params![span, all_games, ALL_GAMES],
         )?;
     }
-    tx.execute("INSERT OR REPLACE INTO Meta (Key, Value) VALUES ('schema', ?1)", [SCHEMA_VERSION])?;
-    tx.commit()
+    Ok(())
 }
