@@ -5,7 +5,9 @@
 -- from the Rollup (every player's best spin of each partition), and raw edges read from
 -- GamePlay; a player's best spin of the window is the best of their partitions' bests.
 -- :partitions lists the Rollup partitions to read: the games of the filter, or the all-games
--- partitions' marker when every game counts.
+-- partitions' marker when every game counts. Raw spins count within [:min_stake, :max_stake]
+-- (1 and 2^31-1 when every positive stake counts); the Rollup keeps a player's best spin
+-- whatever its stake, so a view whose campaign bounds the stakes is read from raw spins only.
 -- One SELECT per range (not OR'ed ranges) so that each is a search of the primary key.
 WITH candidates AS (
     SELECT PlayerID, Score, EventTime, Win, Stake, GameID FROM Rollup
@@ -29,11 +31,13 @@ WITH candidates AS (
       AND Partition IN (SELECT value FROM json_each(:partitions))
     UNION ALL
     SELECT PlayerID, CAST(Win AS REAL) / Stake, EventTime, Win, Stake, GameID FROM GamePlay
-    WHERE EventTime >= :raw1_from AND EventTime < :raw1_to AND Win > 0 AND Stake > 0
+    WHERE EventTime >= :raw1_from AND EventTime < :raw1_to AND Win > 0
+      AND Stake >= :min_stake AND Stake <= :max_stake
       AND (:all_games OR GameID IN (SELECT value FROM json_each(:partitions)))
     UNION ALL
     SELECT PlayerID, CAST(Win AS REAL) / Stake, EventTime, Win, Stake, GameID FROM GamePlay
-    WHERE EventTime >= :raw2_from AND EventTime < :raw2_to AND Win > 0 AND Stake > 0
+    WHERE EventTime >= :raw2_from AND EventTime < :raw2_to AND Win > 0
+      AND Stake >= :min_stake AND Stake <= :max_stake
       AND (:all_games OR GameID IN (SELECT value FROM json_each(:partitions)))
 ),
 best AS (

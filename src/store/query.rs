@@ -1,6 +1,7 @@
 //! Reads for the embedded store: a [`LeaderboardQuery`] is answered from its tracked scope, or
 //! else turned into the parameters of `kql/leaderboard.sql` (the window cut into raw edges and
-//! whole hours, days and weeks); either way the standings are read back capped and counted.
+//! whole hours, days and weeks, or all raw spins for a campaign that bounds the stakes); either
+//! way the standings are read back capped and counted.
 
 use rusqlite::{Connection, Rows, named_params};
 
@@ -40,8 +41,13 @@ fn split(from: i64, to: i64, span: i64) -> Option<([Range; 2], Range)> {
 }
 
 impl Plan {
+    /// All of `[from, to)` from raw spins.
+    fn raw(from: i64, to: i64) -> Self {
+        Self { raw: [(from, to), EMPTY], hours: [EMPTY; 2], days: [EMPTY; 2], weeks: EMPTY }
+    }
+
     pub fn new(from: i64, to: i64) -> Self {
-        let mut plan = Self { raw: [(from, to), EMPTY], hours: [EMPTY; 2], days: [EMPTY; 2], weeks: EMPTY };
+        let mut plan = Self::raw(from, to);
         let Some((raw, hours)) = split(from, to, HOUR) else { return plan };
         (plan.raw, plan.hours) = (raw, [hours, EMPTY]);
         let Some((hours, days)) = split(hours.0, hours.1, DAY) else { return plan };
@@ -59,15 +65,18 @@ pub fn run(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Stan
     let tx = conn.unchecked_transaction()?;
     let standings = match scope::lookup(&tx, query)? {
         Some(id) => collect(tx.prepare_cached(scope::STANDINGS)?.query([id])?, query.limit),
-        None if query.stakes.is_any() => rollup(&tx, query),
-        None => raw(&tx, query),
+        None => rollup(&tx, query),
     }?;
     tx.finish()?;
     Ok(standings)
 }
 
 fn rollup(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Standings> {
-    let plan = Plan::new(micros(query.window.from), micros(query.window.to));
+    let (from, to) = (micros(query.window.from), micros(query.window.to));
+    // The rollup keeps each player's best spin whatever its stake: a campaign that bounds the
+    // stakes is read from its spins (a scan of the window, by the time index).
+    let plan = if query.stakes.is_any() { Plan::new(from, to) } else { Plan::raw(from, to) };
+    let (min_stake, max_stake) = query.stakes.range();
     let partitions: Vec<i64> = match &query.games {
         Some(games) => games.iter().map(|&g| i64::from(g)).collect(),
         None => vec![ALL_GAMES],
@@ -84,21 +93,7 @@ fn rollup(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Stand
         ":raw1_from": plan.raw[0].0, ":raw1_to": plan.raw[0].1,
         ":raw2_from": plan.raw[1].0, ":raw2_to": plan.raw[1].1,
         ":all_games": query.games.is_none(), ":partitions": partitions,
-    })?;
-    collect(rows, query.limit)
-}
-
-/// Standings straight from the spins: the rollup keeps each player's best spin whatever its
-/// stake, so it cannot answer a view whose campaign bounds the stakes (its whole window is a
-/// tracked scope; its windows are read here, a scan of their spins).
-fn raw(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Standings> {
-    let (min_stake, max_stake) = query.stakes.range();
-    let games = serde_json::to_string(&query.games).expect("ints serialize");
-    let mut statement = conn.prepare_cached(scope::RAW_STANDINGS)?;
-    let rows = statement.query(named_params! {
-        ":from": micros(query.window.from), ":to": micros(query.window.to),
         ":min_stake": min_stake, ":max_stake": max_stake,
-        ":all_games": query.games.is_none(), ":games": games,
     })?;
     collect(rows, query.limit)
 }

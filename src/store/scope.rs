@@ -75,36 +75,19 @@ pub const UPSERT_BEST: &str =
      WHERE (-excluded.Score, excluded.EventTime, -excluded.Stake, excluded.GameID)
          < (-ScopeBest.Score, ScopeBest.EventTime, -ScopeBest.Stake, ScopeBest.GameID)";
 
-/// Each player's best counted spin in `[:from, :to)` of the games (`:all_games`, or the JSON
-/// array `:games`) and stakes (`[:min_stake, :max_stake]`, at least 1), straight from GamePlay.
-macro_rules! best_from_raw {
-    () => {
-        "SELECT PlayerID, Score, EventTime, Win, Stake, GameID FROM (
-             SELECT *, row_number() OVER (
-                 PARTITION BY PlayerID ORDER BY Score DESC, EventTime ASC, Stake DESC, GameID ASC) AS n
-             FROM (SELECT PlayerID, CAST(Win AS REAL) / Stake AS Score, EventTime, Win, Stake, GameID
-                   FROM GamePlay
-                   WHERE EventTime >= :from AND EventTime < :to AND Win > 0
-                     AND Stake >= :min_stake AND Stake <= :max_stake
-                     AND (:all_games OR GameID IN (SELECT value FROM json_each(:games))))
-         ) WHERE n = 1"
-    };
-}
-
-/// Fills a new scope from GamePlay: each player's best counted spin in the window.
-const BUILD: &str = concat!(
-    "INSERT INTO ScopeBest (ScopeID, PlayerID, Score, EventTime, Win, Stake, GameID) SELECT :scope, * FROM (",
-    best_from_raw!(),
-    ")"
-);
-
-/// A view's standings straight from GamePlay, in rank order (a view no rollup can answer: one
-/// whose campaign bounds the stakes, and no scope tracks).
-pub const RAW_STANDINGS: &str = concat!(
-    "SELECT PlayerID, Win, Stake, GameID, EventTime FROM (",
-    best_from_raw!(),
-    ") ORDER BY Score DESC, EventTime ASC, PlayerID ASC"
-);
+/// Fills a new scope from GamePlay: each player's best counted spin in `[:from, :to)` of the
+/// games (`:all_games`, or the JSON array `:games`) and stakes (`[:min_stake, :max_stake]`, at
+/// least 1).
+const BUILD: &str = "INSERT INTO ScopeBest (ScopeID, PlayerID, Score, EventTime, Win, Stake, GameID)
+     SELECT :scope, PlayerID, Score, EventTime, Win, Stake, GameID FROM (
+         SELECT *, row_number() OVER (
+             PARTITION BY PlayerID ORDER BY Score DESC, EventTime ASC, Stake DESC, GameID ASC) AS n
+         FROM (SELECT PlayerID, CAST(Win AS REAL) / Stake AS Score, EventTime, Win, Stake, GameID
+               FROM GamePlay
+               WHERE EventTime >= :from AND EventTime < :to AND Win > 0
+                 AND Stake >= :min_stake AND Stake <= :max_stake
+                 AND (:all_games OR GameID IN (SELECT value FROM json_each(:games))))
+     ) WHERE n = 1";
 
 /// A scope's standings in rank order, read from the covering rank index.
 pub const STANDINGS: &str = "SELECT PlayerID, Win, Stake, GameID, EventTime FROM ScopeBest

@@ -241,6 +241,9 @@ async fn stake_bounds_count_on_scopes_and_windows() {
     insert(&store, after).await;
     let mut differ = 0;
     for stakes in bounds {
+        let query = LeaderboardQuery { window: whole, games: None, stakes, limit: 1, counts: vec![] };
+        let found = store.read(move |c| scope::lookup(c, &query)).await.unwrap();
+        assert!(found.is_some(), "{stakes:?}: the whole window is read from its scope");
         check_stakes(&store, &all, whole, (None, stakes), 1_000_000).await;
         differ += usize::from(
             oracle(&all, &whole, (None, stakes)) != oracle(&all, &whole, (None, Stakes::default())),
