@@ -8,8 +8,8 @@ use crate::common::faults::{Fault, FaultProxy};
 use crate::common::fixture::Spin;
 use crate::common::process::Server;
 use crate::common::raw::{read_status, send_head};
-use crate::common::until;
-use crate::common::{Engine, Fixture, events_json, eventually};
+use crate::common::{until, within};
+use crate::common::{Engine, Fixture, events_json};
 use crate::observability::serve_binary;
 
 #[tokio::test]
@@ -70,7 +70,8 @@ async fn a_download_its_client_stopped_reading_holds_the_exit_only_for_the_grace
     assert_eq!(read_status(&mut stalled).await, 200, "the download started");
     // SAFETY: kill(2) on our own child's pid has no memory effects.
     assert_eq!(unsafe { libc::kill(server.child.id() as libc::pid_t, libc::SIGTERM) }, 0);
-    eventually("the server exited", || {
+    // Well before the default grace (10 s) would end: the flag's 1 s is what cut the download.
+    within(Duration::from_secs(6), "the server exited after the 1 s grace", || {
         let exited = server.child.try_wait().unwrap();
         async move { exited.is_some_and(|status| status.success()) }
     })
