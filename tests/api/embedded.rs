@@ -4,12 +4,7 @@
 use serde_json::Value;
 
 use crate::common::fixture::Spin;
-use crate::common::{Engine, campaign_all, events_json, spawn_embedded, spawn_on_engine};
-
-fn spin(player: i32, win: i64, stake: i32) -> Spin {
-    let time = "2026-11-20T10:00:00Z".parse().unwrap();
-    Spin { player, game: 1, win, stake, time }
-}
+use crate::common::{Engine, campaign_all, events_json, spawn_embedded, spawn_on_engine, spin};
 
 async fn players(app: &crate::common::TestApp) -> Vec<i64> {
     let body = app.json("/campaigns/all/top?limit=100").await;

@@ -11,14 +11,10 @@ use serde_json::Value;
 
 use crate::common::fixture::Spin;
 use crate::common::raw::send_head;
-use crate::common::{TestApp, campaign_all, events_json, eventually, spawn_embedded};
+use crate::common::{TestApp, campaign_all, events_json, eventually, spawn_embedded, spin};
 
 const CSV: &str = "/campaigns/all/standings.csv";
 const PLAYERS: i32 = 100_000;
-
-fn spin(player: i32, win: i64, stake: i32) -> Spin {
-    Spin { player, game: 1, win, stake, time: "2026-11-20T10:00:00Z".parse().unwrap() }
-}
 
 /// Waits for `request` as for an answer that must come: the bound guards against a hang and
 /// is no latency target.

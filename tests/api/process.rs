@@ -40,8 +40,7 @@ async fn zero_config_serves_a_live_moving_leaderboard() {
 
 #[tokio::test]
 async fn acknowledged_events_survive_kill_9() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("campaigns.toml"), crate::common::ALL).unwrap();
+    let (dir, _campaigns) = crate::common::campaign_all();
     let args = ["serve", "--campaigns", "campaigns.toml", "--data-dir", "store", "--max-limit", "10000"];
     let server = Server::start(dir.path(), &args);
     let client = reqwest::Client::new();

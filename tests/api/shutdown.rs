@@ -8,8 +8,8 @@ use crate::common::faults::{Fault, FaultProxy};
 use crate::common::fixture::Spin;
 use crate::common::process::Server;
 use crate::common::raw::{read_status, send_head};
-use crate::common::{until, within};
 use crate::common::{Engine, Fixture, events_json};
+use crate::common::{until, within};
 use crate::observability::serve_binary;
 
 #[tokio::test]
@@ -58,9 +58,7 @@ async fn a_download_its_client_stopped_reading_holds_the_exit_only_for_the_grace
         command.stderr(std::process::Stdio::from(stderr));
     });
     // Far more rows than the client's and the server's socket buffers take in (a few MB).
-    let time = "2026-11-20T10:00:00Z".parse().unwrap();
-    let spins: Vec<Spin> =
-        (1..=100_000).map(|p| Spin { player: p, game: 1, win: 1, stake: 1, time }).collect();
+    let spins: Vec<Spin> = (1..=100_000).map(|p| crate::common::spin(p, 1, 1)).collect();
     let client = reqwest::Client::new();
     let posted =
         client.post(format!("{}/events", server.base)).body(events_json(&spins)).send().await.unwrap();

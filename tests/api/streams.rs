@@ -202,8 +202,7 @@ async fn a_reload_sends_an_open_stream_the_changed_campaign_and_ends_it_when_rem
 
 #[tokio::test]
 async fn streams_leave_the_requests_in_flight_their_share_of_the_open_file_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("campaigns.toml"), ALL).unwrap();
+    let (dir, _campaigns) = campaign_all();
     let args = ["serve", "--campaigns", "campaigns.toml", "--data-dir", "data", "--max-in-flight", "100"];
     let args = [&args[..], &["--max-exports", "4"]].concat();
     // 400 descriptors: 256 kept for the store, the backend and listeners, 100 for the requests
@@ -254,8 +253,7 @@ async fn a_failing_refresh_sends_an_error_event_and_keeps_the_stream_open() {
 
 #[tokio::test]
 async fn shutdown_ends_open_streams_and_the_server_exits_zero() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("campaigns.toml"), ALL).unwrap();
+    let (dir, _campaigns) = campaign_all();
     let args = ["serve", "--campaigns", "campaigns.toml", "--simulate=0", "--data-dir", "data"];
     let mut server = Server::start(dir.path(), &args);
     let client = reqwest::Client::new();

@@ -58,6 +58,11 @@ pub async fn spawn_app(args: &[&str]) -> TestApp {
 pub const ALL: &str =
     "[[campaigns]]\nid = \"all\"\nstart = \"2020-01-01T00:00:00Z\"\nend = \"2030-01-01T00:00:00Z\"\n";
 
+/// A spin of game 1 at one fixed instant (2026-11-20 10:00 UTC), inside [`ALL`].
+pub fn spin(player: i32, win: i64, stake: i32) -> fixture::Spin {
+    fixture::Spin { player, game: 1, win, stake, time: "2026-11-20T10:00:00Z".parse().unwrap() }
+}
+
 /// [`ALL`] in `campaigns.toml` of a directory of its own (kept alive by the returned guard).
 pub fn campaign_all() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
