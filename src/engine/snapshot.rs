@@ -47,12 +47,6 @@ impl Ranking {
         self.total
     }
 
-    /// Entries `offset..offset + limit` (fewer at the end, none past it).
-    #[cfg(test)]
-    pub fn page(&self, offset: usize, limit: usize) -> Vec<Entry> {
-        self.range(offset, limit).map(|at| self.entry(at)).collect()
-    }
-
     /// Positions `offset..offset + limit` that exist.
     pub fn range(&self, offset: usize, limit: usize) -> Range<usize> {
         let start = offset.min(self.rows.len());
@@ -183,6 +177,11 @@ mod tests {
         players.iter().enumerate().map(row).collect()
     }
 
+    /// Entries `offset..offset + limit` (fewer at the end, none past it).
+    fn page(ranking: &Ranking, offset: usize, limit: usize) -> Vec<Entry> {
+        ranking.range(offset, limit).map(|at| ranking.entry(at)).collect()
+    }
+
     fn ranking(players: &[i32], total: u64) -> Ranking {
         Ranking::new(rows(players), total)
     }
@@ -195,10 +194,10 @@ mod tests {
     fn pages_are_global_ranks_and_end_quietly() {
         let ranking = ranking(&[30, 10, 20, 40], 9);
         assert_eq!(ranking.total(), 9, "the total counts players past the cap");
-        assert_eq!(ids(&ranking.page(1, 2)), [(2, 10), (3, 20)]);
-        assert_eq!(ids(&ranking.page(3, 10)), [(4, 40)]);
-        assert!(ranking.page(4, 10).is_empty());
-        assert!(ranking.page(usize::MAX, 10).is_empty());
+        assert_eq!(ids(&page(&ranking, 1, 2)), [(2, 10), (3, 20)]);
+        assert_eq!(ids(&page(&ranking, 3, 10)), [(4, 40)]);
+        assert!(page(&ranking, 4, 10).is_empty());
+        assert!(page(&ranking, usize::MAX, 10).is_empty());
     }
 
     #[test]

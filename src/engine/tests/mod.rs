@@ -16,10 +16,6 @@ use crate::leaderboard::{MaxLimit, MaxStandings, Row, Span};
 
 const TTL: Duration = Duration::from_secs(1);
 
-fn settings() -> Settings {
-    Settings { ..base() }
-}
-
 fn base() -> Settings {
     Settings {
         ttl: TTL,
@@ -57,7 +53,15 @@ fn spin(player_id: i32, win: i64) -> Row {
 }
 
 fn engine(memory: &Arc<Memory>) -> Engine {
-    Engine::new(memory.clone(), settings(), Arc::new(crate::metrics::Metrics::default()))
+    engine_with(memory, base())
+}
+
+/// A backend holding one player's spin, an engine on it with `settings`, and the campaign.
+fn one_player(settings: Settings) -> (Arc<Memory>, Engine, Arc<Campaign>) {
+    let memory = Arc::new(Memory::default());
+    memory.add([spin(1, 10)]);
+    let engine = engine_with(&memory, settings);
+    (memory, engine, campaign())
 }
 
 fn queries(memory: &Memory) -> (usize, usize) {
@@ -65,7 +69,7 @@ fn queries(memory: &Memory) -> (usize, usize) {
 }
 
 fn leader(read: &Read) -> Option<i32> {
-    read.snapshot.ranking.page(0, 1).first().map(|e| e.standing.player_id)
+    (!read.snapshot.ranking.is_empty()).then(|| read.snapshot.ranking.row(0).player_id)
 }
 
 /// Reads until a refresh ahead has come back with what `wanted` says (the clock moves a period
@@ -102,9 +106,7 @@ async fn a_view_loads_by_one_full_query_then_asks_only_for_changes() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_incremental_refresh_keeps_what_the_view_learned() {
-    let memory = Arc::new(Memory::default());
-    memory.add([spin(1, 10)]);
-    let (engine, c) = (engine(&memory), campaign());
+    let (memory, engine, c) = one_player(base());
     engine.read(&c, View::Top).await.unwrap();
     let failure = crate::backend::BackendError::Unreachable("reset".into());
     memory.script([Step::Fail(failure.clone()), Step::Fail(failure)]);
@@ -116,9 +118,7 @@ async fn a_failed_incremental_refresh_keeps_what_the_view_learned() {
 
 #[tokio::test(start_paused = true)]
 async fn a_refresh_that_panics_is_a_failed_one_and_the_next_works() {
-    let memory = Arc::new(Memory::default());
-    memory.add([spin(1, 10)]);
-    let (engine, c) = (engine(&memory), campaign());
+    let (memory, engine, c) = one_player(base());
     memory.script([Step::Panic]);
     assert!(matches!(engine.read(&c, View::Top).await, Err(Error::Failed(_))));
     let read = engine.read(&c, View::Top).await.expect("the view refreshes again");
@@ -127,9 +127,7 @@ async fn a_refresh_that_panics_is_a_failed_one_and_the_next_works() {
 
 #[tokio::test(start_paused = true)]
 async fn readers_of_a_cold_view_share_one_query_and_wait_within_the_budget() {
-    let memory = Arc::new(Memory::default());
-    memory.add([spin(1, 10)]);
-    let (engine, c) = (engine(&memory), campaign());
+    let (memory, engine, c) = one_player(base());
     memory.script([Step::Delay(Duration::from_secs(2))]);
     let reads = futures::future::join_all((0..10).map(|_| engine.read(&c, View::Top))).await;
     assert!(reads.iter().all(|r| r.as_ref().is_ok_and(|r| leader(r) == Some(1))));
@@ -149,9 +147,7 @@ fn engine_with(memory: &Arc<Memory>, settings: Settings) -> Engine {
 
 #[tokio::test(start_paused = true)]
 async fn readers_of_a_hot_view_never_wait_for_its_refresh_ahead() {
-    let memory = Arc::new(Memory::default());
-    memory.add([spin(1, 10)]);
-    let (engine, c) = (engine(&memory), campaign());
+    let (memory, engine, c) = one_player(base());
     engine.read(&c, View::Top).await.unwrap();
     // Every refresh ahead from now on takes 3 s, three periods.
     memory.script((0..5).map(|_| Step::Delay(Duration::from_secs(3))));
@@ -169,15 +165,13 @@ async fn readers_of_a_hot_view_never_wait_for_its_refresh_ahead() {
 
 #[tokio::test(start_paused = true)]
 async fn an_unread_view_stops_refreshing_then_ends() {
-    let memory = Arc::new(Memory::default());
-    memory.add([spin(1, 10)]);
-    let (engine, c) = (engine(&memory), campaign());
+    let (memory, engine, c) = one_player(base());
     engine.read(&c, View::Top).await.unwrap();
     assert_eq!(engine.registry.len(), 1);
     tokio::time::sleep(TTL * 5).await;
     let asked = queries(&memory);
     assert!(asked.1 <= 1, "one refresh ahead after the read at most: {asked:?}");
-    tokio::time::sleep(settings().idle_after).await;
+    tokio::time::sleep(base().idle_after).await;
     assert_eq!(queries(&memory), asked, "no refresh while unread");
     assert_eq!(engine.registry.len(), 0, "ended after --idle-after unread");
     // Its next reader waits for a fresh one.
@@ -186,10 +180,7 @@ async fn an_unread_view_stops_refreshing_then_ends() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failing_view_is_served_stale_within_stale_if_error_then_not() {
-    let memory = Arc::new(Memory::default());
-    memory.add([spin(1, 10)]);
-    let settings = Settings { stale_if_error: Duration::from_secs(5), ..base() };
-    let (engine, c) = (engine_with(&memory, settings), campaign());
+    let (memory, engine, c) = one_player(Settings { stale_if_error: Duration::from_secs(5), ..base() });
     engine.read(&c, View::Top).await.unwrap();
     let failure = crate::backend::BackendError::Unreachable("reset".into());
     memory.script((0..100).map(|_| Step::Fail(failure.clone())));
@@ -208,10 +199,8 @@ async fn a_failing_view_is_served_stale_within_stale_if_error_then_not() {
 
 #[tokio::test(start_paused = true)]
 async fn a_refresh_that_waits_for_a_backend_slot_is_late_not_failing() {
-    let memory = Arc::new(Memory::default());
-    memory.add([spin(1, 10)]);
-    let settings = Settings { backend_concurrency: 1, budget: Duration::from_secs(2), ..base() };
-    let (engine, c) = (engine_with(&memory, settings), campaign());
+    let (memory, engine, c) =
+        one_player(Settings { backend_concurrency: 1, budget: Duration::from_secs(2), ..base() });
     let window = View::Window(Span::parse("1h").unwrap());
     engine.read(&c, View::Top).await.unwrap();
     engine.read(&c, window).await.unwrap();
@@ -228,10 +217,7 @@ async fn a_refresh_that_waits_for_a_backend_slot_is_late_not_failing() {
 
 #[tokio::test(start_paused = true)]
 async fn views_past_max_views_push_out_the_least_recently_read_and_end_its_streams() {
-    let memory = Arc::new(Memory::default());
-    memory.add([spin(1, 10)]);
-    let settings = Settings { max_views: 2, ..base() };
-    let (engine, c) = (engine_with(&memory, settings), campaign());
+    let (_memory, engine, c) = one_player(Settings { max_views: 2, ..base() });
     let span = |s: &str| View::Window(Span::parse(s).unwrap());
     let mut first = engine.subscribe(&c, span("1h")).unwrap();
     engine.read(&c, span("1h")).await.unwrap();
@@ -261,9 +247,7 @@ async fn views_past_max_views_push_out_the_least_recently_read_and_end_its_strea
 
 #[tokio::test(start_paused = true)]
 async fn a_reload_sends_the_changed_campaign_to_open_streams_and_ends_removed_ones() {
-    let memory = Arc::new(Memory::default());
-    memory.add([spin(1, 10)]);
-    let (engine, c) = (engine(&memory), campaign());
+    let (_memory, engine, c) = one_player(base());
     let mut stream = engine.subscribe(&c, View::Top).unwrap();
     engine.read(&c, View::Top).await.unwrap();
     let renamed = Arc::new(Campaign { name: "Renamed".into(), ..(*c).clone() });
