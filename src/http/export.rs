@@ -134,8 +134,7 @@ fn render(snapshot: &Snapshot, offset: usize, rows: usize) -> Bytes {
         let time = s.achieved_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
         let fields = [entry.rank.to_string(), s.player_id.to_string(), s.score.to_string()];
         let more = [s.win.to_string(), s.stake.to_string(), s.game_id.to_string(), time];
-        let prize = entry.prize.as_deref().unwrap_or_default().to_owned();
-        let prize = prizes.then_some(prize);
+        let prize = prizes.then(|| entry.prize.as_deref().unwrap_or_default().to_owned());
         out.write_record(fields.iter().chain(&more).chain(&prize)).expect("to memory");
     }
     out.into_inner().expect("to memory").into()

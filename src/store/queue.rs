@@ -87,8 +87,10 @@ fn run(mut writer: Writer, mut jobs: mpsc::Receiver<Job>, counters: &WriteCounte
     }
 }
 
-/// Runs a job; a panic (a bug) fails that job alone: its transaction is rolled back as it
-/// unwinds, its callers get an error as their acknowledgement is dropped, and the writer goes on.
+/// Runs a job; a panic (a bug) fails that job alone (for a group of batches, every batch of the
+/// group, unlike an error, after which each is tried alone): its transaction is rolled back as
+/// it unwinds, its callers get an error as their acknowledgement is dropped, and the writer goes
+/// on.
 fn guarded(job: impl FnOnce()) {
     if catch_unwind(AssertUnwindSafe(job)).is_err() {
         tracing::error!("the store's writer panicked; that write failed, the next ones go on");
