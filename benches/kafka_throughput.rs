@@ -147,7 +147,10 @@ async fn main() {
     let store = Arc::new(EmbeddedStore::open(&dir.path().join("store")).await.unwrap());
     let now = Utc::now();
     let window = Window { from: now - chrono::Duration::days(1), to: now + chrono::Duration::days(1) };
-    store.track(vec![Scope { window, games: None, stakes: Default::default() }]).await.unwrap();
+    store
+        .track(vec![Scope { window, games: None, stakes: Default::default(), scoring: Default::default() }])
+        .await
+        .unwrap();
     let metrics = Arc::new(Metrics::default());
     let serve = ServeArgs::try_parse_from(["leaderboard", "--kafka-brokers", &addr]).unwrap();
     let config = serve.kafka.config().unwrap().unwrap();

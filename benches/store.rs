@@ -1,17 +1,17 @@
 //! Embedded-store benchmark: loads N simulated spins by P players (default 1 million by
-//! N/10) spread over a 30-day campaign whose whole window is a tracked scope, then times
-//! full-standings refreshes straight on the store (no HTTP, no cache): the whole campaign,
-//! the last hour and the last day. `cargo bench --bench store -- --events 10000000 --players
+//! N/10) spread over a 30-day campaign whose whole window is a tracked scope for each score
+//! format, then times full-standings refreshes straight on the store (no HTTP, no cache), for
+//! each format: the whole campaign, the last hour and the last day. `cargo bench --bench store -- --events 10000000 --players
 //! 1000000`; `--data DIR` keeps the loaded store between runs (it is reused when it already
 //! holds N spins). Run by `cargo test` (no `--bench` argument), it only checks itself on a
-//! small load, and that the tracked scope answers like the rollup.
+//! small load, and that each tracked scope answers like the rollup (or the raw spins).
 
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use leaderboard::backend::{Backend, Standings};
 use leaderboard::events::Spin;
-use leaderboard::leaderboard::{LeaderboardQuery, Window};
+use leaderboard::leaderboard::{LeaderboardQuery, Scoring, Window};
 use leaderboard::simulator;
 use leaderboard::store::{EmbeddedStore, Scope};
 use rand::RngExt;
@@ -109,15 +109,17 @@ async fn main() {
     let whole = campaign();
     // Tracked before loading, as the service does at start-up: inserts keep it (a no-op on a
     // reused store, which kept it).
-    store.track(vec![Scope { window: whole, games: None, stakes: Default::default() }]).await.unwrap();
+    let scope = |scoring| Scope { window: whole, games: None, stakes: Default::default(), scoring };
+    store.track(Scoring::ALL.map(scope).to_vec()).await.unwrap();
     if store.count().await.unwrap() != events {
         assert!(store.is_empty().await.unwrap(), "{} holds another dataset", dir.display());
         load(&store, events, players).await;
     }
-    let q = |window, games| LeaderboardQuery {
+    let q = |window, scoring| LeaderboardQuery {
         window,
-        games,
+        games: None,
         stakes: Default::default(),
+        scoring,
         limit: CAP,
         counts: vec![],
     };
@@ -126,25 +128,30 @@ async fn main() {
     let last = |span| Window { from: now - span, to: now };
     let top_target = Duration::from_millis(if events <= 1_000_000 { 100 } else { 1000 });
     println!("\n{events} spins, {players} players, 10 games, 30-day campaign; full standings (cap {CAP})\n");
-    println!("| refresh | ranked players | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|");
-    time(&store, "whole campaign (tracked scope)", q(whole, None), Some(top_target)).await;
+    println!("| score | refresh | ranked players | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|");
     let hour = last(chrono::Duration::hours(1));
-    time(&store, "window last=1h", q(hour, None), Some(Duration::from_millis(50))).await;
-    time(&store, "window last=24h", q(last(chrono::Duration::hours(24)), None), None).await;
-    if !benchmarking {
-        smoke(&store, whole).await;
+    for scoring in Scoring::ALL {
+        let name = |what: &str| format!("{} | {what}", scoring.as_str());
+        time(&store, &name("whole campaign (tracked scope)"), q(whole, scoring), Some(top_target)).await;
+        time(&store, &name("window last=1h"), q(hour, scoring), Some(Duration::from_millis(50))).await;
+        time(&store, &name("window last=24h"), q(last(chrono::Duration::hours(24)), scoring), None).await;
+        if !benchmarking {
+            smoke(&store, whole, scoring).await;
+        }
     }
 }
 
-/// Under `cargo test`: the tracked whole campaign answers exactly what the rollup answers for
-/// the same spins (every game listed, so not the tracked scope), and is not empty.
-async fn smoke(store: &EmbeddedStore, whole: Window) {
+/// Under `cargo test`: the tracked whole campaign answers exactly what the rollup (or the raw
+/// spins, for a total) answers for the same spins (every game listed, so not the tracked scope),
+/// and is not empty.
+async fn smoke(store: &EmbeddedStore, whole: Window, scoring: Scoring) {
     let standings = |games| async move {
         store
             .leaderboard(&LeaderboardQuery {
                 window: whole,
                 games,
                 stakes: Default::default(),
+                scoring,
                 limit: CAP,
                 counts: vec![],
             })
@@ -154,6 +161,6 @@ async fn smoke(store: &EmbeddedStore, whole: Window) {
     let tracked: Standings = standings(None).await;
     let rollup = standings(Some((1..=10).collect())).await;
     assert!(tracked.total > 0 && tracked.total == tracked.rows.len() as u64);
-    assert_eq!(tracked, rollup, "the tracked scope and the rollup disagree");
-    println!("store bench smoke: 1 passed, 0 failed");
+    assert_eq!(tracked, rollup, "{scoring:?}: the tracked scope and the rollup disagree");
+    println!("store bench smoke ({}): 1 passed, 0 failed", scoring.as_str());
 }

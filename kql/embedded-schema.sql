@@ -28,8 +28,10 @@ CREATE TABLE IF NOT EXISTS Rollup (
 ) WITHOUT ROWID;
 
 -- The tracked scopes: a window [WindowFrom, WindowTo), a game filter (Games: a JSON array
--- of GameIDs, or 'null' for all games) and the qualifying stakes [MinStake, MaxStake] (1 and
--- 2^31-1 when every positive stake counts), each with every player's best spin in ScopeBest.
+-- of GameIDs, or 'null' for all games), the qualifying stakes [MinStake, MaxStake] (1 and
+-- 2^31-1 when every positive stake counts) and the score (Scoring: 0 the best multiplier, with
+-- every player's best spin in ScopeBest; 1 to 4 a total, as kql/totals.sql numbers them, with
+-- every player's sums in ScopeTotal).
 CREATE TABLE IF NOT EXISTS Scope (
     ScopeID INTEGER PRIMARY KEY,
     WindowFrom INTEGER NOT NULL,
@@ -37,7 +39,8 @@ CREATE TABLE IF NOT EXISTS Scope (
     Games TEXT NOT NULL,
     MinStake INTEGER NOT NULL,
     MaxStake INTEGER NOT NULL,
-    UNIQUE (WindowFrom, WindowTo, Games, MinStake, MaxStake)
+    Scoring INTEGER NOT NULL,
+    UNIQUE (WindowFrom, WindowTo, Games, MinStake, MaxStake, Scoring)
 );
 CREATE TABLE IF NOT EXISTS ScopeBest (
     ScopeID INTEGER NOT NULL,
@@ -52,6 +55,21 @@ CREATE TABLE IF NOT EXISTS ScopeBest (
 -- The standings in rank order, covering every column read, so a scope is read in one pass.
 CREATE INDEX IF NOT EXISTS ScopeBest_by_rank
     ON ScopeBest (ScopeID, Score DESC, EventTime, PlayerID, Win, Stake, GameID);
+
+-- A total scope's players: their score's points, counted spins, the sums of their stakes and
+-- wins, and the last counted spin that added to the score (NULL while none has).
+CREATE TABLE IF NOT EXISTS ScopeTotal (
+    ScopeID INTEGER NOT NULL,
+    PlayerID INTEGER NOT NULL,
+    Points INTEGER NOT NULL,
+    Counted INTEGER NOT NULL,
+    Wagered INTEGER NOT NULL,
+    Won INTEGER NOT NULL,
+    AchievedAt INTEGER,
+    PRIMARY KEY (ScopeID, PlayerID)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ScopeTotal_by_rank
+    ON ScopeTotal (ScopeID, Points DESC, AchievedAt, PlayerID, Counted, Wagered, Won);
 
 -- 'schema': the version of the derived tables' layout and contents.
 CREATE TABLE IF NOT EXISTS Meta (Key TEXT PRIMARY KEY, Value INTEGER NOT NULL) WITHOUT ROWID;

@@ -206,12 +206,14 @@ fn reports(consumer: Option<Arc<crate::kafka::Status>>) -> Vec<crate::http::Repo
     consumer.into_iter().map(report).collect()
 }
 
-/// What the embedded store keeps standings for: each campaign's whole range and games.
+/// What the embedded store keeps standings for: each campaign's whole range, games, stakes and
+/// score.
 fn scopes(catalogue: &Catalogue) -> Vec<Scope> {
     let scope = |c: &Arc<crate::campaigns::Campaign>| Scope {
         window: Window { from: c.start, to: c.end },
         games: c.games.clone(),
         stakes: c.stakes,
+        scoring: c.score,
     };
     catalogue.iter().map(scope).collect()
 }

@@ -1,15 +1,18 @@
 //! KQL rendering: turns a [`LeaderboardQuery`] or a [`ChangesQuery`] into the query text sent to
-//! ADX, by filling the typed holes of `kql/leaderboard.kql` and `kql/changes.kql` from validated
-//! values. No request text ever reaches the output: every hole is written by a function of a
-//! typed value (a datetime, an integer, a list of integers, a bucket width, a validated table
-//! name).
+//! ADX, by filling the typed holes of `kql/leaderboard.kql` (the best multiplier),
+//! `kql/totals.kql` (a score that is a sum) and `kql/changes.kql` from validated values. No
+//! request text ever reaches the output: every hole is written by a function of a typed value
+//! (a datetime, an integer, a list of integers, a bucket width, a score format, a validated
+//! table name).
 
 use std::fmt::{self, Write};
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Timelike, Utc};
 
-use crate::leaderboard::{ChangesQuery, CountRun, Grain, LeaderboardQuery, Segment, Stakes, Width, Window};
+use crate::leaderboard::{
+    ChangesQuery, CountRun, Grain, LeaderboardQuery, Scoring, Segment, Stakes, Width, Window,
+};
 
 /// An ADX table name: a plain identifier, rendered bracket-quoted so a name that happens to be
 /// a KQL keyword still means the table.
@@ -63,6 +66,7 @@ enum Hole {
     Counts,
     Segments,
     Known,
+    Points,
 }
 
 /// What a line filters on, when the whole line is about one filter.
@@ -88,6 +92,7 @@ struct Template(Vec<Part>);
 
 static LEADERBOARD: LazyLock<Template> =
     LazyLock::new(|| Template::parse(include_str!("../kql/leaderboard.kql")));
+static TOTALS: LazyLock<Template> = LazyLock::new(|| Template::parse(include_str!("../kql/totals.kql")));
 static CHANGES: LazyLock<Template> = LazyLock::new(|| Template::parse(include_str!("../kql/changes.kql")));
 
 impl Template {
@@ -165,20 +170,36 @@ fn hole(name: &str) -> Hole {
         "counts" => Hole::Counts,
         "segments" => Hole::Segments,
         "known" => Hole::Known,
+        "points" => Hole::Points,
         other => panic!("unknown hole {{{other}}} in KQL template"),
     }
 }
 
-/// The standings query for `query` against `table`.
+/// The standings query for `query` against `table`: the best multiplier's, or the totals' (which
+/// answer no bucket counts: a total is refreshed by full queries).
 pub fn render(query: &LeaderboardQuery, table: &TableName) -> String {
-    LEADERBOARD.render((query.games.as_deref(), query.stakes), |out, hole| match hole {
+    let template = if query.scoring.is_total() { &TOTALS } else { &LEADERBOARD };
+    template.render((query.games.as_deref(), query.stakes), |out, hole| match hole {
         Hole::Table => write!(out, "{table}").expect("writing to a String"),
         Hole::From => write_datetime(out, query.window.from),
         Hole::To => write_datetime(out, query.window.to),
         Hole::Limit => write!(out, "{}", query.limit).expect("writing to a String"),
         Hole::Counts => query.counts.iter().for_each(|run| write_count_run(out, run)),
-        other => unreachable!("{other:?} is not a hole of leaderboard.kql"),
+        Hole::Points => out.push_str(points(query.scoring)),
+        other => unreachable!("{other:?} is not a hole of the standings templates"),
     })
+}
+
+/// What one counted spin adds to a total, as [`Scoring::points`] says, over the columns `Won`
+/// (the win, 0 for a losing spin) and `Stake` (positive).
+fn points(scoring: Scoring) -> &'static str {
+    match scoring {
+        Scoring::TotalMultiplier => "Won / Stake * 1000000 + Won % Stake * 1000000 / Stake",
+        Scoring::TotalWin => "Won",
+        Scoring::TotalStake => "tolong(Stake)",
+        Scoring::Spins => "tolong(1)",
+        Scoring::BestMultiplier => unreachable!("the best multiplier is not a sum"),
+    }
 }
 
 /// The changes query for `query` against `table`.

@@ -3,8 +3,9 @@
 //! parsed, so a million-player answer never exists as JSON values in memory.
 //!
 //! Columns are found by name: `PlayerID`, `Win`, `Stake`, `GameID`, `EventTime` (a player's
-//! spin), `Bucket` (the bucket it is the best of), `Spins` (a bucket's count, on a row without
-//! a player) and `Total` (the number of ranked players, on a row of its own).
+//! spin), or `PlayerID`, `Points`, `Counted`, `Wagered`, `Won`, `EventTime` (a player's total),
+//! `Bucket` (the bucket it is the best of), `Spins` (a bucket's count, on a row without a
+//! player) and `Total` (the number of ranked players, on a row of its own).
 
 use std::fmt;
 
@@ -35,6 +36,10 @@ enum Role {
     Bucket,
     Spins,
     Total,
+    Points,
+    Counted,
+    Wagered,
+    Won,
     Other,
 }
 
@@ -58,13 +63,18 @@ impl Columns {
                 "Bucket" => Role::Bucket,
                 "Spins" => Role::Spins,
                 "Total" => Role::Total,
+                "Points" => Role::Points,
+                "Counted" => Role::Counted,
+                "Wagered" => Role::Wagered,
+                "Won" => Role::Won,
                 _ => Role::Other,
             })
             .collect();
         let has = |role| roles.contains(&role);
         let spin = [Role::Player, Role::Win, Role::Stake, Role::Game, Role::Time];
-        if has(Role::Player) && !spin.iter().all(|&r| has(r)) {
-            return Err("the answer has PlayerID without every spin column".into());
+        let total = [Role::Player, Role::Points, Role::Counted, Role::Wagered, Role::Won, Role::Time];
+        if has(Role::Player) && !spin.iter().all(|&r| has(r)) && !total.iter().all(|&r| has(r)) {
+            return Err("the answer has PlayerID without every spin (or total) column".into());
         }
         if has(Role::Spins) && !has(Role::Bucket) {
             return Err("the answer has Spins without Bucket".into());
@@ -84,6 +94,10 @@ struct Cells {
     bucket: Option<i64>,
     spins: Option<i64>,
     total: Option<i64>,
+    points: Option<i64>,
+    counted: Option<i64>,
+    wagered: Option<i64>,
+    won: Option<i64>,
 }
 
 impl Sink for Answer {
@@ -116,6 +130,10 @@ impl Sink for Answer {
                 Role::Bucket => &mut cells.bucket,
                 Role::Spins => &mut cells.spins,
                 Role::Total => &mut cells.total,
+                Role::Points => &mut cells.points,
+                Role::Counted => &mut cells.counted,
+                Role::Wagered => &mut cells.wagered,
+                Role::Won => &mut cells.won,
                 Role::Other => continue,
             };
             *slot = value;
@@ -140,15 +158,9 @@ impl Sink for Answer {
 impl Answer {
     fn take(&mut self, cells: Cells, buckets: bool) -> Result<(), String> {
         if let Some(player) = cells.player {
-            let row = Row {
-                player_id: int32(player, "PlayerID")?,
-                stake: int32(cells.stake.ok_or("a null Stake")?, "Stake")?,
-                game_id: int32(cells.game.ok_or("a null GameID")?, "GameID")?,
-                win: cells.win.ok_or("a null Win")?,
-                achieved_us: cells.time.ok_or("a null EventTime")?,
-            };
+            let row = standing(int32(player, "PlayerID")?, &cells)?;
             if !row.counts() {
-                return Err(format!("a counted spin has win {} and stake {}", row.win, row.stake));
+                return Err(format!("a ranked player has win {} and stake {} ({row:?})", row.win, row.stake));
             }
             if buckets && let Some(bucket) = cells.bucket {
                 self.buckets.push(bucket);
@@ -168,6 +180,25 @@ impl Answer {
         }
         Ok(())
     }
+}
+
+/// A player's best spin, or their total when the answer has `Points`.
+fn standing(player_id: i32, cells: &Cells) -> Result<Row, String> {
+    let achieved_us = cells.time.ok_or("a null EventTime")?;
+    let Some(points) = cells.points else {
+        return Ok(Row {
+            player_id,
+            stake: int32(cells.stake.ok_or("a null Stake")?, "Stake")?,
+            game_id: int32(cells.game.ok_or("a null GameID")?, "GameID")?,
+            win: cells.win.ok_or("a null Win")?,
+            achieved_us,
+            ..Row::default()
+        });
+    };
+    let counted = cells.counted.ok_or("a null Counted")?;
+    let spins = u32::try_from(counted).map_err(|_| format!("Counted {counted} is outside UInt32"))?;
+    let sums = (spins, cells.wagered.ok_or("a null Wagered")?, cells.won.ok_or("a null Won")?);
+    Ok(Row::total(player_id, points, sums, achieved_us))
 }
 
 fn int32(n: i64, column: &str) -> Result<i32, String> {
@@ -312,7 +343,14 @@ mod tests {
         let at = micros("2026-11-01T00:00:00Z").unwrap();
         assert_eq!(
             answer.rows,
-            [Row { player_id: 7, stake: 10, game_id: 3, win: 25, achieved_us: at + 1_500_000 }]
+            [Row {
+                player_id: 7,
+                stake: 10,
+                game_id: 3,
+                win: 25,
+                achieved_us: at + 1_500_000,
+                ..Row::default()
+            }]
         );
         assert_eq!(answer.buckets, [at]);
         assert_eq!(answer.counts, [BucketCount { bucket: at + 10_000_000, spins: 12 }]);

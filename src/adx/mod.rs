@@ -111,7 +111,7 @@ mod tests {
     use crate::leaderboard::Row;
 
     fn row(player_id: i32, win: i64) -> Row {
-        Row { player_id, stake: 4, game_id: 3, win, achieved_us: 0 }
+        Row { player_id, stake: 4, game_id: 3, win, achieved_us: 0, ..Row::default() }
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The demo catalogue for the zero-config start: campaigns placed around the start-up instant
 //! so that every status (live, live with a game filter, ended, upcoming) can be tried at once,
-//! and a prize table (on `demo-live`).
+//! a prize table (on `demo-live`), and a race of another format (`demo-race`: the total
+//! multiplier of spins of stake 2 or more, with prizes).
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use super::{Campaign, CampaignId, Catalogue, Prizes};
+use crate::leaderboard::{Scoring, Stakes};
 
 /// `demo-live` starts at start-up, so its board fills and moves visibly from the first
 /// seconds even on a store that already holds days of spins.
@@ -18,6 +20,7 @@ pub fn demo_catalogue(now: DateTime<Utc>) -> Catalogue {
         end,
         games,
         windows: None,
+        score: Scoring::default(),
         stakes: Default::default(),
         prizes: Default::default(),
     };
@@ -32,8 +35,21 @@ pub fn demo_catalogue(now: DateTime<Utc>) -> Catalogue {
             None,
         )
     };
+    let race = Campaign {
+        score: Scoring::TotalMultiplier,
+        stakes: Stakes::new(Some(2), None).expect("the demo bound is valid"),
+        prizes: Prizes::parse([("1", "€250"), ("2-5", "20 free spins")]).expect("the demo table is valid"),
+        ..campaign(
+            "demo-race",
+            "Demo: race, total multiplier of stakes 2+, since start-up, with prizes",
+            started,
+            hour + Duration::days(7),
+            None,
+        )
+    };
     Catalogue::new(vec![
         live,
+        race,
         campaign(
             "demo-slots",
             "Demo: games 1-3 only, live",

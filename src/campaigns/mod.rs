@@ -14,7 +14,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::leaderboard::{Span, Stakes};
+use crate::leaderboard::{Scoring, Span, Stakes};
 
 pub use demo::demo_catalogue;
 pub use id::{CampaignId, InvalidCampaignId};
@@ -39,6 +39,8 @@ pub struct Campaign {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<String>>, example = json!(["15m", "1h", "24h"]))]
     pub windows: Option<Vec<Span>>,
+    /// How players score (`score` in the campaigns file; `best-multiplier` when absent).
+    pub score: Scoring,
     /// Only spins of these stakes count (`min-stake`, `max-stake`, inclusive; named as in the
     /// campaigns file); absent: every positive stake.
     #[serde(flatten)]
@@ -116,6 +118,7 @@ struct CampaignEntry {
     end: When,
     games: Option<Vec<i64>>,
     windows: Option<Vec<String>>,
+    score: Option<String>,
     #[serde(rename = "min-stake")]
     min_stake: Option<i64>,
     #[serde(rename = "max-stake")]
@@ -199,10 +202,21 @@ impl CampaignEntry {
             Some(n) => n.clone(),
             None => id.as_str().to_owned(),
         };
+        let score = self.score.as_deref().map(Scoring::parse).transpose().map_err(|p| ("score", p))?;
         let stakes = self.stakes()?;
         let prizes = self.prizes.iter().flatten().map(|p| (p.ranks.as_str(), p.prize.as_str()));
         let prizes = Prizes::parse(prizes).map_err(|p| ("prizes", p))?;
-        Ok(Campaign { id, name, start, end, games, windows, stakes, prizes })
+        Ok(Campaign {
+            id,
+            name,
+            start,
+            end,
+            games,
+            windows,
+            score: score.unwrap_or_default(),
+            stakes,
+            prizes,
+        })
     }
 
     fn stakes(&self) -> Result<Stakes, FieldProblem> {

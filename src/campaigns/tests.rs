@@ -87,6 +87,9 @@ fn demo_catalogue_has_every_status() {
     assert!(
         demo_catalogue(now).iter().any(|c| c.games.is_some() && c.status_at(now) == CampaignStatus::Live)
     );
+    let race =
+        demo_catalogue(now).iter().find(|c| c.score.is_total()).cloned().expect("a race of another format");
+    assert!(!race.prizes.is_empty() && race.status_at(now) == CampaignStatus::Live, "{race:?}");
 }
 
 #[test]
@@ -163,5 +166,28 @@ fn stake_bounds_are_read_validated_and_listed_under_their_file_names() {
     ] {
         let e = error_of(&one(extra));
         assert!(e.contains("campaigns.toml") && e.contains("(c)") && e.contains(field), "{extra}: {e}");
+    }
+}
+
+#[test]
+fn the_score_is_read_validated_and_listed_under_its_file_name() {
+    let one = |extra: &str| {
+        format!(
+            "[[campaigns]]\nid = \"c\"\nstart = 2026-11-01T00:00:00Z\nend = 2026-11-02T00:00:00Z\n{extra}\n"
+        )
+    };
+    for scoring in Scoring::ALL {
+        let catalogue = parse(&one(&format!("score = \"{}\"", scoring.as_str()))).unwrap();
+        let c = catalogue.iter().next().unwrap();
+        assert_eq!(c.score, scoring);
+        assert_eq!(serde_json::to_value(&**c).unwrap()["score"], scoring.as_str());
+    }
+    let plain = parse(&one("")).unwrap();
+    let plain = plain.iter().next().unwrap();
+    assert_eq!(plain.score, Scoring::BestMultiplier, "absent: today's format");
+    assert_eq!(serde_json::to_value(&**plain).unwrap()["score"], "best-multiplier", "always listed");
+    for extra in ["score = \"sum\"", "score = 3"] {
+        let e = error_of(&one(extra));
+        assert!(e.contains("campaigns.toml") && e.contains("score"), "{extra}: {e}");
     }
 }

@@ -339,6 +339,7 @@ mod tests {
             windows: None,
             stakes: Default::default(),
             prizes: Prizes::parse(prizes.iter().copied()).unwrap(),
+            score: Default::default(),
         };
         let window = Window { from: start, to: end };
         let ranking = Ranking::new(rows.into(), total);
@@ -346,7 +347,7 @@ mod tests {
     }
 
     fn row(player_id: i32, win: i64) -> Row {
-        Row { player_id, stake: 10, game_id: 1, win, achieved_us: 1_764_000_000_000_000 }
+        Row { player_id, stake: 10, game_id: 1, win, achieved_us: 1_764_000_000_000_000, ..Row::default() }
     }
 
     /// Every answer's tag is taken from what it shows, not from its bytes: across snapshots

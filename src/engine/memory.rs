@@ -90,6 +90,9 @@ impl Memory {
     }
 
     pub fn standings_now(&self, query: &LeaderboardQuery) -> Standings {
+        if query.scoring.is_total() {
+            return self.totals_now(query);
+        }
         let spins = self.counted(query.window, (query.games.as_deref(), query.stakes));
         let mut rows = bests(spins.iter().map(|s| (0, *s))).into_values().collect::<Vec<_>>();
         rows.sort_by(Row::rank_order);
@@ -101,6 +104,30 @@ impl Memory {
             counts.extend(count(spins.iter().map(|s| run.width.floor(s.achieved_us))));
         }
         Standings { rows, total, counts }
+    }
+
+    /// Each player's sums over every spin of a qualifying stake (losing ones too), ranked.
+    fn totals_now(&self, query: &LeaderboardQuery) -> Standings {
+        let (from, to) = (query.window.from.timestamp_micros(), query.window.to.timestamp_micros());
+        let mut totals: BTreeMap<i32, Row> = BTreeMap::new();
+        for s in self.spins.lock().unwrap().iter() {
+            let games = query.games.as_ref().is_none_or(|g| g.contains(&s.game_id));
+            if !(games && query.stakes.qualifies(s.stake) && (from..to).contains(&s.achieved_us)) {
+                continue;
+            }
+            let points = query.scoring.points(s.win, s.stake);
+            let total = totals.entry(s.player_id).or_insert(Row::total(s.player_id, 0, (0, 0, 0), i64::MIN));
+            (total.points, total.spins) = (total.points + points, total.spins + 1);
+            (total.wagered, total.win) = (total.wagered + i64::from(s.stake), total.win + s.win.max(0));
+            if points > 0 {
+                total.achieved_us = total.achieved_us.max(s.achieved_us);
+            }
+        }
+        let mut rows: Vec<Row> = totals.into_values().filter(Row::counts).collect();
+        rows.sort_by(Row::rank_order);
+        let total = rows.len() as u64;
+        rows.truncate(query.limit as usize);
+        Standings { rows, total, counts: Vec::new() }
     }
 
     pub fn changes_now(&self, query: &ChangesQuery) -> Changes {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::answer::{Encoded, Head, Shape};
 use super::kept::{Budget, Kept};
 use crate::campaigns::{CampaignSummary, Prizes};
-use crate::leaderboard::{Entry, Row, Window};
+use crate::leaderboard::{Entry, Row, Scoring, Window};
 
 /// A view's ranked players (at most the cap) and how many it ranks in all.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -54,9 +54,9 @@ impl Ranking {
         start..end
     }
 
-    /// The served entry at 0-based position `at` (which must exist).
-    pub fn entry(&self, at: usize) -> Entry {
-        self.rows[at].entry(at)
+    /// The served entry at 0-based position `at` (which must exist), scored as `scoring` shows.
+    pub fn entry(&self, at: usize, scoring: Scoring) -> Entry {
+        self.rows[at].entry(at, scoring)
     }
 
     /// The row at 0-based position `at` (which must exist).
@@ -126,9 +126,13 @@ impl Snapshot {
 
     /// The served entry at 0-based position `at` (which must exist), with what its rank wins.
     pub fn entry(&self, at: usize) -> Entry {
-        let mut entry = self.ranking.entry(at);
+        let mut entry = self.ranking.entry(at, self.scoring());
         entry.prize = self.prizes().at(entry.rank).cloned();
         entry
+    }
+
+    fn scoring(&self) -> Scoring {
+        self.campaign.campaign.score
     }
 
     fn prizes(&self) -> &Prizes {
@@ -139,7 +143,7 @@ impl Snapshot {
     /// while no player holds that rank (among the ranked within the cap).
     pub fn prize_cutoff(&self) -> Option<Option<f64>> {
         let last = self.prizes().last_rank()? as usize;
-        Some((last <= self.ranking.len()).then(|| self.ranking.row(last - 1).score()))
+        Some((last <= self.ranking.len()).then(|| self.ranking.row(last - 1).score(self.scoring())))
     }
 
     /// How much score the player at position `at` (or an unranked one) lacks to reach the
@@ -150,7 +154,16 @@ impl Snapshot {
         let last = self.prizes().last_rank()? as usize;
         Some(match at {
             Some(at) if at < last => Some(0.0),
-            Some(at) => cutoff.map(|c| (c - self.ranking.row(at).score()).max(0.0)),
+            Some(at) => {
+                let (row, edge) = (self.ranking.row(at), self.ranking.row(last - 1));
+                // A total lacks exact points (shown as its score is); a ratio lacks a real number.
+                let lacking = if row.is_total() {
+                    self.scoring().shown(edge.points - row.points)
+                } else {
+                    edge.ratio() - row.ratio()
+                };
+                cutoff.map(|_| lacking.max(0.0))
+            }
             None => cutoff,
         })
     }
@@ -165,6 +178,8 @@ impl Snapshot {
 mod tests {
     use super::*;
 
+    const BEST: Scoring = Scoring::BestMultiplier;
+
     fn rows(players: &[i32]) -> Arc<[Row]> {
         let at = 1_700_000_000_000_000;
         let row = |(i, &player_id): (usize, &i32)| Row {
@@ -173,13 +188,14 @@ mod tests {
             stake: 1,
             game_id: 1,
             achieved_us: at,
+            ..Row::default()
         };
         players.iter().enumerate().map(row).collect()
     }
 
     /// Entries `offset..offset + limit` (fewer at the end, none past it).
     fn page(ranking: &Ranking, offset: usize, limit: usize) -> Vec<Entry> {
-        ranking.range(offset, limit).map(|at| ranking.entry(at)).collect()
+        ranking.range(offset, limit).map(|at| ranking.entry(at, BEST)).collect()
     }
 
     fn ranking(players: &[i32], total: u64) -> Ranking {
@@ -209,7 +225,7 @@ mod tests {
         let around = |player, n| {
             ranking
                 .around(player, n)
-                .map(|(at, run)| (at, ids(&run.map(|at| ranking.entry(at)).collect::<Vec<_>>())))
+                .map(|(at, run)| (at, ids(&run.map(|at| ranking.entry(at, BEST)).collect::<Vec<_>>())))
         };
         let (at, entries) = around(10, 5).unwrap();
         assert_eq!(at, 1);
@@ -217,6 +233,6 @@ mod tests {
         assert_eq!(around(40, 1).unwrap().1, [(3, 20), (4, 40)]);
         assert_eq!(around(30, 0).unwrap().1, [(1, 30)]);
         assert!(around(99, 3).is_none());
-        assert_eq!(ranking.entry(at).standing.score, 9.0, "the score is win / stake");
+        assert_eq!(ranking.entry(at, BEST).standing.score, 9.0, "the score is win / stake");
     }
 }

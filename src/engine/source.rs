@@ -45,7 +45,8 @@ impl Refresh<'_> {
     /// How the view's buckets are laid out, if it is refreshed incrementally.
     fn geometry(&self) -> Option<Geometry> {
         let settings = &self.shared.settings;
-        if !self.shared.incremental() {
+        // A total is refreshed by full queries (its ledger is not written yet).
+        if !self.shared.incremental() || self.campaign.score.is_total() {
             return None;
         }
         let cap = settings.max_standings.get() as usize;
@@ -122,8 +123,9 @@ impl Refresh<'_> {
     /// One full query, with `counts` answered alongside.
     async fn full(&self, counts: Vec<CountRun>) -> Result<(Arc<[Row]>, u64, Vec<BucketCount>), Error> {
         let limit = self.shared.settings.max_standings.get();
-        let (games, stakes) = (self.campaign.games.clone(), self.campaign.stakes);
-        let query = LeaderboardQuery { window: self.window, games, stakes, limit, counts };
+        let (games, stakes, scoring) =
+            (self.campaign.games.clone(), self.campaign.stakes, self.campaign.score);
+        let query = LeaderboardQuery { window: self.window, games, stakes, scoring, limit, counts };
         let standings = self.shared.query(query).await?;
         Ok((standings.rows.into(), standings.total, standings.counts))
     }
@@ -145,13 +147,16 @@ pub fn first_query(
     let counted = (campaign.games.clone(), campaign.stakes);
     let geometry = Geometry::new(view, range, counted, periods, max_standings as usize);
     let counts = match geometry {
-        Some(geometry) if incremental && view == View::Top => Ledger::new(geometry, now).count_runs(),
+        Some(geometry) if incremental && view == View::Top && !campaign.score.is_total() => {
+            Ledger::new(geometry, now).count_runs()
+        }
         _ => Vec::new(),
     };
     LeaderboardQuery {
         window,
         games: campaign.games.clone(),
         stakes: campaign.stakes,
+        scoring: campaign.score,
         limit: max_standings,
         counts,
     }

@@ -43,7 +43,7 @@ pub struct Exports {
 #[utoipa::path(get, path = "/campaigns/{id}/standings.csv", tag = "leaderboards",
     params(CampaignPath, ViewQuery),
     responses(
-        (status = 200, description = "Header `rank,playerId,score,win,stake,gameId,achievedAt` (and `prize` when the campaign has a prize table: what the rank wins, empty past the table), then every ranked player (up to --max-standings) in rank order; `Content-Disposition: attachment` names the campaign and view, and says `final` when the standings are", body = String, content_type = "text/csv"),
+        (status = 200, description = "Header `rank,playerId,score,win,stake,gameId,achievedAt` for the best multiplier, `rank,playerId,score,spins,wagered,won,achievedAt` for a total (and `prize` when the campaign has a prize table: what the rank wins, empty past the table), then every ranked player (up to --max-standings) in rank order; `Content-Disposition: attachment` names the campaign and view, and says `final` when the standings are", body = String, content_type = "text/csv"),
         ReadProblems))]
 pub async fn standings_csv(
     State(state): State<AppState>,
@@ -124,18 +124,26 @@ fn chunks(export: Export) -> impl Stream<Item = Result<Bytes, tokio::task::JoinE
 fn render(snapshot: &Snapshot, offset: usize, rows: usize) -> Bytes {
     let mut out = csv::Writer::from_writer(Vec::with_capacity(64 * (rows + 1)));
     let prizes = snapshot.prize_cutoff().is_some();
+    let total = snapshot.campaign.campaign.score.is_total();
     if offset == 0 {
-        let header = ["rank", "playerId", "score", "win", "stake", "gameId", "achievedAt", "prize"];
-        out.write_record(&header[..header.len() - usize::from(!prizes)]).expect("to memory");
+        let made_of: &[&str] = if total { &["spins", "wagered", "won"] } else { &["win", "stake", "gameId"] };
+        let header = ["rank", "playerId", "score"].iter().chain(made_of).chain(&["achievedAt"]);
+        out.write_record(header.chain(prizes.then_some(&"prize"))).expect("to memory");
     }
     for at in snapshot.ranking.range(offset, rows) {
         let entry = snapshot.entry(at);
         let s = &entry.standing;
         let time = s.achieved_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
         let fields = [entry.rank.to_string(), s.player_id.to_string(), s.score.to_string()];
-        let more = [s.win.to_string(), s.stake.to_string(), s.game_id.to_string(), time];
+        let cell = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
+        let made_of = if total {
+            [s.spins.map(i64::from), s.wagered, s.won]
+        } else {
+            [s.win, s.stake.map(i64::from), s.game_id.map(i64::from)]
+        };
+        let more = made_of.map(cell);
         let prize = prizes.then(|| entry.prize.as_deref().unwrap_or_default().to_owned());
-        out.write_record(fields.iter().chain(&more).chain(&prize)).expect("to memory");
+        out.write_record(fields.iter().chain(&more).chain([&time]).chain(&prize)).expect("to memory");
     }
     out.into_inner().expect("to memory").into()
 }

@@ -11,7 +11,14 @@ fn window() -> Window {
 }
 
 fn query(games: Option<Vec<i32>>) -> LeaderboardQuery {
-    LeaderboardQuery { window: window(), games, stakes: Default::default(), limit: 100, counts: vec![] }
+    LeaderboardQuery {
+        window: window(),
+        games,
+        stakes: Default::default(),
+        limit: 100,
+        counts: vec![],
+        scoring: Default::default(),
+    }
 }
 
 #[test]
@@ -85,4 +92,25 @@ fn table_names_are_identifiers_only() {
     }
     let text = render(&query(None), &TableName::parse("where").unwrap());
     assert!(text.starts_with("let spins = ['where']\n"), "{text}");
+}
+
+#[test]
+fn totals_render_each_scores_points_from_the_totals_template() {
+    let expected = [
+        (Scoring::TotalMultiplier, "| extend Gain = Won / Stake * 1000000 + Won % Stake * 1000000 / Stake;"),
+        (Scoring::TotalWin, "| extend Gain = Won;"),
+        (Scoring::TotalStake, "| extend Gain = tolong(Stake);"),
+        (Scoring::Spins, "| extend Gain = tolong(1);"),
+    ];
+    for (scoring, points) in expected {
+        let query = LeaderboardQuery { scoring, ..query(Some(vec![4])) };
+        let text = render(&query, &TableName::default());
+        assert!(text.contains(points), "{scoring:?}: {text}");
+        assert!(text.contains("| where Stake > 0\n| where GameID in (4)\n"), "losing spins count: {text}");
+        assert!(!text.contains("Win > 0 and"), "{text}");
+        assert!(text.contains("| take 100\n") && text.ends_with("| project Total = Count)"), "{text}");
+        assert!(!text.contains("//") && !text.contains('{'), "comments and holes are gone: {text}");
+    }
+    let best = render(&query(None), &TableName::default());
+    assert!(!best.contains("Gain"), "the best multiplier keeps its own template: {best}");
 }

@@ -5,6 +5,7 @@
 mod changes;
 mod params;
 mod row;
+mod scoring;
 mod span;
 mod stakes;
 
@@ -19,6 +20,7 @@ pub use params::{
     Around, InvalidParam, Limit, MaxLimit, MaxStandings, Offset, PlayerId, PlayerIds, parse_last,
 };
 pub use row::Row;
+pub use scoring::Scoring;
 pub use span::Span;
 pub use stakes::Stakes;
 
@@ -47,6 +49,8 @@ pub struct LeaderboardQuery {
     pub games: Option<Vec<i32>>,
     /// Only spins of these stakes count.
     pub stakes: Stakes,
+    /// How the counted spins score.
+    pub scoring: Scoring,
     /// The most rows to return (`--max-standings`); the total is counted past it.
     pub limit: u32,
     /// Counted spins per bucket of these ranges, answered alongside (an incremental refresh
@@ -54,17 +58,36 @@ pub struct LeaderboardQuery {
     pub counts: Vec<CountRun>,
 }
 
-/// One player's standing: the spin that set their score (earliest among equal best ratios).
+/// One player's standing: for the best multiplier, the spin that set their score (the
+/// earliest among equal best ratios); for a total, what the counted spins add up to.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Standing {
     pub player_id: i32,
-    /// Best single-spin `win / stake` ratio, real division.
+    /// The campaign's score: the best single-spin `win / stake` (real division), or the total
+    /// its `score` names (a total multiplier to the millionth, each spin's truncated).
     pub score: f64,
-    pub win: i64,
-    pub stake: i32,
-    pub game_id: i32,
+    /// When the player reached the score: the best spin's instant, or for a total the instant
+    /// of the last counted spin that added to it.
     pub achieved_at: DateTime<Utc>,
+    /// The best multiplier's spin: its win.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub win: Option<i64>,
+    /// The best multiplier's spin: its stake.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stake: Option<i32>,
+    /// The best multiplier's spin: its game.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub game_id: Option<i32>,
+    /// A total's counted spins in the view (losing spins included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spins: Option<u32>,
+    /// A total's sum of counted spins' stakes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wagered: Option<i64>,
+    /// A total's sum of counted spins' wins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub won: Option<i64>,
 }
 
 /// A ranked standing as served.

@@ -1,33 +1,64 @@
-//! A standing as every backend returns it and every snapshot holds it: the spin that set a
-//! player's score, in the GamePlay columns' own widths (32 bytes); the score is derived. Also the
-//! two orders the ranking is made of: which of a player's spins sets their score, and how
-//! players rank against each other.
+//! A standing as every backend returns it and every snapshot holds it (48 bytes): for the best
+//! multiplier, the spin that set a player's score, in the GamePlay columns' own widths (the
+//! score is derived); for a total, the player's sums over their counted spins. Also the two
+//! orders the ranking is made of: which of a player's spins sets their score, and how players
+//! rank against each other.
 
 use std::cmp::Ordering;
 
 use chrono::DateTime;
 
-use super::{Entry, Standing};
+use super::{Entry, Scoring, Standing};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A standing. A best spin has a positive `stake` and `points == 0`; a total has `stake == 0`,
+/// `game_id == 0` and its sums (`win`: the wins, `wagered`: the stakes, `points`: the score).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Row {
     pub player_id: i32,
     pub stake: i32,
     pub game_id: i32,
+    /// The counted spins (a total's; 0 for a best spin).
+    pub spins: u32,
     pub win: i64,
-    /// Microseconds since the Unix epoch.
+    /// Microseconds since the Unix epoch: the best spin's instant, or a total's last counted
+    /// spin that added to its score.
     pub achieved_us: i64,
+    pub wagered: i64,
+    pub points: i64,
 }
 
 impl Row {
-    /// `win / stake`, real division (IEEE, as every backend's answer is read back).
-    pub fn score(&self) -> f64 {
-        self.win as f64 / f64::from(self.stake)
+    /// A player's total: `points` (the score, exact), over `spins` counted spins that staked
+    /// `wagered` and won `won`, the score reached at `achieved_us`.
+    pub fn total(
+        player_id: i32,
+        points: i64,
+        (spins, wagered, won): (u32, i64, i64),
+        achieved_us: i64,
+    ) -> Self {
+        Self { player_id, spins, win: won, wagered, points, achieved_us, ..Self::default() }
     }
 
-    /// Whether this spin counts at all: a losing spin or a zero or negative stake never does.
+    /// Whether this is a total rather than a best spin.
+    pub fn is_total(&self) -> bool {
+        self.stake == 0
+    }
+
+    /// `win / stake`, real division (IEEE, as every backend's answer is read back); 0 for a
+    /// total.
+    pub fn ratio(&self) -> f64 {
+        if self.is_total() { 0.0 } else { self.win as f64 / f64::from(self.stake) }
+    }
+
+    /// The score as served.
+    pub fn score(&self, scoring: Scoring) -> f64 {
+        if self.is_total() { scoring.shown(self.points) } else { self.ratio() }
+    }
+
+    /// Whether this standing ranks at all: a best spin that won on a positive stake, or a total
+    /// above 0 over at least one spin.
     pub fn counts(&self) -> bool {
-        self.win > 0 && self.stake > 0
+        if self.is_total() { self.points > 0 && self.spins > 0 } else { self.win > 0 && self.stake > 0 }
     }
 
     /// Among one player's spins, the one that sets their score comes first: the best ratio, then
@@ -51,28 +82,32 @@ impl Row {
             .then(self.player_id.cmp(&other.player_id))
     }
 
-    /// The served entry at 0-based `position`.
-    pub fn entry(&self, position: usize) -> Entry {
+    /// The served entry at 0-based `position`, its score as `scoring` shows it.
+    pub fn entry(&self, position: usize, scoring: Scoring) -> Entry {
+        let spin = !self.is_total();
         Entry {
             rank: position as u32 + 1,
             standing: Standing {
                 player_id: self.player_id,
-                score: self.score(),
-                win: self.win,
-                stake: self.stake,
-                game_id: self.game_id,
+                score: self.score(scoring),
                 achieved_at: DateTime::from_timestamp_micros(self.achieved_us)
                     .expect("stored from a valid instant"),
+                win: spin.then_some(self.win),
+                stake: spin.then_some(self.stake),
+                game_id: spin.then_some(self.game_id),
+                spins: (!spin).then_some(self.spins),
+                wagered: (!spin).then_some(self.wagered),
+                won: (!spin).then_some(self.win),
             },
             prize: None,
         }
     }
 }
 
-/// Higher scores first. Counted spins have finite positive scores, so the total order is the
-/// numeric one.
+/// Higher scores first: a total's exact points, a best spin's ratio (counted spins have finite
+/// positive ratios, so the total order is the numeric one; rows of one view are all of a kind).
 fn by_score(a: &Row, b: &Row) -> Ordering {
-    b.score().total_cmp(&a.score())
+    b.points.cmp(&a.points).then(b.ratio().total_cmp(&a.ratio()))
 }
 
 #[cfg(test)]
@@ -80,7 +115,7 @@ mod tests {
     use super::*;
 
     fn row(player_id: i32, win: i64, stake: i32, game_id: i32, achieved_us: i64) -> Row {
-        Row { player_id, stake, game_id, win, achieved_us }
+        Row { player_id, stake, game_id, win, achieved_us, ..Row::default() }
     }
 
     #[test]
@@ -91,7 +126,7 @@ mod tests {
         assert!(row(1, 200, 20, 5, 1_000).beats(&base), "the same ratio and instant, a larger stake");
         assert!(row(1, 100, 10, 4, 1_000).beats(&base), "then the smaller game");
         assert!(!base.beats(&base));
-        assert_eq!(row(1, 1, 3, 1, 0).score(), 1.0 / 3.0, "real division");
+        assert_eq!(row(1, 1, 3, 1, 0).score(Scoring::BestMultiplier), 1.0 / 3.0, "real division");
     }
 
     #[test]
@@ -101,5 +136,29 @@ mod tests {
         assert_eq!(a.rank_order(&row(3, 50, 10, 1, 11)), Ordering::Less);
         assert_eq!(a.rank_order(&row(3, 50, 10, 1, 10)), Ordering::Greater, "the smaller id first");
         assert_eq!(a.rank_order(&row(9, 100, 20, 2, 10)), Ordering::Less, "stake does not rank players");
+    }
+
+    #[test]
+    fn totals_rank_by_exact_points_then_first_reached_then_id() {
+        let total = |player, points, at| Row::total(player, points, (3, 30, 12), at);
+        let a = total(7, 5_000_001, 10);
+        assert!(a.is_total() && a.counts() && !total(7, 0, 10).counts());
+        assert_eq!(a.rank_order(&total(3, 5_000_000, 0)), Ordering::Less, "one millionth decides");
+        assert_eq!(a.rank_order(&total(3, 5_000_001, 11)), Ordering::Less);
+        assert_eq!(a.rank_order(&total(3, 5_000_001, 10)), Ordering::Greater);
+        assert_eq!(a.score(Scoring::TotalMultiplier), 5.000001);
+        let entry = serde_json::to_value(a.entry(0, Scoring::TotalWin)).unwrap();
+        assert_eq!(entry["score"], 5_000_001.0);
+        assert_eq!(
+            (entry["spins"].clone(), entry["wagered"].clone(), entry["won"].clone()),
+            (3.into(), 30.into(), 12.into())
+        );
+        assert!(entry.get("win").is_none() && entry.get("gameId").is_none(), "{entry}");
+        let spin = serde_json::to_value(row(1, 50, 10, 2, 0).entry(0, Scoring::BestMultiplier)).unwrap();
+        assert_eq!(
+            (spin["win"].clone(), spin["stake"].clone(), spin["gameId"].clone()),
+            (50.into(), 10.into(), 2.into())
+        );
+        assert!(spin.get("wagered").is_none(), "{spin}");
     }
 }

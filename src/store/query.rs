@@ -1,7 +1,8 @@
 //! Reads for the embedded store: a [`LeaderboardQuery`] is answered from its tracked scope, or
 //! else turned into the parameters of `kql/leaderboard.sql` (the window cut into raw edges and
-//! whole hours, days and weeks, or all raw spins for a campaign that bounds the stakes); either
-//! way the standings are read back capped and counted.
+//! whole hours, days and weeks, or all raw spins for a campaign that bounds the stakes) or, for
+//! a score that is a total, of `kql/totals.sql` (the window's raw spins); either way the
+//! standings are read back capped and counted.
 
 use rusqlite::{Connection, Rows, named_params};
 
@@ -10,6 +11,7 @@ use crate::backend::Standings;
 use crate::leaderboard::{LeaderboardQuery, Row};
 
 const LEADERBOARD: &str = include_str!("../../kql/leaderboard.sql");
+pub(super) const TOTALS: &str = include_str!("../../kql/totals.sql");
 
 /// `[from, to)` in microseconds; empty when `from >= to`.
 type Range = (i64, i64);
@@ -63,8 +65,11 @@ impl Plan {
 /// the scope lookup and its rows come from the same snapshot.
 pub fn run(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Standings> {
     let tx = conn.unchecked_transaction()?;
+    let total = query.scoring.is_total();
     let standings = match scope::lookup(&tx, query)? {
+        Some(id) if total => collect(tx.prepare_cached(scope::TOTAL_STANDINGS)?.query([id])?, query.limit),
         Some(id) => collect(tx.prepare_cached(scope::STANDINGS)?.query([id])?, query.limit),
+        None if total => totals(&tx, query),
         None => rollup(&tx, query),
     }?;
     tx.finish()?;
@@ -98,7 +103,21 @@ fn rollup(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Stand
     collect(rows, query.limit)
 }
 
-/// Reads ranked rows (PlayerID, Win, Stake, GameID, EventTime) up to `limit` and counts all.
+/// A total's standings from the window's raw spins (a scan of the window, by the time index).
+fn totals(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Standings> {
+    let (min_stake, max_stake) = query.stakes.range();
+    let games = serde_json::to_string(&query.games).expect("ints serialize");
+    let mut statement = conn.prepare_cached(TOTALS)?;
+    let rows = statement.query(named_params! {
+        ":from": micros(query.window.from), ":to": micros(query.window.to),
+        ":min_stake": min_stake, ":max_stake": max_stake,
+        ":all_games": query.games.is_none(), ":games": games, ":scoring": scope::code(query.scoring),
+    })?;
+    collect(rows, query.limit)
+}
+
+/// Reads ranked rows up to `limit` and counts all: best spins (PlayerID, Win, Stake, GameID,
+/// EventTime) or totals (PlayerID, Points, Counted, Wagered, Won, AchievedAt).
 fn collect(mut rows: Rows<'_>, limit: u32) -> rusqlite::Result<Standings> {
     let limit = limit as usize;
     let mut standings = Standings::default();
@@ -112,12 +131,17 @@ fn collect(mut rows: Rows<'_>, limit: u32) -> rusqlite::Result<Standings> {
 }
 
 fn standing(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    if row.as_ref().column_count() == 6 {
+        let sums = (row.get(2)?, row.get(3)?, row.get(4)?);
+        return Ok(Row::total(row.get(0)?, row.get(1)?, sums, row.get(5)?));
+    }
     Ok(Row {
         player_id: row.get(0)?,
         win: row.get(1)?,
         stake: row.get(2)?,
         game_id: row.get(3)?,
         achieved_us: row.get(4)?,
+        ..Row::default()
     })
 }
 

@@ -2,22 +2,37 @@
 //! standings the store keeps in ScopeBest, one row per player, upserted by every insert. A
 //! query for exactly such a view reads that table in rank order instead of merging rollup
 //! partitions, so refreshing a whole-campaign board costs one index scan. A scope counts the
-//! spins of its campaign's games and qualifying stakes.
+//! spins of its campaign's games and qualifying stakes, scored as the campaign scores: a best
+//! spin per player (ScopeBest), or a total per player (ScopeTotal), added to by every counted
+//! spin, losing ones too.
 
 use std::collections::BTreeSet;
 
 use rusqlite::{Connection, OptionalExtension, named_params, params};
 
 use super::micros;
-use crate::leaderboard::{LeaderboardQuery, Stakes, Window};
+use crate::leaderboard::{LeaderboardQuery, Scoring, Stakes, Window};
 
 /// A view to keep standings for: the spins in `window` of `games` (`None`: every game) and
-/// `stakes`.
+/// `stakes`, scored by `scoring`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
     pub window: Window,
     pub games: Option<Vec<i32>>,
     pub stakes: Stakes,
+    pub scoring: Scoring,
+}
+
+/// How the store's SQL numbers a score (the Scope table's Scoring, `:scoring` of
+/// kql/totals.sql).
+pub fn code(scoring: Scoring) -> i64 {
+    match scoring {
+        Scoring::BestMultiplier => 0,
+        Scoring::TotalMultiplier => 1,
+        Scoring::TotalWin => 2,
+        Scoring::TotalStake => 3,
+        Scoring::Spins => 4,
+    }
 }
 
 /// A scope as stored: `[from, to)` in microseconds, games sorted and deduplicated, stakes as
@@ -28,17 +43,19 @@ struct Key {
     to: i64,
     games: Option<Vec<i32>>,
     stakes: (i32, i32),
+    scoring: Scoring,
 }
 
 impl Key {
-    fn new(window: &Window, games: Option<&[i32]>, stakes: Stakes) -> Self {
+    fn new(window: &Window, games: Option<&[i32]>, stakes: Stakes, scoring: Scoring) -> Self {
         let games = games.map(|games| {
             let mut games = games.to_vec();
             games.sort_unstable();
             games.dedup();
             games
         });
-        Self { from: micros(window.from), to: micros(window.to), games, stakes: stakes.range() }
+        let (from, to) = (micros(window.from), micros(window.to));
+        Self { from, to, games, stakes: stakes.range(), scoring }
     }
 
     /// The Scope table's Games column: a JSON array, or `null` for every game.
@@ -55,10 +72,22 @@ pub struct Tracked {
 }
 
 impl Tracked {
-    /// Whether a winning spin at `time` of `game` and `stake` belongs to this scope.
-    pub fn holds(&self, time: i64, game: i32, stake: i32) -> bool {
+    /// Whether this scope keeps totals (else best spins).
+    pub fn is_total(&self) -> bool {
+        self.key.scoring.is_total()
+    }
+
+    /// What a counted spin adds to this total scope, as [`Scoring::points`] says.
+    pub fn points(&self, win: i64, stake: i32) -> i64 {
+        self.key.scoring.points(win, stake)
+    }
+
+    /// Whether a spin at `time` of `game`, `stake` and `win` counts in this scope: a best
+    /// spin's scope counts winning spins only, a total's losing ones too.
+    pub fn holds(&self, time: i64, game: i32, stake: i32, win: i64) -> bool {
         let key = &self.key;
-        key.from <= time
+        (win > 0 || self.is_total())
+            && key.from <= time
             && time < key.to
             && key.games.as_ref().is_none_or(|g| g.binary_search(&game).is_ok())
             && (key.stakes.0..=key.stakes.1).contains(&stake)
@@ -75,6 +104,17 @@ pub const UPSERT_BEST: &str =
      WHERE (-excluded.Score, excluded.EventTime, -excluded.Stake, excluded.GameID)
          < (-ScopeBest.Score, ScopeBest.EventTime, -ScopeBest.Stake, ScopeBest.GameID)";
 
+/// Adds a counted spin to a player's total in a scope: `?3` its points, `?4` its stake, `?5` its
+/// win (0 for a losing one), `?6` its instant (which counts as reaching the score only when it
+/// added points).
+pub const ADD_TOTAL: &str =
+    "INSERT INTO ScopeTotal (ScopeID, PlayerID, Points, Counted, Wagered, Won, AchievedAt)
+     VALUES (?1, ?2, ?3, 1, ?4, ?5, CASE WHEN ?3 > 0 THEN ?6 END)
+     ON CONFLICT (ScopeID, PlayerID) DO UPDATE SET
+         Points = Points + excluded.Points, Counted = Counted + 1, Wagered = Wagered + excluded.Wagered,
+         Won = Won + excluded.Won,
+         AchievedAt = MAX(COALESCE(AchievedAt, excluded.AchievedAt), COALESCE(excluded.AchievedAt, AchievedAt))";
+
 /// Fills a new scope from GamePlay: each player's best counted spin in `[:from, :to)` of the
 /// games (`:all_games`, or the JSON array `:games`) and stakes (`[:min_stake, :max_stake]`, at
 /// least 1).
@@ -89,45 +129,67 @@ const BUILD: &str = "INSERT INTO ScopeBest (ScopeID, PlayerID, Score, EventTime,
                  AND (:all_games OR GameID IN (SELECT value FROM json_each(:games))))
      ) WHERE n = 1";
 
+/// Fills a new total scope from GamePlay: kql/totals.sql's standings, with `:scope`.
+static BUILD_TOTAL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO ScopeTotal (ScopeID, PlayerID, Points, Counted, Wagered, Won, AchievedAt)
+         SELECT :scope, * FROM (\n{}\n)",
+        super::query::TOTALS
+    )
+});
+
 /// A scope's standings in rank order, read from the covering rank index.
 pub const STANDINGS: &str = "SELECT PlayerID, Win, Stake, GameID, EventTime FROM ScopeBest
      WHERE ScopeID = ?1 ORDER BY Score DESC, EventTime ASC, PlayerID ASC";
 
+/// A total scope's standings (its players above 0) in rank order, from its rank index.
+pub const TOTAL_STANDINGS: &str = "SELECT PlayerID, Points, Counted, Wagered, Won, AchievedAt FROM ScopeTotal
+     WHERE ScopeID = ?1 AND Points > 0 ORDER BY Points DESC, AchievedAt ASC, PlayerID ASC";
+
 /// The built scopes, as listed in the database.
 pub fn load(conn: &Connection) -> rusqlite::Result<Vec<Tracked>> {
     let mut statement =
-        conn.prepare("SELECT ScopeID, WindowFrom, WindowTo, Games, MinStake, MaxStake FROM Scope")?;
+        conn.prepare("SELECT ScopeID, WindowFrom, WindowTo, Games, MinStake, MaxStake, Scoring FROM Scope")?;
     let rows = statement.query_map([], |row| {
         let games: String = row.get(3)?;
         let games = serde_json::from_str(&games).map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
         })?;
-        let key = Key { from: row.get(1)?, to: row.get(2)?, games, stakes: (row.get(4)?, row.get(5)?) };
+        let code: i64 = row.get(6)?;
+        let scoring = Scoring::ALL
+            .into_iter()
+            .find(|&s| self::code(s) == code)
+            .ok_or_else(|| rusqlite::Error::IntegralValueOutOfRange(6, code))?;
+        let (from, to, stakes) = (row.get(1)?, row.get(2)?, (row.get(4)?, row.get(5)?));
+        let key = Key { from, to, games, stakes, scoring };
         Ok(Tracked { id: row.get(0)?, key })
     })?;
     rows.collect()
 }
 
-/// The built scope answering exactly `query`'s window and games, if any.
+/// The built scope answering exactly `query`'s window, games, stakes and score, if any.
 pub fn lookup(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Option<i64>> {
-    let key = Key::new(&query.window, query.games.as_deref(), query.stakes);
+    let key = Key::new(&query.window, query.games.as_deref(), query.stakes, query.scoring);
     let mut statement = conn.prepare_cached(
         "SELECT ScopeID FROM Scope
-         WHERE WindowFrom = ?1 AND WindowTo = ?2 AND Games = ?3 AND MinStake = ?4 AND MaxStake = ?5",
+         WHERE WindowFrom = ?1 AND WindowTo = ?2 AND Games = ?3 AND MinStake = ?4 AND MaxStake = ?5
+           AND Scoring = ?6",
     )?;
     let (min, max) = key.stakes;
-    statement.query_row(params![key.from, key.to, key.games_text(), min, max], |r| r.get(0)).optional()
+    let key_params = params![key.from, key.to, key.games_text(), min, max, code(key.scoring)];
+    statement.query_row(key_params, |r| r.get(0)).optional()
 }
 
 /// Makes the database track exactly `wanted`, given the `built` scopes, in one transaction:
 /// the scopes no longer wanted are dropped, the new ones built, the others left untouched.
 pub fn track(conn: &mut Connection, built: &[Tracked], wanted: Vec<Scope>) -> rusqlite::Result<()> {
     let wanted: BTreeSet<Key> =
-        wanted.iter().map(|s| Key::new(&s.window, s.games.as_deref(), s.stakes)).collect();
+        wanted.iter().map(|s| Key::new(&s.window, s.games.as_deref(), s.stakes, s.scoring)).collect();
     let tx = conn.transaction()?;
     let stale: Vec<&Tracked> = built.iter().filter(|t| !wanted.contains(&t.key)).collect();
     for tracked in &stale {
         tx.execute("DELETE FROM ScopeBest WHERE ScopeID = ?1", [tracked.id])?;
+        tx.execute("DELETE FROM ScopeTotal WHERE ScopeID = ?1", [tracked.id])?;
         tx.execute("DELETE FROM Scope WHERE ScopeID = ?1", [tracked.id])?;
     }
     let new: Vec<&Key> = wanted.iter().filter(|k| !built.iter().any(|t| &t.key == *k)).collect();
@@ -135,17 +197,30 @@ pub fn track(conn: &mut Connection, built: &[Tracked], wanted: Vec<Scope>) -> ru
         let games = key.games_text();
         let (min_stake, max_stake) = key.stakes;
         tx.execute(
-            "INSERT INTO Scope (WindowFrom, WindowTo, Games, MinStake, MaxStake) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![key.from, key.to, games, min_stake, max_stake],
+            "INSERT INTO Scope (WindowFrom, WindowTo, Games, MinStake, MaxStake, Scoring)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![key.from, key.to, games, min_stake, max_stake, code(key.scoring)],
         )?;
-        tx.execute(
-            BUILD,
-            named_params! {
-                ":scope": tx.last_insert_rowid(), ":from": key.from, ":to": key.to,
-                ":min_stake": min_stake, ":max_stake": max_stake,
-                ":all_games": key.games.is_none(), ":games": games,
-            },
-        )?;
+        let scope = tx.last_insert_rowid();
+        let (from, to, all_games) = (key.from, key.to, key.games.is_none());
+        if !key.scoring.is_total() {
+            tx.execute(
+                BUILD,
+                named_params! {
+                    ":scope": scope, ":from": from, ":to": to, ":min_stake": min_stake,
+                    ":max_stake": max_stake, ":all_games": all_games, ":games": games,
+                },
+            )?;
+        } else {
+            tx.execute(
+                &BUILD_TOTAL,
+                named_params! {
+                    ":scope": scope, ":from": from, ":to": to, ":min_stake": min_stake,
+                    ":max_stake": max_stake, ":all_games": all_games, ":games": games,
+                    ":scoring": code(key.scoring),
+                },
+            )?;
+        }
     }
     tx.commit()?;
     if !(stale.is_empty() && new.is_empty()) {

@@ -1,6 +1,7 @@
-//! Writes to the embedded store: a batch of spins goes into GamePlay and, for spins that
-//! count, into the Rollup partitions of their hour, day and week (for their game and for all
-//! games) and into every tracked scope holding them, each keeping each player's best spin.
+//! Writes to the embedded store: a batch of spins goes into GamePlay and, for winning spins,
+//! into the Rollup partitions of their hour, day and week (for their game and for all games),
+//! each keeping each player's best spin; and into every tracked scope counting them (a best
+//! spin's scope keeps the best, a total's adds every counted spin, losing ones too).
 //! One transaction per call, so what a call stores is stored whole or not at all.
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -14,7 +15,8 @@ use crate::events::Spin;
 /// 1 (unversioned, with Meta 'depth'): rollup partitions trimmed to their top K players.
 /// 2: untrimmed rollup, tracked scopes.
 /// 3: tracked scopes keyed by their qualifying stakes too.
-const SCHEMA_VERSION: i64 = 3;
+/// 4: tracked scopes keyed by their score too, totals in ScopeTotal.
+const SCHEMA_VERSION: i64 = 4;
 
 const INSERT_SPIN: &str =
     "INSERT INTO GamePlay (PlayerID, GameID, Win, Stake, EventTime) VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -44,8 +46,8 @@ impl Writer {
             conn.query_row("SELECT Value FROM Meta WHERE Key = 'schema'", [], |r| r.get(0)).optional()?;
         if version != Some(SCHEMA_VERSION) {
             tracing::info!(from = ?version, to = SCHEMA_VERSION, "rebuilding the embedded store's derived tables");
-            // Version 2's rollup is version 3's: only the scopes are laid out anew.
-            let rollup = version != Some(2);
+            // Version 2's and 3's rollup is version 4's: only the scopes are laid out anew.
+            let rollup = !matches!(version, Some(2 | 3));
             rebuild(&mut conn, rollup)?;
         }
         let scopes = scope::load(&conn)?;
@@ -71,6 +73,7 @@ impl Writer {
             let mut raw = tx.prepare_cached(INSERT_SPIN)?;
             let mut best = tx.prepare_cached(UPSERT_BEST)?;
             let mut scoped = tx.prepare_cached(scope::UPSERT_BEST)?;
+            let mut totaled = tx.prepare_cached(scope::ADD_TOTAL)?;
             for (spins, consumed) in batches {
                 if let Some(consumed) = consumed {
                     consumed::record(&tx, consumed)?;
@@ -78,11 +81,23 @@ impl Writer {
                 for spin in spins {
                     let time = micros(spin.event_time);
                     raw.execute(params![spin.player_id, spin.game_id, spin.win, spin.stake, time])?;
-                    if spin.win <= 0 || spin.stake <= 0 {
+                    if spin.stake <= 0 {
                         continue;
                     }
-                    let score = spin.win as f64 / f64::from(spin.stake);
                     let (player, win, stake, game) = (spin.player_id, spin.win, spin.stake, spin.game_id);
+                    for tracked in scopes.iter().filter(|s| s.holds(time, game, stake, win)) {
+                        if tracked.is_total() {
+                            let (points, won) = (tracked.points(win, stake), win.max(0));
+                            totaled.execute(params![tracked.id, player, points, stake, won, time])?;
+                        } else {
+                            let score = win as f64 / f64::from(stake);
+                            scoped.execute(params![tracked.id, player, score, time, win, stake, game])?;
+                        }
+                    }
+                    if win <= 0 {
+                        continue;
+                    }
+                    let score = win as f64 / f64::from(stake);
                     for span in LEVELS {
                         let bucket = time.div_euclid(span) * span;
                         for partition in [i64::from(game), ALL_GAMES] {
@@ -90,9 +105,6 @@ impl Writer {
                                 span, bucket, partition, player, score, time, win, stake, game
                             ])?;
                         }
-                    }
-                    for tracked in scopes.iter().filter(|s| s.holds(time, game, stake)) {
-                        scoped.execute(params![tracked.id, player, score, time, win, stake, game])?;
                     }
                 }
             }
@@ -111,9 +123,11 @@ impl Writer {
 /// next `track` builds them), and with `rollup` the Rollup recomputed from GamePlay, untrimmed.
 fn rebuild(conn: &mut Connection, rollup: bool) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
-    // Version 3 keys scopes by their stakes too: their tables are dropped, then made again by
-    // the schema.
-    tx.execute_batch("DROP TABLE IF EXISTS ScopeBest; DROP TABLE IF EXISTS Scope;")?;
+    // Versions 3 and 4 key scopes by their stakes and score too: their tables are dropped, then
+    // made again by the schema.
+    tx.execute_batch(
+        "DROP TABLE IF EXISTS ScopeBest; DROP TABLE IF EXISTS ScopeTotal; DROP TABLE IF EXISTS Scope;",
+    )?;
     tx.execute_batch(super::SCHEMA)?;
     if rollup {
         recompute_rollup(&tx)?;

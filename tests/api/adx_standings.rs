@@ -16,6 +16,7 @@ fn query(fixture: &Fixture, c: &CampaignDef, limit: u32) -> LeaderboardQuery {
         stakes: Stakes::new(c.stakes.0, c.stakes.1).unwrap(),
         limit,
         counts: vec![],
+        scoring: Default::default(),
     }
 }
 
@@ -23,7 +24,7 @@ fn rows(standings: &Standings) -> Vec<Row> {
     standings
         .rows
         .iter()
-        .map(|s| (s.player_id, s.score(), s.win, s.stake, s.game_id, at(s.achieved_us)))
+        .map(|s| (s.player_id, s.ratio(), s.win, s.stake, s.game_id, at(s.achieved_us)))
         .collect()
 }
 
@@ -64,6 +65,6 @@ async fn a_players_row_is_the_earliest_best_spin_with_the_larger_stake_then_the_
     let standings = adx.leaderboard(&query(&fixture, fixture.campaign("live-all"), 10)).await.unwrap();
     assert_eq!(standings.total, 1);
     let row = &standings.rows[0];
-    assert_eq!((row.player_id, row.score(), row.win, row.stake, row.game_id), (2007, 1000.0, 12_000, 12, 2));
+    assert_eq!((row.player_id, row.ratio(), row.win, row.stake, row.game_id), (2007, 1000.0, 12_000, 12, 2));
     assert_eq!(at(row.achieved_us), spins[0].time);
 }

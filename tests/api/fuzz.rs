@@ -162,7 +162,14 @@ fn legitimate_lines() -> HashSet<String> {
     let table = TableName::default();
     let counts = vec![CountRun { range: window, width: hour }, CountRun { range: window, width: ten }];
     let mut texts = vec![render(
-        &LeaderboardQuery { window, games: None, stakes: Default::default(), limit: 1, counts },
+        &LeaderboardQuery {
+            window,
+            games: None,
+            stakes: Default::default(),
+            limit: 1,
+            counts,
+            scoring: Default::default(),
+        },
         &table,
     )];
     let segment = |rows, counts, watched| Segment { range: window, rows, counts, watched };
@@ -252,6 +259,7 @@ fn the_skeleton_check_catches_a_line_no_hole_writes() {
             stakes: Default::default(),
             limit: 12,
             counts: vec![],
+            scoring: Default::default(),
         },
         &table,
     );

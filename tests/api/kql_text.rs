@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use chrono::{TimeZone, Utc};
 use leaderboard::kql::{TableName, render, render_changes};
 use leaderboard::leaderboard::{
-    BucketCount, ChangesQuery, CountRun, Grain, LeaderboardQuery, Segment, Stakes, Width, Window,
+    BucketCount, ChangesQuery, CountRun, Grain, LeaderboardQuery, Scoring, Segment, Stakes, Width, Window,
 };
 use serde_json::json;
 
@@ -33,9 +33,8 @@ fn analyze(texts: &[(String, String)], table: &str) -> (bool, String) {
     (out.status.success(), report)
 }
 
-/// Every shape the renderer has: with and without a game filter (one game, many, extremes) and
-/// stake bounds,
-/// the smallest and largest limits, instants from the far past to the far future with and
+/// Every shape the renderer has: every score, with and without a game filter (one game, many,
+/// extremes) and stake bounds, the smallest and largest limits, instants from the far past to the far future with and
 /// without fractions, for the default table name and operator-chosen ones.
 fn rendered(table: &TableName) -> Vec<(String, String)> {
     let instants = [
@@ -51,21 +50,32 @@ fn rendered(table: &TableName) -> Vec<(String, String)> {
     for (i, from) in instants.iter().enumerate() {
         for (g, games) in games.iter().enumerate() {
             for limit in [1, 100, 10_000] {
-                let query = LeaderboardQuery {
-                    window: Window { from: *from, to: instants[2] },
-                    games: games.clone(),
-                    stakes: stakes[g],
-                    limit,
-                    counts: vec![],
-                };
-                texts.push((format!("leaderboard instant{i} games{g} limit{limit}"), render(&query, table)));
+                // Every score, each limit: the best multiplier's template and each total's points.
+                for scoring in Scoring::ALL {
+                    let query = LeaderboardQuery {
+                        window: Window { from: *from, to: instants[2] },
+                        games: games.clone(),
+                        stakes: stakes[g],
+                        limit,
+                        counts: vec![],
+                        scoring,
+                    };
+                    let name = format!("leaderboard {} instant{i} games{g} limit{limit}", scoring.as_str());
+                    texts.push((name, render(&query, table)));
+                }
             }
             let window = Window { from: *from, to: instants[2] };
             let (ten, hour) = (Width::seconds(10).unwrap(), Width::HOUR);
             let counts =
                 vec![CountRun { range: window, width: hour }, CountRun { range: window, width: ten }];
-            let query =
-                LeaderboardQuery { window, games: games.clone(), stakes: stakes[g], limit: 1000, counts };
+            let query = LeaderboardQuery {
+                window,
+                games: games.clone(),
+                stakes: stakes[g],
+                limit: 1000,
+                counts,
+                scoring: Default::default(),
+            };
             texts.push((format!("leaderboard with counts instant{i} games{g}"), render(&query, table)));
             // Every kind of segment, alone and together, with and without known counts.
             let segment = |rows, counts, watched| Segment { range: window, rows, counts, watched };

@@ -12,6 +12,7 @@ mod contract;
 mod embedded;
 mod export;
 mod finality;
+mod formats;
 mod fuzz;
 mod http_semantics;
 mod ingest;

@@ -15,14 +15,14 @@ use crate::common::fixture::Spin;
 use crate::common::{events_json, eventually, process::Server};
 
 /// A live campaign (no declared windows, games 1-3, stakes 3 to 50, a prize table), an ended
-/// one (declaring its windows) and an upcoming one.
+/// one (declaring its windows, scored by total wins) and an upcoming one.
 fn campaigns_file(dir: &Path, now: DateTime<Utc>) -> PathBuf {
     let at = |offset: Duration| (now + offset).to_rfc3339_opts(SecondsFormat::Secs, true);
     let toml = format!(
         "[[campaigns]]\nid = \"spring\"\nname = \"Spring Spins\"\nstart = \"{}\"\nend = \"{}\"\ngames = [1, 2, 3]\n\
          min-stake = 3\nmax-stake = 50\n\
          [[campaigns.prizes]]\nranks = \"1\"\nprize = \"Gold\"\n[[campaigns.prizes]]\nranks = \"2-3\"\nprize = \"Silver\"\n\n\
-         [[campaigns]]\nid = \"winter\"\nname = \"Winter Wins\"\nstart = \"2025-01-01T00:00:00Z\"\nend = \"2025-02-01T00:00:00Z\"\nwindows = [\"30m\", \"2h\"]\n\n\
+         [[campaigns]]\nid = \"winter\"\nname = \"Winter Wins\"\nstart = \"2025-01-01T00:00:00Z\"\nend = \"2025-02-01T00:00:00Z\"\nwindows = [\"30m\", \"2h\"]\nscore = \"total-win\"\n\n\
          [[campaigns]]\nid = \"summer\"\nname = \"Summer Slots\"\nstart = \"{}\"\nend = \"{}\"\n",
         at(-Duration::days(3)),
         at(Duration::days(7)),
@@ -135,7 +135,8 @@ fn serve_flags_and_a_subcommand_do_not_mix() {
 }
 
 /// Whole-campaign leaders two days ago, and a few lesser players ten minutes ago: the window
-/// of the last hour holds other entries than the whole campaign, and paging has two pages.
+/// of the last hour holds other entries than the whole campaign, and paging has two pages. And
+/// the ended campaign's spins: totals of wins, a losing spin among them.
 fn spins(now: DateTime<Utc>) -> Vec<Spin> {
     let earlier = (1..=45).map(|player| Spin {
         player,
@@ -151,7 +152,15 @@ fn spins(now: DateTime<Utc>) -> Vec<Spin> {
         stake: 10,
         time: now - Duration::minutes(10),
     });
-    earlier.chain(recent).collect()
+    let winter = "2025-01-15T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+    let ended = [(201, 300), (201, 0), (202, 1200), (203, 450)].map(|(player, win)| Spin {
+        player,
+        game: 1,
+        win,
+        stake: 20,
+        time: winter,
+    });
+    earlier.chain(recent).chain(ended).collect()
 }
 
 #[tokio::test]
@@ -168,8 +177,13 @@ async fn the_page_shows_the_live_board_in_a_browser() {
     assert_eq!(response.status(), 200);
 
     let stdout = browser(&server.base, "spring", "tour").await;
-    let steps =
-        ["the new leader appears on the open page", "switching to the last 1h", "finding player", "prize"];
+    let steps = [
+        "the new leader appears on the open page",
+        "switching to the last 1h",
+        "finding player",
+        "prize",
+        "the total-win board",
+    ];
     for step in steps {
         assert!(stdout.contains(step), "the browser test checked `{step}`:\n{stdout}");
     }

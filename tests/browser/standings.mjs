@@ -185,6 +185,7 @@ async function board(page) {
   const finalShown = await page.$eval("#final", (e) => getComputedStyle(e).display !== "none");
   if (finalShown !== first.final) fail(`the board ${finalShown ? "says" : "does not say"} final while the API's final is ${first.final}`);
   step(`the board says "${range}" and links the CSV export`);
+  await scoreShown(page, first.campaign, first.entries);
 
   if (first.total > PAGE_SIZE) {
     await page.click("#next");
@@ -276,6 +277,25 @@ async function switchWindow(page) {
   await page.screenshot({ path: join(shots, "window.png"), fullPage: true });
 }
 
+/** The board says how its campaign scores, its columns name what entries are made of (a best
+ * spin's win, stake and game, or a total's spins, wagered and won), and its first row shows them. */
+async function scoreShown(page, campaign, entries) {
+  const total = campaign.score !== "best-multiplier";
+  const wanted = total ? ["Spins", "Wagered", "Won"] : ["Win", "Stake", "Game"];
+  const headers = () => page.$$eval("#board th.made-of", (ths) => ths.map((th) => th.textContent));
+  await until(`the columns of ${campaign.id} (${campaign.score}) are ${wanted}`, async () => JSON.stringify(await headers()) === JSON.stringify(wanted), async () => JSON.stringify(await headers()));
+  const scoring = await text(page, "#scoring");
+  if (!scoring.includes(total ? "counted spins" : "best single-spin")) fail(`${campaign.score} is described as ${JSON.stringify(scoring)}`);
+  if (entries.length > 0) {
+    const english = new Intl.NumberFormat("en-US");
+    const e = entries[0];
+    const want = total ? [e.spins, e.wagered, e.won].map((n) => english.format(n)) : [english.format(e.win), english.format(e.stake), String(e.gameId)];
+    const first = () => page.$$eval("#board tbody tr:first-child td.num:not(.rank):not(.score)", (tds) => tds.map((td) => td.textContent));
+    await until(`the first row of ${campaign.id} shows ${want}`, async () => JSON.stringify(await first()) === JSON.stringify(want), async () => JSON.stringify(await first()));
+  }
+  step(`the ${campaign.score} board says "${scoring}" and shows ${wanted.join(", ")}`);
+}
+
 /** An ended campaign's board, if there is one, says "final". */
 async function endedBoard(page) {
   const ended = (await api("/campaigns")).campaigns.find((c) => c.status === "ended");
@@ -291,6 +311,7 @@ async function endedBoard(page) {
   const offered = ["", ...(ended.windows ?? ["15m", "1h", "24h"])];
   if (JSON.stringify(views) !== JSON.stringify(offered)) fail(`${ended.id} offers the views ${JSON.stringify(views)}, not ${JSON.stringify(offered)}`);
   step(`the ended campaign offers its own windows ${JSON.stringify(offered.slice(1))}`);
+  await scoreShown(page, ended, answer.entries);
   await page.screenshot({ path: join(shots, "ended.png"), fullPage: true });
 }
 

@@ -29,12 +29,12 @@ impl Stairs {
         let entries = self.players.entry(row.player_id).or_default();
         entries.retain(|e| e.bucket < bucket || e.bucket >= end);
         let at = entries.partition_point(|e| e.bucket < bucket);
-        let score = row.score();
-        if entries.get(at).is_some_and(|later| later.row.score() > score) {
+        let score = row.ratio();
+        if entries.get(at).is_some_and(|later| later.row.ratio() > score) {
             return;
         }
         entries.insert(at, Entry { bucket, row });
-        let first = entries[..at].iter().rposition(|e| e.row.score() >= score).map_or(0, |i| i + 1);
+        let first = entries[..at].iter().rposition(|e| e.row.ratio() >= score).map_or(0, |i| i + 1);
         entries.drain(first..at);
     }
 
@@ -68,7 +68,7 @@ mod tests {
     use super::*;
 
     fn row(player_id: i32, win: i64, at: i64) -> Row {
-        Row { player_id, stake: 1, game_id: 1, win, achieved_us: at }
+        Row { player_id, stake: 1, game_id: 1, win, achieved_us: at, ..Row::default() }
     }
 
     fn wins(stairs: &Stairs, player: i32) -> Vec<(i64, i64)> {

@@ -34,6 +34,7 @@ fn truth(memory: &Memory, geometry: &Geometry, now: DateTime<Utc>) -> Vec<Row> {
         stakes: geometry.stakes,
         limit: u32::MAX,
         counts: vec![],
+        scoring: Default::default(),
     };
     memory.standings_now(&query).rows
 }
@@ -84,6 +85,7 @@ impl Driven {
             stakes: Default::default(),
             limit: 1_000_000,
             counts: ledger.count_runs(),
+            scoring: Default::default(),
         };
         let standings = memory.standings_now(&query);
         let rows: Arc<[Row]> = standings.rows.into();
@@ -97,7 +99,7 @@ fn spin(rng: &mut StdRng, at_us: i64) -> Row {
     let stake = rng.random_range(1..=4);
     // Few distinct ratios, so ties in score (and in instant) are common.
     let win = if rng.random_bool(0.2) { 0 } else { i64::from(stake) * rng.random_range(1..=6) };
-    Row { player_id, stake, game_id: rng.random_range(1..=3), win, achieved_us: at_us }
+    Row { player_id, stake, game_id: rng.random_range(1..=3), win, achieved_us: at_us, ..Row::default() }
 }
 
 fn views() -> Vec<Driven> {

@@ -44,12 +44,13 @@ fn campaign() -> Arc<Campaign> {
         windows: None,
         stakes: Default::default(),
         prizes: Default::default(),
+        score: Default::default(),
     })
 }
 
 fn spin(player_id: i32, win: i64) -> Row {
     let achieved_us = Utc::now().timestamp_micros() - 1_000_000;
-    Row { player_id, stake: 1, game_id: 1, win, achieved_us }
+    Row { player_id, stake: 1, game_id: 1, win, achieved_us, ..Row::default() }
 }
 
 fn engine(memory: &Arc<Memory>) -> Engine {

@@ -214,6 +214,22 @@ function parsePlayerId(text) {
 /** The last rank that wins a prize, or null without a prize table. */
 let lastPrizeRank = null;
 
+/** How each score format reads, and what its entries are made of (the columns after Score). */
+const SCORES = {
+  "best-multiplier": { label: "best single-spin multiplier (win ÷ stake)", columns: ["Win", "Stake", "Game"] },
+  "total-multiplier": { label: "total multiplier (sum of win ÷ stake over counted spins)", columns: ["Spins", "Wagered", "Won"] },
+  "total-win": { label: "total won over counted spins", columns: ["Spins", "Wagered", "Won"] },
+  "total-stake": { label: "turnover (total staked over counted spins)", columns: ["Spins", "Wagered", "Won"] },
+  spins: { label: "number of counted spins", columns: ["Spins", "Wagered", "Won"] },
+};
+
+/** The cells an entry is made of: its best spin, or a total's spins and sums. */
+function madeOf(entry) {
+  return entry.spins === undefined
+    ? [numbers.format(entry.win), numbers.format(entry.stake), String(entry.gameId)]
+    : [numbers.format(entry.spins), numbers.format(entry.wagered), numbers.format(entry.won)];
+}
+
 /** Table rows for entries; rows whose player or score differ from `before` (by rank) flash.
  * The prize column shows what each rank wins; the last prize rank's row marks the zone's edge. */
 function renderEntries(tbody, entries, before, highlight) {
@@ -231,9 +247,7 @@ function renderEntries(tbody, entries, before, highlight) {
       cell(numbers.format(entry.rank), "num rank"),
       cell(String(entry.playerId), "player-id"),
       score,
-      cell(numbers.format(entry.win), "num"),
-      cell(numbers.format(entry.stake), "num"),
-      cell(String(entry.gameId), "num"),
+      ...madeOf(entry).map((text) => cell(text, "num")),
       achieved,
       cell(entry.prize ?? "", "prize"),
     );
@@ -279,6 +293,11 @@ async function campaignBoard() {
   $("name").textContent = campaign.name || campaign.id;
   $("campaign-span").textContent = `${formatTime(campaign.start)} – ${formatTime(campaign.end)}`;
   $("games").textContent = gamesLabel(campaign.games);
+  const scoring = SCORES[campaign.score] ?? SCORES["best-multiplier"];
+  $("scoring").textContent = scoring.label;
+  for (const table of document.querySelectorAll("table.board")) {
+    table.querySelectorAll("th.made-of").forEach((th, i) => (th.textContent = scoring.columns[i]));
+  }
   const [minStake, maxStake] = [campaign["min-stake"], campaign["max-stake"]];
   $("stakes-fact").hidden = minStake === undefined && maxStake === undefined;
   $("stakes").textContent =
@@ -365,7 +384,11 @@ async function campaignBoard() {
     $("player-title").textContent = `Player ${id}`;
     const entry = answer.player;
     $("player-summary").textContent = entry
-      ? `Rank ${numbers.format(entry.rank)} of ${numbers.format(answer.total)} over the ${viewLabel(state)} · score ${formatScore(entry.score)} (won ${numbers.format(entry.win)} on a stake of ${numbers.format(entry.stake)}, ${formatTime(entry.achievedAt)})`
+      ? `Rank ${numbers.format(entry.rank)} of ${numbers.format(answer.total)} over the ${viewLabel(state)} · score ${formatScore(entry.score)} (${
+          entry.spins === undefined
+            ? `won ${numbers.format(entry.win)} on a stake of ${numbers.format(entry.stake)}`
+            : `${numbers.format(entry.spins)} spins, wagered ${numbers.format(entry.wagered)}, won ${numbers.format(entry.won)}`
+        }, ${formatTime(entry.achievedAt)})`
       : `Player ${id} has no ranked spin over the ${viewLabel(state)}.`;
     if (answer.toPrize === 0) $("player-summary").textContent += ` · in the prize zone${entry?.prize ? ` (${entry.prize})` : ""}`;
     else if (typeof answer.toPrize === "number") $("player-summary").textContent += ` · ${formatScore(answer.toPrize)} short of the prize zone`;

@@ -24,6 +24,8 @@ pub struct CampaignDef {
     pub games: Option<Vec<i32>>,
     /// The qualifying stakes, inclusive: `min-stake` and `max-stake`.
     pub stakes: (Option<i32>, Option<i32>),
+    /// `score`, as the campaigns file spells it (`best-multiplier`: the default, left unwritten).
+    pub score: &'static str,
 }
 
 /// The spans the tests ask `/window` for; no spin of a live campaign lies near `now - span`,
@@ -51,6 +53,7 @@ impl Fixture {
                 end: now + Duration::days(2),
                 games: None,
                 stakes: (None, None),
+                score: "best-multiplier",
             },
             CampaignDef {
                 id: "live-games",
@@ -58,6 +61,7 @@ impl Fixture {
                 end: now + Duration::days(1),
                 games: Some(vec![2, 4]),
                 stakes: (None, None),
+                score: "best-multiplier",
             },
             CampaignDef {
                 id: "ended",
@@ -65,6 +69,7 @@ impl Fixture {
                 end: now - Duration::days(5),
                 games: None,
                 stakes: (None, None),
+                score: "best-multiplier",
             },
             CampaignDef {
                 id: "upcoming",
@@ -72,6 +77,7 @@ impl Fixture {
                 end: now + Duration::days(3),
                 games: None,
                 stakes: (None, None),
+                score: "best-multiplier",
             },
             CampaignDef {
                 id: "edges",
@@ -79,6 +85,7 @@ impl Fixture {
                 end: edge_end,
                 games: Some(vec![1, 3]),
                 stakes: (None, None),
+                score: "best-multiplier",
             },
             // Stakes 3 to 20 count: the random spins' stakes include both bounds and stakes
             // just past them (2, 50), the ties' some inside (3 to 12) and some outside.
@@ -88,6 +95,7 @@ impl Fixture {
                 end: now + Duration::days(2),
                 games: None,
                 stakes: (Some(3), Some(20)),
+                score: "best-multiplier",
             },
         ];
         let mut spins = random_spins(now, 4000);
@@ -106,6 +114,9 @@ impl Fixture {
                 }
                 if let Some(max) = c.stakes.1 {
                     games.push_str(&format!("max-stake = {max}\n"));
+                }
+                if c.score != "best-multiplier" {
+                    games.push_str(&format!("score = \"{}\"\n", c.score));
                 }
                 format!(
                     "[[campaigns]]\nid = \"{}\"\nname = \"Campaign {}\"\nstart = \"{}\"\nend = \"{}\"\n{games}\n",

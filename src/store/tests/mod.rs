@@ -129,7 +129,8 @@ async fn check_stakes(
     cap: u32,
 ) {
     let expected = oracle(spins, &window, (games.as_deref(), stakes));
-    let query = LeaderboardQuery { window, games, stakes, limit: cap, counts: vec![] };
+    let query =
+        LeaderboardQuery { window, games, stakes, limit: cap, counts: vec![], scoring: Default::default() };
     let got = store.leaderboard(&query).await.unwrap();
     let shown: Vec<Row> =
         got.rows.iter().map(|s| (s.player_id, s.win, s.stake, s.game_id, s.achieved_us)).collect();
@@ -155,7 +156,12 @@ async fn scope_ids(store: &EmbeddedStore) -> Vec<(i64, i64)> {
 }
 
 fn scope(from: i64, to: i64, games: Option<Vec<i32>>) -> Scope {
-    Scope { window: Window { from: at(from), to: at(to) }, games, stakes: Default::default() }
+    Scope {
+        window: Window { from: at(from), to: at(to) },
+        games,
+        stakes: Default::default(),
+        scoring: Default::default(),
+    }
 }
 
 #[tokio::test]
@@ -202,6 +208,7 @@ async fn tracked_scopes_answer_like_the_rollup_through_inserts_and_restarts() {
                 stakes: s.stakes,
                 limit: 1,
                 counts: vec![],
+                scoring: Default::default(),
             };
             let found = store.read(move |c| scope::lookup(c, &query)).await.unwrap();
             assert!(found.is_some(), "{s:?} is read from its scope");
@@ -235,13 +242,21 @@ async fn stake_bounds_count_on_scopes_and_windows() {
     insert(&store, before).await;
     let bounds = [Stakes::new(Some(2), Some(5)).unwrap(), Stakes::new(Some(10), None).unwrap()];
     let whole = Window { from: at(0), to: at(10 * DAY) };
-    let scopes = bounds.map(|stakes| Scope { window: whole, games: None, stakes });
+    let scopes =
+        bounds.map(|stakes| Scope { window: whole, games: None, stakes, scoring: Default::default() });
     store.track(scopes.to_vec()).await.unwrap();
     assert_eq!(scope_ids(&store).await.len(), 2);
     insert(&store, after).await;
     let mut differ = 0;
     for stakes in bounds {
-        let query = LeaderboardQuery { window: whole, games: None, stakes, limit: 1, counts: vec![] };
+        let query = LeaderboardQuery {
+            window: whole,
+            games: None,
+            stakes,
+            limit: 1,
+            counts: vec![],
+            scoring: Default::default(),
+        };
         let found = store.read(move |c| scope::lookup(c, &query)).await.unwrap();
         assert!(found.is_some(), "{stakes:?}: the whole window is read from its scope");
         check_stakes(&store, &all, whole, (None, stakes), 1_000_000).await;
@@ -299,19 +314,25 @@ async fn retracking_rebuilds_only_what_changed() {
     }
 }
 
-#[tokio::test]
-async fn scope_standings_are_read_in_index_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(dir.path()).await.unwrap();
+/// Asserts that a scope's standings (`sql`, of scope 1) are read from `index`, in its order.
+async fn read_in_index_order(store: &EmbeddedStore, sql: &'static str, index: &str) {
     let plan: Vec<String> = store
-        .read(|c| {
-            let mut s = c.prepare(&format!("EXPLAIN QUERY PLAN {}", scope::STANDINGS))?;
+        .read(move |c| {
+            let mut s = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
             s.query_map([1], |r| r.get(3))?.collect()
         })
         .await
         .unwrap();
     assert!(plan.iter().all(|step| !step.contains("TEMP B-TREE")), "{plan:?}");
-    assert!(plan.iter().any(|step| step.contains("COVERING INDEX ScopeBest_by_rank")), "{plan:?}");
+    assert!(plan.iter().any(|step| step.contains(&format!("COVERING INDEX {index}"))), "{plan:?}");
+}
+
+#[tokio::test]
+async fn scope_standings_are_read_in_index_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).await.unwrap();
+    read_in_index_order(&store, scope::STANDINGS, "ScopeBest_by_rank").await;
+    read_in_index_order(&store, scope::TOTAL_STANDINGS, "ScopeTotal_by_rank").await;
 }
 
 /// A version-1 store: the rollup trimmed to each partition's top `depth`, its rank index,
@@ -357,7 +378,7 @@ async fn a_trimmed_version_1_store_is_migrated() {
         })
         .await
         .unwrap();
-    assert_eq!(meta, [("schema".to_owned(), 3)]);
+    assert_eq!(meta, [("schema".to_owned(), 4)]);
     let whole = scope(0, 10 * DAY, None);
     store.track(vec![whole.clone()]).await.unwrap();
     check(&store, &spins, whole.window, None, 1_000_000).await;
@@ -501,3 +522,5 @@ async fn a_write_that_panics_fails_alone_and_the_writer_goes_on() {
     store.insert(one(1)).await.unwrap();
     assert_eq!(store.count().await.unwrap(), 1);
 }
+
+mod totals;

@@ -1,0 +1,25 @@
+-- Totals on the embedded store (SQLite): the same semantics as totals.kql, answering a view's
+-- complete standings (every ranked player, in rank order; the caller reads up to its cap and
+-- counts the rest) from its raw spins. Filled by src/store/query.rs, through bound parameters
+-- only: the window [:from, :to) in microseconds, the games (:all_games, or the JSON array
+-- :games), the qualifying stakes [:min_stake, :max_stake] (1 and 2^31-1 when every positive
+-- stake counts) and :scoring, what one counted spin adds (1: its multiplier in millionths,
+-- truncated; 2: its win; 3: its stake; 4: one). A losing spin counts, adding its stake and one
+-- spin and no win. Integer arithmetic throughout: SQLite's / on integers truncates, as KQL's
+-- and Rust's do. AchievedAt: the last counted spin that added to the score.
+SELECT PlayerID, Points, Counted, Wagered, Won, AchievedAt FROM (
+    SELECT PlayerID, SUM(Gain) AS Points, COUNT(*) AS Counted, SUM(Stake) AS Wagered,
+           SUM(Won) AS Won, MAX(CASE WHEN Gain > 0 THEN EventTime END) AS AchievedAt
+    FROM (
+        SELECT PlayerID, Stake, EventTime, Won,
+               CASE :scoring WHEN 1 THEN Won / Stake * 1000000 + Won % Stake * 1000000 / Stake
+                             WHEN 2 THEN Won WHEN 3 THEN Stake ELSE 1 END AS Gain
+        FROM (SELECT PlayerID, Stake, EventTime, MAX(Win, 0) AS Won FROM GamePlay
+              WHERE EventTime >= :from AND EventTime < :to
+                AND Stake >= :min_stake AND Stake <= :max_stake
+                AND (:all_games OR GameID IN (SELECT value FROM json_each(:games))))
+    )
+    GROUP BY PlayerID
+)
+WHERE Points > 0
+ORDER BY Points DESC, AchievedAt ASC, PlayerID ASC

@@ -1,0 +1,187 @@
+//! Promotion formats: campaigns scored by a total (the total multiplier, wins, stakes or spins)
+//! against an oracle of their own, on both backends (ADX on a real Kusto engine, the embedded
+//! store), every view, and the two backends against each other: ties in sums, stakes on both
+//! bounds, losing spins (they count for turnover and spins), game filters, prize cutoffs.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+
+use crate::common::fixture::{CampaignDef, Fixture, SPANS, Spin};
+use crate::common::{TestApp, both_backends};
+use crate::leaderboards::span;
+
+/// A total as the oracle reads the documented semantics: (playerId, points, spins, wagered, won,
+/// achievedAt), points exact (a total multiplier in millionths).
+type Total = (i32, i64, i64, i64, i64, DateTime<Utc>);
+
+/// What one counted spin adds: its multiplier in millionths (truncated), its win, its stake, or
+/// one; a losing spin adds nothing won.
+fn points(score: &str, win: i64, stake: i32) -> i64 {
+    let won = i128::from(win.max(0));
+    match score {
+        "total-multiplier" => (won * 1_000_000 / i128::from(stake)) as i64,
+        "total-win" => won as i64,
+        "total-stake" => i64::from(stake),
+        "spins" => 1,
+        other => panic!("{other} is not a total"),
+    }
+}
+
+/// Every player ranked in `[from, to)` for `c`: sums over the spins of a qualifying stake (and
+/// game), ranked by points, then by the last counted spin that added to them, then by id.
+fn totals(spins: &[Spin], c: &CampaignDef, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Total> {
+    let mut by_player: std::collections::BTreeMap<i32, Total> = Default::default();
+    for s in spins {
+        let qualifies = s.time >= from
+            && s.time < to
+            && s.stake > 0
+            && c.stakes.0.is_none_or(|min| s.stake >= min)
+            && c.stakes.1.is_none_or(|max| s.stake <= max)
+            && c.games.as_ref().is_none_or(|g| g.contains(&s.game));
+        if !qualifies {
+            continue;
+        }
+        let gain = points(c.score, s.win, s.stake);
+        let t = by_player.entry(s.player).or_insert((s.player, 0, 0, 0, 0, DateTime::<Utc>::MIN_UTC));
+        t.1 += gain;
+        t.2 += 1;
+        t.3 += i64::from(s.stake);
+        t.4 += s.win.max(0);
+        if gain > 0 && s.time > t.5 {
+            t.5 = s.time;
+        }
+    }
+    let mut ranked: Vec<Total> = by_player.into_values().filter(|t| t.1 > 0).collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.5.cmp(&b.5)).then(a.0.cmp(&b.0)));
+    ranked
+}
+
+/// The score as served: a total multiplier in units, the others as counted.
+fn shown(score: &str, points: i64) -> f64 {
+    if score == "total-multiplier" { points as f64 / 1e6 } else { points as f64 }
+}
+
+fn campaign(id: &'static str, score: &'static str, fixture: &Fixture) -> CampaignDef {
+    CampaignDef {
+        id,
+        start: fixture.now - Duration::days(2),
+        end: fixture.now + Duration::days(2),
+        games: None,
+        stakes: (None, None),
+        score,
+    }
+}
+
+/// Campaigns of every total: plain, with a game filter, with stakes bounded on both sides (the
+/// random spins' stakes include both bounds and stakes just past them), and one that ended.
+fn formats(fixture: &Fixture) -> Vec<CampaignDef> {
+    let now = fixture.now;
+    vec![
+        campaign("multiplier", "total-multiplier", fixture),
+        CampaignDef { games: Some(vec![2, 4]), ..campaign("wins-games", "total-win", fixture) },
+        CampaignDef { stakes: (Some(3), Some(20)), ..campaign("turnover-stakes", "total-stake", fixture) },
+        campaign("spins", "spins", fixture),
+        CampaignDef {
+            start: now - Duration::days(10),
+            end: now - Duration::days(5),
+            stakes: (Some(2), None),
+            ..campaign("multiplier-ended", "total-multiplier", fixture)
+        },
+    ]
+}
+
+/// Every entry of a board, page by page.
+async fn board(app: &TestApp, c: &CampaignDef, last: &str) -> (Vec<Value>, Value) {
+    let mut entries = Vec::new();
+    loop {
+        let path = match last {
+            "" => format!("/campaigns/{}/top?offset={}&limit=100", c.id, entries.len()),
+            _ => format!("/campaigns/{}/window?last={last}&offset={}&limit=100", c.id, entries.len()),
+        };
+        let body = app.json(&path).await;
+        let page = body["entries"].as_array().unwrap().clone();
+        if page.is_empty() {
+            return (entries, body);
+        }
+        entries.extend(page);
+    }
+}
+
+fn total_of(c: &CampaignDef, e: &Value) -> (i32, f64, i64, i64, i64, DateTime<Utc>) {
+    let int = |k: &str| e[k].as_i64().unwrap_or_else(|| panic!("{}: no {k} in {e}", c.id));
+    assert!(e.get("win").is_none() && e.get("gameId").is_none(), "a total names no single spin: {e}");
+    let time = e["achievedAt"].as_str().unwrap().parse().unwrap();
+    (int("playerId") as i32, e["score"].as_f64().unwrap(), int("spins"), int("wagered"), int("won"), time)
+}
+
+#[tokio::test]
+async fn every_total_matches_its_oracle_on_both_backends_and_they_agree() {
+    let mut fixture = Fixture::new();
+    fixture.campaigns = formats(&fixture);
+    let both = both_backends(&fixture, &[]).await;
+    let views = std::iter::once(("", None)).chain(SPANS.iter().map(|s| (*s, Some(span(s)))));
+    let mut checked = 0;
+    for (last, span) in views.collect::<Vec<_>>() {
+        for c in &fixture.campaigns {
+            let (from, to) = fixture.window(c, span);
+            let want: Vec<_> = totals(&fixture.spins, c, from, to)
+                .into_iter()
+                .map(|(p, points, n, wagered, won, at)| (p, shown(c.score, points), n, wagered, won, at))
+                .collect();
+            let (adx, _) = board(&both.adx, c, last).await;
+            let (embedded, _) = board(&both.embedded, c, last).await;
+            assert_eq!(adx, embedded, "{} last={last}: the backends differ", c.id);
+            let got: Vec<_> = embedded.iter().map(|e| total_of(c, e)).collect();
+            assert_eq!(got, want, "{} last={last}", c.id);
+            let ranks: Vec<u64> = embedded.iter().map(|e| e["rank"].as_u64().unwrap()).collect();
+            assert!(ranks.iter().enumerate().all(|(i, r)| *r == i as u64 + 1), "global ranks");
+            checked += want.len();
+        }
+    }
+    assert!(checked > 2000, "the oracle ranks players in every view ({checked})");
+    let ties = totals(&fixture.spins, &fixture.campaigns[3], fixture.now - Duration::days(2), fixture.now);
+    assert!(ties.windows(2).any(|w| w[0].1 == w[1].1), "equal sums are ranked: the tie rule is tested");
+}
+
+#[tokio::test]
+async fn a_totals_campaign_says_how_it_scores_and_its_prize_edge_in_exact_units() {
+    let now = Utc::now();
+    let at = |minute: i32| now - Duration::minutes(60 - i64::from(minute));
+    // Player 1: 10/3 + 0 (a loss) = 3.333333; player 2: 7/2 = 3.5; player 3: 1/3 three times =
+    // 0.999999; player 4 only loses (staked, never ranked).
+    let spins =
+        [(1, 10, 3, 1), (1, 0, 5, 2), (2, 7, 2, 3), (3, 1, 3, 4), (3, 1, 3, 5), (3, 1, 3, 6), (4, 0, 9, 7)]
+            .map(|(player, win, stake, minute)| Spin { player, game: 1, win, stake, time: at(minute) });
+    let mut fixture = Fixture::new();
+    fixture.spins = spins.to_vec();
+    fixture.campaigns = vec![campaign("race", "total-multiplier", &fixture)];
+    let (dir, path) = fixture.write_campaigns();
+    let table = "[[campaigns.prizes]]\nranks = \"1-2\"\nprize = \"Gold\"\n";
+    std::fs::write(&path, format!("{}{table}", std::fs::read_to_string(&path).unwrap())).unwrap();
+    let (app, _data) = crate::common::spawn_embedded(&path, &[]).await;
+    app.ingest(&spins).await;
+
+    let campaign = app.json("/campaigns/race").await;
+    assert_eq!(campaign["score"], "total-multiplier", "{campaign}");
+    let top = app.json("/campaigns/race/top").await;
+    let scores: Vec<(i64, f64)> = top["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["playerId"].as_i64().unwrap(), e["score"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(scores, [(2, 3.5), (1, 3.333333), (3, 0.999999)], "{top}");
+    assert_eq!(top["total"], 3, "a player with only losing spins is not ranked");
+    assert_eq!(top["prizeCutoff"], 3.333333);
+    let first = &top["entries"][1];
+    assert_eq!(
+        (first["spins"].clone(), first["wagered"].clone(), first["won"].clone()),
+        (2.into(), 8.into(), 10.into())
+    );
+    let third = app.json("/campaigns/race/players/3").await;
+    assert_eq!(third["toPrize"], 2.333334, "exact to the millionth: {third}");
+    let csv = app.get("/campaigns/race/standings.csv").await.text().await.unwrap();
+    assert_eq!(csv.lines().next(), Some("rank,playerId,score,spins,wagered,won,achievedAt,prize"));
+    assert!(csv.lines().nth(1).unwrap().starts_with("1,2,3.5,1,2,7,"), "{csv}");
+    drop(dir);
+}
