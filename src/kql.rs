@@ -1,6 +1,7 @@
 //! KQL rendering: turns a [`LeaderboardQuery`] or a [`ChangesQuery`] into the query text sent to
 //! ADX, by filling the typed holes of `kql/leaderboard.kql` (the best multiplier),
-//! `kql/totals.kql` (a score that is a sum) and `kql/changes.kql` from validated values. No
+//! `kql/totals.kql` (a score that is a sum), `kql/changes.kql` and `kql/totals-changes.kql`
+//! from validated values. No
 //! request text ever reaches the output: every hole is written by a function of a typed value
 //! (a datetime, an integer, a list of integers, a bucket width, a score format, a validated
 //! table name).
@@ -11,7 +12,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Timelike, Utc};
 
 use crate::leaderboard::{
-    ChangesQuery, CountRun, Grain, LeaderboardQuery, Scoring, Segment, Stakes, Width, Window,
+    ChangesQuery, CountRun, Grain, LeaderboardQuery, Recount, Scoring, Segment, Stakes, Width, Window,
 };
 
 /// An ADX table name: a plain identifier, rendered bracket-quoted so a name that happens to be
@@ -94,6 +95,8 @@ static LEADERBOARD: LazyLock<Template> =
     LazyLock::new(|| Template::parse(include_str!("../kql/leaderboard.kql")));
 static TOTALS: LazyLock<Template> = LazyLock::new(|| Template::parse(include_str!("../kql/totals.kql")));
 static CHANGES: LazyLock<Template> = LazyLock::new(|| Template::parse(include_str!("../kql/changes.kql")));
+static TOTALS_CHANGES: LazyLock<Template> =
+    LazyLock::new(|| Template::parse(include_str!("../kql/totals-changes.kql")));
 
 impl Template {
     fn parse(template: &'static str) -> Self {
@@ -175,8 +178,7 @@ fn hole(name: &str) -> Hole {
     }
 }
 
-/// The standings query for `query` against `table`: the best multiplier's, or the totals' (which
-/// answer no bucket counts: a total is refreshed by full queries).
+/// The standings query for `query` against `table`: the best multiplier's, or the totals'.
 pub fn render(query: &LeaderboardQuery, table: &TableName) -> String {
     let template = if query.scoring.is_total() { &TOTALS } else { &LEADERBOARD };
     template.render((query.games.as_deref(), query.stakes), |out, hole| match hole {
@@ -188,6 +190,11 @@ pub fn render(query: &LeaderboardQuery, table: &TableName) -> String {
         Hole::Points => out.push_str(points(query.scoring)),
         other => unreachable!("{other:?} is not a hole of the standings templates"),
     })
+}
+
+/// A total's recount: the holes only totals-changes.kql has are filled from it.
+fn recount(query: &ChangesQuery) -> &Recount {
+    query.recount.as_ref().expect("totals-changes.kql is rendered for a recount")
 }
 
 /// What one counted spin adds to a total, as [`Scoring::points`] says, over the columns `Won`
@@ -202,9 +209,10 @@ fn points(scoring: Scoring) -> &'static str {
     }
 }
 
-/// The changes query for `query` against `table`.
+/// The changes query for `query` against `table`: best spins per bucket, or a total's recount.
 pub fn render_changes(query: &ChangesQuery, table: &TableName) -> String {
-    CHANGES.render((query.games.as_deref(), query.stakes), |out, hole| match hole {
+    let template = if query.recount.is_some() { &TOTALS_CHANGES } else { &CHANGES };
+    template.render((query.games.as_deref(), query.stakes), |out, hole| match hole {
         Hole::Segments => {
             for (i, segment) in query.segments.iter().enumerate() {
                 out.push_str(if i == 0 { "\n    (" } else { ",\n    (" });
@@ -222,7 +230,11 @@ pub fn render_changes(query: &ChangesQuery, table: &TableName) -> String {
                 out.push('\n');
             }
         }
-        other => unreachable!("{other:?} is not a hole of changes.kql"),
+        Hole::Table => write!(out, "{table}").expect("writing to a String"),
+        Hole::From => write_datetime(out, recount(query).window.from),
+        Hole::To => write_datetime(out, recount(query).window.to),
+        Hole::Points => out.push_str(points(recount(query).scoring)),
+        other => unreachable!("{other:?} is not a hole of the changes templates"),
     })
 }
 

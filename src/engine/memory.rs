@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 
 use crate::backend::{Arrived, Backend, BackendError, Standings};
 use crate::leaderboard::{
-    BucketCount, BucketRow, Changes, ChangesQuery, Grain, LeaderboardQuery, Row, Stakes, Window,
+    BucketCount, BucketRow, Changes, ChangesQuery, Grain, LeaderboardQuery, Row, Scoring, Stakes, Window,
 };
 
 /// What one call does before (or instead of) answering.
@@ -77,65 +77,47 @@ impl Memory {
         }
     }
 
-    /// The counted spins of `range`, `games` and `stakes`.
-    fn counted(&self, range: Window, (games, stakes): (Option<&[i32]>, Stakes)) -> Vec<Row> {
+    /// The counted spins of `range`, `games` and `stakes`: winning ones, or for a total every
+    /// spin of a qualifying stake.
+    fn counted(&self, range: Window, (games, stakes): (Option<&[i32]>, Stakes), total: bool) -> Vec<Row> {
         let (from, to) = (range.from.timestamp_micros(), range.to.timestamp_micros());
         let spins = self.spins.lock().unwrap();
         spins
             .iter()
-            .filter(|s| s.counts() && s.achieved_us >= from && s.achieved_us < to)
+            .filter(|s| (total || s.counts()) && s.achieved_us >= from && s.achieved_us < to)
             .filter(|s| games.is_none_or(|g| g.contains(&s.game_id)) && stakes.qualifies(s.stake))
             .copied()
             .collect()
     }
 
     pub fn standings_now(&self, query: &LeaderboardQuery) -> Standings {
-        if query.scoring.is_total() {
-            return self.totals_now(query);
-        }
-        let spins = self.counted(query.window, (query.games.as_deref(), query.stakes));
-        let mut rows = bests(spins.iter().map(|s| (0, *s))).into_values().collect::<Vec<_>>();
+        let counted = (query.games.as_deref(), query.stakes);
+        let is_total = query.scoring.is_total();
+        let spins = self.counted(query.window, counted, is_total);
+        let mut rows = if is_total {
+            totals(&spins, query.scoring)
+        } else {
+            bests(spins.iter().map(|s| (0, *s))).into_values().collect::<Vec<_>>()
+        };
         rows.sort_by(Row::rank_order);
         let total = rows.len() as u64;
         rows.truncate(query.limit as usize);
         let mut counts = Vec::new();
         for run in &query.counts {
-            let spins = self.counted(run.range, (query.games.as_deref(), query.stakes));
+            let spins = self.counted(run.range, counted, is_total);
             counts.extend(count(spins.iter().map(|s| run.width.floor(s.achieved_us))));
         }
         Standings { rows, total, counts }
-    }
-
-    /// Each player's sums over every spin of a qualifying stake (losing ones too), ranked.
-    fn totals_now(&self, query: &LeaderboardQuery) -> Standings {
-        let (from, to) = (query.window.from.timestamp_micros(), query.window.to.timestamp_micros());
-        let mut totals: BTreeMap<i32, Row> = BTreeMap::new();
-        for s in self.spins.lock().unwrap().iter() {
-            let games = query.games.as_ref().is_none_or(|g| g.contains(&s.game_id));
-            if !(games && query.stakes.qualifies(s.stake) && (from..to).contains(&s.achieved_us)) {
-                continue;
-            }
-            let points = query.scoring.points(s.win, s.stake);
-            let total = totals.entry(s.player_id).or_insert(Row::total(s.player_id, 0, (0, 0, 0), i64::MIN));
-            (total.points, total.spins) = (total.points + points, total.spins + 1);
-            (total.wagered, total.win) = (total.wagered + i64::from(s.stake), total.win + s.win.max(0));
-            if points > 0 {
-                total.achieved_us = total.achieved_us.max(s.achieved_us);
-            }
-        }
-        let mut rows: Vec<Row> = totals.into_values().filter(Row::counts).collect();
-        rows.sort_by(Row::rank_order);
-        let total = rows.len() as u64;
-        rows.truncate(query.limit as usize);
-        Standings { rows, total, counts: Vec::new() }
     }
 
     pub fn changes_now(&self, query: &ChangesQuery) -> Changes {
         let known: HashMap<i64, u64> = query.known.iter().map(|k| (k.bucket, k.spins)).collect();
         let mut counts = Vec::new();
         let mut rows = Vec::new();
+        let mut recounted = std::collections::HashSet::new();
         for segment in &query.segments {
-            let spins = self.counted(segment.range, (query.games.as_deref(), query.stakes));
+            let counted = (query.games.as_deref(), query.stakes);
+            let spins = self.counted(segment.range, counted, query.recount.is_some());
             let segment_counts = segment.counts.map(|w| count(spins.iter().map(|s| w.floor(s.achieved_us))));
             let changed = |s: &Row| {
                 let Some(width) = segment.counts.filter(|_| segment.watched) else { return true };
@@ -152,12 +134,40 @@ impl Memory {
                     Grain::Every(width) => width.floor(s.achieved_us),
                 };
                 let wanted = spins.iter().filter(|s| changed(s)).map(|s| (label(s), *s));
-                rows.extend(bests(wanted).into_iter().map(|((bucket, _), row)| BucketRow { bucket, row }));
+                if query.recount.is_some() {
+                    recounted.extend(wanted.map(|(_, s)| s.player_id));
+                } else {
+                    rows.extend(
+                        bests(wanted).into_iter().map(|((bucket, _), row)| BucketRow { bucket, row }),
+                    );
+                }
             }
             counts.extend(segment_counts.unwrap_or_default());
         }
+        if let Some(recount) = query.recount {
+            let spins = self.counted(recount.window, (query.games.as_deref(), query.stakes), true);
+            let theirs: Vec<Row> = spins.into_iter().filter(|s| recounted.contains(&s.player_id)).collect();
+            let bucket = recount.window.from.timestamp_micros();
+            rows.extend(totals(&theirs, recount.scoring).into_iter().map(|row| BucketRow { bucket, row }));
+        }
         Changes { rows, counts }
     }
+}
+
+/// Each player's sums over `spins` (every spin of a qualifying stake, losing ones too), for those
+/// whose score is above 0, unordered.
+fn totals(spins: &[Row], scoring: Scoring) -> Vec<Row> {
+    let mut totals: BTreeMap<i32, Row> = BTreeMap::new();
+    for s in spins {
+        let points = scoring.points(s.win, s.stake);
+        let total = totals.entry(s.player_id).or_insert(Row::total(s.player_id, 0, (0, 0, 0), i64::MIN));
+        (total.points, total.spins) = (total.points + points, total.spins + 1);
+        (total.wagered, total.win) = (total.wagered + i64::from(s.stake), total.win + s.win.max(0));
+        if points > 0 {
+            total.achieved_us = total.achieved_us.max(s.achieved_us);
+        }
+    }
+    totals.into_values().filter(Row::counts).collect()
 }
 
 /// Each (bucket, player)'s best spin.

@@ -45,8 +45,7 @@ impl Refresh<'_> {
     /// How the view's buckets are laid out, if it is refreshed incrementally.
     fn geometry(&self) -> Option<Geometry> {
         let settings = &self.shared.settings;
-        // A total is refreshed by full queries (its ledger is not written yet).
-        if !self.shared.incremental() || self.campaign.score.is_total() {
+        if !self.shared.incremental() {
             return None;
         }
         let cap = settings.max_standings.get() as usize;
@@ -55,7 +54,8 @@ impl Refresh<'_> {
         }
         let range = (self.campaign.start, self.campaign.end);
         let periods = (settings.late_arrival, settings.reconcile_every);
-        Geometry::new(self.view, range, (self.campaign.games.clone(), self.campaign.stakes), periods, cap)
+        let counted = (self.campaign.games.clone(), self.campaign.stakes, self.campaign.score);
+        Geometry::new(self.view, range, counted, periods, cap)
     }
 
     async fn steady(&self, ledger: Ledger) -> (Result<(Arc<[Row]>, u64), Error>, Option<Ledger>) {
@@ -144,12 +144,10 @@ pub fn first_query(
 ) -> LeaderboardQuery {
     let range = (campaign.start, campaign.end);
     let periods = (late_arrival, std::time::Duration::MAX);
-    let counted = (campaign.games.clone(), campaign.stakes);
+    let counted = (campaign.games.clone(), campaign.stakes, campaign.score);
     let geometry = Geometry::new(view, range, counted, periods, max_standings as usize);
     let counts = match geometry {
-        Some(geometry) if incremental && view == View::Top && !campaign.score.is_total() => {
-            Ledger::new(geometry, now).count_runs()
-        }
+        Some(geometry) if incremental && view == View::Top => Ledger::new(geometry, now).count_runs(),
         _ => Vec::new(),
     };
     LeaderboardQuery {

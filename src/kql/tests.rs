@@ -66,7 +66,8 @@ fn changes_render_segments_and_known_counts() {
         Segment { range: window(), rows: None, counts: Some(Width::HOUR), watched: false },
     ];
     let known = vec![BucketCount { bucket: 1_700_000_000_000_000, spins: 12 }];
-    let query = ChangesQuery { games: Some(vec![4]), stakes: Default::default(), segments, known };
+    let query =
+        ChangesQuery { games: Some(vec![4]), stakes: Default::default(), segments, known, recount: None };
     let text = render_changes(&query, &TableName::parse("where").unwrap());
     assert!(text.starts_with("let spins = union\n    (['where']\n    | where EventTime >= "), "{text}");
     assert!(text.contains("RowBucket = datetime(2026-11-01T00:00:00.0000000Z), CountBucket = datetime(null), Watched = false)"), "{text}");
@@ -80,8 +81,26 @@ fn changes_render_segments_and_known_counts() {
     );
     assert!(text.contains("[\n    datetime(2023-11-14T22:13:20.0000000Z), 12\n];"), "{text}");
     assert!(text.contains("| where GameID in (4)\n"), "{text}");
-    let none = ChangesQuery { known: vec![], ..query };
+    let none = ChangesQuery { known: vec![], ..query.clone() };
     assert!(render_changes(&none, &TableName::default()).contains("Spins: long) [];"));
+
+    // A total's recount: the same buckets, then the players with a spin in a changed one summed
+    // again over the whole view, every spin of a qualifying stake counted.
+    let recount = Some(Recount { scoring: Scoring::TotalStake, window: window() });
+    let totals = render_changes(&ChangesQuery { recount, ..query }, &TableName::default());
+    assert!(totals.starts_with("let spins = union\n    (['GamePlay']"), "{totals}");
+    assert!(totals.contains("| where Stake > 0\n| where GameID in (4)\n| project PlayerID"), "{totals}");
+    assert!(
+        totals.contains(
+            "let totals = ['GamePlay']\n| where EventTime >= datetime(2026-11-01T00:00:00.0000000Z)"
+        )
+    );
+    assert!(
+        totals.contains("| where PlayerID in (players)\n")
+            && totals.contains("| extend Gain = tolong(Stake)\n")
+    );
+    assert!(totals.contains("Bucket = datetime(2026-11-01T00:00:00.0000000Z), Points"), "{totals}");
+    assert!(!totals.contains("//") && !totals.contains('{'), "comments and holes are gone: {totals}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! What an incremental refresh asks a backend for, and what comes back: each player's best
-//! spin per bucket of some ranges of time, and how many counted spins each bucket holds, so that
-//! the next refresh can ask only for the buckets whose count changed since.
+//! spin per bucket of some ranges of time (or, for a score that is a total, the whole view's
+//! total of each player with a spin in those buckets), and how many counted spins each bucket
+//! holds, so that the next refresh can ask only for the buckets whose count changed since.
 //!
 //! Buckets are `bin(EventTime, width)` for a [`Width`] that divides a day (so every engine
 //! aligns them alike), or a whole range as one bucket. A bucket is named by its label: the start
@@ -8,7 +9,7 @@
 
 use std::time::Duration;
 
-use super::{Row, Window};
+use super::{Row, Scoring, Window};
 
 /// A bucket width: whole seconds, dividing a day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,6 +85,19 @@ pub struct ChangesQuery {
     pub segments: Vec<Segment>,
     /// The counts of watched buckets as last seen; a bucket not listed had no counted spin.
     pub known: Vec<BucketCount>,
+    /// For a total: the rows are totals over the whole view, not bests per bucket.
+    pub recount: Option<Recount>,
+}
+
+/// A total's incremental question: every player with a spin in a bucket whose rows are asked
+/// for (a changed watched bucket, or an unwatched one) is summed again over `window`, scored by
+/// `scoring`, and each such row (labelled `window.from`) replaces the player's total. A sum is not
+/// idempotent under re-reads, so a total is recounted whole rather than added to. Its counts
+/// count every spin of a qualifying stake, losing ones too (each changes a total).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recount {
+    pub scoring: Scoring,
+    pub window: Window,
 }
 
 /// How many counted spins a bucket holds.

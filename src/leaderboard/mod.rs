@@ -15,7 +15,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-pub use changes::{BucketCount, BucketRow, Changes, ChangesQuery, CountRun, Grain, Segment, Width};
+pub use changes::{BucketCount, BucketRow, Changes, ChangesQuery, CountRun, Grain, Recount, Segment, Width};
 pub use params::{
     Around, InvalidParam, Limit, MaxLimit, MaxStandings, Offset, PlayerId, PlayerIds, parse_last,
 };

@@ -184,8 +184,13 @@ async fn the_changes_query_answers_as_its_reference_on_a_real_engine() {
         Segment { range: window(20, 0), rows: Some(Grain::Every(ten)), counts: Some(ten), watched: true },
     ];
     for games in [None, Some(vec![2, 4])] {
-        let mut query =
-            ChangesQuery { games, stakes: Default::default(), segments: segments.clone(), known: vec![] };
+        let mut query = ChangesQuery {
+            games,
+            stakes: Default::default(),
+            segments: segments.clone(),
+            known: vec![],
+            recount: None,
+        };
         // Know the right count of half the watched buckets, a wrong one of the others.
         let (_, counts) = reference(&fixture.spins, &query);
         let watched_from = window(20, 0).from.timestamp_micros();

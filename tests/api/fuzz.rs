@@ -185,7 +185,13 @@ fn legitimate_lines() -> HashSet<String> {
         for segment in &segments {
             let segments = vec![segment.clone(), segments[0].clone(), segment.clone()];
             texts.push(render_changes(
-                &ChangesQuery { games: None, stakes: Default::default(), segments, known: known.clone() },
+                &ChangesQuery {
+                    games: None,
+                    stakes: Default::default(),
+                    segments,
+                    known: known.clone(),
+                    recount: None,
+                },
                 &table,
             ));
         }

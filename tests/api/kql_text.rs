@@ -8,7 +8,8 @@ use std::process::{Command, Stdio};
 use chrono::{TimeZone, Utc};
 use leaderboard::kql::{TableName, render, render_changes};
 use leaderboard::leaderboard::{
-    BucketCount, ChangesQuery, CountRun, Grain, LeaderboardQuery, Scoring, Segment, Stakes, Width, Window,
+    BucketCount, ChangesQuery, CountRun, Grain, LeaderboardQuery, Recount, Scoring, Segment, Stakes, Width,
+    Window,
 };
 use serde_json::json;
 
@@ -94,6 +95,7 @@ fn rendered(table: &TableName) -> Vec<(String, String)> {
                         stakes: stakes[g],
                         segments: vec![kind.clone()],
                         known: known.clone(),
+                        recount: None,
                     };
                     texts.push((
                         format!("changes {k} known{n} instant{i} games{g}"),
@@ -106,8 +108,21 @@ fn rendered(table: &TableName) -> Vec<(String, String)> {
                 stakes: stakes[g],
                 segments: kinds.to_vec(),
                 known: known[1].clone(),
+                recount: None,
             };
             texts.push((format!("changes all instant{i} games{g}"), render_changes(&query, table)));
+            // A total's recount, every total score: each kind of segment alone, and all together.
+            for scoring in Scoring::ALL.into_iter().filter(|s| s.is_total()) {
+                let recount = Some(Recount { scoring, window });
+                for (k, kind) in kinds.iter().enumerate() {
+                    let query = ChangesQuery { segments: vec![kind.clone()], recount, ..query.clone() };
+                    let name = format!("totals-changes {} {k} instant{i} games{g}", scoring.as_str());
+                    texts.push((name, render_changes(&query, table)));
+                }
+                let query = ChangesQuery { recount, ..query.clone() };
+                let name = format!("totals-changes {} all instant{i} games{g}", scoring.as_str());
+                texts.push((name, render_changes(&query, table)));
+            }
         }
     }
     texts

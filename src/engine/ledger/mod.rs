@@ -11,7 +11,10 @@
 //! watched too, which catches spins later than `--late-arrival`.
 //!
 //! A campaign's whole board keeps each player's best (a best merged again is harmless). A
-//! sliding window must also forget spins that leave it: it keeps each player's [`Stairs`] (their
+//! campaign scored by a total recounts, over the whole campaign, each player with a spin in a
+//! changed bucket, and replaces their total (a sum merged again would count twice); its sliding
+//! windows are refreshed by full queries (a window's full query reads only the window's spins).
+//! A sliding window must also forget spins that leave it: it keeps each player's [`Stairs`] (their
 //! best per bucket where no later bucket beats it), reads the spins of its tail (before its first
 //! fine boundary) at each refresh, and reads a whole hour again, finely, when the tail enters it.
 //! Windows shorter than a fine bucket, and views ranking more players than `--max-standings`, are
@@ -29,7 +32,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::leaderboard::{
-    BucketCount, Changes, ChangesQuery, CountRun, Grain, Row, Segment, Stakes, View, Width, Window,
+    BucketCount, Changes, ChangesQuery, CountRun, Grain, Recount, Row, Scoring, Segment, Stakes, View, Width,
+    Window,
 };
 use layout::Layout;
 use stairs::Stairs;
@@ -42,6 +46,7 @@ pub struct Geometry {
     pub end: DateTime<Utc>,
     pub games: Option<Vec<i32>>,
     pub stakes: Stakes,
+    pub scoring: Scoring,
     pub late: Duration,
     pub reconcile_every: Duration,
     /// The most players the view may rank and still be refreshed incrementally.
@@ -51,22 +56,24 @@ pub struct Geometry {
 }
 
 impl Geometry {
-    /// `None` for a window shorter than two fine buckets: a full query of it is as cheap.
+    /// `None` for a window shorter than two fine buckets (a full query of it is as cheap), and
+    /// for a total's window.
     pub fn new(
         view: View,
         (start, end): (DateTime<Utc>, DateTime<Utc>),
-        (games, stakes): (Option<Vec<i32>>, Stakes),
+        (games, stakes, scoring): (Option<Vec<i32>>, Stakes, Scoring),
         (late, reconcile_every): (Duration, Duration),
         cap: usize,
     ) -> Option<Self> {
         let fine = Width::at_least(late / 60).max(Width::seconds(10).expect("10 s divides a day"));
         let coarse = fine.max(Width::HOUR);
         if let View::Window(span) = view
-            && span.duration().num_microseconds().unwrap_or(i64::MAX) <= 2 * fine.micros()
+            && (scoring.is_total()
+                || span.duration().num_microseconds().unwrap_or(i64::MAX) <= 2 * fine.micros())
         {
             return None;
         }
-        Some(Self { view, start, end, games, stakes, late, reconcile_every, cap, fine, coarse })
+        Some(Self { view, start, end, games, stakes, scoring, late, reconcile_every, cap, fine, coarse })
     }
 
     /// The view's range at `now`, `[from, to)` in microseconds (as [`View::window`] has it).
@@ -220,7 +227,8 @@ impl Ledger {
             });
             known.extend(self.layout.open_known(open_from).filter(|k| k.bucket < to));
         }
-        let query = ChangesQuery { games: g.games.clone(), stakes: g.stakes, segments, known };
+        let recount = g.scoring.is_total().then(|| Recount { scoring: g.scoring, window: window(from, to) });
+        let query = ChangesQuery { games: g.games.clone(), stakes: g.stakes, segments, known, recount };
         let seal = g.seal(now, low, to);
         Plan { query, now: now.timestamp_micros(), from, low, seal, open_from, reconcile }
     }
@@ -264,6 +272,7 @@ impl Ledger {
                 self.stairs = Some(stairs);
                 board
             }
+            None if self.geometry.scoring.is_total() => replace(&self.board, &changes),
             None => merge(&self.board, &changes),
         };
         self.layout.seal(plan.seal);
@@ -339,7 +348,22 @@ fn merge(board: &Arc<[Row]>, changes: &Changes) -> Arc<[Row]> {
     if best.is_empty() {
         return board.clone();
     }
-    let mut changed: Vec<Row> = best.into_values().collect();
+    interleave(kept, best.into_values().collect())
+}
+
+/// `board` with each recounted player's total in place of what it held: unchanged players keep
+/// their order, the recounted ones are ranked and merged in.
+fn replace(board: &Arc<[Row]>, changes: &Changes) -> Arc<[Row]> {
+    let recounted: HashMap<i32, Row> = changes.rows.iter().map(|c| (c.row.player_id, c.row)).collect();
+    if recounted.is_empty() {
+        return board.clone();
+    }
+    let kept = board.iter().filter(|r| !recounted.contains_key(&r.player_id)).copied().collect();
+    interleave(kept, recounted.into_values().collect())
+}
+
+/// Ranked `kept` rows and unordered `changed` ones (of other players), merged in rank order.
+fn interleave(kept: Vec<Row>, mut changed: Vec<Row>) -> Arc<[Row]> {
     changed.sort_unstable_by(Row::rank_order);
     let mut merged = Vec::with_capacity(kept.len() + changed.len());
     let (mut a, mut b) = (kept.into_iter().peekable(), changed.into_iter().peekable());

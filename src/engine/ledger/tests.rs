@@ -1,7 +1,8 @@
 //! The ledger against brute force: spins arrive (on time, late within `--late-arrival`, and
 //! later than that) while views of every kind are refreshed through their ledgers, answered by
 //! the in-memory reference backend; after every refresh each board must equal the brute-force
-//! standings of the view at that instant (once very late spins have been reconciled).
+//! standings of the view at that instant (once very late spins have been reconciled). Every
+//! score: a campaign scored by a total recounts the players with new spins.
 
 use std::time::Duration;
 
@@ -34,7 +35,7 @@ fn truth(memory: &Memory, geometry: &Geometry, now: DateTime<Utc>) -> Vec<Row> {
         stakes: geometry.stakes,
         limit: u32::MAX,
         counts: vec![],
-        scoring: Default::default(),
+        scoring: geometry.scoring,
     };
     memory.standings_now(&query).rows
 }
@@ -50,11 +51,14 @@ struct Driven {
 
 impl Driven {
     fn new(view: View, games: Option<Vec<i32>>) -> Self {
+        Self::scored(view, games, Scoring::BestMultiplier)
+    }
+
+    fn scored(view: View, games: Option<Vec<i32>>, scoring: Scoring) -> Self {
         let start = t0() + chrono::Duration::seconds(17);
         let end = t0() + chrono::Duration::days(2);
-        let geometry =
-            Geometry::new(view, (start, end), (games, Default::default()), (LATE, RECONCILE), 1_000_000)
-                .unwrap();
+        let counted = (games, Default::default(), scoring);
+        let geometry = Geometry::new(view, (start, end), counted, (LATE, RECONCILE), 1_000_000).unwrap();
         Self { geometry, ledger: None, loads: 0, unreconciled: false }
     }
 
@@ -85,7 +89,7 @@ impl Driven {
             stakes: Default::default(),
             limit: 1_000_000,
             counts: ledger.count_runs(),
-            scoring: Default::default(),
+            scoring: self.geometry.scoring,
         };
         let standings = memory.standings_now(&query);
         let rows: Arc<[Row]> = standings.rows.into();
@@ -112,6 +116,10 @@ fn views() -> Vec<Driven> {
         Driven::new(span("1h"), Some(vec![2])),
         Driven::new(span("2.5h"), None),
         Driven::new(span("9000001ms"), None),
+        Driven::scored(View::Top, None, Scoring::TotalMultiplier),
+        Driven::scored(View::Top, Some(vec![1, 3]), Scoring::TotalWin),
+        Driven::scored(View::Top, None, Scoring::TotalStake),
+        Driven::scored(View::Top, None, Scoring::Spins),
     ]
 }
 
@@ -250,7 +258,25 @@ fn deleted_spins_make_the_view_load_again() {
 fn windows_shorter_than_two_fine_buckets_are_not_incremental() {
     let view = View::Window(Span::parse("20s").unwrap());
     let range = (t0(), t0() + chrono::Duration::days(1));
-    assert!(Geometry::new(view, range, (None, Default::default()), (LATE, RECONCILE), 10).is_none());
+    assert!(
+        Geometry::new(
+            view,
+            range,
+            (None, Default::default(), Scoring::BestMultiplier),
+            (LATE, RECONCILE),
+            10
+        )
+        .is_none()
+    );
     let longer = View::Window(Span::parse("21s").unwrap());
-    assert!(Geometry::new(longer, range, (None, Default::default()), (LATE, RECONCILE), 10).is_some());
+    assert!(
+        Geometry::new(
+            longer,
+            range,
+            (None, Default::default(), Scoring::BestMultiplier),
+            (LATE, RECONCILE),
+            10
+        )
+        .is_some()
+    );
 }
