@@ -122,6 +122,7 @@ async fn main() {
         scoring,
         limit: CAP,
         counts: vec![],
+        first: None,
     };
     // A live campaign's "now" is never on an hour boundary: windows have raw edges.
     let now = whole.to - chrono::Duration::seconds(7 * 60 + 13);
@@ -154,6 +155,7 @@ async fn smoke(store: &EmbeddedStore, whole: Window, scoring: Scoring) {
                 scoring,
                 limit: CAP,
                 counts: vec![],
+                first: None,
             })
             .await
             .unwrap()

@@ -215,7 +215,8 @@ fn scopes(catalogue: &Catalogue) -> Vec<Scope> {
         stakes: c.stakes,
         scoring: c.score,
     };
-    catalogue.iter().map(scope).collect()
+    // A campaign counting first spins has no scope: a late spin can change which spins count.
+    catalogue.iter().filter(|c| c.max_spins.is_none()).map(scope).collect()
 }
 
 /// The HTTP edge's settings.

@@ -1,7 +1,8 @@
 //! KQL rendering: turns a [`LeaderboardQuery`] or a [`ChangesQuery`] into the query text sent to
 //! ADX, by filling the typed holes of `kql/leaderboard.kql` (the best multiplier),
 //! `kql/totals.kql` (a score that is a sum), `kql/changes.kql` and `kql/totals-changes.kql`
-//! from validated values. No
+//! from validated values; a campaign counting only first spins has `kql/first-spins.kql` before
+//! its standings template, which then reads `counted` in place of the table. No
 //! request text ever reaches the output: every hole is written by a function of a typed value
 //! (a datetime, an integer, a list of integers, a bucket width, a score format, a validated
 //! table name).
@@ -68,6 +69,8 @@ enum Hole {
     Segments,
     Known,
     Points,
+    Since,
+    Last,
 }
 
 /// What a line filters on, when the whole line is about one filter.
@@ -95,6 +98,8 @@ static LEADERBOARD: LazyLock<Template> =
     LazyLock::new(|| Template::parse(include_str!("../kql/leaderboard.kql")));
 static TOTALS: LazyLock<Template> = LazyLock::new(|| Template::parse(include_str!("../kql/totals.kql")));
 static CHANGES: LazyLock<Template> = LazyLock::new(|| Template::parse(include_str!("../kql/changes.kql")));
+static FIRST_SPINS: LazyLock<Template> =
+    LazyLock::new(|| Template::parse(include_str!("../kql/first-spins.kql")));
 static TOTALS_CHANGES: LazyLock<Template> =
     LazyLock::new(|| Template::parse(include_str!("../kql/totals-changes.kql")));
 
@@ -174,6 +179,8 @@ fn hole(name: &str) -> Hole {
         "segments" => Hole::Segments,
         "known" => Hole::Known,
         "points" => Hole::Points,
+        "since" => Hole::Since,
+        "last" => Hole::Last,
         other => panic!("unknown hole {{{other}}} in KQL template"),
     }
 }
@@ -181,7 +188,20 @@ fn hole(name: &str) -> Hole {
 /// The standings query for `query` against `table`: the best multiplier's, or the totals'.
 pub fn render(query: &LeaderboardQuery, table: &TableName) -> String {
     let template = if query.scoring.is_total() { &TOTALS } else { &LEADERBOARD };
-    template.render((query.games.as_deref(), query.stakes), |out, hole| match hole {
+    let counted = (query.games.as_deref(), query.stakes);
+    let mut text = String::new();
+    if let Some(first) = query.first {
+        text = FIRST_SPINS.render(counted, |out, hole| match hole {
+            Hole::Table => write!(out, "{table}").expect("writing to a String"),
+            Hole::Since => write_datetime(out, first.since),
+            Hole::To => write_datetime(out, query.window.to),
+            Hole::Last => write!(out, "{}", first.max.get() - 1).expect("writing to a String"),
+            other => unreachable!("{other:?} is not a hole of first-spins.kql"),
+        });
+        text.push('\n');
+    }
+    text + &template.render(counted, |out, hole| match hole {
+        Hole::Table if query.first.is_some() => out.push_str("counted"),
         Hole::Table => write!(out, "{table}").expect("writing to a String"),
         Hole::From => write_datetime(out, query.window.from),
         Hole::To => write_datetime(out, query.window.to),

@@ -21,6 +21,7 @@ pub fn demo_catalogue(now: DateTime<Utc>) -> Catalogue {
         games,
         windows: None,
         score: Scoring::default(),
+        max_spins: None,
         stakes: Default::default(),
         prizes: Default::default(),
     };

@@ -7,6 +7,7 @@ mod prizes;
 mod watch;
 
 use std::collections::HashSet;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -41,6 +42,11 @@ pub struct Campaign {
     pub windows: Option<Vec<Span>>,
     /// How players score (`score` in the campaigns file; `best-multiplier` when absent).
     pub score: Scoring,
+    /// Only each player's first this many qualifying spins of the campaign count (by event
+    /// time, then the larger stake, the smaller game, the larger win); absent: every spin.
+    #[serde(rename = "max-spins", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u32>, minimum = 1)]
+    pub max_spins: Option<NonZeroU32>,
     /// Only spins of these stakes count (`min-stake`, `max-stake`, inclusive; named as in the
     /// campaigns file); absent: every positive stake.
     #[serde(flatten)]
@@ -119,6 +125,8 @@ struct CampaignEntry {
     games: Option<Vec<i64>>,
     windows: Option<Vec<String>>,
     score: Option<String>,
+    #[serde(rename = "max-spins")]
+    max_spins: Option<i64>,
     #[serde(rename = "min-stake")]
     min_stake: Option<i64>,
     #[serde(rename = "max-stake")]
@@ -203,6 +211,11 @@ impl CampaignEntry {
             None => id.as_str().to_owned(),
         };
         let score = self.score.as_deref().map(Scoring::parse).transpose().map_err(|p| ("score", p))?;
+        let max_spins = self
+            .max_spins
+            .map(|n| u32::try_from(n).ok().and_then(NonZeroU32::new).ok_or(n))
+            .transpose()
+            .map_err(|n| ("max-spins", format!("{n} must be a whole number from 1 to {}", u32::MAX)))?;
         let stakes = self.stakes()?;
         let prizes = self.prizes.iter().flatten().map(|p| (p.ranks.as_str(), p.prize.as_str()));
         let prizes = Prizes::parse(prizes).map_err(|p| ("prizes", p))?;
@@ -214,6 +227,7 @@ impl CampaignEntry {
             games,
             windows,
             score: score.unwrap_or_default(),
+            max_spins,
             stakes,
             prizes,
         })

@@ -182,8 +182,17 @@ fn the_score_is_read_validated_and_listed_under_its_file_name() {
         assert_eq!(c.score, scoring);
         assert_eq!(serde_json::to_value(&**c).unwrap()["score"], scoring.as_str());
     }
+    let first = parse(&one("score = \"spins\"\nmax-spins = 5000")).unwrap();
+    let first = first.iter().next().unwrap();
+    assert_eq!(first.max_spins.map(|n| n.get()), Some(5000));
+    assert_eq!(serde_json::to_value(&**first).unwrap()["max-spins"], 5000, "listed as the file names it");
+    for bad in ["max-spins = 0", "max-spins = -2", "max-spins = 5000000000"] {
+        let e = error_of(&one(bad));
+        assert!(e.contains("(c)") && e.contains("`max-spins`"), "{bad}: {e}");
+    }
     let plain = parse(&one("")).unwrap();
     let plain = plain.iter().next().unwrap();
+    assert!(serde_json::to_value(&**plain).unwrap().get("max-spins").is_none());
     assert_eq!(plain.score, Scoring::BestMultiplier, "absent: today's format");
     assert_eq!(serde_json::to_value(&**plain).unwrap()["score"], "best-multiplier", "always listed");
     for extra in ["score = \"sum\"", "score = 3"] {

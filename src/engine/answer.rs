@@ -340,6 +340,7 @@ mod tests {
             stakes: Default::default(),
             prizes: Prizes::parse(prizes.iter().copied()).unwrap(),
             score: Default::default(),
+            max_spins: None,
         };
         let window = Window { from: start, to: end };
         let ranking = Ranking::new(rows.into(), total);

@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 
 use crate::backend::{Arrived, Backend, BackendError, Standings};
 use crate::leaderboard::{
-    BucketCount, BucketRow, Changes, ChangesQuery, Grain, LeaderboardQuery, Row, Scoring, Stakes, Window,
+    BucketCount, BucketRow, Changes, ChangesQuery, Grain, LeaderboardQuery, Row, Stakes, Window, reduce,
 };
 
 /// What one call does before (or instead of) answering.
@@ -93,12 +93,18 @@ impl Memory {
     pub fn standings_now(&self, query: &LeaderboardQuery) -> Standings {
         let counted = (query.games.as_deref(), query.stakes);
         let is_total = query.scoring.is_total();
-        let spins = self.counted(query.window, counted, is_total);
-        let mut rows = if is_total {
-            totals(&spins, query.scoring)
-        } else {
-            bests(spins.iter().map(|s| (0, *s))).into_values().collect::<Vec<_>>()
+        let spins = match query.first {
+            // Every qualifying spin from the campaign's start, each player's first ones kept.
+            Some(first) => {
+                let since = Window { from: first.since, to: query.window.to };
+                let mut spins = self.counted(since, counted, true);
+                first.keep(&mut spins);
+                spins.retain(|s| s.achieved_us >= query.window.from.timestamp_micros());
+                spins
+            }
+            None => self.counted(query.window, counted, is_total),
         };
+        let mut rows = reduce::standings(&spins, query.scoring);
         rows.sort_by(Row::rank_order);
         let total = rows.len() as u64;
         rows.truncate(query.limit as usize);
@@ -148,26 +154,11 @@ impl Memory {
             let spins = self.counted(recount.window, (query.games.as_deref(), query.stakes), true);
             let theirs: Vec<Row> = spins.into_iter().filter(|s| recounted.contains(&s.player_id)).collect();
             let bucket = recount.window.from.timestamp_micros();
-            rows.extend(totals(&theirs, recount.scoring).into_iter().map(|row| BucketRow { bucket, row }));
+            let recounted = reduce::standings(&theirs, recount.scoring);
+            rows.extend(recounted.into_iter().map(|row| BucketRow { bucket, row }));
         }
         Changes { rows, counts }
     }
-}
-
-/// Each player's sums over `spins` (every spin of a qualifying stake, losing ones too), for those
-/// whose score is above 0, unordered.
-fn totals(spins: &[Row], scoring: Scoring) -> Vec<Row> {
-    let mut totals: BTreeMap<i32, Row> = BTreeMap::new();
-    for s in spins {
-        let points = scoring.points(s.win, s.stake);
-        let total = totals.entry(s.player_id).or_insert(Row::total(s.player_id, 0, (0, 0, 0), i64::MIN));
-        (total.points, total.spins) = (total.points + points, total.spins + 1);
-        (total.wagered, total.win) = (total.wagered + i64::from(s.stake), total.win + s.win.max(0));
-        if points > 0 {
-            total.achieved_us = total.achieved_us.max(s.achieved_us);
-        }
-    }
-    totals.into_values().filter(Row::counts).collect()
 }
 
 /// Each (bucket, player)'s best spin.

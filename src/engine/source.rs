@@ -12,7 +12,7 @@ use super::ledger::{Geometry, Ledger, Reload};
 use super::snapshot::Snapshot;
 use super::{Error, Shared};
 use crate::campaigns::Campaign;
-use crate::leaderboard::{BucketCount, Changes, CountRun, LeaderboardQuery, Row, View, Window};
+use crate::leaderboard::{BucketCount, Changes, CountRun, FirstSpins, LeaderboardQuery, Row, View, Window};
 
 /// Above this many rows, the ledger's work runs off the async workers.
 const INLINE_ROWS: usize = 10_000;
@@ -45,7 +45,8 @@ impl Refresh<'_> {
     /// How the view's buckets are laid out, if it is refreshed incrementally.
     fn geometry(&self) -> Option<Geometry> {
         let settings = &self.shared.settings;
-        if !self.shared.incremental() {
+        // First spins are refreshed by full queries: a late spin can change which spins are first.
+        if !self.shared.incremental() || self.campaign.max_spins.is_some() {
             return None;
         }
         let cap = settings.max_standings.get() as usize;
@@ -125,7 +126,8 @@ impl Refresh<'_> {
         let limit = self.shared.settings.max_standings.get();
         let (games, stakes, scoring) =
             (self.campaign.games.clone(), self.campaign.stakes, self.campaign.score);
-        let query = LeaderboardQuery { window: self.window, games, stakes, scoring, limit, counts };
+        let first = first_spins(self.campaign);
+        let query = LeaderboardQuery { window: self.window, games, stakes, scoring, first, limit, counts };
         let standings = self.shared.query(query).await?;
         Ok((standings.rows.into(), standings.total, standings.counts))
     }
@@ -147,7 +149,9 @@ pub fn first_query(
     let counted = (campaign.games.clone(), campaign.stakes, campaign.score);
     let geometry = Geometry::new(view, range, counted, periods, max_standings as usize);
     let counts = match geometry {
-        Some(geometry) if incremental && view == View::Top => Ledger::new(geometry, now).count_runs(),
+        Some(geometry) if incremental && view == View::Top && campaign.max_spins.is_none() => {
+            Ledger::new(geometry, now).count_runs()
+        }
         _ => Vec::new(),
     };
     LeaderboardQuery {
@@ -155,9 +159,15 @@ pub fn first_query(
         games: campaign.games.clone(),
         stakes: campaign.stakes,
         scoring: campaign.score,
+        first: first_spins(campaign),
         limit: max_standings,
         counts,
     }
+}
+
+/// The campaign's `max-spins`, counted from its start.
+fn first_spins(campaign: &Campaign) -> Option<FirstSpins> {
+    campaign.max_spins.map(|max| FirstSpins { max, since: campaign.start })
 }
 
 /// Runs `work` on the blocking pool when `heavy`; a panic there is a failed refresh.

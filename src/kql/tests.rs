@@ -1,7 +1,7 @@
 use chrono::{TimeZone, Utc};
 
 use super::*;
-use crate::leaderboard::{BucketCount, Window};
+use crate::leaderboard::{BucketCount, FirstSpins, Window};
 
 fn window() -> Window {
     Window {
@@ -18,6 +18,7 @@ fn query(games: Option<Vec<i32>>) -> LeaderboardQuery {
         limit: 100,
         counts: vec![],
         scoring: Default::default(),
+        first: None,
     }
 }
 
@@ -132,4 +133,22 @@ fn totals_render_each_scores_points_from_the_totals_template() {
     }
     let best = render(&query(None), &TableName::default());
     assert!(!best.contains("Gain"), "the best multiplier keeps its own template: {best}");
+}
+
+#[test]
+fn first_spins_come_before_the_standings_which_read_them_in_place_of_the_table() {
+    let since = Utc.with_ymd_and_hms(2026, 10, 30, 0, 0, 0).unwrap();
+    let first = Some(FirstSpins { max: std::num::NonZeroU32::new(50).unwrap(), since });
+    for scoring in [Scoring::BestMultiplier, Scoring::TotalWin] {
+        let text =
+            render(&LeaderboardQuery { first, scoring, ..query(Some(vec![2])) }, &TableName::default());
+        assert!(text.starts_with("let counted = ['GamePlay']\n| where EventTime >= datetime(2026-10-30T00:00:00.0000000Z) and EventTime < datetime(2026-11-24T12:30:05.1234560Z)\n"), "{text}");
+        assert!(text.contains("array_slice(array_sort_asc(make_list(Key)), 0, 49) by PlayerID"), "{text}");
+        assert!(
+            text.contains("let spins = counted\n| where EventTime >= datetime(2026-11-01T00:00:00.0000000Z)"),
+            "{text}"
+        );
+        assert_eq!(text.matches("['GamePlay']").count(), 1, "the table is read once: {text}");
+        assert!(!text.contains("//") && !text.contains('{'), "comments and holes are gone: {text}");
+    }
 }

@@ -3,7 +3,9 @@
 //! Both renderers (KQL and the embedded store's SQL) work from [`LeaderboardQuery`].
 
 mod changes;
+mod first;
 mod params;
+pub mod reduce;
 mod row;
 mod scoring;
 mod span;
@@ -16,6 +18,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 pub use changes::{BucketCount, BucketRow, Changes, ChangesQuery, CountRun, Grain, Recount, Segment, Width};
+pub use first::FirstSpins;
 pub use params::{
     Around, InvalidParam, Limit, MaxLimit, MaxStandings, Offset, PlayerId, PlayerIds, parse_last,
 };
@@ -51,6 +54,8 @@ pub struct LeaderboardQuery {
     pub stakes: Stakes,
     /// How the counted spins score.
     pub scoring: Scoring,
+    /// Only each player's first spins of the campaign count (`max-spins`).
+    pub first: Option<FirstSpins>,
     /// The most rows to return (`--max-standings`); the total is counted past it.
     pub limit: u32,
     /// Counted spins per bucket of these ranges, answered alongside (an incremental refresh

@@ -2,16 +2,18 @@
 //! else turned into the parameters of `kql/leaderboard.sql` (the window cut into raw edges and
 //! whole hours, days and weeks, or all raw spins for a campaign that bounds the stakes) or, for
 //! a score that is a total, of `kql/totals.sql` (the window's raw spins); either way the
-//! standings are read back capped and counted.
+//! standings are read back capped and counted. A campaign counting only first spins reads its
+//! spins from its start (`kql/first-spins.sql`) and ranks them here.
 
 use rusqlite::{Connection, Rows, named_params};
 
 use super::{ALL_GAMES, DAY, HOUR, WEEK, micros, scope};
 use crate::backend::Standings;
-use crate::leaderboard::{LeaderboardQuery, Row};
+use crate::leaderboard::{FirstSpins, LeaderboardQuery, Row, reduce};
 
 const LEADERBOARD: &str = include_str!("../../kql/leaderboard.sql");
 pub(super) const TOTALS: &str = include_str!("../../kql/totals.sql");
+const FIRST_SPINS: &str = include_str!("../../kql/first-spins.sql");
 
 /// `[from, to)` in microseconds; empty when `from >= to`.
 type Range = (i64, i64);
@@ -64,6 +66,9 @@ impl Plan {
 /// the view's tracked scope when it is one, else from the rollup. One read transaction, so
 /// the scope lookup and its rows come from the same snapshot.
 pub fn run(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Standings> {
+    if let Some(first) = query.first {
+        return first_spins(conn, query, first);
+    }
     let tx = conn.unchecked_transaction()?;
     let total = query.scoring.is_total();
     let standings = match scope::lookup(&tx, query)? {
@@ -101,6 +106,32 @@ fn rollup(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Stand
         ":min_stake": min_stake, ":max_stake": max_stake,
     })?;
     collect(rows, query.limit)
+}
+
+/// The standings of a campaign counting only each player's first spins: its spins from its
+/// start, the first ones kept, ranked over those inside the window.
+fn first_spins(
+    conn: &Connection,
+    query: &LeaderboardQuery,
+    first: FirstSpins,
+) -> rusqlite::Result<Standings> {
+    let (min_stake, max_stake) = query.stakes.range();
+    let games = serde_json::to_string(&query.games).expect("ints serialize");
+    let mut statement = conn.prepare_cached(FIRST_SPINS)?;
+    let rows = statement.query(named_params! {
+        ":since": micros(first.since), ":to": micros(query.window.to),
+        ":min_stake": min_stake, ":max_stake": max_stake,
+        ":all_games": query.games.is_none(), ":games": games,
+    })?;
+    let mut spins: Vec<Row> = rows.mapped(standing).collect::<rusqlite::Result<_>>()?;
+    first.keep(&mut spins);
+    let from = micros(query.window.from);
+    spins.retain(|s| s.achieved_us >= from);
+    let mut rows = reduce::standings(&spins, query.scoring);
+    rows.sort_unstable_by(Row::rank_order);
+    let total = rows.len() as u64;
+    rows.truncate(query.limit as usize);
+    Ok(Standings { rows, total, counts: Vec::new() })
 }
 
 /// A total's standings from the window's raw spins (a scan of the window, by the time index).

@@ -17,6 +17,7 @@ fn query(fixture: &Fixture, c: &CampaignDef, limit: u32) -> LeaderboardQuery {
         limit,
         counts: vec![],
         scoring: Default::default(),
+        first: None,
     }
 }
 

@@ -169,6 +169,7 @@ fn legitimate_lines() -> HashSet<String> {
             limit: 1,
             counts,
             scoring: Default::default(),
+            first: None,
         },
         &table,
     )];
@@ -266,6 +267,7 @@ fn the_skeleton_check_catches_a_line_no_hole_writes() {
             limit: 12,
             counts: vec![],
             scoring: Default::default(),
+            first: None,
         },
         &table,
     );

@@ -3,13 +3,14 @@
 //! `leaderboard kql` printing exactly what the server sends.
 
 use std::io::Write;
+use std::num::NonZeroU32;
 use std::process::{Command, Stdio};
 
 use chrono::{TimeZone, Utc};
 use leaderboard::kql::{TableName, render, render_changes};
 use leaderboard::leaderboard::{
-    BucketCount, ChangesQuery, CountRun, Grain, LeaderboardQuery, Recount, Scoring, Segment, Stakes, Width,
-    Window,
+    BucketCount, ChangesQuery, CountRun, FirstSpins, Grain, LeaderboardQuery, Recount, Scoring, Segment,
+    Stakes, Width, Window,
 };
 use serde_json::json;
 
@@ -60,9 +61,15 @@ fn rendered(table: &TableName) -> Vec<(String, String)> {
                         limit,
                         counts: vec![],
                         scoring,
+                        first: None,
                     };
                     let name = format!("leaderboard {} instant{i} games{g} limit{limit}", scoring.as_str());
                     texts.push((name, render(&query, table)));
+                    // Only each player's first spins (one, or the most there can be) from the start.
+                    let max = [NonZeroU32::MIN, NonZeroU32::MAX][(limit % 2) as usize];
+                    let first = Some(FirstSpins { max, since: instants[i.min(1)] });
+                    let name = format!("first-spins {} instant{i} games{g} limit{limit}", scoring.as_str());
+                    texts.push((name, render(&LeaderboardQuery { first, ..query }, table)));
                 }
             }
             let window = Window { from: *from, to: instants[2] };
@@ -76,6 +83,7 @@ fn rendered(table: &TableName) -> Vec<(String, String)> {
                 limit: 1000,
                 counts,
                 scoring: Default::default(),
+                first: None,
             };
             texts.push((format!("leaderboard with counts instant{i} games{g}"), render(&query, table)));
             // Every kind of segment, alone and together, with and without known counts.

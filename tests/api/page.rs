@@ -14,13 +14,14 @@ use crate::common::faults::Fault;
 use crate::common::fixture::Spin;
 use crate::common::{events_json, eventually, process::Server};
 
-/// A live campaign (no declared windows, games 1-3, stakes 3 to 50, a prize table), an ended
+/// A live campaign (no declared windows, games 1-3, stakes 3 to 50, each player's first 5,000
+/// spins, a prize table), an ended
 /// one (declaring its windows, scored by total wins) and an upcoming one.
 fn campaigns_file(dir: &Path, now: DateTime<Utc>) -> PathBuf {
     let at = |offset: Duration| (now + offset).to_rfc3339_opts(SecondsFormat::Secs, true);
     let toml = format!(
         "[[campaigns]]\nid = \"spring\"\nname = \"Spring Spins\"\nstart = \"{}\"\nend = \"{}\"\ngames = [1, 2, 3]\n\
-         min-stake = 3\nmax-stake = 50\n\
+         min-stake = 3\nmax-stake = 50\nmax-spins = 5000\n\
          [[campaigns.prizes]]\nranks = \"1\"\nprize = \"Gold\"\n[[campaigns.prizes]]\nranks = \"2-3\"\nprize = \"Silver\"\n\n\
          [[campaigns]]\nid = \"winter\"\nname = \"Winter Wins\"\nstart = \"2025-01-01T00:00:00Z\"\nend = \"2025-02-01T00:00:00Z\"\nwindows = [\"30m\", \"2h\"]\nscore = \"total-win\"\n\n\
          [[campaigns]]\nid = \"summer\"\nname = \"Summer Slots\"\nstart = \"{}\"\nend = \"{}\"\n",

@@ -210,7 +210,7 @@ async function prizes(page, first) {
   if (JSON.stringify(edges) !== JSON.stringify([last])) fail(`the prize zone's edge is marked on ranks ${edges}`);
   const table = await text(page, "#prizes");
   const stakes = await text(page, "#stakes");
-  if (!table.includes("Gold") || !stakes.includes("3 to 50")) fail(`the facts say ${table} and ${stakes}`);
+  if (!table.includes("Gold") || !stakes.includes("3 to 50") || !stakes.includes("first 5,000 spins")) fail(`the facts say ${table} and ${stakes}`);
   step(`the prize column, the zone's edge at rank ${last}, "${table}" and "${stakes}"`);
 }
 

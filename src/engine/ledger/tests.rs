@@ -36,6 +36,7 @@ fn truth(memory: &Memory, geometry: &Geometry, now: DateTime<Utc>) -> Vec<Row> {
         limit: u32::MAX,
         counts: vec![],
         scoring: geometry.scoring,
+        first: None,
     };
     memory.standings_now(&query).rows
 }
@@ -90,6 +91,7 @@ impl Driven {
             limit: 1_000_000,
             counts: ledger.count_runs(),
             scoring: self.geometry.scoring,
+            first: None,
         };
         let standings = memory.standings_now(&query);
         let rows: Arc<[Row]> = standings.rows.into();

@@ -45,6 +45,7 @@ fn campaign() -> Arc<Campaign> {
         stakes: Default::default(),
         prizes: Default::default(),
         score: Default::default(),
+        max_spins: None,
     })
 }
 

@@ -298,14 +298,19 @@ async function campaignBoard() {
   for (const table of document.querySelectorAll("table.board")) {
     table.querySelectorAll("th.made-of").forEach((th, i) => (th.textContent = scoring.columns[i]));
   }
-  const [minStake, maxStake] = [campaign["min-stake"], campaign["max-stake"]];
-  $("stakes-fact").hidden = minStake === undefined && maxStake === undefined;
-  $("stakes").textContent =
+  const [minStake, maxStake, maxSpins] = [campaign["min-stake"], campaign["max-stake"], campaign["max-spins"]];
+  $("stakes-fact").hidden = minStake === undefined && maxStake === undefined && maxSpins === undefined;
+  const rules = [
     minStake !== undefined && maxStake !== undefined
       ? `counts spins of stake ${numbers.format(minStake)} to ${numbers.format(maxStake)}`
       : minStake !== undefined
         ? `counts spins of stake ≥ ${numbers.format(minStake)}`
-        : `counts spins of stake ≤ ${numbers.format(maxStake)}`;
+        : maxStake !== undefined
+          ? `counts spins of stake ≤ ${numbers.format(maxStake)}`
+          : null,
+    maxSpins !== undefined ? `each player's first ${numbers.format(maxSpins)} spins` : null,
+  ];
+  $("stakes").textContent = rules.filter(Boolean).join(" · ");
   const prizes = campaign.prizes ?? [];
   lastPrizeRank = prizes.length ? Math.max(...prizes.map((p) => Number(p.ranks.split("-").pop()))) : null;
   $("prizes-fact").hidden = prizes.length === 0;

@@ -129,8 +129,15 @@ async fn check_stakes(
     cap: u32,
 ) {
     let expected = oracle(spins, &window, (games.as_deref(), stakes));
-    let query =
-        LeaderboardQuery { window, games, stakes, limit: cap, counts: vec![], scoring: Default::default() };
+    let query = LeaderboardQuery {
+        window,
+        games,
+        stakes,
+        limit: cap,
+        counts: vec![],
+        scoring: Default::default(),
+        first: None,
+    };
     let got = store.leaderboard(&query).await.unwrap();
     let shown: Vec<Row> =
         got.rows.iter().map(|s| (s.player_id, s.win, s.stake, s.game_id, s.achieved_us)).collect();
@@ -209,6 +216,7 @@ async fn tracked_scopes_answer_like_the_rollup_through_inserts_and_restarts() {
                 limit: 1,
                 counts: vec![],
                 scoring: Default::default(),
+                first: None,
             };
             let found = store.read(move |c| scope::lookup(c, &query)).await.unwrap();
             assert!(found.is_some(), "{s:?} is read from its scope");
@@ -256,6 +264,7 @@ async fn stake_bounds_count_on_scopes_and_windows() {
             limit: 1,
             counts: vec![],
             scoring: Default::default(),
+            first: None,
         };
         let found = store.read(move |c| scope::lookup(c, &query)).await.unwrap();
         assert!(found.is_some(), "{stakes:?}: the whole window is read from its scope");

@@ -48,7 +48,7 @@ fn totals(
 async fn check(store: &EmbeddedStore, spins: &[Spin], scope: &Scope, cap: u32) -> usize {
     let Scope { window, games, stakes, scoring } = scope.clone();
     let expected = totals(spins, &window, (games.as_deref(), stakes), scoring);
-    let query = LeaderboardQuery { window, games, stakes, scoring, limit: cap, counts: vec![] };
+    let query = LeaderboardQuery { window, games, stakes, scoring, limit: cap, counts: vec![], first: None };
     let got = store.leaderboard(&query).await.unwrap();
     let shown: Vec<Total> =
         got.rows.iter().map(|r| (r.player_id, r.points, r.spins, r.wagered, r.win, r.achieved_us)).collect();
@@ -82,6 +82,7 @@ async fn every_total_is_exact_on_scopes_and_windows_across_inserts_and_restarts(
             scoring: scope.scoring,
             limit: 1,
             counts: vec![],
+            first: None,
         };
         assert!(store.read(move |c| scope::lookup(c, &query)).await.unwrap().is_some(), "{scope:?}");
         assert!(check(&store, before, scope, 1_000_000).await > 20, "built from stored spins");

@@ -26,6 +26,8 @@ pub struct CampaignDef {
     pub stakes: (Option<i32>, Option<i32>),
     /// `score`, as the campaigns file spells it (`best-multiplier`: the default, left unwritten).
     pub score: &'static str,
+    /// `max-spins`: only each player's first this many qualifying spins of the campaign count.
+    pub max_spins: Option<u32>,
 }
 
 /// The spans the tests ask `/window` for; no spin of a live campaign lies near `now - span`,
@@ -54,6 +56,7 @@ impl Fixture {
                 games: None,
                 stakes: (None, None),
                 score: "best-multiplier",
+                max_spins: None,
             },
             CampaignDef {
                 id: "live-games",
@@ -62,6 +65,7 @@ impl Fixture {
                 games: Some(vec![2, 4]),
                 stakes: (None, None),
                 score: "best-multiplier",
+                max_spins: None,
             },
             CampaignDef {
                 id: "ended",
@@ -70,6 +74,7 @@ impl Fixture {
                 games: None,
                 stakes: (None, None),
                 score: "best-multiplier",
+                max_spins: None,
             },
             CampaignDef {
                 id: "upcoming",
@@ -78,6 +83,7 @@ impl Fixture {
                 games: None,
                 stakes: (None, None),
                 score: "best-multiplier",
+                max_spins: None,
             },
             CampaignDef {
                 id: "edges",
@@ -86,6 +92,7 @@ impl Fixture {
                 games: Some(vec![1, 3]),
                 stakes: (None, None),
                 score: "best-multiplier",
+                max_spins: None,
             },
             // Stakes 3 to 20 count: the random spins' stakes include both bounds and stakes
             // just past them (2, 50), the ties' some inside (3 to 12) and some outside.
@@ -96,6 +103,7 @@ impl Fixture {
                 games: None,
                 stakes: (Some(3), Some(20)),
                 score: "best-multiplier",
+                max_spins: None,
             },
         ];
         let mut spins = random_spins(now, 4000);
@@ -114,6 +122,9 @@ impl Fixture {
                 }
                 if let Some(max) = c.stakes.1 {
                     games.push_str(&format!("max-stake = {max}\n"));
+                }
+                if let Some(max) = c.max_spins {
+                    games.push_str(&format!("max-spins = {max}\n"));
                 }
                 if c.score != "best-multiplier" {
                     games.push_str(&format!("score = \"{}\"\n", c.score));
@@ -163,10 +174,38 @@ impl Fixture {
     }
 }
 
+/// Whether each of `spins` may count for `c` in a view ending at `to`: every one without
+/// `max-spins`; with it, only each player's first N spins of a qualifying stake and game from
+/// the campaign's start (by time, then the larger stake, the smaller game, the larger win, a
+/// losing win as 0).
+pub fn first_spins(spins: &[Spin], c: &CampaignDef, to: DateTime<Utc>) -> Vec<bool> {
+    let Some(max) = c.max_spins else { return vec![true; spins.len()] };
+    let qualifies = |s: &Spin| {
+        s.time >= c.start
+            && s.time < to
+            && s.stake > 0
+            && c.stakes.0.is_none_or(|min| s.stake >= min)
+            && c.stakes.1.is_none_or(|max| s.stake <= max)
+            && c.games.as_ref().is_none_or(|g| g.contains(&s.game))
+    };
+    let mut order: Vec<usize> = (0..spins.len()).filter(|&i| qualifies(&spins[i])).collect();
+    let key = |s: &Spin| (s.player, s.time, -i64::from(s.stake), s.game, -s.win.max(0));
+    order.sort_by_key(|&i| key(&spins[i]));
+    let mut counted = vec![false; spins.len()];
+    let mut seen: std::collections::HashMap<i32, u32> = Default::default();
+    for i in order {
+        let n = seen.entry(spins[i].player).or_default();
+        *n += 1;
+        counted[i] = *n <= max;
+    }
+    counted
+}
+
 /// Every player ranked among `spins` in `[from, to)` for campaign `c`, in rank order.
 pub fn standings(spins: &[Spin], c: &CampaignDef, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Row> {
     let mut best: std::collections::BTreeMap<i32, Row> = Default::default();
-    for s in spins {
+    let first = first_spins(spins, c, to);
+    for (s, _) in spins.iter().zip(first).filter(|(_, first)| *first) {
         let counts = s.time >= from
             && s.time < to
             && s.win > 0
