@@ -1,4 +1,4 @@
-//! A snapshot: one view's complete standings at one moment, held compactly (32 bytes a
+//! A snapshot: one view's complete standings at one moment, held compactly (48 bytes a
 //! player) with an index by player id, so that any page, any player's rank and neighbours, and
 //! any friends' list are read from it without asking the backend again; and the answers its
 //! readers asked for most, encoded once.

@@ -139,6 +139,11 @@ mod tests {
     }
 
     #[test]
+    fn a_row_is_48_bytes() {
+        assert_eq!(size_of::<Row>(), 48, "the snapshot's unit of memory, as the docs say");
+    }
+
+    #[test]
     fn totals_rank_by_exact_points_then_first_reached_then_id() {
         let total = |player, points, at| Row::total(player, points, (3, 30, 12), at);
         let a = total(7, 5_000_001, 10);

@@ -79,8 +79,9 @@ fn campaign(id: &'static str, score: &'static str, fixture: &Fixture) -> Campaig
 }
 
 /// Campaigns of every total: plain, with a game filter, with stakes bounded on both sides (the
-/// random spins' stakes include both bounds and stakes just past them), and one that ended.
-fn formats(fixture: &Fixture) -> Vec<CampaignDef> {
+/// random spins' stakes include both bounds and stakes just past them), and one that ended; and
+/// campaigns counting only first spins (`max-spins`), best and total, live and ended.
+pub fn formats(fixture: &Fixture) -> Vec<CampaignDef> {
     let now = fixture.now;
     vec![
         campaign("multiplier", "total-multiplier", fixture),
@@ -135,6 +136,32 @@ fn total_of(c: &CampaignDef, e: &Value) -> (i32, f64, i64, i64, i64, DateTime<Ut
     (int("playerId") as i32, e["score"].as_f64().unwrap(), int("spins"), int("wagered"), int("won"), time)
 }
 
+/// Asserts that `app`'s whole board of `c` over `last` (page by page) is the oracle's for the
+/// fixture's spins, with global ranks, and returns its entries.
+pub async fn assert_view(
+    app: &TestApp,
+    fixture: &Fixture,
+    c: &CampaignDef,
+    (last, span): (&str, Option<Duration>),
+) -> Vec<Value> {
+    let (from, to) = fixture.window(c, span);
+    let (entries, _) = board(app, c, last).await;
+    if c.score == "best-multiplier" {
+        let want = standings(&fixture.spins, c, from, to);
+        assert_eq!(rows(&Value::from(entries.clone()), 1), want, "{} last={last}", c.id);
+        return entries;
+    }
+    let want: Vec<_> = totals(&fixture.spins, c, from, to)
+        .into_iter()
+        .map(|(p, points, n, wagered, won, at)| (p, shown(c.score, points), n, wagered, won, at))
+        .collect();
+    let got: Vec<_> = entries.iter().map(|e| total_of(c, e)).collect();
+    assert_eq!(got, want, "{} last={last}", c.id);
+    let ranks: Vec<u64> = entries.iter().map(|e| e["rank"].as_u64().unwrap()).collect();
+    assert!(ranks.iter().enumerate().all(|(i, r)| *r == i as u64 + 1), "global ranks");
+    entries
+}
+
 #[tokio::test]
 async fn every_format_matches_its_oracle_on_both_backends_and_they_agree() {
     let mut fixture = Fixture::new();
@@ -142,27 +169,12 @@ async fn every_format_matches_its_oracle_on_both_backends_and_they_agree() {
     let both = both_backends(&fixture, &[]).await;
     let views = std::iter::once(("", None)).chain(SPANS.iter().map(|s| (*s, Some(span(s)))));
     let mut checked = 0;
-    for (last, span) in views.collect::<Vec<_>>() {
+    for view in views.collect::<Vec<_>>() {
         for c in &fixture.campaigns {
-            let (from, to) = fixture.window(c, span);
-            let (adx, _) = board(&both.adx, c, last).await;
-            let (embedded, _) = board(&both.embedded, c, last).await;
-            assert_eq!(adx, embedded, "{} last={last}: the backends differ", c.id);
-            if c.score == "best-multiplier" {
-                let want = standings(&fixture.spins, c, from, to);
-                assert_eq!(rows(&Value::from(embedded.clone()), 1), want, "{} last={last}", c.id);
-                checked += want.len();
-                continue;
-            }
-            let want: Vec<_> = totals(&fixture.spins, c, from, to)
-                .into_iter()
-                .map(|(p, points, n, wagered, won, at)| (p, shown(c.score, points), n, wagered, won, at))
-                .collect();
-            let got: Vec<_> = embedded.iter().map(|e| total_of(c, e)).collect();
-            assert_eq!(got, want, "{} last={last}", c.id);
-            let ranks: Vec<u64> = embedded.iter().map(|e| e["rank"].as_u64().unwrap()).collect();
-            assert!(ranks.iter().enumerate().all(|(i, r)| *r == i as u64 + 1), "global ranks");
-            checked += want.len();
+            let embedded = assert_view(&both.embedded, &fixture, c, view).await;
+            let (adx, _) = board(&both.adx, c, view.0).await;
+            assert_eq!(adx, embedded, "{} last={}: the backends differ", c.id, view.0);
+            checked += embedded.len();
         }
     }
     assert!(checked > 2000, "the oracle ranks players in every view ({checked})");
