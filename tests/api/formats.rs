@@ -10,7 +10,7 @@ use rand::{RngExt, SeedableRng};
 use serde_json::Value;
 
 use crate::common::faults::FaultProxy;
-use crate::common::fixture::{CampaignDef, Fixture, SPANS, Spin, first_spins, standings};
+use crate::common::fixture::{CampaignDef, Fixture, SPANS, Spin, first_spins, qualifies, standings};
 use crate::common::{Engine, TestApp, both_backends, eventually, rows, spawn_on_cluster};
 use crate::leaderboards::span;
 
@@ -37,13 +37,7 @@ fn totals(spins: &[Spin], c: &CampaignDef, from: DateTime<Utc>, to: DateTime<Utc
     let mut by_player: std::collections::BTreeMap<i32, Total> = Default::default();
     let first = first_spins(spins, c, to);
     for (s, _) in spins.iter().zip(first).filter(|(_, first)| *first) {
-        let qualifies = s.time >= from
-            && s.time < to
-            && s.stake > 0
-            && c.stakes.0.is_none_or(|min| s.stake >= min)
-            && c.stakes.1.is_none_or(|max| s.stake <= max)
-            && c.games.as_ref().is_none_or(|g| g.contains(&s.game));
-        if !qualifies {
+        if !qualifies(s, c, (from, to)) {
             continue;
         }
         let gain = points(c.score, s.win, s.stake);

@@ -174,21 +174,25 @@ impl Fixture {
     }
 }
 
+/// Whether `s` is a spin `c` counts in `[from, to)`: a positive stake within its bounds, one
+/// of its games (a losing spin included).
+pub fn qualifies(s: &Spin, c: &CampaignDef, (from, to): (DateTime<Utc>, DateTime<Utc>)) -> bool {
+    s.time >= from
+        && s.time < to
+        && s.stake > 0
+        && c.stakes.0.is_none_or(|min| s.stake >= min)
+        && c.stakes.1.is_none_or(|max| s.stake <= max)
+        && c.games.as_ref().is_none_or(|g| g.contains(&s.game))
+}
+
 /// Whether each of `spins` may count for `c` in a view ending at `to`: every one without
 /// `max-spins`; with it, only each player's first N spins of a qualifying stake and game from
 /// the campaign's start (by time, then the larger stake, the smaller game, the larger win, a
 /// losing win as 0).
 pub fn first_spins(spins: &[Spin], c: &CampaignDef, to: DateTime<Utc>) -> Vec<bool> {
     let Some(max) = c.max_spins else { return vec![true; spins.len()] };
-    let qualifies = |s: &Spin| {
-        s.time >= c.start
-            && s.time < to
-            && s.stake > 0
-            && c.stakes.0.is_none_or(|min| s.stake >= min)
-            && c.stakes.1.is_none_or(|max| s.stake <= max)
-            && c.games.as_ref().is_none_or(|g| g.contains(&s.game))
-    };
-    let mut order: Vec<usize> = (0..spins.len()).filter(|&i| qualifies(&spins[i])).collect();
+    let mut order: Vec<usize> =
+        (0..spins.len()).filter(|&i| qualifies(&spins[i], c, (c.start, to))).collect();
     let key = |s: &Spin| (s.player, s.time, -i64::from(s.stake), s.game, -s.win.max(0));
     order.sort_by_key(|&i| key(&spins[i]));
     let mut counted = vec![false; spins.len()];
@@ -206,14 +210,7 @@ pub fn standings(spins: &[Spin], c: &CampaignDef, from: DateTime<Utc>, to: DateT
     let mut best: std::collections::BTreeMap<i32, Row> = Default::default();
     let first = first_spins(spins, c, to);
     for (s, _) in spins.iter().zip(first).filter(|(_, first)| *first) {
-        let counts = s.time >= from
-            && s.time < to
-            && s.win > 0
-            && s.stake > 0
-            && c.stakes.0.is_none_or(|min| s.stake >= min)
-            && c.stakes.1.is_none_or(|max| s.stake <= max)
-            && c.games.as_ref().is_none_or(|g| g.contains(&s.game));
-        if !counts {
+        if s.win <= 0 || !qualifies(s, c, (from, to)) {
             continue;
         }
         let row = (s.player, s.win as f64 / f64::from(s.stake), s.win, s.stake, s.game, s.time);
