@@ -130,7 +130,7 @@ pub struct Head {
 }
 
 /// Bumped whenever answers are written differently: a tag names the bytes, not the standings.
-const ENCODING: &[u8] = b"leaderboard answers 1";
+const ENCODING: &[u8] = b"leaderboard answers 2";
 
 impl Head {
     pub fn new(campaign: &CampaignSummary, window: &Window, total: u64, is_final: bool) -> Self {
@@ -233,6 +233,9 @@ impl Answer<'_> {
             bytes.update(&row.game_id.to_le_bytes());
             bytes.update(&row.win.to_le_bytes());
             bytes.update(&row.achieved_us.to_le_bytes());
+            bytes.update(&row.spins.to_le_bytes());
+            bytes.update(&row.wagered.to_le_bytes());
+            bytes.update(&row.points.to_le_bytes());
         }
         for id in unranked {
             bytes.update(&id.to_le_bytes());
@@ -325,9 +328,13 @@ mod tests {
     use super::*;
     use crate::campaigns::{Campaign, CampaignId, Prizes};
     use crate::engine::snapshot::Ranking;
-    use crate::leaderboard::{MaxLimit, MaxStandings, Row};
+    use crate::leaderboard::{MaxLimit, MaxStandings, Row, Scoring};
 
     fn snapshot(rows: &[Row], total: u64, is_final: bool, prizes: &[(&str, &str)]) -> Snapshot {
+        scored(rows, total, is_final, prizes, Scoring::BestMultiplier)
+    }
+
+    fn scored(rows: &[Row], total: u64, is_final: bool, prizes: &[(&str, &str)], score: Scoring) -> Snapshot {
         let start = "2026-11-01T00:00:00Z".parse().unwrap();
         let end = "2026-12-01T00:00:00Z".parse().unwrap();
         let campaign = Campaign {
@@ -339,7 +346,7 @@ mod tests {
             windows: None,
             stakes: Default::default(),
             prizes: Prizes::parse(prizes.iter().copied()).unwrap(),
-            score: Default::default(),
+            score,
             max_spins: None,
         };
         let window = Window { from: start, to: end };
@@ -363,6 +370,20 @@ mod tests {
             rows
         };
         let prizes = [("1", "Gold"), ("2-4", "Silver")];
+        // Totals: a losing spin changes a total's spins and wagered and nothing else it shows.
+        let at = 1_764_000_000_000_000;
+        let total: Vec<Row> = (1..=6).map(|p| Row::total(p, 100 - i64::from(p), (3, 30, 12), at)).collect();
+        let total_changed = |change: fn(&mut Row)| {
+            let mut rows = total.clone();
+            change(&mut rows[5]);
+            rows
+        };
+        let totals = [
+            total.clone(),
+            total_changed(|r| r.spins += 1),
+            total_changed(|r| r.wagered += 5),
+            total_changed(|r| r.points -= 1),
+        ];
         let snapshots = [
             snapshot(&base, 6, false, &[]),
             snapshot(&base, 6, false, &prizes),
@@ -375,7 +396,10 @@ mod tests {
             snapshot(&changed(5, |r| r.game_id = 2), 6, false, &prizes),
             snapshot(&changed(5, |r| r.achieved_us += 1), 6, false, &prizes),
             snapshot(&changed(0, |r| r.player_id = 99), 6, false, &prizes),
-        ];
+        ]
+        .into_iter()
+        .chain(totals.iter().map(|rows| scored(rows, 6, false, &prizes, Scoring::TotalWin)))
+        .collect::<Vec<_>>();
         let (max, standings) = (MaxLimit::new(100).unwrap(), MaxStandings::new(100).unwrap());
         let page = |offset: &str, limit: &str| Shape::Page {
             offset: Offset::parse(Some(offset), standings).unwrap(),
