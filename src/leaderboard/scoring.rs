@@ -64,7 +64,9 @@ impl Scoring {
             Self::BestMultiplier => 0,
             Self::TotalMultiplier => {
                 let stake = i64::from(stake);
-                (won / stake).saturating_mul(MICROS_PER_UNIT) + won % stake * MICROS_PER_UNIT / stake
+                (won / stake)
+                    .saturating_mul(MICROS_PER_UNIT)
+                    .saturating_add(won % stake * MICROS_PER_UNIT / stake)
             }
             Self::TotalWin => won,
             Self::TotalStake => i64::from(stake),
@@ -106,6 +108,7 @@ mod tests {
         assert_eq!(TotalMultiplier.points(7, 7), 1_000_000);
         assert_eq!(TotalMultiplier.points(1, i32::MAX), 0, "below a millionth adds nothing");
         assert_eq!(TotalMultiplier.points(i64::MAX, 1), i64::MAX, "saturates, never wraps");
+        assert_eq!(TotalMultiplier.points(i64::MAX, 2), i64::MAX, "the remainder too");
         for win in [0, -5] {
             assert_eq!((TotalMultiplier.points(win, 4), TotalWin.points(win, 4)), (0, 0));
             assert_eq!((TotalStake.points(win, 4), Spins.points(win, 4)), (4, 1), "a losing spin counts");
