@@ -1,9 +1,11 @@
 -- The spins a campaign with `max-spins` may count, on the embedded store: every spin of a
 -- qualifying stake (and game) from the campaign's start :since to :to, in microseconds. The
--- service keeps each player's first max-spins of them (src/leaderboard/first.rs) and ranks those
--- inside the view's window, as kql/first-spins.kql does on ADX. Filled by src/store/query.rs,
--- through bound parameters only; a scan of the range, by the time index.
+-- service counts each player's first max-spins of them as they come (src/store/query.rs, by
+-- the order of src/leaderboard/first.rs) and ranks those inside the view's window, as
+-- kql/first-spins.kql does on ADX. Filled through bound parameters only; a scan of the range
+-- in time order, by the time index (no sort).
 SELECT PlayerID, Win, Stake, GameID, EventTime FROM GamePlay
 WHERE EventTime >= :since AND EventTime < :to
   AND Stake >= :min_stake AND Stake <= :max_stake
   AND (:all_games OR GameID IN (SELECT value FROM json_each(:games)))
+ORDER BY EventTime

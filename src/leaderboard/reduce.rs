@@ -1,27 +1,38 @@
 //! Standings straight from counted spins: each player's best spin, or their total, by the rules
-//! of [`Row`] and [`Scoring`]. For the backends that compute in Rust what a query cannot (the
-//! embedded store's first spins) and for the engine's in-memory reference backend.
+//! of [`Row`] and [`Scoring`], added one spin at a time (memory per player, not per spin). For
+//! the backends that compute in Rust what a query cannot (the embedded store's first spins) and
+//! for the engine's in-memory reference backend.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use super::{Row, Scoring};
 
-/// Each player's standing among `spins` (every spin of a qualifying stake and game; a best
-/// counts only the winning ones), for those who rank, unordered.
-pub fn standings(spins: &[Row], scoring: Scoring) -> Vec<Row> {
-    let mut by_player: BTreeMap<i32, Row> = BTreeMap::new();
-    for s in spins {
-        if !scoring.is_total() {
+/// Players' standings as spins are added.
+#[derive(Debug)]
+pub struct Reduce {
+    scoring: Scoring,
+    by_player: HashMap<i32, Row>,
+}
+
+impl Reduce {
+    pub fn new(scoring: Scoring) -> Self {
+        Self { scoring, by_player: HashMap::new() }
+    }
+
+    /// Counts `s`, a spin of a qualifying stake and game (a best counts only winning ones).
+    pub fn add(&mut self, s: &Row) {
+        if !self.scoring.is_total() {
             if s.counts() {
-                let best = by_player.entry(s.player_id).or_insert(*s);
+                let best = self.by_player.entry(s.player_id).or_insert(*s);
                 if s.beats(best) {
                     *best = *s;
                 }
             }
-            continue;
+            return;
         }
-        let points = scoring.points(s.win, s.stake);
-        let total = by_player.entry(s.player_id).or_insert(Row::total(s.player_id, 0, (0, 0, 0), i64::MIN));
+        let points = self.scoring.points(s.win, s.stake);
+        let empty = Row::total(s.player_id, 0, (0, 0, 0), i64::MIN);
+        let total = self.by_player.entry(s.player_id).or_insert(empty);
         (total.points, total.spins) = (total.points.saturating_add(points), total.spins + 1);
         total.wagered += i64::from(s.stake);
         total.win = total.win.saturating_add(s.win.max(0));
@@ -29,5 +40,16 @@ pub fn standings(spins: &[Row], scoring: Scoring) -> Vec<Row> {
             total.achieved_us = total.achieved_us.max(s.achieved_us);
         }
     }
-    by_player.into_values().filter(Row::counts).collect()
+
+    /// The players who rank, unordered.
+    pub fn finish(self) -> Vec<Row> {
+        self.by_player.into_values().filter(Row::counts).collect()
+    }
+}
+
+/// Each player's standing among `spins`, for those who rank, unordered.
+pub fn standings(spins: &[Row], scoring: Scoring) -> Vec<Row> {
+    let mut reduce = Reduce::new(scoring);
+    spins.iter().for_each(|s| reduce.add(s));
+    reduce.finish()
 }

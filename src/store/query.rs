@@ -5,11 +5,14 @@
 //! standings are read back capped and counted. A campaign counting only first spins reads its
 //! spins from its start (`kql/first-spins.sql`) and ranks them here.
 
+use std::collections::HashMap;
+
 use rusqlite::{Connection, Rows, named_params};
 
 use super::{ALL_GAMES, DAY, HOUR, WEEK, micros, scope};
 use crate::backend::Standings;
-use crate::leaderboard::{FirstSpins, LeaderboardQuery, Row, reduce};
+use crate::leaderboard::reduce::Reduce;
+use crate::leaderboard::{FirstSpins, LeaderboardQuery, Row};
 
 const LEADERBOARD: &str = include_str!("../../kql/leaderboard.sql");
 pub(super) const TOTALS: &str = include_str!("../../kql/totals.sql");
@@ -109,7 +112,10 @@ fn rollup(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Stand
 }
 
 /// The standings of a campaign counting only each player's first spins: its spins from its
-/// start, the first ones kept, ranked over those inside the window.
+/// start, read in time order from the time index (no sort), each player's first ones counted as
+/// they come and those inside the window reduced at once. Memory per player (a count and a
+/// standing), not per spin; the spins of one instant are ordered among themselves first (the
+/// larger stake, the smaller game, the larger win).
 fn first_spins(
     conn: &Connection,
     query: &LeaderboardQuery,
@@ -118,16 +124,36 @@ fn first_spins(
     let (min_stake, max_stake) = query.stakes.range();
     let games = serde_json::to_string(&query.games).expect("ints serialize");
     let mut statement = conn.prepare_cached(FIRST_SPINS)?;
-    let rows = statement.query(named_params! {
+    let mut rows = statement.query(named_params! {
         ":since": micros(first.since), ":to": micros(query.window.to),
         ":min_stake": min_stake, ":max_stake": max_stake,
         ":all_games": query.games.is_none(), ":games": games,
     })?;
-    let mut spins: Vec<Row> = rows.mapped(standing).collect::<rusqlite::Result<_>>()?;
-    first.keep(&mut spins);
     let from = micros(query.window.from);
-    spins.retain(|s| s.achieved_us >= from);
-    let mut rows = reduce::standings(&spins, query.scoring);
+    let mut taken: HashMap<i32, u32> = HashMap::new();
+    let mut reduce = Reduce::new(query.scoring);
+    let mut instant: Vec<Row> = Vec::new();
+    let mut count = |instant: &mut Vec<Row>| {
+        instant.sort_unstable_by(|a, b| a.player_id.cmp(&b.player_id).then(FirstSpins::order(a, b)));
+        for spin in instant.drain(..) {
+            let n = taken.entry(spin.player_id).or_default();
+            if *n < first.max.get() {
+                *n += 1;
+                if spin.achieved_us >= from {
+                    reduce.add(&spin);
+                }
+            }
+        }
+    };
+    while let Some(row) = rows.next()? {
+        let spin = standing(row)?;
+        if instant.first().is_some_and(|s| s.achieved_us != spin.achieved_us) {
+            count(&mut instant);
+        }
+        instant.push(spin);
+    }
+    count(&mut instant);
+    let mut rows = reduce.finish();
     rows.sort_unstable_by(Row::rank_order);
     let total = rows.len() as u64;
     rows.truncate(query.limit as usize);
