@@ -12,7 +12,9 @@ use super::ledger::{Geometry, Ledger, Reload};
 use super::snapshot::Snapshot;
 use super::{Error, Shared};
 use crate::campaigns::Campaign;
-use crate::leaderboard::{BucketCount, Changes, CountRun, FirstSpins, LeaderboardQuery, Row, View, Window};
+use crate::leaderboard::{
+    BucketCount, Changes, CountRun, FirstSpins, LeaderboardQuery, Row, Scoring, Stakes, View, Window,
+};
 
 /// Above this many rows, the ledger's work runs off the async workers.
 const INLINE_ROWS: usize = 10_000;
@@ -45,8 +47,7 @@ impl Refresh<'_> {
     /// How the view's buckets are laid out, if it is refreshed incrementally.
     fn geometry(&self) -> Option<Geometry> {
         let settings = &self.shared.settings;
-        // First spins are refreshed by full queries: a late spin can change which spins are first.
-        if !self.shared.incremental() || self.campaign.max_spins.is_some() {
+        if !self.shared.incremental() {
             return None;
         }
         let cap = settings.max_standings.get() as usize;
@@ -55,8 +56,7 @@ impl Refresh<'_> {
         }
         let range = (self.campaign.start, self.campaign.end);
         let periods = (settings.late_arrival, settings.reconcile_every);
-        let counted = (self.campaign.games.clone(), self.campaign.stakes, self.campaign.score);
-        Geometry::new(self.view, range, counted, periods, cap)
+        Geometry::new(self.view, range, counted(self.campaign), periods, cap)
     }
 
     async fn steady(&self, ledger: Ledger) -> (Result<(Arc<[Row]>, u64), Error>, Option<Ledger>) {
@@ -146,12 +146,9 @@ pub fn first_query(
 ) -> LeaderboardQuery {
     let range = (campaign.start, campaign.end);
     let periods = (late_arrival, std::time::Duration::MAX);
-    let counted = (campaign.games.clone(), campaign.stakes, campaign.score);
-    let geometry = Geometry::new(view, range, counted, periods, max_standings as usize);
+    let geometry = Geometry::new(view, range, counted(campaign), periods, max_standings as usize);
     let counts = match geometry {
-        Some(geometry) if incremental && view == View::Top && campaign.max_spins.is_none() => {
-            Ledger::new(geometry, now).count_runs()
-        }
+        Some(geometry) if incremental && view == View::Top => Ledger::new(geometry, now).count_runs(),
         _ => Vec::new(),
     };
     LeaderboardQuery {
@@ -163,6 +160,11 @@ pub fn first_query(
         limit: max_standings,
         counts,
     }
+}
+
+/// Which spins the campaign counts, and how, as a ledger's geometry takes them.
+fn counted(campaign: &Campaign) -> (Option<Vec<i32>>, Stakes, Scoring, Option<FirstSpins>) {
+    (campaign.games.clone(), campaign.stakes, campaign.score, first_spins(campaign))
 }
 
 /// The campaign's `max-spins`, counted from its start.

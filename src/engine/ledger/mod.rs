@@ -32,8 +32,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::leaderboard::{
-    BucketCount, Changes, ChangesQuery, CountRun, Grain, Recount, Row, Scoring, Segment, Stakes, View, Width,
-    Window,
+    BucketCount, Changes, ChangesQuery, CountRun, FirstSpins, Grain, Recount, Row, Scoring, Segment, Stakes,
+    View, Width, Window,
 };
 use layout::Layout;
 use stairs::Stairs;
@@ -56,17 +56,21 @@ pub struct Geometry {
 }
 
 impl Geometry {
-    /// `None` for a window shorter than two fine buckets (a full query of it is as cheap), and
-    /// for a total's window.
+    /// `None` for a window shorter than two fine buckets (a full query of it is as cheap), for a
+    /// total's window, and for a campaign counting first spins (a late spin can change which
+    /// spins are first).
     pub fn new(
         view: View,
         (start, end): (DateTime<Utc>, DateTime<Utc>),
-        (games, stakes, scoring): (Option<Vec<i32>>, Stakes, Scoring),
+        (games, stakes, scoring, first): (Option<Vec<i32>>, Stakes, Scoring, Option<FirstSpins>),
         (late, reconcile_every): (Duration, Duration),
         cap: usize,
     ) -> Option<Self> {
         let fine = Width::at_least(late / 60).max(Width::seconds(10).expect("10 s divides a day"));
         let coarse = fine.max(Width::HOUR);
+        if first.is_some() {
+            return None;
+        }
         if let View::Window(span) = view
             && (scoring.is_total()
                 || span.duration().num_microseconds().unwrap_or(i64::MAX) <= 2 * fine.micros())

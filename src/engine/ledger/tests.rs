@@ -58,7 +58,7 @@ impl Driven {
     fn scored(view: View, games: Option<Vec<i32>>, scoring: Scoring) -> Self {
         let start = t0() + chrono::Duration::seconds(17);
         let end = t0() + chrono::Duration::days(2);
-        let counted = (games, Default::default(), scoring);
+        let counted = (games, Default::default(), scoring, None);
         let geometry = Geometry::new(view, (start, end), counted, (LATE, RECONCILE), 1_000_000).unwrap();
         Self { geometry, ledger: None, loads: 0, unreconciled: false }
     }
@@ -257,28 +257,17 @@ fn deleted_spins_make_the_view_load_again() {
 }
 
 #[test]
-fn windows_shorter_than_two_fine_buckets_are_not_incremental() {
-    let view = View::Window(Span::parse("20s").unwrap());
+fn views_a_ledger_cannot_follow_are_not_incremental() {
     let range = (t0(), t0() + chrono::Duration::days(1));
-    assert!(
-        Geometry::new(
-            view,
-            range,
-            (None, Default::default(), Scoring::BestMultiplier),
-            (LATE, RECONCILE),
-            10
-        )
-        .is_none()
-    );
-    let longer = View::Window(Span::parse("21s").unwrap());
-    assert!(
-        Geometry::new(
-            longer,
-            range,
-            (None, Default::default(), Scoring::BestMultiplier),
-            (LATE, RECONCILE),
-            10
-        )
-        .is_some()
-    );
+    let geometry = |view, scoring, first| {
+        Geometry::new(view, range, (None, Default::default(), scoring, first), (LATE, RECONCILE), 10)
+    };
+    let (best, total) = (Scoring::BestMultiplier, Scoring::TotalWin);
+    let window = |s: &str| View::Window(Span::parse(s).unwrap());
+    assert!(geometry(window("20s"), best, None).is_none(), "shorter than two fine buckets");
+    assert!(geometry(window("21s"), best, None).is_some());
+    assert!(geometry(window("1h"), total, None).is_none(), "a total's window");
+    assert!(geometry(View::Top, total, None).is_some(), "a total's whole board");
+    let first = Some(FirstSpins { max: std::num::NonZeroU32::MIN, since: t0() });
+    assert!(geometry(View::Top, best, first).is_none(), "first spins: a late spin changes which count");
 }
