@@ -5,6 +5,7 @@
 //! score tells apart.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 
 use chrono::{DateTime, Utc};
@@ -30,17 +31,56 @@ impl FirstSpins {
     }
 
     /// `spins` (every qualifying spin of `[since, to)`, as rows) cut to each player's first
-    /// `max`, in player order.
+    /// `max`, in player order: a [`Counter`] over them in time order.
     pub fn keep(self, spins: &mut Vec<Row>) {
-        spins.sort_unstable_by(|a, b| a.player_id.cmp(&b.player_id).then(Self::order(a, b)));
-        let (mut player, mut taken) = (None, 0);
-        spins.retain(|s| {
-            if player != Some(s.player_id) {
-                (player, taken) = (Some(s.player_id), 0);
+        spins.sort_by_key(|s| s.achieved_us);
+        let (mut counter, mut kept) = (Counter::new(self), Vec::with_capacity(spins.len()));
+        for spin in spins.drain(..) {
+            counter.push(spin, &mut |s| kept.push(*s));
+        }
+        counter.finish(&mut |s| kept.push(*s));
+        kept.sort_by_key(|s| s.player_id);
+        *spins = kept;
+    }
+}
+
+/// Counts each player's first spins as spins arrive in time order: a count per player, and the
+/// spins of the current instant (ordered among themselves once the instant is complete).
+#[derive(Debug)]
+pub struct Counter {
+    first: FirstSpins,
+    taken: HashMap<i32, u32>,
+    instant: Vec<Row>,
+}
+
+impl Counter {
+    pub fn new(first: FirstSpins) -> Self {
+        Self { first, taken: HashMap::new(), instant: Vec::new() }
+    }
+
+    /// Takes the next spin in time order; `counted` gets each spin that is among its player's
+    /// first, once its instant is complete.
+    pub fn push(&mut self, spin: Row, counted: &mut impl FnMut(&Row)) {
+        if self.instant.first().is_some_and(|s| s.achieved_us != spin.achieved_us) {
+            self.settle(counted);
+        }
+        self.instant.push(spin);
+    }
+
+    /// Settles the last instant.
+    pub fn finish(mut self, counted: &mut impl FnMut(&Row)) {
+        self.settle(counted);
+    }
+
+    fn settle(&mut self, counted: &mut impl FnMut(&Row)) {
+        self.instant.sort_by(|a, b| a.player_id.cmp(&b.player_id).then(FirstSpins::order(a, b)));
+        for spin in self.instant.drain(..) {
+            let taken = self.taken.entry(spin.player_id).or_default();
+            if *taken < self.first.max.get() {
+                *taken += 1;
+                counted(&spin);
             }
-            taken += 1;
-            taken <= self.max.get()
-        });
+        }
     }
 }
 

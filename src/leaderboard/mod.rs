@@ -3,7 +3,7 @@
 //! Both renderers (KQL and the embedded store's SQL) work from [`LeaderboardQuery`].
 
 mod changes;
-mod first;
+pub mod first;
 mod params;
 pub mod reduce;
 mod row;

@@ -5,12 +5,11 @@
 //! standings are read back capped and counted. A campaign counting only first spins reads its
 //! spins from its start (`kql/first-spins.sql`) and ranks them here.
 
-use std::collections::HashMap;
-
 use rusqlite::{Connection, Rows, named_params};
 
 use super::{ALL_GAMES, DAY, HOUR, WEEK, micros, scope};
 use crate::backend::Standings;
+use crate::leaderboard::first::Counter;
 use crate::leaderboard::reduce::Reduce;
 use crate::leaderboard::{FirstSpins, LeaderboardQuery, Row};
 
@@ -113,9 +112,8 @@ fn rollup(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Stand
 
 /// The standings of a campaign counting only each player's first spins: its spins from its
 /// start, read in time order from the time index (no sort), each player's first ones counted as
-/// they come and those inside the window reduced at once. Memory per player (a count and a
-/// standing), not per spin; the spins of one instant are ordered among themselves first (the
-/// larger stake, the smaller game, the larger win).
+/// they come ([`Counter`]) and those inside the window reduced at once. Memory per player (a
+/// count and a standing), not per spin.
 fn first_spins(
     conn: &Connection,
     query: &LeaderboardQuery,
@@ -130,29 +128,16 @@ fn first_spins(
         ":all_games": query.games.is_none(), ":games": games,
     })?;
     let from = micros(query.window.from);
-    let mut taken: HashMap<i32, u32> = HashMap::new();
-    let mut reduce = Reduce::new(query.scoring);
-    let mut instant: Vec<Row> = Vec::new();
-    let mut count = |instant: &mut Vec<Row>| {
-        instant.sort_unstable_by(|a, b| a.player_id.cmp(&b.player_id).then(FirstSpins::order(a, b)));
-        for spin in instant.drain(..) {
-            let n = taken.entry(spin.player_id).or_default();
-            if *n < first.max.get() {
-                *n += 1;
-                if spin.achieved_us >= from {
-                    reduce.add(&spin);
-                }
-            }
+    let (mut counter, mut reduce) = (Counter::new(first), Reduce::new(query.scoring));
+    let mut counted = |spin: &Row| {
+        if spin.achieved_us >= from {
+            reduce.add(spin);
         }
     };
     while let Some(row) = rows.next()? {
-        let spin = standing(row)?;
-        if instant.first().is_some_and(|s| s.achieved_us != spin.achieved_us) {
-            count(&mut instant);
-        }
-        instant.push(spin);
+        counter.push(standing(row)?, &mut counted);
     }
-    count(&mut instant);
+    counter.finish(&mut counted);
     let mut rows = reduce.finish();
     rows.sort_unstable_by(Row::rank_order);
     let total = rows.len() as u64;
