@@ -12,8 +12,9 @@ CREATE TABLE IF NOT EXISTS GamePlay (
 CREATE INDEX IF NOT EXISTS GamePlay_by_time ON GamePlay (EventTime, Win, Stake, GameID, PlayerID);
 
 -- For each (Span, Bucket, Partition) (Span: an hour, a day or a week, in microseconds; Bucket:
--- its start; Partition: a GameID, or 2^32 for all games), every player's best spin in it,
--- kept on insert.
+-- its start; Partition: a GameID, or 2^32 for all games), every player with a spin of a
+-- positive stake in it: their best spin (Score 0 while all of them lost) and their number of
+-- such spins, kept on insert.
 CREATE TABLE IF NOT EXISTS Rollup (
     Span INTEGER NOT NULL,
     Bucket INTEGER NOT NULL,
@@ -24,14 +25,15 @@ CREATE TABLE IF NOT EXISTS Rollup (
     Win INTEGER NOT NULL,
     Stake INTEGER NOT NULL,
     GameID INTEGER NOT NULL,
+    Spins INTEGER NOT NULL,
     PRIMARY KEY (Span, Bucket, Partition, PlayerID)
 ) WITHOUT ROWID;
 
 -- The tracked scopes: a window [WindowFrom, WindowTo), a game filter (Games: a JSON array
 -- of GameIDs, or 'null' for all games), the qualifying stakes [MinStake, MaxStake] (1 and
 -- 2^31-1 when every positive stake counts) and the score (Scoring: 0 the best multiplier, with
--- every player's best spin in ScopeBest; 1 to 4 a total, as kql/totals.sql numbers them, with
--- every player's sums in ScopeTotal).
+-- every player's best spin (Score 0 while all of them lost) and counted spins in ScopeBest; 1 to
+-- 4 a total, as kql/totals.sql numbers them, with every player's sums in ScopeTotal).
 CREATE TABLE IF NOT EXISTS Scope (
     ScopeID INTEGER PRIMARY KEY,
     WindowFrom INTEGER NOT NULL,
@@ -50,11 +52,12 @@ CREATE TABLE IF NOT EXISTS ScopeBest (
     Win INTEGER NOT NULL,
     Stake INTEGER NOT NULL,
     GameID INTEGER NOT NULL,
+    Spins INTEGER NOT NULL,
     PRIMARY KEY (ScopeID, PlayerID)
 ) WITHOUT ROWID;
 -- The standings in rank order, covering every column read, so a scope is read in one pass.
 CREATE INDEX IF NOT EXISTS ScopeBest_by_rank
-    ON ScopeBest (ScopeID, Score DESC, EventTime, PlayerID, Win, Stake, GameID);
+    ON ScopeBest (ScopeID, Score DESC, EventTime, PlayerID, Win, Stake, GameID, Spins);
 
 -- A total scope's players: their score's points, counted spins, the sums of their stakes and
 -- wins, and the last counted spin that added to the score (NULL while none has).

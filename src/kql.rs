@@ -212,11 +212,6 @@ pub fn render(query: &LeaderboardQuery, table: &TableName) -> String {
     })
 }
 
-/// A total's recount: the holes only totals-changes.kql has are filled from it.
-fn recount(query: &ChangesQuery) -> &Recount {
-    query.recount.as_ref().expect("totals-changes.kql is rendered for a recount")
-}
-
 /// What one counted spin adds to a total, as [`Scoring::points`] says, over the columns `Won`
 /// (the win, 0 for a losing spin) and `Stake` (positive).
 fn points(scoring: Scoring) -> &'static str {
@@ -229,9 +224,11 @@ fn points(scoring: Scoring) -> &'static str {
     }
 }
 
-/// The changes query for `query` against `table`: best spins per bucket, or a total's recount.
+/// The changes query for `query` against `table`: best spins per bucket and their players'
+/// counts, or a total's recount.
 pub fn render_changes(query: &ChangesQuery, table: &TableName) -> String {
-    let template = if query.recount.is_some() { &TOTALS_CHANGES } else { &CHANGES };
+    let Recount { scoring, window } = query.recount;
+    let template = if scoring.is_total() { &TOTALS_CHANGES } else { &CHANGES };
     template.render((query.games.as_deref(), query.stakes), |out, hole| match hole {
         Hole::Segments => {
             for (i, segment) in query.segments.iter().enumerate() {
@@ -251,9 +248,9 @@ pub fn render_changes(query: &ChangesQuery, table: &TableName) -> String {
             }
         }
         Hole::Table => write!(out, "{table}").expect("writing to a String"),
-        Hole::From => write_datetime(out, recount(query).window.from),
-        Hole::To => write_datetime(out, recount(query).window.to),
-        Hole::Points => out.push_str(points(recount(query).scoring)),
+        Hole::From => write_datetime(out, window.from),
+        Hole::To => write_datetime(out, window.to),
+        Hole::Points => out.push_str(points(scoring)),
         other => unreachable!("{other:?} is not a hole of the changes templates"),
     })
 }
@@ -282,6 +279,7 @@ fn write_segment(out: &mut String, segment: &Segment, table: &TableName) {
         Some(width) => write_bin(out, width),
     }
     out.push_str(if segment.watched { ", Watched = true" } else { ", Watched = false" });
+    out.push_str(if segment.leaving { ", Leaving = true" } else { ", Leaving = false" });
 }
 
 fn write_range(out: &mut String, range: Window) {

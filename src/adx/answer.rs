@@ -3,9 +3,11 @@
 //! parsed, so a million-player answer never exists as JSON values in memory.
 //!
 //! Columns are found by name: `PlayerID`, `Win`, `Stake`, `GameID`, `EventTime` (a player's
-//! spin), or `PlayerID`, `Points`, `Counted`, `Wagered`, `Won`, `EventTime` (a player's total),
-//! `Bucket` (the bucket it is the best of), `Spins` (a bucket's count, on a row without a
-//! player) and `Total` (the number of ranked players, on a row of its own).
+//! spin, with `Counted`, their counted spins, when the answer has it), or `PlayerID`, `Points`,
+//! `Counted`, `Wagered`, `Won`, `EventTime` (a player's total), `Bucket` (the bucket it is the
+//! best of), `PlayerID` and `Counted` alone (a recounted player's spins, in a changes answer),
+//! `Spins` (a bucket's count, on a row without a player) and `Total` (the number of ranked
+//! players, on a row of its own).
 
 use std::fmt;
 
@@ -13,7 +15,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, SeqAccess, Visitor};
 
 use super::frames::{self, Sink, TableHead};
-use crate::leaderboard::{BucketCount, Row};
+use crate::leaderboard::{BucketCount, Counted, Row};
 
 /// What a query answered.
 #[derive(Debug, Default)]
@@ -22,6 +24,8 @@ pub struct Answer {
     /// The bucket of each row that has one (in a changes answer, every row).
     pub buckets: Vec<i64>,
     pub counts: Vec<BucketCount>,
+    /// Recounted players' spins (a changes answer's).
+    pub counted: Vec<Counted>,
     pub total: Option<u64>,
     pub(super) columns: Option<Columns>,
 }
@@ -151,6 +155,7 @@ impl Sink for Answer {
         self.rows.clear();
         self.buckets.clear();
         self.counts.clear();
+        self.counted.clear();
         self.total = None;
     }
 }
@@ -158,7 +163,12 @@ impl Sink for Answer {
 impl Answer {
     fn take(&mut self, cells: Cells, buckets: bool) -> Result<(), String> {
         if let Some(player) = cells.player {
-            let row = standing(int32(player, "PlayerID")?, &cells)?;
+            let player_id = int32(player, "PlayerID")?;
+            if let (None, None, Some(counted)) = (cells.win, cells.points, cells.counted) {
+                self.counted.push(Counted { player_id, spins: spins(counted)? });
+                return Ok(());
+            }
+            let row = standing(player_id, &cells)?;
             if !row.counts() {
                 return Err(format!("a ranked player has win {} and stake {} ({row:?})", row.win, row.stake));
             }
@@ -192,13 +202,17 @@ fn standing(player_id: i32, cells: &Cells) -> Result<Row, String> {
             game_id: int32(cells.game.ok_or("a null GameID")?, "GameID")?,
             win: cells.win.ok_or("a null Win")?,
             achieved_us,
+            spins: cells.counted.map(spins).transpose()?.unwrap_or(0),
             ..Row::default()
         });
     };
-    let counted = cells.counted.ok_or("a null Counted")?;
-    let spins = u32::try_from(counted).map_err(|_| format!("Counted {counted} is outside UInt32"))?;
-    let sums = (spins, cells.wagered.ok_or("a null Wagered")?, cells.won.ok_or("a null Won")?);
+    let counted = spins(cells.counted.ok_or("a null Counted")?)?;
+    let sums = (counted, cells.wagered.ok_or("a null Wagered")?, cells.won.ok_or("a null Won")?);
     Ok(Row::total(player_id, points, sums, achieved_us))
+}
+
+fn spins(counted: i64) -> Result<u32, String> {
+    u32::try_from(counted).map_err(|_| format!("Counted {counted} is outside UInt32"))
 }
 
 fn int32(n: i64, column: &str) -> Result<i32, String> {

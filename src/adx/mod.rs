@@ -82,7 +82,7 @@ impl Backend for AdxBackend {
             return Err(BackendError::Malformed("the answer is not one of changes".into()));
         }
         let rows = answer.buckets.into_iter().zip(answer.rows).map(|(bucket, row)| BucketRow { bucket, row });
-        Ok(Changes { rows: rows.collect(), counts: answer.counts })
+        Ok(Changes { rows: rows.collect(), counts: answer.counts, counted: answer.counted })
     }
 
     async fn ping(&self) -> Result<(), BackendError> {

@@ -130,7 +130,7 @@ pub struct Head {
 }
 
 /// Bumped whenever answers are written differently: a tag names the bytes, not the standings.
-const ENCODING: &[u8] = b"leaderboard answers 2";
+const ENCODING: &[u8] = b"leaderboard answers 3";
 
 impl Head {
     pub fn new(campaign: &CampaignSummary, window: &Window, total: u64, is_final: bool) -> Self {
@@ -395,6 +395,8 @@ mod tests {
             snapshot(&changed(5, |r| r.stake = 20), 6, false, &prizes),
             snapshot(&changed(5, |r| r.game_id = 2), 6, false, &prizes),
             snapshot(&changed(5, |r| r.achieved_us += 1), 6, false, &prizes),
+            // A losing spin changes a best's spins and nothing else it shows.
+            snapshot(&changed(5, |r| r.spins += 1), 6, false, &prizes),
             snapshot(&changed(0, |r| r.player_id = 99), 6, false, &prizes),
         ]
         .into_iter()

@@ -3,7 +3,7 @@
 //! and the ledger), with a script of delays, failures and panics per call, and counts of the
 //! queries asked.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -14,7 +14,8 @@ use tokio::sync::broadcast;
 
 use crate::backend::{Arrived, Backend, BackendError, Standings};
 use crate::leaderboard::{
-    BucketCount, BucketRow, Changes, ChangesQuery, Grain, LeaderboardQuery, Row, Stakes, Window, reduce,
+    BucketCount, BucketRow, Changes, ChangesQuery, Counted, Grain, LeaderboardQuery, Recount, Row, Stakes,
+    Window, reduce,
 };
 
 /// What one call does before (or instead of) answering.
@@ -77,14 +78,14 @@ impl Memory {
         }
     }
 
-    /// The counted spins of `range`, `games` and `stakes`: winning ones, or for a total every
-    /// spin of a qualifying stake.
-    fn counted(&self, range: Window, (games, stakes): (Option<&[i32]>, Stakes), total: bool) -> Vec<Row> {
+    /// The counted spins of `range`, `games` and `stakes`: every spin of a qualifying stake,
+    /// losing ones too.
+    fn counted(&self, range: Window, (games, stakes): (Option<&[i32]>, Stakes)) -> Vec<Row> {
         let (from, to) = (range.from.timestamp_micros(), range.to.timestamp_micros());
         let spins = self.spins.lock().unwrap();
         spins
             .iter()
-            .filter(|s| (total || s.counts()) && s.achieved_us >= from && s.achieved_us < to)
+            .filter(|s| s.achieved_us >= from && s.achieved_us < to)
             .filter(|s| games.is_none_or(|g| g.contains(&s.game_id)) && stakes.qualifies(s.stake))
             .copied()
             .collect()
@@ -92,17 +93,16 @@ impl Memory {
 
     pub fn standings_now(&self, query: &LeaderboardQuery) -> Standings {
         let counted = (query.games.as_deref(), query.stakes);
-        let is_total = query.scoring.is_total();
         let spins = match query.first {
             // Every qualifying spin from the campaign's start, each player's first ones kept.
             Some(first) => {
                 let since = Window { from: first.since, to: query.window.to };
-                let mut spins = self.counted(since, counted, true);
+                let mut spins = self.counted(since, counted);
                 first.keep(&mut spins);
                 spins.retain(|s| s.achieved_us >= query.window.from.timestamp_micros());
                 spins
             }
-            None => self.counted(query.window, counted, is_total),
+            None => self.counted(query.window, counted),
         };
         let mut rows = reduce::standings(&spins, query.scoring);
         rows.sort_by(Row::rank_order);
@@ -110,7 +110,7 @@ impl Memory {
         rows.truncate(query.limit as usize);
         let mut counts = Vec::new();
         for run in &query.counts {
-            let spins = self.counted(run.range, counted, is_total);
+            let spins = self.counted(run.range, counted);
             counts.extend(count(spins.iter().map(|s| run.width.floor(s.achieved_us))));
         }
         Standings { rows, total, counts }
@@ -118,12 +118,13 @@ impl Memory {
 
     pub fn changes_now(&self, query: &ChangesQuery) -> Changes {
         let known: HashMap<i64, u64> = query.known.iter().map(|k| (k.bucket, k.spins)).collect();
+        let counted = (query.games.as_deref(), query.stakes);
+        let Recount { scoring, window } = query.recount;
         let mut counts = Vec::new();
         let mut rows = Vec::new();
-        let mut recounted = std::collections::HashSet::new();
+        let mut recounted = HashSet::new();
         for segment in &query.segments {
-            let counted = (query.games.as_deref(), query.stakes);
-            let spins = self.counted(segment.range, counted, query.recount.is_some());
+            let spins = self.counted(segment.range, counted);
             let segment_counts = segment.counts.map(|w| count(spins.iter().map(|s| w.floor(s.achieved_us))));
             let changed = |s: &Row| {
                 let Some(width) = segment.counts.filter(|_| segment.watched) else { return true };
@@ -134,30 +135,36 @@ impl Memory {
                     .map_or(0, |c| c.spins);
                 known.get(&label).copied().unwrap_or(0) != now
             };
+            if segment.leaving {
+                recounted.extend(spins.iter().map(|s| s.player_id));
+            }
             if let Some(grain) = segment.rows {
                 let label = |s: &Row| match grain {
                     Grain::Whole => segment.range.from.timestamp_micros(),
                     Grain::Every(width) => width.floor(s.achieved_us),
                 };
-                let wanted = spins.iter().filter(|s| changed(s)).map(|s| (label(s), *s));
-                if query.recount.is_some() {
-                    recounted.extend(wanted.map(|(_, s)| s.player_id));
-                } else {
-                    rows.extend(
-                        bests(wanted).into_iter().map(|((bucket, _), row)| BucketRow { bucket, row }),
-                    );
+                let wanted: Vec<(i64, Row)> =
+                    spins.iter().filter(|s| changed(s)).map(|s| (label(s), *s)).collect();
+                recounted.extend(wanted.iter().map(|(_, s)| s.player_id));
+                if !scoring.is_total() {
+                    let won = wanted.into_iter().filter(|(_, s)| s.counts());
+                    rows.extend(bests(won).into_iter().map(|((bucket, _), row)| BucketRow { bucket, row }));
                 }
             }
             counts.extend(segment_counts.unwrap_or_default());
         }
-        if let Some(recount) = query.recount {
-            let spins = self.counted(recount.window, (query.games.as_deref(), query.stakes), true);
-            let theirs: Vec<Row> = spins.into_iter().filter(|s| recounted.contains(&s.player_id)).collect();
-            let bucket = recount.window.from.timestamp_micros();
-            let recounted = reduce::standings(&theirs, recount.scoring);
-            rows.extend(recounted.into_iter().map(|row| BucketRow { bucket, row }));
+        let theirs: Vec<Row> =
+            self.counted(window, counted).into_iter().filter(|s| recounted.contains(&s.player_id)).collect();
+        let mut spins: BTreeMap<i32, u32> = BTreeMap::new();
+        theirs.iter().for_each(|s| *spins.entry(s.player_id).or_default() += 1);
+        let counted = spins.into_iter().map(|(player_id, spins)| Counted { player_id, spins });
+        if scoring.is_total() {
+            let bucket = window.from.timestamp_micros();
+            let totals = reduce::standings(&theirs, scoring);
+            rows.extend(totals.into_iter().map(|row| BucketRow { bucket, row }));
+            return Changes { rows, counts, counted: vec![] };
         }
-        Changes { rows, counts }
+        Changes { rows, counts, counted: counted.collect() }
     }
 }
 

@@ -43,7 +43,7 @@ pub struct Exports {
 #[utoipa::path(get, path = "/campaigns/{id}/standings.csv", tag = "leaderboards",
     params(CampaignPath, ViewQuery),
     responses(
-        (status = 200, description = "Header `rank,playerId,score,win,stake,gameId,achievedAt` for the best multiplier, `rank,playerId,score,spins,wagered,won,achievedAt` for a total (and `prize` when the campaign has a prize table: what the rank wins, empty past the table), then every ranked player (up to --max-standings) in rank order; `Content-Disposition: attachment` names the campaign and view, and says `final` when the standings are", body = String, content_type = "text/csv"),
+        (status = 200, description = "Header `rank,playerId,score,win,stake,gameId,spins,achievedAt` for the best multiplier, `rank,playerId,score,spins,wagered,won,achievedAt` for a total (and `prize` when the campaign has a prize table: what the rank wins, empty past the table), then every ranked player (up to --max-standings) in rank order; `Content-Disposition: attachment` names the campaign and view, and says `final` when the standings are", body = String, content_type = "text/csv"),
         ReadProblems))]
 pub async fn standings_csv(
     State(state): State<AppState>,
@@ -126,7 +126,8 @@ fn render(snapshot: &Snapshot, offset: usize, rows: usize) -> Bytes {
     let prizes = snapshot.prize_cutoff().is_some();
     let total = snapshot.campaign.campaign.score.is_total();
     if offset == 0 {
-        let made_of: &[&str] = if total { &["spins", "wagered", "won"] } else { &["win", "stake", "gameId"] };
+        let made_of: &[&str] =
+            if total { &["spins", "wagered", "won"] } else { &["win", "stake", "gameId", "spins"] };
         let header = ["rank", "playerId", "score"].iter().chain(made_of).chain(&["achievedAt"]);
         out.write_record(header.chain(prizes.then_some(&"prize"))).expect("to memory");
     }
@@ -136,12 +137,13 @@ fn render(snapshot: &Snapshot, offset: usize, rows: usize) -> Bytes {
         let time = s.achieved_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
         let fields = [entry.rank.to_string(), s.player_id.to_string(), s.score.to_string()];
         let cell = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
+        let spins = Some(i64::from(s.spins));
         let made_of = if total {
-            [s.spins.map(i64::from), s.wagered, s.won]
+            vec![spins, s.wagered, s.won]
         } else {
-            [s.win, s.stake.map(i64::from), s.game_id.map(i64::from)]
+            vec![s.win, s.stake.map(i64::from), s.game_id.map(i64::from), spins]
         };
-        let more = made_of.map(cell);
+        let more: Vec<String> = made_of.into_iter().map(cell).collect();
         let prize = prizes.then(|| entry.prize.as_deref().unwrap_or_default().to_owned());
         out.write_record(fields.iter().chain(&more).chain([&time]).chain(&prize)).expect("to memory");
     }

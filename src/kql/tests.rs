@@ -36,7 +36,10 @@ fn renders_typed_literals_into_the_holes() {
     assert!(text.contains("| take 100\n"), "capped: {text}");
     assert!(text.ends_with("| project Total = Count)"), "the total once, no counts: {text}");
     assert!(text.contains("todouble(Win) / Stake"), "real division: {text}");
-    assert!(text.contains("summarize hint.shufflekey = PlayerID Score = max(Score) by PlayerID;"), "{text}");
+    assert!(
+        text.contains("summarize hint.shufflekey = PlayerID Score = max(Score), Counted = count() by PlayerID\n| where Score > 0;"),
+        "{text}"
+    );
     assert!(!text.contains("//") && !text.contains('{'), "comments and holes are gone: {text}");
 }
 
@@ -44,7 +47,7 @@ fn renders_typed_literals_into_the_holes() {
 fn campaigns_without_a_game_filter_drop_the_filter_line() {
     let text = render(&query(None), &TableName::default());
     assert!(!text.contains("GameID in"), "{text}");
-    assert!(text.contains("| where Win > 0 and Stake > 0\n| extend"), "{text}");
+    assert!(text.contains("| where Stake > 0\n| extend"), "{text}");
 }
 
 #[test]
@@ -62,22 +65,52 @@ fn counts_ride_along_as_union_legs() {
 fn changes_render_segments_and_known_counts() {
     let ten = Width::seconds(10).unwrap();
     let segments = vec![
-        Segment { range: window(), rows: Some(Grain::Whole), counts: None, watched: false },
-        Segment { range: window(), rows: Some(Grain::Every(ten)), counts: Some(ten), watched: true },
-        Segment { range: window(), rows: None, counts: Some(Width::HOUR), watched: false },
+        Segment { range: window(), rows: Some(Grain::Whole), counts: None, watched: false, leaving: false },
+        Segment {
+            range: window(),
+            rows: Some(Grain::Every(ten)),
+            counts: Some(ten),
+            watched: true,
+            leaving: false,
+        },
+        Segment { range: window(), rows: None, counts: Some(Width::HOUR), watched: false, leaving: false },
+        Segment::leaving(window()),
     ];
     let known = vec![BucketCount { bucket: 1_700_000_000_000_000, spins: 12 }];
-    let query =
-        ChangesQuery { games: Some(vec![4]), stakes: Default::default(), segments, known, recount: None };
+    let recount = Recount { scoring: Scoring::BestMultiplier, window: window() };
+    let query = ChangesQuery { games: Some(vec![4]), stakes: Default::default(), segments, known, recount };
     let text = render_changes(&query, &TableName::parse("where").unwrap());
     assert!(text.starts_with("let spins = union\n    (['where']\n    | where EventTime >= "), "{text}");
-    assert!(text.contains("RowBucket = datetime(2026-11-01T00:00:00.0000000Z), CountBucket = datetime(null), Watched = false)"), "{text}");
+    assert!(text.contains("RowBucket = datetime(2026-11-01T00:00:00.0000000Z), CountBucket = datetime(null), Watched = false, Leaving = false)"), "{text}");
     assert!(
-        text.contains("RowBucket = bin(EventTime, 10s), CountBucket = bin(EventTime, 10s), Watched = true)"),
+        text.contains("RowBucket = bin(EventTime, 10s), CountBucket = bin(EventTime, 10s), Watched = true, Leaving = false)"),
         "{text}"
     );
     assert!(
-        text.contains("RowBucket = datetime(null), CountBucket = bin(EventTime, 3600s), Watched = false)\n"),
+        text.contains("RowBucket = datetime(null), CountBucket = bin(EventTime, 3600s), Watched = false, Leaving = false)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "RowBucket = datetime(null), CountBucket = datetime(null), Watched = false, Leaving = true)\n"
+        ),
+        "{text}"
+    );
+    // Every player read (or leaving) is counted again over the whole view, losing spins too.
+    assert!(
+        text.contains(
+            "let recounted = ['where']\n| where EventTime >= datetime(2026-11-01T00:00:00.0000000Z)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "| where PlayerID in (players)\n| summarize hint.shufflekey = PlayerID Counted = count()"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("| project PlayerID, Bucket = datetime(2026-11-01T00:00:00.0000000Z), Counted)"),
         "{text}"
     );
     assert!(text.contains("[\n    datetime(2023-11-14T22:13:20.0000000Z), 12\n];"), "{text}");
@@ -87,7 +120,7 @@ fn changes_render_segments_and_known_counts() {
 
     // A total's recount: the same buckets, then the players with a spin in a changed one summed
     // again over the whole view, every spin of a qualifying stake counted.
-    let recount = Some(Recount { scoring: Scoring::TotalStake, window: window() });
+    let recount = Recount { scoring: Scoring::TotalStake, window: window() };
     let totals = render_changes(&ChangesQuery { recount, ..query }, &TableName::default());
     assert!(totals.starts_with("let spins = union\n    (['GamePlay']"), "{totals}");
     assert!(totals.contains("| where Stake > 0\n| where GameID in (4)\n| project PlayerID"), "{totals}");

@@ -1,7 +1,8 @@
 //! What an incremental refresh asks a backend for, and what comes back: each player's best
 //! spin per bucket of some ranges of time (or, for a score that is a total, the whole view's
-//! total of each player with a spin in those buckets), and how many counted spins each bucket
-//! holds, so that the next refresh can ask only for the buckets whose count changed since.
+//! total of each player with a spin in those buckets), each such player's counted spins over the
+//! whole view, and how many counted spins each bucket holds, so that the next refresh can ask
+//! only for the buckets whose count changed since.
 //!
 //! Buckets are `bin(EventTime, width)` for a [`Width`] that divides a day (so every engine
 //! aligns them alike), or a whole range as one bucket. A bucket is named by its label: the start
@@ -72,6 +73,16 @@ pub struct Segment {
     pub counts: Option<Width>,
     /// Rows only for the buckets (of `counts`) whose count differs from the query's `known`.
     pub watched: bool,
+    /// Spins that left the view since the last refresh: no rows and no counts, but every player
+    /// with a spin here is recounted (their count of spins in the view went down).
+    pub leaving: bool,
+}
+
+impl Segment {
+    /// The spins of `range` that left a sliding window since its last refresh.
+    pub fn leaving(range: Window) -> Self {
+        Self { range, rows: None, counts: None, watched: false, leaving: true }
+    }
 }
 
 /// One incremental refresh's question.
@@ -85,15 +96,17 @@ pub struct ChangesQuery {
     pub segments: Vec<Segment>,
     /// The counts of watched buckets as last seen; a bucket not listed had no counted spin.
     pub known: Vec<BucketCount>,
-    /// For a total: the rows are totals over the whole view, not bests per bucket.
-    pub recount: Option<Recount>,
+    pub recount: Recount,
 }
 
-/// A total's incremental question: every player with a spin in a bucket whose rows are asked
-/// for (a changed watched bucket, or an unwatched one) is summed again over `window`, scored by
-/// `scoring`, and each such row (labelled `window.from`) replaces the player's total. A sum is not
-/// idempotent under re-reads, so a total is recounted whole rather than added to. Its counts
-/// count every spin of a qualifying stake, losing ones too (each changes a total).
+/// Who is counted again, and over what: every player with a spin in a bucket whose rows are asked
+/// for (a changed watched bucket, or an unwatched one) or in a leaving segment is counted again
+/// over `window` (the whole view). For a total, scored by `scoring`, each such row (labelled
+/// `window.from`) replaces the player's total; for the best multiplier the rows stay bests per
+/// bucket and each such player's number of counted spins comes back beside them
+/// ([`Changes::counted`]). A sum (a count too) is not idempotent under re-reads, so it is
+/// recounted whole rather than added to. Counts count every spin of a qualifying stake, losing
+/// ones too (each changes a player's spins).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recount {
     pub scoring: Scoring,
@@ -114,12 +127,22 @@ pub struct BucketRow {
     pub row: Row,
 }
 
-/// The answer: rows of every rows segment (watched ones: of their changed buckets only), and the
-/// count of every bucket that holds a counted spin in a counts segment.
+/// A recounted player's counted spins over the whole view (the best multiplier's; a player with
+/// none in the view is not listed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    pub player_id: i32,
+    pub spins: u32,
+}
+
+/// The answer: rows of every rows segment (watched ones: of their changed buckets only), the
+/// count of every bucket that holds a counted spin in a counts segment, and, for the best
+/// multiplier, each recounted player's spins.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Changes {
     pub rows: Vec<BucketRow>,
     pub counts: Vec<BucketCount>,
+    pub counted: Vec<Counted>,
 }
 
 /// A count-only segment of a full standings query: the counts the first incremental refresh

@@ -17,7 +17,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-pub use changes::{BucketCount, BucketRow, Changes, ChangesQuery, CountRun, Grain, Recount, Segment, Width};
+pub use changes::{
+    BucketCount, BucketRow, Changes, ChangesQuery, CountRun, Counted, Grain, Recount, Segment, Width,
+};
 pub use first::FirstSpins;
 pub use params::{
     Around, InvalidParam, Limit, MaxLimit, MaxStandings, Offset, PlayerId, PlayerIds, parse_last,
@@ -84,9 +86,9 @@ pub struct Standing {
     /// The best multiplier's spin: its game.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub game_id: Option<i32>,
-    /// A total's counted spins in the view (losing spins included).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub spins: Option<u32>,
+    /// The player's counted spins in the view: every spin of a qualifying stake and game
+    /// (losing ones included; of a `max-spins` campaign, its first spins only).
+    pub spins: u32,
     /// A total's sum of counted spins' stakes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wagered: Option<i64>,

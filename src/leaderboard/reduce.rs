@@ -19,15 +19,16 @@ impl Reduce {
         Self { scoring, by_player: HashMap::new() }
     }
 
-    /// Counts `s`, a spin of a qualifying stake and game (a best counts only winning ones).
+    /// Counts `s`, a spin of a qualifying stake and game (a losing one too: it is one more of
+    /// the player's spins, and a best is set only by a winning one).
     pub fn add(&mut self, s: &Row) {
         if !self.scoring.is_total() {
-            if s.counts() {
-                let best = self.by_player.entry(s.player_id).or_insert(*s);
-                if s.beats(best) {
-                    *best = *s;
-                }
+            let best = self.by_player.entry(s.player_id).or_insert(Row { spins: 0, ..*s });
+            let spins = best.spins + 1;
+            if s.counts() && (!best.counts() || s.beats(best)) {
+                *best = *s;
             }
+            best.spins = spins;
             return;
         }
         let points = self.scoring.points(s.win, s.stake);

@@ -17,7 +17,7 @@ pub struct Row {
     pub player_id: i32,
     pub stake: i32,
     pub game_id: i32,
-    /// The counted spins (a total's; 0 for a best spin).
+    /// The player's counted spins in the view (losing ones too).
     pub spins: u32,
     pub win: i64,
     /// Microseconds since the Unix epoch: the best spin's instant, or a total's last counted
@@ -95,7 +95,7 @@ impl Row {
                 win: spin.then_some(self.win),
                 stake: spin.then_some(self.stake),
                 game_id: spin.then_some(self.game_id),
-                spins: (!spin).then_some(self.spins),
+                spins: self.spins,
                 wagered: (!spin).then_some(self.wagered),
                 won: (!spin).then_some(self.win),
             },

@@ -83,7 +83,6 @@ impl EmbeddedStore {
                  PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
             )
             .map_err(storage)?;
-        writer.execute_batch(SCHEMA).map_err(storage)?;
         let writer = Writer::new(writer).map_err(storage)?;
         let manager = SqliteConnectionManager::file(&path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)

@@ -172,17 +172,22 @@ fn collect(mut rows: Rows<'_>, limit: u32) -> rusqlite::Result<Standings> {
     Ok(standings)
 }
 
+/// A row of the store's answers: a total (`PlayerID, Points, Counted, Wagered, Won,
+/// AchievedAt`), or a spin (`PlayerID, Win, Stake, GameID, EventTime`, with the player's counted
+/// spins after it when a standing).
 fn standing(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    if row.as_ref().column_count() == 6 {
+    if row.as_ref().column_name(1)? == "Points" {
         let sums = (row.get(2)?, row.get(3)?, row.get(4)?);
         return Ok(Row::total(row.get(0)?, row.get(1)?, sums, row.get(5)?));
     }
+    let counted = row.as_ref().column_count() > 5;
     Ok(Row {
         player_id: row.get(0)?,
         win: row.get(1)?,
         stake: row.get(2)?,
         game_id: row.get(3)?,
         achieved_us: row.get(4)?,
+        spins: if counted { row.get(5)? } else { 0 },
         ..Row::default()
     })
 }

@@ -82,27 +82,40 @@ impl Tracked {
         self.key.scoring.points(win, stake)
     }
 
-    /// Whether a spin at `time` of `game`, `stake` and `win` counts in this scope: a best
-    /// spin's scope counts winning spins only, a total's losing ones too.
-    pub fn holds(&self, time: i64, game: i32, stake: i32, win: i64) -> bool {
+    /// Whether a spin at `time` of `game` and `stake` counts in this scope (a losing one too).
+    pub fn holds(&self, time: i64, game: i32, stake: i32) -> bool {
         let key = &self.key;
-        (win > 0 || self.is_total())
-            && key.from <= time
+        key.from <= time
             && time < key.to
             && key.games.as_ref().is_none_or(|g| g.binary_search(&game).is_ok())
             && (key.stakes.0..=key.stakes.1).contains(&stake)
     }
 }
 
-/// Keeps a player's best spin in a scope, in the same order as the Rollup's upsert.
-pub const UPSERT_BEST: &str =
-    "INSERT INTO ScopeBest (ScopeID, PlayerID, Score, EventTime, Win, Stake, GameID)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-     ON CONFLICT (ScopeID, PlayerID) DO UPDATE SET
-         Score = excluded.Score, EventTime = excluded.EventTime, Win = excluded.Win, Stake = excluded.Stake,
-         GameID = excluded.GameID
-     WHERE (-excluded.Score, excluded.EventTime, -excluded.Stake, excluded.GameID)
-         < (-ScopeBest.Score, ScopeBest.EventTime, -ScopeBest.Stake, ScopeBest.GameID)";
+/// An upsert's `SET` for a row of `table` holding a player's best spin and count: the count
+/// goes up by one, and the best becomes the new spin when it beats the held one (a higher
+/// ratio; the same ratio earlier; at the same instant, the larger stake, then the smaller game:
+/// the queries' order). SQLite reads every old value before it assigns any.
+pub fn counted_best(table: &str) -> String {
+    let beats = format!(
+        "(-excluded.Score, excluded.EventTime, -excluded.Stake, excluded.GameID)
+         < (-{table}.Score, {table}.EventTime, -{table}.Stake, {table}.GameID)"
+    );
+    let columns = ["Score", "EventTime", "Win", "Stake", "GameID"];
+    let set = columns.map(|c| format!("{c} = CASE WHEN {beats} THEN excluded.{c} ELSE {table}.{c} END"));
+    format!("{}, Spins = {table}.Spins + 1", set.join(", "))
+}
+
+/// Counts a spin in a player's best in a scope (`?3`: its ratio, 0 for a losing one) and keeps
+/// the best, as the Rollup's upsert does.
+pub static UPSERT_BEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO ScopeBest (ScopeID, PlayerID, Score, EventTime, Win, Stake, GameID, Spins)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)
+         ON CONFLICT (ScopeID, PlayerID) DO UPDATE SET {}",
+        counted_best("ScopeBest")
+    )
+});
 
 /// Adds a counted spin to a player's total in a scope: `?3` its points, `?4` its stake, `?5` its
 /// win (0 for a losing one), `?6` its instant (which counts as reaching the score only when it
@@ -115,18 +128,19 @@ pub const ADD_TOTAL: &str =
          Won = Won + excluded.Won,
          AchievedAt = MAX(COALESCE(AchievedAt, excluded.AchievedAt), COALESCE(excluded.AchievedAt, AchievedAt))";
 
-/// Fills a new scope from GamePlay: each player's best counted spin in `[:from, :to)` of the
-/// games (`:all_games`, or the JSON array `:games`) and stakes (`[:min_stake, :max_stake]`, at
-/// least 1).
-const BUILD: &str = "INSERT INTO ScopeBest (ScopeID, PlayerID, Score, EventTime, Win, Stake, GameID)
-     SELECT :scope, PlayerID, Score, EventTime, Win, Stake, GameID FROM (
-         SELECT *, row_number() OVER (
-             PARTITION BY PlayerID ORDER BY Score DESC, EventTime ASC, Stake DESC, GameID ASC) AS n
-         FROM (SELECT PlayerID, CAST(Win AS REAL) / Stake AS Score, EventTime, Win, Stake, GameID
+/// Fills a new scope from GamePlay: each player's best counted spin and number of counted spins
+/// in `[:from, :to)` of the games (`:all_games`, or the JSON array `:games`) and stakes
+/// (`[:min_stake, :max_stake]`, at least 1).
+const BUILD: &str = "INSERT INTO ScopeBest (ScopeID, PlayerID, Score, EventTime, Win, Stake, GameID, Spins)
+     SELECT :scope, PlayerID, Score, EventTime, Win, Stake, GameID, Spins FROM (
+         SELECT *, row_number() OVER mine AS n, COUNT(*) OVER (PARTITION BY PlayerID) AS Spins
+         FROM (SELECT PlayerID, CASE WHEN Win > 0 THEN CAST(Win AS REAL) / Stake ELSE 0.0 END AS Score,
+                      EventTime, Win, Stake, GameID
                FROM GamePlay
-               WHERE EventTime >= :from AND EventTime < :to AND Win > 0
+               WHERE EventTime >= :from AND EventTime < :to
                  AND Stake >= :min_stake AND Stake <= :max_stake
                  AND (:all_games OR GameID IN (SELECT value FROM json_each(:games))))
+         WINDOW mine AS (PARTITION BY PlayerID ORDER BY Score DESC, EventTime ASC, Stake DESC, GameID ASC)
      ) WHERE n = 1";
 
 /// Fills a new total scope from GamePlay: kql/totals.sql's standings, with `:scope`.
@@ -138,9 +152,10 @@ static BUILD_TOTAL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
-/// A scope's standings in rank order, read from the covering rank index.
-pub const STANDINGS: &str = "SELECT PlayerID, Win, Stake, GameID, EventTime FROM ScopeBest
-     WHERE ScopeID = ?1 ORDER BY Score DESC, EventTime ASC, PlayerID ASC";
+/// A scope's standings (its players with a winning spin) in rank order, read from the covering
+/// rank index.
+pub const STANDINGS: &str = "SELECT PlayerID, Win, Stake, GameID, EventTime, Spins FROM ScopeBest
+     WHERE ScopeID = ?1 AND Score > 0 ORDER BY Score DESC, EventTime ASC, PlayerID ASC";
 
 /// A total scope's standings (its players above 0) in rank order, from its rank index.
 pub const TOTAL_STANDINGS: &str = "SELECT PlayerID, Points, Counted, Wagered, Won, AchievedAt FROM ScopeTotal

@@ -4,11 +4,11 @@
 //! within `--late-arrival` at the next refresh, spins later than that at the next reconcile.
 //! Also the KQL of those queries, straight from [`AdxBackend`], against a reference of its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use leaderboard::backend::Backend;
-use leaderboard::leaderboard::{BucketCount, ChangesQuery, Grain, Segment, Width, Window};
+use leaderboard::leaderboard::{BucketCount, ChangesQuery, Grain, Recount, Scoring, Segment, Width, Window};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -116,22 +116,30 @@ async fn views_ranking_more_than_max_standings_are_refreshed_by_full_queries() {
     assert!(proxy.texts().iter().all(|t| !t.starts_with("let spins = union")), "no incremental query");
 }
 
-/// The changes query's semantics, from the documentation: per counts segment, counted spins per
-/// `bin(EventTime, width)`; per rows segment, each player's best spin per bucket (the range's
-/// start, or the bin), a watched one only in the buckets whose count is not the known one.
-type Answer = (BTreeMap<(i64, i32), (i64, i64, i32, i32)>, BTreeMap<i64, u64>);
+/// The changes query's semantics, from the documentation: per counts segment, counted spins
+/// (losing ones too) per `bin(EventTime, width)`; per rows segment, each player's best winning
+/// spin per bucket (the range's start, or the bin), a watched one only in the buckets whose count
+/// is not the known one; and every player with a spin read so (or in a leaving segment) counted
+/// again over the whole view.
+type Answer = (BTreeMap<(i64, i32), (i64, i64, i32, i32)>, BTreeMap<i64, u64>, BTreeMap<i32, u32>);
 
 fn reference(spins: &[Spin], query: &ChangesQuery) -> Answer {
     let known: BTreeMap<i64, u64> = query.known.iter().map(|k| (k.bucket, k.spins)).collect();
-    let (mut rows, mut counts) = (BTreeMap::new(), BTreeMap::new());
+    let (mut rows, mut counts, mut recounted) = (BTreeMap::new(), BTreeMap::new(), BTreeSet::new());
     let bin = |w: Width, t: i64| t.div_euclid(w.micros()) * w.micros();
+    let counted = |from: DateTime<Utc>, to: DateTime<Utc>| -> Vec<&Spin> {
+        spins
+            .iter()
+            .filter(|s| s.time >= from && s.time < to && s.stake > 0)
+            .filter(|s| query.games.as_ref().is_none_or(|g| g.contains(&s.game)))
+            .collect()
+    };
     for segment in &query.segments {
         let (from, to) = (segment.range.from, segment.range.to);
-        let counted: Vec<&Spin> = spins
-            .iter()
-            .filter(|s| s.time >= from && s.time < to && s.win > 0 && s.stake > 0)
-            .filter(|s| query.games.as_ref().is_none_or(|g| g.contains(&s.game)))
-            .collect();
+        let counted = counted(from, to);
+        if segment.leaving {
+            recounted.extend(counted.iter().map(|s| s.player));
+        }
         let mut here: BTreeMap<i64, u64> = BTreeMap::new();
         if let Some(width) = segment.counts {
             for s in &counted {
@@ -151,6 +159,10 @@ fn reference(spins: &[Spin], query: &ChangesQuery) -> Answer {
                 Some(Grain::Whole) => from.timestamp_micros(),
                 Some(Grain::Every(width)) => bin(width, t),
             };
+            recounted.insert(s.player);
+            if s.win <= 0 {
+                continue;
+            }
             let row = (t, s.win, s.stake, s.game);
             let better = |old: &(i64, i64, i32, i32)| {
                 let (a, b) = (s.win as f64 / f64::from(s.stake), old.1 as f64 / f64::from(old.2));
@@ -162,7 +174,12 @@ fn reference(spins: &[Spin], query: &ChangesQuery) -> Answer {
         }
         counts.extend(here);
     }
-    (rows, counts)
+    let mut spins_of: BTreeMap<i32, u32> = BTreeMap::new();
+    let view = query.recount.window;
+    for s in counted(view.from, view.to).into_iter().filter(|s| recounted.contains(&s.player)) {
+        *spins_of.entry(s.player).or_default() += 1;
+    }
+    (rows, counts, spins_of)
 }
 
 #[tokio::test]
@@ -178,10 +195,31 @@ async fn the_changes_query_answers_as_its_reference_on_a_real_engine() {
     };
     let segments = vec![
         // A tail read whole, hours read with their counts, counts alone, a watched stretch.
-        Segment { range: window(60, 50), rows: Some(Grain::Whole), counts: None, watched: false },
-        Segment { range: window(50, 30), rows: Some(Grain::Every(hour)), counts: Some(hour), watched: false },
-        Segment { range: window(30, 20), rows: None, counts: Some(ten), watched: false },
-        Segment { range: window(20, 0), rows: Some(Grain::Every(ten)), counts: Some(ten), watched: true },
+        // A leaving stretch, a tail read whole, hours read with their counts, counts alone, a
+        // watched stretch.
+        Segment::leaving(window(61, 60)),
+        Segment {
+            range: window(60, 50),
+            rows: Some(Grain::Whole),
+            counts: None,
+            watched: false,
+            leaving: false,
+        },
+        Segment {
+            range: window(50, 30),
+            rows: Some(Grain::Every(hour)),
+            counts: Some(hour),
+            watched: false,
+            leaving: false,
+        },
+        Segment { range: window(30, 20), rows: None, counts: Some(ten), watched: false, leaving: false },
+        Segment {
+            range: window(20, 0),
+            rows: Some(Grain::Every(ten)),
+            counts: Some(ten),
+            watched: true,
+            leaving: false,
+        },
     ];
     for games in [None, Some(vec![2, 4])] {
         let mut query = ChangesQuery {
@@ -189,16 +227,25 @@ async fn the_changes_query_answers_as_its_reference_on_a_real_engine() {
             stakes: Default::default(),
             segments: segments.clone(),
             known: vec![],
-            recount: None,
+            recount: Recount { scoring: Scoring::BestMultiplier, window: window(60, 0) },
         };
         // Know the right count of half the watched buckets, a wrong one of the others.
-        let (_, counts) = reference(&fixture.spins, &query);
+        let (_, counts, _) = reference(&fixture.spins, &query);
         let watched_from = window(20, 0).from.timestamp_micros();
         for (i, (&bucket, &spins)) in counts.range(watched_from..).enumerate() {
             query.known.push(BucketCount { bucket, spins: if i % 2 == 0 { spins } else { spins + 1 } });
         }
-        let (rows, counts) = reference(&fixture.spins, &query);
-        assert!(rows.len() > 50 && counts.len() > 50, "a query that says something");
+        let (rows, counts, spins) = reference(&fixture.spins, &query);
+        assert!(rows.len() > 50 && counts.len() > 50 && spins.len() > 50, "a query that says something");
+        // Spins that left alone: their players counted again, nothing else.
+        let left =
+            ChangesQuery { segments: vec![Segment::leaving(window(70, 60))], known: vec![], ..query.clone() };
+        let (no_rows, no_counts, recounted) = reference(&fixture.spins, &left);
+        assert!(no_rows.is_empty() && no_counts.is_empty() && recounted.len() > 5, "{recounted:?}");
+        let answer = adx.changes(&left).await.unwrap();
+        assert!(answer.rows.is_empty() && answer.counts.is_empty(), "{answer:?}");
+        let got: BTreeMap<i32, u32> = answer.counted.iter().map(|c| (c.player_id, c.spins)).collect();
+        assert_eq!(got, recounted);
         let answer = adx.changes(&query).await.unwrap();
         let got_rows: BTreeMap<(i64, i32), (i64, i64, i32, i32)> = answer
             .rows
@@ -211,5 +258,8 @@ async fn the_changes_query_answers_as_its_reference_on_a_real_engine() {
         assert_eq!(got_rows, rows);
         let got_counts: BTreeMap<i64, u64> = answer.counts.iter().map(|c| (c.bucket, c.spins)).collect();
         assert_eq!(got_counts, counts);
+        let got_spins: BTreeMap<i32, u32> = answer.counted.iter().map(|c| (c.player_id, c.spins)).collect();
+        assert_eq!(got_spins.len(), answer.counted.len(), "one count per player");
+        assert_eq!(got_spins, spins);
     }
 }

@@ -25,7 +25,7 @@ fn rows(standings: &Standings) -> Vec<Row> {
     standings
         .rows
         .iter()
-        .map(|s| (s.player_id, s.ratio(), s.win, s.stake, s.game_id, at(s.achieved_us)))
+        .map(|s| (s.player_id, s.ratio(), s.win, s.stake, s.game_id, at(s.achieved_us), s.spins))
         .collect()
 }
 

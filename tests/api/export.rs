@@ -86,7 +86,7 @@ async fn stalled_downloads() {
     assert!(download.headers().get("content-encoding").is_none(), "{:?}", download.headers());
     let text = download.text().await.unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("rank,playerId,score,win,stake,gameId,achievedAt"));
+    assert_eq!(lines.next(), Some("rank,playerId,score,win,stake,gameId,spins,achievedAt"));
     assert_eq!(lines.next().unwrap().split(',').take(2).collect::<Vec<_>>(), ["1", &PLAYERS.to_string()]);
     assert_eq!(lines.count(), PLAYERS as usize - 1, "every player");
     drop(clients);

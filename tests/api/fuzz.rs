@@ -12,7 +12,7 @@ use std::collections::HashSet;
 
 use leaderboard::kql::{TableName, render, render_changes};
 use leaderboard::leaderboard::{
-    BucketCount, ChangesQuery, CountRun, Grain, LeaderboardQuery, Segment, Width, Window,
+    BucketCount, ChangesQuery, CountRun, Grain, LeaderboardQuery, Recount, Scoring, Segment, Width, Window,
 };
 
 use crate::common::TestApp;
@@ -173,13 +173,14 @@ fn legitimate_lines() -> HashSet<String> {
         },
         &table,
     )];
-    let segment = |rows, counts, watched| Segment { range: window, rows, counts, watched };
+    let segment = |rows, counts, watched| Segment { range: window, rows, counts, watched, leaving: false };
     let segments = vec![
         segment(Some(Grain::Whole), None, false),
         segment(Some(Grain::Every(ten)), Some(ten), true),
         segment(Some(Grain::Every(ten)), Some(ten), false),
         segment(Some(Grain::Whole), Some(ten), true),
         segment(None, Some(ten), false),
+        Segment::leaving(window),
     ];
     // Each kind of segment last (its leg ends the union) and first, with and without known counts.
     for known in [vec![], vec![BucketCount { bucket: 0, spins: 1 }; 2]] {
@@ -191,7 +192,7 @@ fn legitimate_lines() -> HashSet<String> {
                     stakes: Default::default(),
                     segments,
                     known: known.clone(),
-                    recount: None,
+                    recount: Recount { scoring: Scoring::BestMultiplier, window },
                 },
                 &table,
             ));

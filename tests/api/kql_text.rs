@@ -87,12 +87,14 @@ fn rendered(table: &TableName) -> Vec<(String, String)> {
             };
             texts.push((format!("leaderboard with counts instant{i} games{g}"), render(&query, table)));
             // Every kind of segment, alone and together, with and without known counts.
-            let segment = |rows, counts, watched| Segment { range: window, rows, counts, watched };
+            let segment =
+                |rows, counts, watched| Segment { range: window, rows, counts, watched, leaving: false };
             let kinds = [
                 segment(Some(Grain::Whole), None, false),
                 segment(Some(Grain::Every(ten)), Some(ten), true),
                 segment(Some(Grain::Whole), Some(ten), true),
                 segment(None, Some(ten), false),
+                Segment::leaving(window),
                 segment(Some(Grain::Every(hour)), Some(hour), false),
             ];
             let known = [vec![], vec![BucketCount { bucket: from.timestamp_micros(), spins: 3 }; 2]];
@@ -103,7 +105,7 @@ fn rendered(table: &TableName) -> Vec<(String, String)> {
                         stakes: stakes[g],
                         segments: vec![kind.clone()],
                         known: known.clone(),
-                        recount: None,
+                        recount: Recount { scoring: Scoring::BestMultiplier, window },
                     };
                     texts.push((
                         format!("changes {k} known{n} instant{i} games{g}"),
@@ -116,12 +118,12 @@ fn rendered(table: &TableName) -> Vec<(String, String)> {
                 stakes: stakes[g],
                 segments: kinds.to_vec(),
                 known: known[1].clone(),
-                recount: None,
+                recount: Recount { scoring: Scoring::BestMultiplier, window },
             };
             texts.push((format!("changes all instant{i} games{g}"), render_changes(&query, table)));
             // A total's recount, every total score: each kind of segment alone, and all together.
             for scoring in Scoring::ALL.into_iter().filter(|s| s.is_total()) {
-                let recount = Some(Recount { scoring, window });
+                let recount = Recount { scoring, window };
                 for (k, kind) in kinds.iter().enumerate() {
                     let query = ChangesQuery { segments: vec![kind.clone()], recount, ..query.clone() };
                     let name = format!("totals-changes {} {k} instant{i} games{g}", scoring.as_str());

@@ -85,7 +85,7 @@ async fn ranks_inside_the_table_win_their_prize_on_every_answer() {
     );
     let csv = app.get("/campaigns/all/standings.csv").await.text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "rank,playerId,score,win,stake,gameId,achievedAt,prize");
+    assert_eq!(lines[0], "rank,playerId,score,win,stake,gameId,spins,achievedAt,prize");
     assert!(lines[1].ends_with(",Gold") && lines[3].ends_with(",\"Silver, €50\""), "{csv}");
     assert!(lines[4].ends_with("Z,"), "past the table: an empty prize: {csv}");
 }
@@ -102,6 +102,6 @@ async fn a_campaign_without_a_table_says_nothing_of_prizes() {
     assert_eq!(player["player"]["rank"], 1);
     assert!(player.get("toPrize").is_none() && player.get("prizeCutoff").is_none(), "{player}");
     let csv = app.get("/campaigns/all/standings.csv").await.text().await.unwrap();
-    assert_eq!(csv.lines().next(), Some("rank,playerId,score,win,stake,gameId,achievedAt"));
+    assert_eq!(csv.lines().next(), Some("rank,playerId,score,win,stake,gameId,spins,achievedAt"));
     assert_eq!(csv.lines().count(), 2, "{csv}");
 }

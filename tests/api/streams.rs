@@ -291,7 +291,7 @@ async fn csv(app: &TestApp, path: &str) -> (String, Vec<Vec<String>>) {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     assert_eq!(
         reader.headers().unwrap(),
-        vec!["rank", "playerId", "score", "win", "stake", "gameId", "achievedAt"]
+        vec!["rank", "playerId", "score", "win", "stake", "gameId", "spins", "achievedAt"]
     );
     let rows = reader.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
     (disposition, rows)
@@ -321,7 +321,8 @@ async fn the_csv_export_is_the_whole_snapshot_on_both_backends() {
                     row[3].parse::<i64>().unwrap(),
                     row[4].parse::<i32>().unwrap(),
                     row[5].parse::<i32>().unwrap(),
-                    row[6].parse().unwrap(),
+                    row[7].parse().unwrap(),
+                    row[6].parse::<u32>().unwrap(),
                 );
                 assert_eq!(got, *want, "{path} rank {}", i + 1);
             }

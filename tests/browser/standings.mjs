@@ -278,10 +278,11 @@ async function switchWindow(page) {
 }
 
 /** The board says how its campaign scores, its columns name what entries are made of (a best
- * spin's win, stake and game, or a total's spins, wagered and won), and its first row shows them. */
+ * spin's win, stake and game and the player's spins, or a total's spins, wagered and won), and
+ * its first row shows them. */
 async function scoreShown(page, campaign, entries) {
   const total = campaign.score !== "best-multiplier";
-  const wanted = total ? ["Spins", "Wagered", "Won"] : ["Win", "Stake", "Game"];
+  const wanted = total ? ["Spins", "Wagered", "Won"] : ["Win", "Stake", "Game", "Spins"];
   const headers = () => page.$$eval("#board th.made-of", (ths) => ths.map((th) => th.textContent));
   await until(`the columns of ${campaign.id} (${campaign.score}) are ${wanted}`, async () => JSON.stringify(await headers()) === JSON.stringify(wanted), async () => JSON.stringify(await headers()));
   const scoring = await text(page, "#scoring");
@@ -289,7 +290,7 @@ async function scoreShown(page, campaign, entries) {
   if (entries.length > 0) {
     const english = new Intl.NumberFormat("en-US");
     const e = entries[0];
-    const want = total ? [e.spins, e.wagered, e.won].map((n) => english.format(n)) : [english.format(e.win), english.format(e.stake), String(e.gameId)];
+    const want = total ? [e.spins, e.wagered, e.won].map((n) => english.format(n)) : [english.format(e.win), english.format(e.stake), String(e.gameId), english.format(e.spins)];
     const first = () => page.$$eval("#board tbody tr:first-child td.num:not(.rank):not(.score)", (tds) => tds.map((td) => td.textContent));
     await until(`the first row of ${campaign.id} shows ${want}`, async () => JSON.stringify(await first()) === JSON.stringify(want), async () => JSON.stringify(await first()));
   }

@@ -10,10 +10,12 @@
 //! (spins deleted) makes the view load again. Every `--reconcile-every` the sealed buckets are
 //! watched too, which catches spins later than `--late-arrival`.
 //!
-//! A campaign's whole board keeps each player's best (a best merged again is harmless). A
-//! campaign scored by a total recounts, over the whole campaign, each player with a spin in a
-//! changed bucket, and replaces their total (a sum merged again would count twice); its sliding
-//! windows are refreshed by full queries (a window's full query reads only the window's spins).
+//! A campaign's whole board keeps each player's best (a best merged again is harmless). Every
+//! player with a spin in a changed bucket (or one that left a sliding window since the last
+//! refresh) is counted again over the whole view, and that count replaces the one held (a count
+//! merged again would count twice). A campaign scored by a total recounts its totals so, and
+//! replaces them; its sliding windows are refreshed by full queries (a window's full query reads
+//! only the window's spins).
 //! A sliding window must also forget spins that leave it: it keeps each player's [`Stairs`] (their
 //! best per bucket where no later bucket beats it), reads the spins of its tail (before its first
 //! fine boundary) at each refresh, and reads a whole hour again, finely, when the tail enters it.
@@ -115,6 +117,11 @@ pub struct Ledger {
     board: Arc<[Row]>,
     /// A sliding window's players.
     stairs: Option<Stairs>,
+    /// A sliding window's ranked players' counted spins in it (a board's rows carry theirs).
+    spins: HashMap<i32, u32>,
+    /// Where the view started at the last refresh (microseconds): a window's spins before its
+    /// start now left it since.
+    last_from: i64,
     /// When the sealed buckets were last watched (microseconds; `i64::MIN`: never).
     reconciled_at: i64,
 }
@@ -149,7 +156,16 @@ impl Ledger {
         let seal = geometry.seal(now, low, to);
         let layout = Layout::skeleton(geometry.fine, geometry.coarse, low, seal);
         let stairs = geometry.slides().then(Stairs::default);
-        Self { geometry, layout, board: Arc::from([]), stairs, reconciled_at: i64::MIN }
+        let spins = HashMap::new();
+        Self {
+            geometry,
+            layout,
+            board: Arc::from([]),
+            stairs,
+            spins,
+            last_from: from,
+            reconciled_at: i64::MIN,
+        }
     }
 
     pub fn geometry(&self) -> &Geometry {
@@ -199,7 +215,11 @@ impl Ledger {
                 rows: Some(Grain::Whole),
                 counts: None,
                 watched: false,
+                leaving: false,
             });
+        }
+        if g.slides() && self.last_from < from {
+            segments.push(Segment::leaving(window(self.last_from, from)));
         }
         let mut sealed_from = low;
         if let Some((label, bucket)) = self.layout.straddling(low) {
@@ -210,14 +230,15 @@ impl Ledger {
             } else {
                 (rows(g.fine), window(low, bucket.end))
             };
-            segments.push(Segment { range, rows, counts: Some(g.fine), watched: false });
+            segments.push(Segment { range, rows, counts: Some(g.fine), watched: false, leaving: false });
             sealed_from = bucket.end;
         }
         let reconcile = now.timestamp_micros().saturating_sub(self.reconciled_at)
             >= i64::try_from(g.reconcile_every.as_micros()).unwrap_or(i64::MAX);
         if reconcile {
             for (range, width) in self.layout.runs(sealed_from) {
-                segments.push(Segment { range, rows: rows(width), counts: Some(width), watched: true });
+                let (rows, counts) = (rows(width), Some(width));
+                segments.push(Segment { range, rows, counts, watched: true, leaving: false });
             }
             known.extend(self.layout.sealed_known(sealed_from));
         }
@@ -228,10 +249,11 @@ impl Ledger {
                 rows: rows(g.fine),
                 counts: Some(g.fine),
                 watched: true,
+                leaving: false,
             });
             known.extend(self.layout.open_known(open_from).filter(|k| k.bucket < to));
         }
-        let recount = g.scoring.is_total().then(|| Recount { scoring: g.scoring, window: window(from, to) });
+        let recount = Recount { scoring: g.scoring, window: window(from, to) };
         let query = ChangesQuery { games: g.games.clone(), stakes: g.stakes, segments, known, recount };
         let seal = g.seal(now, low, to);
         Plan { query, now: now.timestamp_micros(), from, low, seal, open_from, reconcile }
@@ -270,6 +292,7 @@ impl Ledger {
             self.reconciled_at = plan.now;
         }
         self.layout.set_open(plan.open_from, &counts);
+        self.last_from = plan.from;
         let board = match self.stairs.take() {
             Some(mut stairs) => {
                 let board = self.slide(&mut stairs, plan, &changes);
@@ -287,8 +310,9 @@ impl Ledger {
         Ok((self, board))
     }
 
-    /// A sliding window's rows: each player's best from the stairs, or from the tail.
-    fn slide(&self, stairs: &mut Stairs, plan: &Plan, changes: &Changes) -> Arc<[Row]> {
+    /// A sliding window's rows: each player's best from the stairs, or from the tail, with their
+    /// counted spins as last counted.
+    fn slide(&mut self, stairs: &mut Stairs, plan: &Plan, changes: &Changes) -> Arc<[Row]> {
         let fine = self.geometry.fine.micros();
         let mut tail: HashMap<i32, Row> = HashMap::new();
         for change in &changes.rows {
@@ -310,6 +334,13 @@ impl Ledger {
             })
             .collect();
         rows.extend(tail.into_values());
+        self.spins.extend(changes.counted.iter().map(|c| (c.player_id, c.spins)));
+        let mut ranked = HashMap::with_capacity(rows.len());
+        for row in &mut rows {
+            row.spins = self.spins.get(&row.player_id).copied().unwrap_or(0);
+            ranked.insert(row.player_id, row.spins);
+        }
+        self.spins = ranked;
         rows.sort_unstable_by(Row::rank_order);
         rows.into()
     }
@@ -317,13 +348,17 @@ impl Ledger {
     /// Bytes held, for the engine's memory bound (a campaign's board is its snapshot's rows,
     /// counted there).
     pub fn bytes(&self) -> usize {
-        self.layout.bytes() + self.stairs.as_ref().map_or(0, Stairs::bytes)
+        self.layout.bytes()
+            + self.stairs.as_ref().map_or(0, Stairs::bytes)
+            + self.spins.capacity() * (size_of::<(i32, u32)>() + 1)
     }
 }
 
-/// `board` with every player's best merged with the rows read: unchanged players keep their
-/// order, the changed ones are ranked and merged in.
+/// `board` with every player's best merged with the rows read, and the recounted players'
+/// counted spins: unchanged players keep their order, the changed ones are ranked and merged in.
 fn merge(board: &Arc<[Row]>, changes: &Changes) -> Arc<[Row]> {
+    let spins: HashMap<i32, u32> = changes.counted.iter().map(|c| (c.player_id, c.spins)).collect();
+    let counted = |row: &Row| Row { spins: spins.get(&row.player_id).copied().unwrap_or(row.spins), ..*row };
     let mut best: HashMap<i32, Row> = HashMap::with_capacity(changes.rows.len());
     for change in &changes.rows {
         let row = change.row;
@@ -335,7 +370,7 @@ fn merge(board: &Arc<[Row]>, changes: &Changes) -> Arc<[Row]> {
             })
             .or_insert(row);
     }
-    if best.is_empty() {
+    if best.is_empty() && spins.is_empty() {
         return board.clone();
     }
     let mut kept = Vec::with_capacity(board.len() + best.len());
@@ -343,16 +378,13 @@ fn merge(board: &Arc<[Row]>, changes: &Changes) -> Arc<[Row]> {
         match best.get(&row.player_id) {
             Some(new) if !new.beats(row) => {
                 best.remove(&row.player_id);
-                kept.push(*row);
+                kept.push(counted(row));
             }
             Some(_) => {}
-            None => kept.push(*row),
+            None => kept.push(counted(row)),
         }
     }
-    if best.is_empty() {
-        return board.clone();
-    }
-    interleave(kept, best.into_values().collect())
+    interleave(kept, best.values().map(counted).collect())
 }
 
 /// `board` with each recounted player's total in place of what it held: unchanged players keep

@@ -216,17 +216,17 @@ let lastPrizeRank = null;
 
 /** How each score format reads, and what its entries are made of (the columns after Score). */
 const SCORES = {
-  "best-multiplier": { label: "best single-spin multiplier (win ÷ stake)", columns: ["Win", "Stake", "Game"] },
+  "best-multiplier": { label: "best single-spin multiplier (win ÷ stake)", columns: ["Win", "Stake", "Game", "Spins"] },
   "total-multiplier": { label: "total multiplier (sum of win ÷ stake over counted spins)", columns: ["Spins", "Wagered", "Won"] },
   "total-win": { label: "total won over counted spins", columns: ["Spins", "Wagered", "Won"] },
   "total-stake": { label: "turnover (total staked over counted spins)", columns: ["Spins", "Wagered", "Won"] },
   spins: { label: "number of counted spins", columns: ["Spins", "Wagered", "Won"] },
 };
 
-/** The cells an entry is made of: its best spin, or a total's spins and sums. */
+/** The cells an entry is made of: its best spin and counted spins, or a total's spins and sums. */
 function madeOf(entry) {
-  return entry.spins === undefined
-    ? [numbers.format(entry.win), numbers.format(entry.stake), String(entry.gameId)]
+  return entry.wagered === undefined
+    ? [numbers.format(entry.win), numbers.format(entry.stake), String(entry.gameId), numbers.format(entry.spins)]
     : [numbers.format(entry.spins), numbers.format(entry.wagered), numbers.format(entry.won)];
 }
 
@@ -296,7 +296,16 @@ async function campaignBoard() {
   const scoring = SCORES[campaign.score] ?? SCORES["best-multiplier"];
   $("scoring").textContent = scoring.label;
   for (const table of document.querySelectorAll("table.board")) {
-    table.querySelectorAll("th.made-of").forEach((th, i) => (th.textContent = scoring.columns[i]));
+    const shownNow = table.querySelectorAll("th.made-of");
+    shownNow[0].before(
+      ...scoring.columns.map((name) => {
+        const th = document.createElement("th");
+        th.className = "num made-of";
+        th.textContent = name;
+        return th;
+      }),
+    );
+    shownNow.forEach((th) => th.remove());
   }
   const [minStake, maxStake, maxSpins] = [campaign["min-stake"], campaign["max-stake"], campaign["max-spins"]];
   $("stakes-fact").hidden = minStake === undefined && maxStake === undefined && maxSpins === undefined;

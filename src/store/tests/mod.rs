@@ -12,11 +12,12 @@ use rand::{RngExt, SeedableRng};
 use super::*;
 use crate::leaderboard::{Stakes, Window};
 
-/// A standing as compared: (player, win, stake, game, achieved at in µs).
-type Row = (i32, i64, i32, i32, i64);
+/// A standing as compared: (player, win, stake, game, achieved at in µs, counted spins).
+type Row = (i32, i64, i32, i32, i64, u32);
 
 /// Every ranked player of the view, straight from the definition: a player's row is their
-/// best ratio, earliest, then larger stake, then smaller game; ranks by score, time, player.
+/// best ratio, earliest, then larger stake, then smaller game, with their number of spins of a
+/// qualifying stake (losing ones too); ranks by score, time, player.
 fn oracle(spins: &[Spin], window: &Window, (games, stakes): (Option<&[i32]>, Stakes)) -> Vec<Row> {
     let ratio = |s: &Spin| s.win as f64 / f64::from(s.stake);
     let row_order = |a: &Spin, b: &Spin| {
@@ -27,14 +28,18 @@ fn oracle(spins: &[Spin], window: &Window, (games, stakes): (Option<&[i32]>, Sta
             .then(a.game_id.cmp(&b.game_id))
     };
     let mut best: BTreeMap<i32, &Spin> = BTreeMap::new();
+    let mut count: BTreeMap<i32, u32> = BTreeMap::new();
     let counted = spins.iter().filter(|s| {
-        s.win > 0
-            && stakes.qualifies(s.stake)
+        stakes.qualifies(s.stake)
             && window.from <= s.event_time
             && s.event_time < window.to
             && games.is_none_or(|g| g.contains(&s.game_id))
     });
     for spin in counted {
+        *count.entry(spin.player_id).or_default() += 1;
+        if spin.win <= 0 {
+            continue;
+        }
         let mine = best.entry(spin.player_id).or_insert(spin);
         if row_order(spin, mine).is_lt() {
             *mine = spin;
@@ -47,7 +52,9 @@ fn oracle(spins: &[Spin], window: &Window, (games, stakes): (Option<&[i32]>, Sta
             .then(a.event_time.cmp(&b.event_time))
             .then(a.player_id.cmp(&b.player_id))
     });
-    rows.iter().map(|s| (s.player_id, s.win, s.stake, s.game_id, micros(s.event_time))).collect()
+    rows.iter()
+        .map(|s| (s.player_id, s.win, s.stake, s.game_id, micros(s.event_time), count[&s.player_id]))
+        .collect()
 }
 
 fn start() -> DateTime<Utc> {
@@ -140,7 +147,7 @@ async fn check_stakes(
     };
     let got = store.leaderboard(&query).await.unwrap();
     let shown: Vec<Row> =
-        got.rows.iter().map(|s| (s.player_id, s.win, s.stake, s.game_id, s.achieved_us)).collect();
+        got.rows.iter().map(|s| (s.player_id, s.win, s.stake, s.game_id, s.achieved_us, s.spins)).collect();
     assert_eq!(shown, expected[..expected.len().min(cap as usize)], "{query:?}");
     assert_eq!(got.total, expected.len() as u64, "{query:?}");
 }
@@ -387,16 +394,16 @@ async fn a_trimmed_version_1_store_is_migrated() {
         })
         .await
         .unwrap();
-    assert_eq!(meta, [("schema".to_owned(), 4)]);
+    assert_eq!(meta, [("schema".to_owned(), 5)]);
     let whole = scope(0, 10 * DAY, None);
     store.track(vec![whole.clone()]).await.unwrap();
     check(&store, &spins, whole.window, None, 1_000_000).await;
 }
 
-/// A version-2 store (scopes keyed without stakes) keeps its rollup when opened: only the scope
-/// tables are laid out anew, so a big store does not recompute months of spins at start-up.
+/// A version-4 store (no counts of spins, losing spins outside the rollup and scopes) is laid out
+/// anew when opened: every board then counts each player's spins, losing ones too.
 #[tokio::test]
-async fn a_version_2_store_keeps_its_rollup_and_gets_new_scopes() {
+async fn a_version_4_store_is_rebuilt_with_counted_spins() {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = StdRng::seed_from_u64(8);
     let spins = spins(&mut rng, 2000, 10);
@@ -408,20 +415,22 @@ async fn a_version_2_store_keeps_its_rollup_and_gets_new_scopes() {
     {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE ScopeBest; DROP TABLE Scope;
-             CREATE TABLE Scope (ScopeID INTEGER PRIMARY KEY, WindowFrom INTEGER NOT NULL,
-                 WindowTo INTEGER NOT NULL, Games TEXT NOT NULL, UNIQUE (WindowFrom, WindowTo, Games));
-             UPDATE Meta SET Value = 2 WHERE Key = 'schema';
-             INSERT INTO Rollup VALUES (1, 0, 0, 0, 0.0, 0, 0, 0, 0);",
+            "DELETE FROM Rollup WHERE Score = 0; ALTER TABLE Rollup DROP COLUMN Spins;
+             DROP INDEX ScopeBest_by_rank; ALTER TABLE ScopeBest DROP COLUMN Spins;
+             UPDATE Meta SET Value = 4 WHERE Key = 'schema';",
         )
         .unwrap();
     }
     let store = EmbeddedStore::open(dir.path()).await.unwrap();
-    let marker: i64 = store
-        .read(|c| c.query_row("SELECT count(*) FROM Rollup WHERE Span = 1", [], |r| r.get(0)))
+    let losing: i64 = store
+        .read(|c| c.query_row("SELECT count(*) FROM Rollup WHERE Score = 0 AND Spins > 0", [], |r| r.get(0)))
         .await
         .unwrap();
-    assert_eq!(marker, 1, "the rollup was kept, not recomputed");
+    assert!(losing > 0, "the rollup was recomputed with losing spins' counts");
+    for _ in 0..20 {
+        let (window, games) = random_query(&mut rng, 10);
+        check(&store, &spins, window, games, 1_000_000).await;
+    }
     let bounded = Scope { stakes: Stakes::new(Some(2), None).unwrap(), ..scope(0, 10 * DAY, None) };
     store.track(vec![bounded.clone()]).await.unwrap();
     check_stakes(&store, &spins, bounded.window, (None, bounded.stakes), 1_000_000).await;

@@ -172,8 +172,10 @@ async fn first_spins_count_from_the_campaigns_start_in_the_spin_order() {
                     want.len()
                 } else {
                     let want = super::oracle(&counted, &window, any);
-                    let shown: Vec<Row> =
-                        got.iter().map(|r| (r.player_id, r.win, r.stake, r.game_id, r.achieved_us)).collect();
+                    let shown: Vec<Row> = got
+                        .iter()
+                        .map(|r| (r.player_id, r.win, r.stake, r.game_id, r.achieved_us, r.spins))
+                        .collect();
                     assert_eq!(shown, want, "{query:?}");
                     want.len()
                 };

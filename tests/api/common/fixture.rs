@@ -41,8 +41,8 @@ pub struct Fixture {
     pub spins: Vec<Spin>,
 }
 
-/// Expected standing: (playerId, score, win, stake, gameId, achievedAt).
-pub type Row = (i32, f64, i64, i32, i32, DateTime<Utc>);
+/// Expected standing: (playerId, score, win, stake, gameId, achievedAt, spins).
+pub type Row = (i32, f64, i64, i32, i32, DateTime<Utc>, u32);
 
 impl Fixture {
     pub fn new() -> Self {
@@ -205,15 +205,21 @@ pub fn first_spins(spins: &[Spin], c: &CampaignDef, to: DateTime<Utc>) -> Vec<bo
     counted
 }
 
-/// Every player ranked among `spins` in `[from, to)` for campaign `c`, in rank order.
+/// Every player ranked among `spins` in `[from, to)` for campaign `c`, in rank order, each with
+/// their number of counted spins (losing ones too).
 pub fn standings(spins: &[Spin], c: &CampaignDef, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Row> {
     let mut best: std::collections::BTreeMap<i32, Row> = Default::default();
+    let mut counted: std::collections::BTreeMap<i32, u32> = Default::default();
     let first = first_spins(spins, c, to);
     for (s, _) in spins.iter().zip(first).filter(|(_, first)| *first) {
-        if s.win <= 0 || !qualifies(s, c, (from, to)) {
+        if !qualifies(s, c, (from, to)) {
             continue;
         }
-        let row = (s.player, s.win as f64 / f64::from(s.stake), s.win, s.stake, s.game, s.time);
+        *counted.entry(s.player).or_default() += 1;
+        if s.win <= 0 {
+            continue;
+        }
+        let row = (s.player, s.win as f64 / f64::from(s.stake), s.win, s.stake, s.game, s.time, 0);
         // The spin that set the score: best ratio, earliest, larger stake, smaller game.
         let better = |old: &Row| {
             row.1
@@ -227,7 +233,8 @@ pub fn standings(spins: &[Spin], c: &CampaignDef, from: DateTime<Utc>, to: DateT
             best.insert(s.player, row);
         }
     }
-    let mut rows: Vec<Row> = best.into_values().collect();
+    let mut rows: Vec<Row> =
+        best.into_values().map(|r| (r.0, r.1, r.2, r.3, r.4, r.5, counted[&r.0])).collect();
     rows.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.5.cmp(&b.5)).then(a.0.cmp(&b.0)));
     rows
 }

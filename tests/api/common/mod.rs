@@ -217,6 +217,7 @@ pub fn row(e: &serde_json::Value) -> fixture::Row {
         int("stake") as i32,
         int("gameId") as i32,
         time,
+        int("spins") as u32,
     )
 }
 
