@@ -47,7 +47,9 @@ WITH candidates AS (
 ),
 best AS (
     -- Each player's best ratio, first reached earliest, and their counted spins.
-    SELECT *, row_number() OVER mine AS n, SUM(Spins) OVER (PARTITION BY PlayerID) AS Counted
+    -- One sort: the count is summed over the whole of the player's ordered partition.
+    SELECT *, row_number() OVER mine AS n,
+           SUM(Spins) OVER (mine ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS Counted
     FROM candidates
     WINDOW mine AS (PARTITION BY PlayerID ORDER BY Score DESC, EventTime ASC, Stake DESC, GameID ASC)
 )

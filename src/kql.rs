@@ -2,7 +2,8 @@
 //! ADX, by filling the typed holes of `kql/leaderboard.kql` (the best multiplier),
 //! `kql/totals.kql` (a score that is a sum), `kql/changes.kql` and `kql/totals-changes.kql`
 //! from validated values; a campaign counting only first spins has `kql/first-spins.kql` before
-//! its standings template, which then reads `counted` in place of the table. No
+//! its standings template, which then reads `counted` in place of the table (and its incremental
+//! refresh `kql/first-changes.kql` before both, which name the players to rank again). No
 //! request text ever reaches the output: every hole is written by a function of a typed value
 //! (a datetime, an integer, a list of integers, a bucket width, a score format, a validated
 //! table name).
@@ -13,7 +14,8 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Timelike, Utc};
 
 use crate::leaderboard::{
-    ChangesQuery, CountRun, Grain, LeaderboardQuery, Recount, Scoring, Segment, Stakes, Width, Window,
+    ChangesQuery, CountRun, FirstSpins, Grain, LeaderboardQuery, Recount, Scoring, Segment, Stakes, Width,
+    Window,
 };
 
 /// An ADX table name: a plain identifier, rendered bracket-quoted so a name that happens to be
@@ -102,6 +104,8 @@ static FIRST_SPINS: LazyLock<Template> =
     LazyLock::new(|| Template::parse(include_str!("../kql/first-spins.kql")));
 static TOTALS_CHANGES: LazyLock<Template> =
     LazyLock::new(|| Template::parse(include_str!("../kql/totals-changes.kql")));
+static FIRST_CHANGES: LazyLock<Template> =
+    LazyLock::new(|| Template::parse(include_str!("../kql/first-changes.kql")));
 
 impl Template {
     fn parse(template: &'static str) -> Self {
@@ -187,29 +191,56 @@ fn hole(name: &str) -> Hole {
 
 /// The standings query for `query` against `table`: the best multiplier's, or the totals'.
 pub fn render(query: &LeaderboardQuery, table: &TableName) -> String {
-    let template = if query.scoring.is_total() { &TOTALS } else { &LEADERBOARD };
     let counted = (query.games.as_deref(), query.stakes);
-    let mut text = String::new();
-    if let Some(first) = query.first {
-        text = FIRST_SPINS.render(counted, |out, hole| match hole {
-            Hole::Table => write!(out, "{table}").expect("writing to a String"),
-            Hole::Since => write_datetime(out, first.since),
-            Hole::To => write_datetime(out, query.window.to),
-            Hole::Last => write!(out, "{}", first.max.get() - 1).expect("writing to a String"),
-            other => unreachable!("{other:?} is not a hole of first-spins.kql"),
-        });
-        text.push('\n');
+    // The counts count every spin that may count (for first spins, not only the first ones).
+    let source = if query.first.is_some() { "qualifying" } else { "spins" };
+    let counts = |out: &mut String| query.counts.iter().for_each(|run| write_count_run(out, run, source));
+    let of =
+        Standings { scoring: query.scoring, window: query.window, first: query.first, limit: query.limit };
+    of.render(counted, &table.to_string(), counts)
+}
+
+/// What a standings text computes: every player's standing over `window`, scored by `scoring`
+/// (of their first spins only, with `first`), at most `limit` of them.
+struct Standings {
+    scoring: Scoring,
+    window: Window,
+    first: Option<FirstSpins>,
+    limit: u32,
+}
+
+impl Standings {
+    /// The text over `table` (a table, or a table's spins of some players): first-spins.kql for
+    /// first spins, then the score's standings template, `counts` writing the legs after its total.
+    fn render(
+        &self,
+        counted: (Option<&[i32]>, Stakes),
+        table: &str,
+        mut counts: impl FnMut(&mut String),
+    ) -> String {
+        let template = if self.scoring.is_total() { &TOTALS } else { &LEADERBOARD };
+        let mut text = String::new();
+        if let Some(first) = self.first {
+            text = FIRST_SPINS.render(counted, |out, hole| match hole {
+                Hole::Table => out.push_str(table),
+                Hole::Since => write_datetime(out, first.since),
+                Hole::To => write_datetime(out, self.window.to),
+                Hole::Last => write!(out, "{}", first.max.get() - 1).expect("writing to a String"),
+                other => unreachable!("{other:?} is not a hole of first-spins.kql"),
+            });
+            text.push('\n');
+        }
+        text + &template.render(counted, |out, hole| match hole {
+            Hole::Table if self.first.is_some() => out.push_str("counted"),
+            Hole::Table => out.push_str(table),
+            Hole::From => write_datetime(out, self.window.from),
+            Hole::To => write_datetime(out, self.window.to),
+            Hole::Limit => write!(out, "{}", self.limit).expect("writing to a String"),
+            Hole::Counts => counts(out),
+            Hole::Points => out.push_str(points(self.scoring)),
+            other => unreachable!("{other:?} is not a hole of the standings templates"),
+        })
     }
-    text + &template.render(counted, |out, hole| match hole {
-        Hole::Table if query.first.is_some() => out.push_str("counted"),
-        Hole::Table => write!(out, "{table}").expect("writing to a String"),
-        Hole::From => write_datetime(out, query.window.from),
-        Hole::To => write_datetime(out, query.window.to),
-        Hole::Limit => write!(out, "{}", query.limit).expect("writing to a String"),
-        Hole::Counts => query.counts.iter().for_each(|run| write_count_run(out, run)),
-        Hole::Points => out.push_str(points(query.scoring)),
-        other => unreachable!("{other:?} is not a hole of the standings templates"),
-    })
 }
 
 /// What one counted spin adds to a total, as [`Scoring::points`] says, over the columns `Won`
@@ -225,11 +256,16 @@ fn points(scoring: Scoring) -> &'static str {
 }
 
 /// The changes query for `query` against `table`: best spins per bucket and their players'
-/// counts, or a total's recount.
+/// counts, a total's recount, or first spins' standings of the players to rank again.
 pub fn render_changes(query: &ChangesQuery, table: &TableName) -> String {
-    let Recount { scoring, window } = query.recount;
-    let template = if scoring.is_total() { &TOTALS_CHANGES } else { &CHANGES };
-    template.render((query.games.as_deref(), query.stakes), |out, hole| match hole {
+    let Recount { scoring, window, first } = query.recount;
+    let template = match first {
+        Some(_) => &FIRST_CHANGES,
+        None if scoring.is_total() => &TOTALS_CHANGES,
+        None => &CHANGES,
+    };
+    let counted = (query.games.as_deref(), query.stakes);
+    let text = template.render(counted, |out, hole| match hole {
         Hole::Segments => {
             for (i, segment) in query.segments.iter().enumerate() {
                 out.push_str(if i == 0 { "\n    (" } else { ",\n    (" });
@@ -252,12 +288,23 @@ pub fn render_changes(query: &ChangesQuery, table: &TableName) -> String {
         Hole::To => write_datetime(out, window.to),
         Hole::Points => out.push_str(points(scoring)),
         other => unreachable!("{other:?} is not a hole of the changes templates"),
-    })
+    });
+    if first.is_none() {
+        return text;
+    }
+    // Their standings from their first spins, every one of them, then the counts and who left.
+    let of = Standings { scoring, window, first, limit: u32::MAX };
+    let theirs = format!("{table}\n| where PlayerID in (players)");
+    let after = |out: &mut String| {
+        out.push_str(",\n    (counts),\n    (players\n    | join kind=leftanti standings on PlayerID");
+        out.push_str("\n    | project PlayerID, Counted = tolong(0))");
+    };
+    text + "\n" + &of.render(counted, &theirs, after)
 }
 
-/// `,\n    (spins | where <range> | summarize Spins = count() by Bucket = bin(EventTime, w))`
-fn write_count_run(out: &mut String, run: &CountRun) {
-    out.push_str(",\n    (spins\n    | where ");
+/// `,\n    (<source> | where <range> | summarize Spins = count() by Bucket = bin(EventTime, w))`
+fn write_count_run(out: &mut String, run: &CountRun, source: &str) {
+    write!(out, ",\n    ({source}\n    | where ").expect("writing to a String");
     write_range(out, run.range);
     out.push_str("\n    | summarize Spins = count() by Bucket = ");
     write_bin(out, run.width);

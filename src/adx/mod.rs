@@ -78,11 +78,26 @@ impl Backend for AdxBackend {
 
     async fn changes(&self, query: &ChangesQuery) -> Result<Changes, BackendError> {
         let answer = self.run(&kql::render_changes(query, &self.config.table)).await?;
-        if answer.total.is_some() || answer.buckets.len() != answer.rows.len() {
-            return Err(BackendError::Malformed("the answer is not one of changes".into()));
-        }
-        let rows = answer.buckets.into_iter().zip(answer.rows).map(|(bucket, row)| BucketRow { bucket, row });
-        Ok(Changes { rows: rows.collect(), counts: answer.counts, counted: answer.counted })
+        let malformed = || BackendError::Malformed("the answer is not one of changes".into());
+        let rows: Vec<BucketRow> = if query.recount.first.is_some() {
+            // Whole standings (with their total, which says nothing here): the view's rows.
+            if !answer.buckets.is_empty() {
+                return Err(malformed());
+            }
+            let bucket = query.recount.window.from.timestamp_micros();
+            answer.rows.into_iter().map(|row| BucketRow { bucket, row }).collect()
+        } else {
+            if answer.total.is_some() || answer.buckets.len() != answer.rows.len() {
+                return Err(malformed());
+            }
+            answer
+                .buckets
+                .into_iter()
+                .zip(answer.rows)
+                .map(|(bucket, row)| BucketRow { bucket, row })
+                .collect()
+        };
+        Ok(Changes { rows, counts: answer.counts, counted: answer.counted })
     }
 
     async fn ping(&self) -> Result<(), BackendError> {

@@ -14,8 +14,8 @@ use tokio::sync::broadcast;
 
 use crate::backend::{Arrived, Backend, BackendError, Standings};
 use crate::leaderboard::{
-    BucketCount, BucketRow, Changes, ChangesQuery, Counted, Grain, LeaderboardQuery, Recount, Row, Stakes,
-    Window, reduce,
+    BucketCount, BucketRow, Changes, ChangesQuery, Counted, FirstSpins, Grain, LeaderboardQuery, Recount,
+    Row, Stakes, Window, reduce,
 };
 
 /// What one call does before (or instead of) answering.
@@ -91,19 +91,19 @@ impl Memory {
             .collect()
     }
 
+    /// The spins counted in `window`: every qualifying one, or with `first` each player's first
+    /// ones from the campaign's start that fall inside it.
+    fn view(&self, window: Window, counted: (Option<&[i32]>, Stakes), first: Option<FirstSpins>) -> Vec<Row> {
+        let Some(first) = first else { return self.counted(window, counted) };
+        let mut spins = self.counted(Window { from: first.since, to: window.to }, counted);
+        first.keep(&mut spins);
+        spins.retain(|s| s.achieved_us >= window.from.timestamp_micros());
+        spins
+    }
+
     pub fn standings_now(&self, query: &LeaderboardQuery) -> Standings {
         let counted = (query.games.as_deref(), query.stakes);
-        let spins = match query.first {
-            // Every qualifying spin from the campaign's start, each player's first ones kept.
-            Some(first) => {
-                let since = Window { from: first.since, to: query.window.to };
-                let mut spins = self.counted(since, counted);
-                first.keep(&mut spins);
-                spins.retain(|s| s.achieved_us >= query.window.from.timestamp_micros());
-                spins
-            }
-            None => self.counted(query.window, counted),
-        };
+        let spins = self.view(query.window, counted, query.first);
         let mut rows = reduce::standings(&spins, query.scoring);
         rows.sort_by(Row::rank_order);
         let total = rows.len() as u64;
@@ -119,7 +119,7 @@ impl Memory {
     pub fn changes_now(&self, query: &ChangesQuery) -> Changes {
         let known: HashMap<i64, u64> = query.known.iter().map(|k| (k.bucket, k.spins)).collect();
         let counted = (query.games.as_deref(), query.stakes);
-        let Recount { scoring, window } = query.recount;
+        let Recount { scoring, window, first } = query.recount;
         let mut counts = Vec::new();
         let mut rows = Vec::new();
         let mut recounted = HashSet::new();
@@ -146,23 +146,30 @@ impl Memory {
                 let wanted: Vec<(i64, Row)> =
                     spins.iter().filter(|s| changed(s)).map(|s| (label(s), *s)).collect();
                 recounted.extend(wanted.iter().map(|(_, s)| s.player_id));
-                if !scoring.is_total() {
+                if !query.recount.replaces() {
                     let won = wanted.into_iter().filter(|(_, s)| s.counts());
                     rows.extend(bests(won).into_iter().map(|((bucket, _), row)| BucketRow { bucket, row }));
                 }
             }
             counts.extend(segment_counts.unwrap_or_default());
         }
-        let theirs: Vec<Row> =
-            self.counted(window, counted).into_iter().filter(|s| recounted.contains(&s.player_id)).collect();
+        let theirs: Vec<Row> = self
+            .view(window, counted, first)
+            .into_iter()
+            .filter(|s| recounted.contains(&s.player_id))
+            .collect();
         let mut spins: BTreeMap<i32, u32> = BTreeMap::new();
         theirs.iter().for_each(|s| *spins.entry(s.player_id).or_default() += 1);
         let counted = spins.into_iter().map(|(player_id, spins)| Counted { player_id, spins });
-        if scoring.is_total() {
+        if query.recount.replaces() {
             let bucket = window.from.timestamp_micros();
             let totals = reduce::standings(&theirs, scoring);
+            let ranked: HashSet<i32> = totals.iter().map(|r| r.player_id).collect();
+            let mut unranked: Vec<i32> = recounted.into_iter().filter(|p| !ranked.contains(p)).collect();
+            unranked.sort_unstable();
+            let counted = unranked.into_iter().map(|player_id| Counted { player_id, spins: 0 }).collect();
             rows.extend(totals.into_iter().map(|row| BucketRow { bucket, row }));
-            return Changes { rows, counts, counted: vec![] };
+            return Changes { rows, counts, counted };
         }
         Changes { rows, counts, counted: counted.collect() }
     }

@@ -77,7 +77,7 @@ fn changes_render_segments_and_known_counts() {
         Segment::leaving(window()),
     ];
     let known = vec![BucketCount { bucket: 1_700_000_000_000_000, spins: 12 }];
-    let recount = Recount { scoring: Scoring::BestMultiplier, window: window() };
+    let recount = Recount { scoring: Scoring::BestMultiplier, window: window(), first: None };
     let query = ChangesQuery { games: Some(vec![4]), stakes: Default::default(), segments, known, recount };
     let text = render_changes(&query, &TableName::parse("where").unwrap());
     assert!(text.starts_with("let spins = union\n    (['where']\n    | where EventTime >= "), "{text}");
@@ -120,7 +120,7 @@ fn changes_render_segments_and_known_counts() {
 
     // A total's recount: the same buckets, then the players with a spin in a changed one summed
     // again over the whole view, every spin of a qualifying stake counted.
-    let recount = Recount { scoring: Scoring::TotalStake, window: window() };
+    let recount = Recount { scoring: Scoring::TotalStake, window: window(), first: None };
     let totals = render_changes(&ChangesQuery { recount, ..query }, &TableName::default());
     assert!(totals.starts_with("let spins = union\n    (['GamePlay']"), "{totals}");
     assert!(totals.contains("| where Stake > 0\n| where GameID in (4)\n| project PlayerID"), "{totals}");
@@ -175,13 +175,36 @@ fn first_spins_come_before_the_standings_which_read_them_in_place_of_the_table()
     for scoring in [Scoring::BestMultiplier, Scoring::TotalWin] {
         let text =
             render(&LeaderboardQuery { first, scoring, ..query(Some(vec![2])) }, &TableName::default());
-        assert!(text.starts_with("let counted = ['GamePlay']\n| where EventTime >= datetime(2026-10-30T00:00:00.0000000Z) and EventTime < datetime(2026-11-24T12:30:05.1234560Z)\n"), "{text}");
+        assert!(text.starts_with("let qualifying = ['GamePlay']\n| where EventTime >= datetime(2026-10-30T00:00:00.0000000Z) and EventTime < datetime(2026-11-24T12:30:05.1234560Z)\n"), "{text}");
+        assert!(text.contains("let counted = qualifying\n| extend Lose"), "{text}");
         assert!(text.contains("array_slice(array_sort_asc(make_list(Key)), 0, 49) by PlayerID"), "{text}");
         assert!(
             text.contains("let spins = counted\n| where EventTime >= datetime(2026-11-01T00:00:00.0000000Z)"),
             "{text}"
         );
         assert_eq!(text.matches("['GamePlay']").count(), 1, "the table is read once: {text}");
+        assert!(!text.contains("//") && !text.contains('{'), "comments and holes are gone: {text}");
+        // A board's first load counts every spin that may count, not only the first ones.
+        let ten = Width::seconds(10).unwrap();
+        let counts = vec![CountRun { range: window(), width: ten }];
+        let loaded =
+            render(&LeaderboardQuery { first, scoring, counts, ..query(None) }, &TableName::default());
+        assert!(loaded.ends_with("(qualifying\n    | where EventTime >= datetime(2026-11-01T00:00:00.0000000Z) and EventTime < datetime(2026-11-24T12:30:05.1234560Z)\n    | summarize Spins = count() by Bucket = bin(EventTime, 10s))"), "{loaded}");
+        // An incremental refresh ranks again, from their first spins, the players it names.
+        let segments = vec![Segment::leaving(window())];
+        let recount = Recount { scoring, window: window(), first };
+        let changes = ChangesQuery {
+            games: Some(vec![2]),
+            stakes: Default::default(),
+            segments,
+            known: vec![],
+            recount,
+        };
+        let text = render_changes(&changes, &TableName::default());
+        assert!(text.starts_with("let watched = union\n    (['GamePlay']\n"), "{text}");
+        assert!(text.contains("let qualifying = ['GamePlay']\n| where PlayerID in (players)\n| where EventTime >= datetime(2026-10-30"), "{text}");
+        assert!(text.contains("| take 4294967295\n"), "every one of them: {text}");
+        assert!(text.ends_with("(counts),\n    (players\n    | join kind=leftanti standings on PlayerID\n    | project PlayerID, Counted = tolong(0))"), "{text}");
         assert!(!text.contains("//") && !text.contains('{'), "comments and holes are gone: {text}");
     }
 }

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use super::{Row, Scoring, Window};
+use super::{FirstSpins, Row, Scoring, Window};
 
 /// A bucket width: whole seconds, dividing a day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -106,11 +106,22 @@ pub struct ChangesQuery {
 /// bucket and each such player's number of counted spins comes back beside them
 /// ([`Changes::counted`]). A sum (a count too) is not idempotent under re-reads, so it is
 /// recounted whole rather than added to. Counts count every spin of a qualifying stake, losing
-/// ones too (each changes a player's spins).
+/// ones too (each changes a player's spins). With `first`, every such player is ranked again
+/// from their first spins (read again from `first.since`), whatever the score, and the rows are
+/// their whole standings over `window` (labelled `window.from`), which replace theirs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recount {
     pub scoring: Scoring,
     pub window: Window,
+    pub first: Option<FirstSpins>,
+}
+
+impl Recount {
+    /// Whether the rows are whole standings that replace the held ones (a total's, or any score
+    /// of first spins), rather than bests per bucket merged in.
+    pub fn replaces(&self) -> bool {
+        self.scoring.is_total() || self.first.is_some()
+    }
 }
 
 /// How many counted spins a bucket holds.
@@ -127,8 +138,9 @@ pub struct BucketRow {
     pub row: Row,
 }
 
-/// A recounted player's counted spins over the whole view (the best multiplier's; a player with
-/// none in the view is not listed).
+/// A recounted player's counted spins over the whole view: for bests per bucket, every recounted
+/// player with a spin in the view; for whole standings ([`Recount::replaces`]), each recounted
+/// player who does not rank (who leaves the board), with 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counted {
     pub player_id: i32,
@@ -136,8 +148,7 @@ pub struct Counted {
 }
 
 /// The answer: rows of every rows segment (watched ones: of their changed buckets only), the
-/// count of every bucket that holds a counted spin in a counts segment, and, for the best
-/// multiplier, each recounted player's spins.
+/// count of every bucket that holds a counted spin in a counts segment, and [`Counted`].
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Changes {
     pub rows: Vec<BucketRow>,

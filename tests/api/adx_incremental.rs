@@ -227,7 +227,7 @@ async fn the_changes_query_answers_as_its_reference_on_a_real_engine() {
             stakes: Default::default(),
             segments: segments.clone(),
             known: vec![],
-            recount: Recount { scoring: Scoring::BestMultiplier, window: window(60, 0) },
+            recount: Recount { scoring: Scoring::BestMultiplier, window: window(60, 0), first: None },
         };
         // Know the right count of half the watched buckets, a wrong one of the others.
         let (_, counts, _) = reference(&fixture.spins, &query);

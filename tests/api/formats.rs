@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::common::faults::FaultProxy;
 use crate::common::fixture::{CampaignDef, Fixture, SPANS, Spin, first_spins, qualifies, standings};
-use crate::common::{Engine, TestApp, both_backends, eventually, rows, spawn_on_cluster};
+use crate::common::{Engine, TestApp, both_backends, eventually, rows, spawn_on_cluster, within};
 use crate::leaderboards::span;
 
 /// A total as the oracle reads the documented semantics: (playerId, points, spins, wagered, won,
@@ -219,11 +219,18 @@ async fn a_totals_campaign_says_how_it_scores_and_its_prize_edge_in_exact_units(
     drop(dir);
 }
 
-/// Whether the board at `path` is exactly the oracle's for the window it states.
-async fn exact(app: &TestApp, c: &CampaignDef, spins: &[Spin]) -> bool {
-    let body = app.json(&format!("/campaigns/{}/top?limit=1000", c.id)).await;
+/// Whether `c`'s board of `view` (`top`, `window?last=...`) is exactly the oracle's for the
+/// window it states.
+async fn exact(app: &TestApp, c: &CampaignDef, view: &str, spins: &[Spin]) -> bool {
+    let sep = if view.contains('?') { '&' } else { '?' };
+    let body = app.json(&format!("/campaigns/{}/{view}{sep}limit=1000", c.id)).await;
     let at = |v: &Value| v.as_str().unwrap().parse::<DateTime<Utc>>().unwrap();
-    let want: Vec<_> = totals(spins, c, at(&body["window"]["from"]), at(&body["window"]["to"]))
+    let (from, to) = (at(&body["window"]["from"]), at(&body["window"]["to"]));
+    if c.score == "best-multiplier" {
+        let want = standings(spins, c, from, to);
+        return body["total"] == want.len() && rows(&body["entries"], 1) == want;
+    }
+    let want: Vec<_> = totals(spins, c, from, to)
         .into_iter()
         .map(|(p, points, n, wagered, won, at)| (p, shown(c.score, points), n, wagered, won, at))
         .collect();
@@ -232,7 +239,7 @@ async fn exact(app: &TestApp, c: &CampaignDef, spins: &[Spin]) -> bool {
 }
 
 #[tokio::test]
-async fn totals_on_adx_stay_exact_through_incremental_refreshes_that_recount_new_players() {
+async fn totals_and_first_spins_on_adx_stay_exact_through_incremental_refreshes_that_recount_players() {
     let mut fixture = Fixture::new();
     fixture.campaigns = formats(&fixture);
     let engine = Engine::writable(&fixture.spins);
@@ -240,14 +247,16 @@ async fn totals_on_adx_stay_exact_through_incremental_refreshes_that_recount_new
     let (_dir, campaigns) = fixture.write_campaigns();
     let flags = ["--late-arrival", "30s", "--reconcile-every", "3s", "--max-limit", "1000"];
     let app = spawn_on_cluster(&proxy.url, &campaigns, &flags).await;
-    // The live totals (first spins are refreshed by full queries).
-    let incremental =
-        |c: &&CampaignDef| c.end > fixture.now && c.score != "best-multiplier" && c.max_spins.is_none();
-    let live: Vec<&CampaignDef> = fixture.campaigns.iter().filter(incremental).collect();
-    assert_eq!(live.len(), 4, "every total");
+    // The live campaigns: every total, and first spins scored by a best and by a total.
+    let live: Vec<&CampaignDef> = fixture.campaigns.iter().filter(|c| c.end > fixture.now).collect();
+    assert_eq!(live.len(), 6, "every total and both first spins");
     let mut spins = fixture.spins.clone();
+    // The whole board, and a window short enough that spins leave it while the test runs.
+    let views = ["top", "window?last=30s"];
     for c in &live {
-        assert!(exact(&app, c, &spins).await, "{} at first", c.id);
+        for view in views {
+            assert!(exact(&app, c, view, &spins).await, "{} {view} at first", c.id);
+        }
     }
     let mut rng = StdRng::seed_from_u64(16);
     let mut spin = |time: DateTime<Utc>| {
@@ -256,6 +265,7 @@ async fn totals_on_adx_stay_exact_through_incremental_refreshes_that_recount_new
         let (player, game) = (rng.random_range(1..=330), rng.random_range(1..=5));
         Spin { player, game, win, stake, time: time.trunc_subsecs(6) }
     };
+    let started = Utc::now();
     for round in 0..6 {
         let now = Utc::now();
         let mut fresh: Vec<Spin> = (0..6).map(|_| spin(now)).collect();
@@ -267,14 +277,33 @@ async fn totals_on_adx_stay_exact_through_incremental_refreshes_that_recount_new
         engine.append(&fresh).await;
         spins.extend(fresh);
         for c in &live {
-            eventually(&format!("{} shows round {round}", c.id), || exact(&app, c, &spins)).await;
+            for view in views {
+                eventually(&format!("{} {view} shows round {round}", c.id), || exact(&app, c, view, &spins))
+                    .await;
+            }
         }
     }
-    // One full query per board; the rest recount only the players with new spins.
+    // The window slides past the first round's spins: their players are counted again.
+    for c in &live {
+        within(
+            std::time::Duration::from_secs(60),
+            &format!("the first round left {}'s window", c.id),
+            || async {
+                let body = app.json(&format!("/campaigns/{}/window?last=30s", c.id)).await;
+                let from: DateTime<Utc> = body["window"]["from"].as_str().unwrap().parse().unwrap();
+                from > started && exact(&app, c, "window?last=30s", &spins).await
+            },
+        )
+        .await;
+    }
+    // One full query per board (a window's first refresh, then its ledger loads bucket by bucket);
+    // the rest recount only the players with new spins or spins that left.
     let exchanges = proxy.exchanges();
-    let incremental = |t: &str| t.starts_with("let spins = union");
+    let incremental = |t: &str| t.starts_with("let spins = union") || t.starts_with("let watched = union");
     let full = exchanges.iter().filter(|(t, _)| !incremental(t)).count();
     let steady: Vec<&String> = exchanges.iter().map(|(t, _)| t).filter(|t| incremental(t)).collect();
-    assert_eq!(full, live.len(), "no board loaded twice");
+    assert_eq!(full, live.len() * views.len(), "no board loaded twice");
     assert!(steady.len() > 10 && steady.iter().all(|t| t.contains("| where PlayerID in (players)")));
+    let first = steady.iter().filter(|t| t.starts_with("let watched = union")).count();
+    assert!(first > 4, "first spins ranked again incrementally ({first} queries)");
 }

@@ -192,7 +192,7 @@ fn legitimate_lines() -> HashSet<String> {
                     stakes: Default::default(),
                     segments,
                     known: known.clone(),
-                    recount: Recount { scoring: Scoring::BestMultiplier, window },
+                    recount: Recount { scoring: Scoring::BestMultiplier, window, first: None },
                 },
                 &table,
             ));

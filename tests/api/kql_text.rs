@@ -105,7 +105,7 @@ fn rendered(table: &TableName) -> Vec<(String, String)> {
                         stakes: stakes[g],
                         segments: vec![kind.clone()],
                         known: known.clone(),
-                        recount: Recount { scoring: Scoring::BestMultiplier, window },
+                        recount: Recount { scoring: Scoring::BestMultiplier, window, first: None },
                     };
                     texts.push((
                         format!("changes {k} known{n} instant{i} games{g}"),
@@ -118,20 +118,44 @@ fn rendered(table: &TableName) -> Vec<(String, String)> {
                 stakes: stakes[g],
                 segments: kinds.to_vec(),
                 known: known[1].clone(),
-                recount: Recount { scoring: Scoring::BestMultiplier, window },
+                recount: Recount { scoring: Scoring::BestMultiplier, window, first: None },
             };
             texts.push((format!("changes all instant{i} games{g}"), render_changes(&query, table)));
-            // A total's recount, every total score: each kind of segment alone, and all together.
-            for scoring in Scoring::ALL.into_iter().filter(|s| s.is_total()) {
-                let recount = Recount { scoring, window };
+            // A recount (a total's, or first spins' of every score), each kind of segment alone,
+            // and all together.
+            let mut recounted = |name: &str, recount: Recount| {
+                let score = recount.scoring.as_str();
                 for (k, kind) in kinds.iter().enumerate() {
                     let query = ChangesQuery { segments: vec![kind.clone()], recount, ..query.clone() };
-                    let name = format!("totals-changes {} {k} instant{i} games{g}", scoring.as_str());
-                    texts.push((name, render_changes(&query, table)));
+                    texts.push((
+                        format!("{name} {score} {k} instant{i} games{g}"),
+                        render_changes(&query, table),
+                    ));
                 }
                 let query = ChangesQuery { recount, ..query.clone() };
-                let name = format!("totals-changes {} all instant{i} games{g}", scoring.as_str());
-                texts.push((name, render_changes(&query, table)));
+                texts
+                    .push((format!("{name} {score} all instant{i} games{g}"), render_changes(&query, table)));
+            };
+            for scoring in Scoring::ALL.into_iter().filter(|s| s.is_total()) {
+                recounted("totals-changes", Recount { scoring, window, first: None });
+            }
+            let first = Some(FirstSpins { max: NonZeroU32::new(50).unwrap(), since: instants[i.min(1)] });
+            for scoring in Scoring::ALL {
+                recounted("first-changes", Recount { scoring, window, first });
+            }
+            // First spins, every score: a board's first load with the counts it starts from.
+            for scoring in Scoring::ALL {
+                let loaded = LeaderboardQuery {
+                    window,
+                    games: games.clone(),
+                    stakes: stakes[g],
+                    limit: 1000,
+                    counts: vec![CountRun { range: window, width: ten }],
+                    scoring,
+                    first,
+                };
+                let name = format!("first-spins with counts {} instant{i} games{g}", scoring.as_str());
+                texts.push((name, render(&loaded, table)));
             }
         }
     }

@@ -14,8 +14,9 @@
 //! player with a spin in a changed bucket (or one that left a sliding window since the last
 //! refresh) is counted again over the whole view, and that count replaces the one held (a count
 //! merged again would count twice). A campaign scored by a total recounts its totals so, and
-//! replaces them; its sliding windows are refreshed by full queries (a window's full query reads
-//! only the window's spins).
+//! replaces them (in a sliding window, a recounted player who no longer ranks leaves it); so does
+//! a campaign counting first spins, for every score (a late spin can displace one of a player's
+//! first spins, so their standing is computed again from their first spins).
 //! A sliding window must also forget spins that leave it: it keeps each player's [`Stairs`] (their
 //! best per bucket where no later bucket beats it), reads the spins of its tail (before its first
 //! fine boundary) at each refresh, and reads a whole hour again, finely, when the tail enters it.
@@ -49,6 +50,8 @@ pub struct Geometry {
     pub games: Option<Vec<i32>>,
     pub stakes: Stakes,
     pub scoring: Scoring,
+    /// Only each player's first spins count: a player with a new spin is ranked again whole.
+    pub first: Option<FirstSpins>,
     pub late: Duration,
     pub reconcile_every: Duration,
     /// The most players the view may rank and still be refreshed incrementally.
@@ -58,9 +61,7 @@ pub struct Geometry {
 }
 
 impl Geometry {
-    /// `None` for a window shorter than two fine buckets (a full query of it is as cheap), for a
-    /// total's window, and for a campaign counting first spins (a late spin can change which
-    /// spins are first).
+    /// `None` for a window shorter than two fine buckets (a full query of it is as cheap).
     pub fn new(
         view: View,
         (start, end): (DateTime<Utc>, DateTime<Utc>),
@@ -70,16 +71,25 @@ impl Geometry {
     ) -> Option<Self> {
         let fine = Width::at_least(late / 60).max(Width::seconds(10).expect("10 s divides a day"));
         let coarse = fine.max(Width::HOUR);
-        if first.is_some() {
-            return None;
-        }
         if let View::Window(span) = view
-            && (scoring.is_total()
-                || span.duration().num_microseconds().unwrap_or(i64::MAX) <= 2 * fine.micros())
+            && span.duration().num_microseconds().unwrap_or(i64::MAX) <= 2 * fine.micros()
         {
             return None;
         }
-        Some(Self { view, start, end, games, stakes, scoring, late, reconcile_every, cap, fine, coarse })
+        Some(Self {
+            view,
+            start,
+            end,
+            games,
+            stakes,
+            scoring,
+            first,
+            late,
+            reconcile_every,
+            cap,
+            fine,
+            coarse,
+        })
     }
 
     /// The view's range at `now`, `[from, to)` in microseconds (as [`View::window`] has it).
@@ -106,6 +116,17 @@ impl Geometry {
     fn slides(&self) -> bool {
         matches!(self.view, View::Window(_))
     }
+
+    /// Whether a recounted player's rows are their whole standing, which replaces theirs (a
+    /// total's, or any score of first spins: a late spin can change which spins are first), rather
+    /// than bests per bucket merged in.
+    fn replaces(&self) -> bool {
+        self.recount(Window { from: self.start, to: self.start }).replaces()
+    }
+
+    fn recount(&self, window: Window) -> Recount {
+        Recount { scoring: self.scoring, window, first: self.first }
+    }
 }
 
 /// A view's memory between refreshes.
@@ -115,7 +136,7 @@ pub struct Ledger {
     layout: Layout,
     /// A campaign's whole board: every player's best, ranked.
     board: Arc<[Row]>,
-    /// A sliding window's players.
+    /// A sliding window's players (a best multiplier's: a total's board is its players).
     stairs: Option<Stairs>,
     /// A sliding window's ranked players' counted spins in it (a board's rows carry theirs).
     spins: HashMap<i32, u32>,
@@ -155,7 +176,7 @@ impl Ledger {
         let low = geometry.low(from);
         let seal = geometry.seal(now, low, to);
         let layout = Layout::skeleton(geometry.fine, geometry.coarse, low, seal);
-        let stairs = geometry.slides().then(Stairs::default);
+        let stairs = (geometry.slides() && !geometry.replaces()).then(Stairs::default);
         let spins = HashMap::new();
         Self {
             geometry,
@@ -253,7 +274,7 @@ impl Ledger {
             });
             known.extend(self.layout.open_known(open_from).filter(|k| k.bucket < to));
         }
-        let recount = Recount { scoring: g.scoring, window: window(from, to) };
+        let recount = g.recount(window(from, to));
         let query = ChangesQuery { games: g.games.clone(), stakes: g.stakes, segments, known, recount };
         let seal = g.seal(now, low, to);
         Plan { query, now: now.timestamp_micros(), from, low, seal, open_from, reconcile }
@@ -299,7 +320,7 @@ impl Ledger {
                 self.stairs = Some(stairs);
                 board
             }
-            None if self.geometry.scoring.is_total() => replace(&self.board, &changes),
+            None if self.geometry.replaces() => replace(&self.board, &changes),
             None => merge(&self.board, &changes),
         };
         self.layout.seal(plan.seal);
@@ -387,14 +408,20 @@ fn merge(board: &Arc<[Row]>, changes: &Changes) -> Arc<[Row]> {
     interleave(kept, best.values().map(counted).collect())
 }
 
-/// `board` with each recounted player's total in place of what it held: unchanged players keep
-/// their order, the recounted ones are ranked and merged in.
+/// `board` with each recounted player's total in place of what it held, and without the
+/// recounted players who no longer rank: unchanged players keep their order, the recounted ones
+/// are ranked and merged in.
 fn replace(board: &Arc<[Row]>, changes: &Changes) -> Arc<[Row]> {
     let recounted: HashMap<i32, Row> = changes.rows.iter().map(|c| (c.row.player_id, c.row)).collect();
-    if recounted.is_empty() {
+    let gone: std::collections::HashSet<i32> = changes.counted.iter().map(|c| c.player_id).collect();
+    if recounted.is_empty() && gone.is_empty() {
         return board.clone();
     }
-    let kept = board.iter().filter(|r| !recounted.contains_key(&r.player_id)).copied().collect();
+    let kept = board
+        .iter()
+        .filter(|r| !recounted.contains_key(&r.player_id) && !gone.contains(&r.player_id))
+        .copied()
+        .collect();
     interleave(kept, recounted.into_values().collect())
 }
 

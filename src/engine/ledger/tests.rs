@@ -2,7 +2,8 @@
 //! later than that) while views of every kind are refreshed through their ledgers, answered by
 //! the in-memory reference backend; after every refresh each board must equal the brute-force
 //! standings of the view at that instant (once very late spins have been reconciled). Every
-//! score: a campaign scored by a total recounts the players with new spins.
+//! score: a campaign scored by a total recounts the players with new spins, and one counting
+//! first spins ranks them again from their first spins (late ones displacing counted ones).
 
 use std::time::Duration;
 
@@ -36,7 +37,7 @@ fn truth(memory: &Memory, geometry: &Geometry, now: DateTime<Utc>) -> Vec<Row> {
         limit: u32::MAX,
         counts: vec![],
         scoring: geometry.scoring,
-        first: None,
+        first: geometry.first,
     };
     memory.standings_now(&query).rows
 }
@@ -56,9 +57,24 @@ impl Driven {
     }
 
     fn scored(view: View, games: Option<Vec<i32>>, scoring: Scoring) -> Self {
+        Self::counting(view, games, scoring, None)
+    }
+
+    /// A view of a campaign counting each player's first `max` spins.
+    fn first(view: View, scoring: Scoring, max: u32) -> Self {
+        Self::counting(view, None, scoring, std::num::NonZeroU32::new(max))
+    }
+
+    fn counting(
+        view: View,
+        games: Option<Vec<i32>>,
+        scoring: Scoring,
+        max: Option<std::num::NonZeroU32>,
+    ) -> Self {
         let start = t0() + chrono::Duration::seconds(17);
         let end = t0() + chrono::Duration::days(2);
-        let counted = (games, Default::default(), scoring, None);
+        let first = max.map(|max| FirstSpins { max, since: start });
+        let counted = (games, Default::default(), scoring, first);
         let geometry = Geometry::new(view, (start, end), counted, (LATE, RECONCILE), 1_000_000).unwrap();
         Self { geometry, ledger: None, loads: 0, unreconciled: false }
     }
@@ -91,7 +107,7 @@ impl Driven {
             limit: 1_000_000,
             counts: ledger.count_runs(),
             scoring: self.geometry.scoring,
-            first: None,
+            first: self.geometry.first,
         };
         let standings = memory.standings_now(&query);
         let rows: Arc<[Row]> = standings.rows.into();
@@ -122,6 +138,13 @@ fn views() -> Vec<Driven> {
         Driven::scored(View::Top, Some(vec![1, 3]), Scoring::TotalWin),
         Driven::scored(View::Top, None, Scoring::TotalStake),
         Driven::scored(View::Top, None, Scoring::Spins),
+        Driven::scored(span("15m"), None, Scoring::TotalMultiplier),
+        Driven::scored(span("2.5h"), Some(vec![2]), Scoring::TotalWin),
+        Driven::scored(span("1h"), None, Scoring::Spins),
+        Driven::first(View::Top, Scoring::BestMultiplier, 3),
+        Driven::first(View::Top, Scoring::TotalMultiplier, 8),
+        Driven::first(span("15m"), Scoring::BestMultiplier, 12),
+        Driven::first(span("1h"), Scoring::TotalWin, 20),
     ]
 }
 
@@ -266,8 +289,9 @@ fn views_a_ledger_cannot_follow_are_not_incremental() {
     let window = |s: &str| View::Window(Span::parse(s).unwrap());
     assert!(geometry(window("20s"), best, None).is_none(), "shorter than two fine buckets");
     assert!(geometry(window("21s"), best, None).is_some());
-    assert!(geometry(window("1h"), total, None).is_none(), "a total's window");
+    assert!(geometry(window("21s"), total, None).is_some(), "a total's window");
     assert!(geometry(View::Top, total, None).is_some(), "a total's whole board");
     let first = Some(FirstSpins { max: std::num::NonZeroU32::MIN, since: t0() });
-    assert!(geometry(View::Top, best, first).is_none(), "first spins: a late spin changes which count");
+    assert!(geometry(View::Top, best, first).is_some(), "first spins: their players ranked again whole");
+    assert!(geometry(window("20s"), best, first).is_none());
 }
