@@ -15,6 +15,7 @@ use crate::campaigns::{CampaignId, Catalogue, CatalogueError, CatalogueSource, S
 use crate::cli::{AdxArgs, BackendKind, KqlArgs, LogFormat, RefreshMode, ServeArgs};
 use crate::engine::{Engine, Settings};
 use crate::http::caching::CachePolicy;
+use crate::http::listener::Listener;
 use crate::http::{AppState, Edge, Exports, Ingest, Readiness, Streams};
 use crate::leaderboard::{MaxLimit, MaxStandings, Span, View, Window};
 use crate::simulator::Simulation;
@@ -32,7 +33,7 @@ pub enum StartError {
 
 /// A server bound to its port, ready to run.
 pub struct App {
-    listener: TcpListener,
+    listener: Listener,
     state: AppState,
     edge: Edge,
     catalogue: SharedCatalogue,
@@ -106,9 +107,10 @@ impl App {
             }
         };
         source.watch(catalogue.clone(), on_change);
-        let listener = TcpListener::bind(args.listen)
+        let tcp = TcpListener::bind(args.listen)
             .await
             .map_err(|source| StartError::Bind { addr: args.listen, source })?;
+        let listener = Listener::new(tcp, args.write_timeout);
         let ingest = store.map(|store| Ingest {
             sink: store,
             token: args.embedded.ingest_token.as_deref().map(Arc::from),
@@ -146,7 +148,7 @@ impl App {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener.local_addr()
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests for at most the grace

@@ -151,6 +151,11 @@ pub struct ServeArgs {
     /// than 0s).
     #[arg(long, env = "LEADERBOARD_STREAM_HEARTBEAT", default_value = "15s", value_parser = period)]
     pub stream_heartbeat: std::time::Duration,
+    /// How long a connection's write may make no progress (its client reads nothing) before
+    /// the connection is closed, freeing what it held: a stalled download's export slot and
+    /// snapshot, a stream's slot (more than 0s).
+    #[arg(long, env = "LEADERBOARD_WRITE_TIMEOUT", default_value = "60s", value_parser = period)]
+    pub write_timeout: std::time::Duration,
     /// On SIGTERM or Ctrl-C: how long requests in flight get to finish (streams end at once)
     /// before the connections still open (say, a download its client stopped reading) are cut.
     #[arg(long, env = "LEADERBOARD_SHUTDOWN_GRACE", default_value = "10s", value_parser = duration)]
@@ -305,13 +310,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_zero_stream_heartbeat_is_refused_with_what_to_give() {
-        for zero in ["0s", "0ms", "0"] {
-            let refused = ServeArgs::try_parse_from(["leaderboard", "--stream-heartbeat", zero]).unwrap_err();
-            let message = refused.to_string();
-            assert!(message.contains("--stream-heartbeat") && message.contains("more than 0s"), "{message}");
+    fn a_zero_stream_heartbeat_or_write_timeout_is_refused_with_what_to_give() {
+        for flag in ["--stream-heartbeat", "--write-timeout"] {
+            for zero in ["0s", "0ms", "0"] {
+                let refused = ServeArgs::try_parse_from(["leaderboard", flag, zero]).unwrap_err();
+                let message = refused.to_string();
+                assert!(message.contains(flag) && message.contains("more than 0s"), "{message}");
+            }
         }
-        let given = ServeArgs::try_parse_from(["leaderboard", "--stream-heartbeat", "250ms"]).unwrap();
+        let given =
+            ServeArgs::try_parse_from(["leaderboard", "--stream-heartbeat", "250ms", "--write-timeout", "2s"]).unwrap();
         assert_eq!(given.stream_heartbeat, std::time::Duration::from_millis(250));
+        assert_eq!(given.write_timeout, std::time::Duration::from_secs(2));
     }
 }

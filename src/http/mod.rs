@@ -9,6 +9,7 @@ mod docs;
 mod events;
 mod export;
 mod layers;
+pub mod listener;
 mod negotiation;
 mod openapi;
 mod ops;

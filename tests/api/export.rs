@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use serde_json::Value;
+use tokio::io::AsyncReadExt;
 
 use crate::common::fixture::Spin;
 use crate::common::raw::send_head;
@@ -91,4 +92,33 @@ async fn stalled_downloads() {
     assert_eq!(lines.count(), PLAYERS as usize - 1, "every player");
     drop(clients);
     eventually("every export has ended", || async { open_exports(&app).await == 0.0 }).await;
+}
+
+/// A download whose client reads nothing holds its export (its slot and its snapshot) only
+/// until its connection's writes have made no progress for `--write-timeout`: the server then
+/// closes the connection, and the slot serves the next download.
+#[tokio::test]
+async fn a_stalled_download_is_closed_after_the_write_timeout_and_frees_its_slot() {
+    let (_dir, campaigns) = campaign_all();
+    let (app, _data) = spawn_embedded(&campaigns, &["--max-exports", "1", "--write-timeout", "3s"]).await;
+    let spins: Vec<Spin> = (1..=PLAYERS).map(|p| spin(p, i64::from(p), 1)).collect();
+    app.ingest(&spins).await;
+
+    let head = format!("GET {CSV} HTTP/1.1\r\nHost: test\r\n\r\n");
+    let mut stalled = send_head(&app.base, &head).await;
+    eventually("the stalled download holds the one export slot", || async {
+        open_exports(&app).await == 1.0
+    })
+    .await;
+    eventually("its connection is closed, and the slot free", || async { open_exports(&app).await == 0.0 })
+        .await;
+    // The client got a part of the body, then the end of its connection.
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(60), stalled.read_to_end(&mut received)).await;
+    assert!(read.is_ok(), "the connection ended");
+    let whole = answered(app.get(CSV), "an export once the slot is free").await;
+    assert_eq!(whole.status(), 200);
+    let whole = whole.text().await.unwrap();
+    assert_eq!(whole.lines().count(), PLAYERS as usize + 1, "the next download is whole");
+    assert!(received.len() < whole.len(), "the stalled one was cut: {} bytes", received.len());
 }
