@@ -19,9 +19,16 @@ pub struct Arrived {
     pub span: (i64, i64),
     /// The games, sorted; `None`: too many to list, take any game as touched.
     pub games: Option<Arc<[i32]>>,
-    /// The late spins: each one's event time and game.
+    /// The late spins: each one's event time and game, the first [`LATE_LISTED`] of the batch.
     pub late: Arc<[(i64, i32)]>,
+    /// The late spins past those listed: how many, and the earliest and the latest event time
+    /// among them (their games are the batch's).
+    pub late_beyond: Option<(u64, (i64, i64))>,
 }
+
+/// Late spins listed one by one per batch, at most: a batch of more describes the rest by their
+/// number and span, so that what a batch tells stays small whatever its size.
+pub const LATE_LISTED: usize = 1024;
 
 impl Arrived {
     /// Whether the batch may change a view of `[from, to)` (microseconds) over `games`.

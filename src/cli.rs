@@ -318,8 +318,14 @@ mod tests {
                 assert!(message.contains(flag) && message.contains("more than 0s"), "{message}");
             }
         }
-        let given =
-            ServeArgs::try_parse_from(["leaderboard", "--stream-heartbeat", "250ms", "--write-timeout", "2s"]).unwrap();
+        let given = ServeArgs::try_parse_from([
+            "leaderboard",
+            "--stream-heartbeat",
+            "250ms",
+            "--write-timeout",
+            "2s",
+        ])
+        .unwrap();
         assert_eq!(given.stream_heartbeat, std::time::Duration::from_millis(250));
         assert_eq!(given.write_timeout, std::time::Duration::from_secs(2));
     }

@@ -195,21 +195,25 @@ pub fn render(query: &LeaderboardQuery, table: &TableName) -> String {
     // The counts count every spin that may count (for first spins, not only the first ones).
     let source = if query.first.is_some() { "qualifying" } else { "spins" };
     let counts = |out: &mut String| query.counts.iter().for_each(|run| write_count_run(out, run, source));
-    let of =
-        Standings { scoring: query.scoring, window: query.window, first: query.first, limit: query.limit };
+    let of = StandingsText {
+        scoring: query.scoring,
+        window: query.window,
+        first: query.first,
+        limit: query.limit,
+    };
     of.render(counted, &table.to_string(), counts)
 }
 
 /// What a standings text computes: every player's standing over `window`, scored by `scoring`
 /// (of their first spins only, with `first`), at most `limit` of them.
-struct Standings {
+struct StandingsText {
     scoring: Scoring,
     window: Window,
     first: Option<FirstSpins>,
     limit: u32,
 }
 
-impl Standings {
+impl StandingsText {
     /// The text over `table` (a table, or a table's spins of some players): first-spins.kql for
     /// first spins, then the score's standings template, `counts` writing the legs after its total.
     fn render(
@@ -293,7 +297,7 @@ pub fn render_changes(query: &ChangesQuery, table: &TableName) -> String {
         return text;
     }
     // Their standings from their first spins, every one of them, then the counts and who left.
-    let of = Standings { scoring, window, first, limit: u32::MAX };
+    let of = StandingsText { scoring, window, first, limit: u32::MAX };
     let theirs = format!("{table}\n| where PlayerID in (players)");
     let after = |out: &mut String| {
         out.push_str(",\n    (counts),\n    (players\n    | join kind=leftanti standings on PlayerID");

@@ -27,6 +27,10 @@ pub(super) async fn listen(
         let Some(registry) = registry.upgrade() else { return };
         let late = arrived.as_ref().map_or(&[][..], |a| &a.late[..]);
         let mut counted = vec![false; late.len()];
+        // The late spins past those listed: counted together, once, if they reach a final view.
+        let beyond =
+            arrived.as_ref().and_then(|a| a.late_beyond.map(|(n, span)| (n, Arrived { span, ..a.clone() })));
+        let mut beyond_seen = false;
         for handle in registry.all() {
             let Some(published) = handle.published() else { continue };
             let command = if published.snapshot.is_final {
@@ -37,6 +41,12 @@ pub(super) async fn listen(
                     *seen |= within;
                     hit |= within;
                 }
+                if let Some((_, beyond)) = &beyond
+                    && beyond.touches(range, games)
+                {
+                    beyond_seen = true;
+                    hit = true;
+                }
                 hit.then_some(Command::Recheck)
             } else {
                 let (range, games) = scope(&published, true);
@@ -46,7 +56,8 @@ pub(super) async fn listen(
                 let _ = handle.commands.send(command);
             }
         }
-        shared.metrics.late_spins.inc_by(counted.iter().filter(|&&c| c).count() as u64);
+        let beyond = beyond.filter(|_| beyond_seen).map_or(0, |(n, _)| n);
+        shared.metrics.late_spins.inc_by(counted.iter().filter(|&&c| c).count() as u64 + beyond);
     }
 }
 

@@ -50,7 +50,8 @@ impl Memory {
         let mut games: Vec<i32> = spins.iter().map(|s| s.game_id).collect();
         games.sort_unstable();
         games.dedup();
-        let arrived = Arrived { span: (first, last), games: Some(games.into()), late: [].into() };
+        let arrived =
+            Arrived { span: (first, last), games: Some(games.into()), late: [].into(), late_beyond: None };
         if let Some(told) = self.told.get() {
             let _ = told.send(arrived);
         }

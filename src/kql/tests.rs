@@ -109,10 +109,7 @@ fn changes_render_segments_and_known_counts() {
         ),
         "{text}"
     );
-    assert!(
-        text.contains("| project PlayerID, Counted)"),
-        "{text}"
-    );
+    assert!(text.contains("| project PlayerID, Counted)"), "{text}");
     assert!(text.contains("[\n    datetime(2023-11-14T22:13:20.0000000Z), 12\n];"), "{text}");
     assert!(text.contains("| where GameID in (4)\n"), "{text}");
     let none = ChangesQuery { known: vec![], ..query.clone() };

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use crate::backend::Arrived;
+use crate::backend::{Arrived, LATE_LISTED};
 use crate::events::Spin;
 
 /// Batches told and not yet read, at most, before a slow reader is told it lagged.
@@ -40,20 +40,24 @@ impl Arrivals {
         let (horizon, _) = self.told.get()?;
         let cutoff = (chrono::Utc::now() - *horizon).timestamp_micros();
         let (mut span, mut games, mut late) = (None, Vec::new(), Vec::new());
+        let mut beyond: Option<(u64, (i64, i64))> = None;
         for spin in spins.iter().filter(|s| s.stake > 0) {
             let at = spin.event_time.timestamp_micros();
             span = Some(span.map_or((at, at), |(first, last): (i64, i64)| (first.min(at), last.max(at))));
             if games.len() <= GAMES && !games.contains(&spin.game_id) {
                 games.push(spin.game_id);
             }
-            if at < cutoff {
+            if at < cutoff && late.len() < LATE_LISTED {
                 late.push((at, spin.game_id));
+            } else if at < cutoff {
+                let (n, (first, last)) = beyond.unwrap_or((0, (at, at)));
+                beyond = Some((n + 1, (first.min(at), last.max(at))));
             }
         }
         let span = span?;
         games.sort_unstable();
         let games = (games.len() <= GAMES).then(|| games.into());
-        Some(Arrived { span, games, late: late.into() })
+        Some(Arrived { span, games, late: late.into(), late_beyond: beyond })
     }
 
     /// Tells of a batch once it is stored.
@@ -99,13 +103,22 @@ mod tests {
         assert_eq!(told.try_recv().unwrap(), arrived);
         assert!(arrivals.of(&[spin(1, 1, 0)]).is_none(), "nothing can qualify");
         assert!(arrivals.of(&[spin(1, 1, 1)]).unwrap().late.is_empty());
+        // However many late spins a batch has, it lists a bounded number and counts the rest.
+        let late: Vec<Spin> = (0..LATE_LISTED as i64 + 10).map(|i| spin(30 + i % 7, 2, 1)).collect();
+        let arrived = arrivals.of(&late).unwrap();
+        assert_eq!(arrived.late.len(), LATE_LISTED);
+        let (beyond, (first, last)) = arrived.late_beyond.unwrap();
+        assert_eq!(beyond, 10);
+        assert!(first < last && arrived.span.0 <= first && last <= arrived.span.1);
+        assert_eq!(arrivals.of(&late[..LATE_LISTED]).unwrap().late_beyond, None);
         let many: Vec<Spin> = (0..=GAMES as i32).map(|g| spin(1, g, 1)).collect();
         assert_eq!(arrivals.of(&many).unwrap().games, None, "too many games: any game");
     }
 
     #[test]
     fn a_batch_touches_the_views_it_overlaps_in_time_and_games() {
-        let arrived = Arrived { span: (10, 20), games: Some([2, 4].into()), late: [].into() };
+        let arrived =
+            Arrived { span: (10, 20), games: Some([2, 4].into()), late: [].into(), late_beyond: None };
         assert!(arrived.touches((0, 11), None));
         assert!(arrived.touches((20, 30), Some(&[4])), "the latest spin is in [20, 30)");
         assert!(!arrived.touches((0, 10), None), "[0, 10) ends before the first spin");

@@ -9,7 +9,7 @@ use chrono::{Duration, Utc};
 
 use crate::common::faults::FaultProxy;
 use crate::common::fixture::Spin;
-use crate::common::{Engine, eventually, spawn_embedded, spawn_on_cluster};
+use crate::common::{Engine, TestApp, eventually, spawn_embedded, spawn_on_cluster};
 
 const CAMPAIGN: &str = "/campaigns/ended/top";
 
@@ -37,13 +37,19 @@ fn leader(board: &serde_json::Value) -> (i64, i64) {
     (board["entries"][0]["playerId"].as_i64().unwrap(), board["total"].as_i64().unwrap())
 }
 
-#[tokio::test]
-async fn a_late_spin_for_a_final_board_on_the_embedded_store_is_counted_and_seen_at_once() {
+/// The embedded store serving the ended campaign, its board read once: final, player 1 alone.
+async fn final_on_the_store() -> (TestApp, [tempfile::TempDir; 2]) {
     let dir = tempfile::tempdir().unwrap();
-    let (app, _data) = spawn_embedded(&campaigns(&dir), &["--cache-ttl", "60s"]).await;
+    let (app, data) = spawn_embedded(&campaigns(&dir), &["--cache-ttl", "60s"]).await;
     app.ingest(&[spin(1, 10, 1)]).await;
     let first = app.json(CAMPAIGN).await;
     assert_eq!((first["final"].as_bool(), leader(&first)), (Some(true), (1, 1)));
+    (app, [dir, data])
+}
+
+#[tokio::test]
+async fn a_late_spin_for_a_final_board_on_the_embedded_store_is_counted_and_seen_at_once() {
+    let (app, _dirs) = final_on_the_store().await;
     // Late: another game's spin (not counted by this campaign) and one that takes the lead.
     app.ingest(&[spin(2, 500, 3)]).await;
     app.ingest(&[spin(3, 50, 2)]).await;
@@ -75,4 +81,20 @@ async fn a_late_spin_for_a_final_board_on_adx_is_seen_at_the_next_reconcile_and_
     let full = texts.iter().filter(|t| !t.starts_with("let spins = union")).count();
     assert_eq!(full, 1, "computed in full once, then rechecked incrementally");
     assert!(texts.len() > 1, "rechecked");
+}
+
+#[tokio::test]
+async fn a_batch_of_more_late_spins_than_it_lists_still_rechecks_the_final_board_and_counts_them() {
+    let (app, _dirs) = final_on_the_store().await;
+    // As many late spins of another game as a batch lists, then spins of the campaign's: what
+    // reaches the board is past the listed ones.
+    let listed = leaderboard::backend::LATE_LISTED;
+    let mut batch: Vec<Spin> = (0..listed as i32).map(|p| spin(100 + p, 1000, 3)).collect();
+    batch.extend((0..76).map(|_| spin(3, 50, 2)));
+    app.ingest(&batch).await;
+    eventually("the final board shows the late spins", || async {
+        leader(&app.json(CAMPAIGN).await) == (3, 2)
+    })
+    .await;
+    assert_eq!(app.metric("leaderboard_late_spins_total", "").await, 76.0, "those of its games");
 }
