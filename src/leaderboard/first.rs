@@ -6,6 +6,8 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 use std::num::NonZeroU32;
 
 use chrono::{DateTime, Utc};
@@ -49,13 +51,14 @@ impl FirstSpins {
 #[derive(Debug)]
 pub struct Counter {
     first: FirstSpins,
-    taken: HashMap<i32, u32>,
+    /// Per player (a fast seeded hash: a refresh hashes every counted spin).
+    taken: HashMap<i32, u32, RandomState>,
     instant: Vec<Row>,
 }
 
 impl Counter {
     pub fn new(first: FirstSpins) -> Self {
-        Self { first, taken: HashMap::new(), instant: Vec::new() }
+        Self { first, taken: HashMap::default(), instant: Vec::new() }
     }
 
     /// Takes the next spin in time order; `counted` gets each spin that is among its player's

@@ -5,18 +5,21 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use super::{Row, Scoring};
 
 /// Players' standings as spins are added.
 #[derive(Debug)]
 pub struct Reduce {
     scoring: Scoring,
-    by_player: HashMap<i32, Row>,
+    /// Per player (a fast seeded hash: a refresh hashes every counted spin).
+    by_player: HashMap<i32, Row, RandomState>,
 }
 
 impl Reduce {
     pub fn new(scoring: Scoring) -> Self {
-        Self { scoring, by_player: HashMap::new() }
+        Self { scoring, by_player: HashMap::default() }
     }
 
     /// Counts `s`, a spin of a qualifying stake and game (a losing one too: it is one more of

@@ -135,7 +135,7 @@ fn first_spins(
         }
     };
     while let Some(row) = rows.next()? {
-        counter.push(standing(row)?, &mut counted);
+        counter.push(Shape::Spin.read(row)?, &mut counted);
     }
     counter.finish(&mut counted);
     let mut rows = reduce.finish();
@@ -162,34 +162,52 @@ fn totals(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Stand
 /// EventTime) or totals (PlayerID, Points, Counted, Wagered, Won, AchievedAt).
 fn collect(mut rows: Rows<'_>, limit: u32) -> rusqlite::Result<Standings> {
     let limit = limit as usize;
+    let shape = rows.as_ref().map_or(Shape::Spin, Shape::of);
     let mut standings = Standings::default();
     while let Some(row) = rows.next()? {
         standings.total += 1;
         if standings.rows.len() < limit {
-            standings.rows.push(standing(row)?);
+            standings.rows.push(shape.read(row)?);
         }
     }
     Ok(standings)
 }
 
-/// A row of the store's answers: a total (`PlayerID, Points, Counted, Wagered, Won,
-/// AchievedAt`), or a spin (`PlayerID, Win, Stake, GameID, EventTime`, with the player's counted
-/// spins after it when a standing).
-fn standing(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    if row.as_ref().column_name(1)? == "Points" {
-        let sums = (row.get(2)?, row.get(3)?, row.get(4)?);
-        return Ok(Row::total(row.get(0)?, row.get(1)?, sums, row.get(5)?));
+/// The rows of one of the store's answers, told once per statement (not per row).
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    /// `PlayerID, Points, Counted, Wagered, Won, AchievedAt`.
+    Total,
+    /// `PlayerID, Win, Stake, GameID, EventTime, <counted spins>`: a player's best spin.
+    Best,
+    /// `PlayerID, Win, Stake, GameID, EventTime`: one spin.
+    Spin,
+}
+
+impl Shape {
+    fn of(statement: &rusqlite::Statement<'_>) -> Self {
+        match (statement.column_name(1), statement.column_count()) {
+            (Ok("Points"), _) => Self::Total,
+            (_, 6) => Self::Best,
+            _ => Self::Spin,
+        }
     }
-    let counted = row.as_ref().column_count() > 5;
-    Ok(Row {
-        player_id: row.get(0)?,
-        win: row.get(1)?,
-        stake: row.get(2)?,
-        game_id: row.get(3)?,
-        achieved_us: row.get(4)?,
-        spins: if counted { row.get(5)? } else { 0 },
-        ..Row::default()
-    })
+
+    fn read(self, row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        if let Self::Total = self {
+            let sums = (row.get(2)?, row.get(3)?, row.get(4)?);
+            return Ok(Row::total(row.get(0)?, row.get(1)?, sums, row.get(5)?));
+        }
+        Ok(Row {
+            player_id: row.get(0)?,
+            win: row.get(1)?,
+            stake: row.get(2)?,
+            game_id: row.get(3)?,
+            achieved_us: row.get(4)?,
+            spins: if let Self::Best = self { row.get(5)? } else { 0 },
+            ..Row::default()
+        })
+    }
 }
 
 #[cfg(test)]
