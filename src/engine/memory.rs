@@ -3,7 +3,7 @@
 //! and the ledger), with a script of delays, failures and panics per call, and counts of the
 //! queries asked.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -159,20 +159,20 @@ impl Memory {
             .into_iter()
             .filter(|s| recounted.contains(&s.player_id))
             .collect();
-        let mut spins: BTreeMap<i32, u32> = BTreeMap::new();
-        theirs.iter().for_each(|s| *spins.entry(s.player_id).or_default() += 1);
-        let counted = spins.into_iter().map(|(player_id, spins)| Counted { player_id, spins });
-        if query.recount.replaces() {
+        let counted = if query.recount.replaces() {
+            // Whole standings, and each recounted player who does not rank, with 0.
             let bucket = window.from.timestamp_micros();
-            let totals = reduce::standings(&theirs, scoring);
-            let ranked: HashSet<i32> = totals.iter().map(|r| r.player_id).collect();
-            let mut unranked: Vec<i32> = recounted.into_iter().filter(|p| !ranked.contains(p)).collect();
-            unranked.sort_unstable();
-            let counted = unranked.into_iter().map(|player_id| Counted { player_id, spins: 0 }).collect();
-            rows.extend(totals.into_iter().map(|row| BucketRow { bucket, row }));
-            return Changes { rows, counts, counted };
-        }
-        Changes { rows, counts, counted: counted.collect() }
+            let standings = reduce::standings(&theirs, scoring);
+            let ranked: HashSet<i32> = standings.iter().map(|r| r.player_id).collect();
+            rows.extend(standings.into_iter().map(|row| BucketRow { bucket, row }));
+            let unranked: BTreeSet<i32> = recounted.into_iter().filter(|p| !ranked.contains(p)).collect();
+            unranked.into_iter().map(|player_id| Counted { player_id, spins: 0 }).collect()
+        } else {
+            let mut spins: BTreeMap<i32, u32> = BTreeMap::new();
+            theirs.iter().for_each(|s| *spins.entry(s.player_id).or_default() += 1);
+            spins.into_iter().map(|(player_id, spins)| Counted { player_id, spins }).collect()
+        };
+        Changes { rows, counts, counted }
     }
 }
 

@@ -117,10 +117,16 @@ pub struct Recount {
 }
 
 impl Recount {
-    /// Whether the rows are whole standings that replace the held ones (a total's, or any score
-    /// of first spins), rather than bests per bucket merged in.
+    /// Whether the rows are whole standings that replace the held ones, rather than bests per
+    /// bucket merged in.
     pub fn replaces(&self) -> bool {
-        self.scoring.is_total() || self.first.is_some()
+        Self::whole(self.scoring, self.first)
+    }
+
+    /// Whether a view scored by `scoring`, counting `first` spins, is recounted as whole
+    /// standings: a total's, or any score of first spins (a late spin can change which count).
+    pub fn whole(scoring: Scoring, first: Option<FirstSpins>) -> bool {
+        scoring.is_total() || first.is_some()
     }
 }
 

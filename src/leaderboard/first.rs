@@ -6,11 +6,10 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
-
-use foldhash::fast::RandomState;
 use std::num::NonZeroU32;
 
 use chrono::{DateTime, Utc};
+use foldhash::fast::RandomState;
 
 use super::Row;
 

@@ -117,11 +117,10 @@ impl Geometry {
         matches!(self.view, View::Window(_))
     }
 
-    /// Whether a recounted player's rows are their whole standing, which replaces theirs (a
-    /// total's, or any score of first spins: a late spin can change which spins are first), rather
-    /// than bests per bucket merged in.
+    /// Whether a recounted player's rows are their whole standing, which replaces theirs, rather
+    /// than bests per bucket merged in ([`Recount::whole`]).
     fn replaces(&self) -> bool {
-        self.recount(Window { from: self.start, to: self.start }).replaces()
+        Recount::whole(self.scoring, self.first)
     }
 
     fn recount(&self, window: Window) -> Recount {
@@ -240,7 +239,10 @@ impl Ledger {
             });
         }
         if g.slides() && self.last_from < from {
-            segments.push(Segment::leaving(window(self.last_from, from)));
+            // Spins before a window's length ago cannot matter: after a longer pause (a backend
+            // outage) every spin still in the window is new, read, and its player recounted.
+            let departed = self.last_from.max(from.saturating_sub(to - from));
+            segments.push(Segment::leaving(window(departed, from)));
         }
         let mut sealed_from = low;
         if let Some((label, bucket)) = self.layout.straddling(low) {
@@ -356,12 +358,11 @@ impl Ledger {
             .collect();
         rows.extend(tail.into_values());
         self.spins.extend(changes.counted.iter().map(|c| (c.player_id, c.spins)));
-        let mut ranked = HashMap::with_capacity(rows.len());
         for row in &mut rows {
             row.spins = self.spins.get(&row.player_id).copied().unwrap_or(0);
-            ranked.insert(row.player_id, row.spins);
         }
-        self.spins = ranked;
+        // Only the ranked players' counts are kept: one who ranks again is read, and recounted.
+        self.spins = rows.iter().map(|r| (r.player_id, r.spins)).collect();
         rows.sort_unstable_by(Row::rank_order);
         rows.into()
     }

@@ -295,3 +295,33 @@ fn views_a_ledger_cannot_follow_are_not_incremental() {
     assert!(geometry(View::Top, best, first).is_some(), "first spins: their players ranked again whole");
     assert!(geometry(window("20s"), best, first).is_none());
 }
+
+#[test]
+fn after_a_long_pause_a_window_reads_no_more_of_the_spins_that_left_than_its_length() {
+    let memory = Memory::default();
+    let mut rng = StdRng::seed_from_u64(5);
+    let base = t0().timestamp_micros() + 5 * 3600 * S;
+    let spins_over = |rng: &mut StdRng, from: i64, n: usize| -> Vec<Row> {
+        (0..n)
+            .map(|_| {
+                let at = from + rng.random_range(0..2 * 3600 * S);
+                spin(rng, at)
+            })
+            .collect()
+    };
+    memory.add(spins_over(&mut rng, base - 2 * 3600 * S, 600));
+    let mut view = Driven::new(View::Window(Span::parse("15m").unwrap()), None);
+    view.refresh(&memory, at(base));
+    view.refresh(&memory, at(base + S));
+    // Three hours without a refresh (a backend outage, say), while spins go on arriving.
+    memory.add(spins_over(&mut rng, base + 3600 * S, 600));
+    let later = base + 3 * 3600 * S;
+    let plan = view.ledger.as_ref().unwrap().plan(at(later));
+    let leaving: Vec<&Segment> = plan.query.segments.iter().filter(|s| s.leaving).collect();
+    assert_eq!(leaving.len(), 1);
+    let read = leaving[0].range.to - leaving[0].range.from;
+    assert!(read <= chrono::Duration::minutes(15), "{read}");
+    let (rows, _) = view.refresh(&memory, at(later));
+    assert!(!rows.is_empty());
+    assert_eq!(*rows, *truth(&memory, &view.geometry, at(later)), "exact all the same");
+}
