@@ -125,9 +125,9 @@ fn render(snapshot: &Snapshot, offset: usize, rows: usize) -> Bytes {
     let mut out = csv::Writer::from_writer(Vec::with_capacity(64 * (rows + 1)));
     let prizes = snapshot.prize_cutoff().is_some();
     let total = snapshot.campaign.campaign.score.is_total();
+    let made_of: &[&str] =
+        if total { &["spins", "wagered", "won"] } else { &["win", "stake", "gameId", "spins"] };
     if offset == 0 {
-        let made_of: &[&str] =
-            if total { &["spins", "wagered", "won"] } else { &["win", "stake", "gameId", "spins"] };
         let header = ["rank", "playerId", "score"].iter().chain(made_of).chain(&["achievedAt"]);
         out.write_record(header.chain(prizes.then_some(&"prize"))).expect("to memory");
     }
@@ -138,14 +138,16 @@ fn render(snapshot: &Snapshot, offset: usize, rows: usize) -> Bytes {
         let fields = [entry.rank.to_string(), s.player_id.to_string(), s.score.to_string()];
         let cell = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
         let spins = Some(i64::from(s.spins));
-        let made_of = if total {
-            vec![spins, s.wagered, s.won]
+        // The header's made-of columns, in its order (a total has three: the last cell is unused).
+        let cells = if total {
+            [spins, s.wagered, s.won, None]
         } else {
-            vec![s.win, s.stake.map(i64::from), s.game_id.map(i64::from), spins]
+            [s.win, s.stake.map(i64::from), s.game_id.map(i64::from), spins]
         };
-        let more: Vec<String> = made_of.into_iter().map(cell).collect();
+        let more = cells.map(cell);
         let prize = prizes.then(|| entry.prize.as_deref().unwrap_or_default().to_owned());
-        out.write_record(fields.iter().chain(&more).chain([&time]).chain(&prize)).expect("to memory");
+        let row = fields.iter().chain(&more[..made_of.len()]).chain([&time]).chain(&prize);
+        out.write_record(row).expect("to memory");
     }
     out.into_inner().expect("to memory").into()
 }

@@ -133,7 +133,8 @@ pub const ADD_TOTAL: &str =
 /// (`[:min_stake, :max_stake]`, at least 1).
 const BUILD: &str = "INSERT INTO ScopeBest (ScopeID, PlayerID, Score, EventTime, Win, Stake, GameID, Spins)
      SELECT :scope, PlayerID, Score, EventTime, Win, Stake, GameID, Spins FROM (
-         SELECT *, row_number() OVER mine AS n, COUNT(*) OVER (PARTITION BY PlayerID) AS Spins
+         SELECT *, row_number() OVER mine AS n,
+                COUNT(*) OVER (mine ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS Spins
          FROM (SELECT PlayerID, CASE WHEN Win > 0 THEN CAST(Win AS REAL) / Stake ELSE 0.0 END AS Score,
                       EventTime, Win, Stake, GameID
                FROM GamePlay

@@ -127,7 +127,8 @@ impl Writer {
 /// Lays out the derived tables for this version from GamePlay: the Rollup recomputed, the
 /// scopes dropped and made again, empty (the next `track` builds them). Every older version's
 /// tables lack a column or a row this one has (version 5: losing spins' counts), so all are made
-/// anew.
+/// anew. Each player's best and count per partition come from one sort (the count over the whole
+/// of the best's ordered window), as kql/leaderboard.sql reads them.
 fn rebuild(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     tx.execute_batch(
@@ -140,7 +141,8 @@ fn rebuild(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.execute(
             "INSERT INTO Rollup (Span, Bucket, Partition, PlayerID, Score, EventTime, Win, Stake, GameID, Spins)
              SELECT ?1, Bucket, Partition, PlayerID, Score, EventTime, Win, Stake, GameID, Spins FROM (
-                 SELECT *, row_number() OVER mine AS n, COUNT(*) OVER (PARTITION BY Bucket, Partition, PlayerID) AS Spins
+                 SELECT *, row_number() OVER mine AS n,
+                        COUNT(*) OVER (mine ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS Spins
                  FROM (SELECT (EventTime - ((EventTime % ?1) + ?1) % ?1) AS Bucket,
                               CASE WHEN ?2 THEN ?3 ELSE GameID END AS Partition, PlayerID, GameID,
                               CASE WHEN Win > 0 THEN CAST(Win AS REAL) / Stake ELSE 0.0 END AS Score,
