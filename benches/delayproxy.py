@@ -57,7 +57,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             if Proxy.log and self.path.split("?", 1)[0] == "/v2/rest/query":
                 csl = json.loads(body or b"{}").get("csl", "")
                 line = {"sent": sent, "seconds": took, "bytes": len(data), "status": response.status,
-                        "incremental": csl.startswith("let spins = union")}
+                        "incremental": csl.startswith("let watched = union")}
                 with Proxy.lock:
                     Proxy.log.write(json.dumps(line) + "\n")
                     Proxy.log.flush()

@@ -3,7 +3,8 @@
 //! `kql/totals.kql` (a score that is a sum), `kql/changes.kql` and `kql/totals-changes.kql`
 //! from validated values; a campaign counting only first spins has `kql/first-spins.kql` before
 //! its standings template, which then reads `counted` in place of the table (and its incremental
-//! refresh `kql/first-changes.kql` before both, which name the players to rank again). No
+//! refresh `kql/watch.kql` before both, which names the players to rank again; it starts every
+//! incremental refresh). No
 //! request text ever reaches the output: every hole is written by a function of a typed value
 //! (a datetime, an integer, a list of integers, a bucket width, a score format, a validated
 //! table name).
@@ -104,8 +105,7 @@ static FIRST_SPINS: LazyLock<Template> =
     LazyLock::new(|| Template::parse(include_str!("../kql/first-spins.kql")));
 static TOTALS_CHANGES: LazyLock<Template> =
     LazyLock::new(|| Template::parse(include_str!("../kql/totals-changes.kql")));
-static FIRST_CHANGES: LazyLock<Template> =
-    LazyLock::new(|| Template::parse(include_str!("../kql/first-changes.kql")));
+static WATCH: LazyLock<Template> = LazyLock::new(|| Template::parse(include_str!("../kql/watch.kql")));
 
 impl Template {
     fn parse(template: &'static str) -> Self {
@@ -263,13 +263,8 @@ fn points(scoring: Scoring) -> &'static str {
 /// counts, a total's recount, or first spins' standings of the players to rank again.
 pub fn render_changes(query: &ChangesQuery, table: &TableName) -> String {
     let Recount { scoring, window, first } = query.recount;
-    let template = match first {
-        Some(_) => &FIRST_CHANGES,
-        None if scoring.is_total() => &TOTALS_CHANGES,
-        None => &CHANGES,
-    };
     let counted = (query.games.as_deref(), query.stakes);
-    let text = template.render(counted, |out, hole| match hole {
+    let mut fill = |out: &mut String, hole| match hole {
         Hole::Segments => {
             for (i, segment) in query.segments.iter().enumerate() {
                 out.push_str(if i == 0 { "\n    (" } else { ",\n    (" });
@@ -292,9 +287,11 @@ pub fn render_changes(query: &ChangesQuery, table: &TableName) -> String {
         Hole::To => write_datetime(out, window.to),
         Hole::Points => out.push_str(points(scoring)),
         other => unreachable!("{other:?} is not a hole of the changes templates"),
-    });
+    };
+    let text = WATCH.render(counted, &mut fill) + "\n";
     if first.is_none() {
-        return text;
+        let template = if scoring.is_total() { &TOTALS_CHANGES } else { &CHANGES };
+        return text + &template.render(counted, &mut fill);
     }
     // Their standings from their first spins, every one of them, then the counts and who left.
     let of = StandingsText { scoring, window, first, limit: u32::MAX };
@@ -303,7 +300,7 @@ pub fn render_changes(query: &ChangesQuery, table: &TableName) -> String {
         out.push_str(",\n    (counts),\n    (players\n    | join kind=leftanti standings on PlayerID");
         out.push_str("\n    | project PlayerID, Counted = tolong(0))");
     };
-    text + "\n" + &of.render(counted, &theirs, after)
+    text + &of.render(counted, &theirs, after)
 }
 
 /// `,\n    (<source> | where <range> | summarize Spins = count() by Bucket = bin(EventTime, w))`

@@ -80,7 +80,7 @@ fn changes_render_segments_and_known_counts() {
     let recount = Recount { scoring: Scoring::BestMultiplier, window: window(), first: None };
     let query = ChangesQuery { games: Some(vec![4]), stakes: Default::default(), segments, known, recount };
     let text = render_changes(&query, &TableName::parse("where").unwrap());
-    assert!(text.starts_with("let spins = union\n    (['where']\n    | where EventTime >= "), "{text}");
+    assert!(text.starts_with("let watched = union\n    (['where']\n    | where EventTime >= "), "{text}");
     assert!(text.contains("RowBucket = datetime(2026-11-01T00:00:00.0000000Z), CountBucket = datetime(null), Watched = false, Leaving = false)"), "{text}");
     assert!(
         text.contains("RowBucket = bin(EventTime, 10s), CountBucket = bin(EventTime, 10s), Watched = true, Leaving = false)"),
@@ -119,8 +119,8 @@ fn changes_render_segments_and_known_counts() {
     // again over the whole view, every spin of a qualifying stake counted.
     let recount = Recount { scoring: Scoring::TotalStake, window: window(), first: None };
     let totals = render_changes(&ChangesQuery { recount, ..query }, &TableName::default());
-    assert!(totals.starts_with("let spins = union\n    (['GamePlay']"), "{totals}");
-    assert!(totals.contains("| where Stake > 0\n| where GameID in (4)\n| project PlayerID"), "{totals}");
+    assert!(totals.starts_with("let watched = union\n    (['GamePlay']"), "{totals}");
+    assert!(totals.contains("| where GameID in (4)\n| where Stake > 0;\n"), "{totals}");
     assert!(
         totals.contains(
             "let totals = ['GamePlay']\n| where EventTime >= datetime(2026-11-01T00:00:00.0000000Z)"

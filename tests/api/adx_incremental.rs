@@ -86,9 +86,9 @@ async fn boards_stay_exact_while_spins_arrive_on_time_late_and_very_late() {
     // The economy: one full query per view, the rest incremental and small.
     let exchanges = proxy.exchanges();
     let full: Vec<usize> =
-        exchanges.iter().filter(|(t, _)| !t.starts_with("let spins = union")).map(|e| e.1).collect();
+        exchanges.iter().filter(|(t, _)| !t.starts_with("let watched = union")).map(|e| e.1).collect();
     let mut steady: Vec<usize> =
-        exchanges.iter().filter(|(t, _)| t.starts_with("let spins = union")).map(|e| e.1).collect();
+        exchanges.iter().filter(|(t, _)| t.starts_with("let watched = union")).map(|e| e.1).collect();
     assert_eq!(full.len(), PATHS.len(), "no view loaded twice: {full:?}");
     assert!(steady.len() > 20, "{} incremental refreshes", steady.len());
     steady.sort_unstable();
@@ -113,7 +113,7 @@ async fn views_ranking_more_than_max_standings_are_refreshed_by_full_queries() {
     engine.append(&fresh).await;
     spins.extend(fresh);
     eventually("the capped board shows the new spin", || exact(&app, path, c, &spins, Some(20))).await;
-    assert!(proxy.texts().iter().all(|t| !t.starts_with("let spins = union")), "no incremental query");
+    assert!(proxy.texts().iter().all(|t| !t.starts_with("let watched = union")), "no incremental query");
 }
 
 /// The changes query's semantics, from the documentation: per counts segment, counted spins

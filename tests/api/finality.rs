@@ -78,7 +78,7 @@ async fn a_late_spin_for_a_final_board_on_adx_is_seen_at_the_next_reconcile_and_
     })
     .await;
     let texts = proxy.texts();
-    let full = texts.iter().filter(|t| !t.starts_with("let spins = union")).count();
+    let full = texts.iter().filter(|t| !t.starts_with("let watched = union")).count();
     assert_eq!(full, 1, "computed in full once, then rechecked incrementally");
     assert!(texts.len() > 1, "rechecked");
 }
