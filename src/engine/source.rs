@@ -167,9 +167,9 @@ fn counted(campaign: &Campaign) -> (Option<Vec<i32>>, Stakes, Scoring, Option<Fi
     (campaign.games.clone(), campaign.stakes, campaign.score, first_spins(campaign))
 }
 
-/// The campaign's `max-spins`, counted from its start.
+/// The campaign's `max-spins`, counted from its start to its end.
 fn first_spins(campaign: &Campaign) -> Option<FirstSpins> {
-    campaign.max_spins.map(|max| FirstSpins { max, since: campaign.start })
+    campaign.max_spins.map(|max| FirstSpins { max, since: campaign.start, until: campaign.end })
 }
 
 /// Runs `work` on the blocking pool when `heavy`; a panic there is a failed refresh.

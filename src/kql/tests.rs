@@ -168,7 +168,8 @@ fn totals_render_each_scores_points_from_the_totals_template() {
 #[test]
 fn first_spins_come_before_the_standings_which_read_them_in_place_of_the_table() {
     let since = Utc.with_ymd_and_hms(2026, 10, 30, 0, 0, 0).unwrap();
-    let first = Some(FirstSpins { max: std::num::NonZeroU32::new(50).unwrap(), since });
+    let until = since + chrono::Duration::days(30);
+    let first = Some(FirstSpins { max: std::num::NonZeroU32::new(50).unwrap(), since, until });
     for scoring in [Scoring::BestMultiplier, Scoring::TotalWin] {
         let text =
             render(&LeaderboardQuery { first, scoring, ..query(Some(vec![2])) }, &TableName::default());

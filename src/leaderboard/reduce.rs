@@ -46,8 +46,8 @@ impl Reduce {
     }
 
     /// The players who rank, unordered.
-    pub fn finish(self) -> Vec<Row> {
-        self.by_player.into_values().filter(Row::counts).collect()
+    pub fn ranked(&self) -> Vec<Row> {
+        self.by_player.values().filter(|s| s.counts()).copied().collect()
     }
 }
 
@@ -55,5 +55,5 @@ impl Reduce {
 pub fn standings(spins: &[Row], scoring: Scoring) -> Vec<Row> {
     let mut reduce = Reduce::new(scoring);
     spins.iter().for_each(|s| reduce.add(s));
-    reduce.finish()
+    reduce.ranked()
 }

@@ -6,6 +6,7 @@
 
 mod arrivals;
 mod consumed;
+mod first;
 mod query;
 mod queue;
 mod scope;
@@ -26,6 +27,7 @@ use crate::leaderboard::LeaderboardQuery;
 use arrivals::Arrivals;
 pub use arrivals::Feed;
 pub use consumed::{Consumed, Position, Rejected};
+use first::Tallies;
 pub use queue::WriteCounters;
 use queue::{Batch, Job};
 pub use scope::Scope;
@@ -52,6 +54,8 @@ pub struct EmbeddedStore {
     counters: WriteCounters,
     readers: r2d2::Pool<SqliteConnectionManager>,
     arrivals: Arc<Arrivals>,
+    /// First spins counted per campaign, kept between reads.
+    tallies: Arc<Tallies>,
 }
 
 fn storage(e: impl std::fmt::Display) -> BackendError {
@@ -96,7 +100,7 @@ impl EmbeddedStore {
         let counters = WriteCounters::default();
         let arrivals = Arc::new(Arrivals::default());
         queue::spawn(writer, queued, counters.clone(), arrivals.clone()).map_err(storage)?;
-        Ok(Self { path, jobs, counters, readers, arrivals })
+        Ok(Self { path, jobs, counters, readers, arrivals, tallies: Arc::default() })
     }
 
     /// What the writer did so far, for `/metrics`.
@@ -208,8 +212,8 @@ impl Backend for EmbeddedStore {
         if !query.counts.is_empty() {
             return Err(BackendError::Unsupported(self.name()));
         }
-        let query = query.clone();
-        self.read(move |conn| query::run(conn, &query)).await
+        let (query, tallies) = (query.clone(), self.tallies.clone());
+        self.read(move |conn| query::run(conn, &tallies, &query)).await
     }
 
     async fn ping(&self) -> Result<(), BackendError> {

@@ -2,20 +2,18 @@
 //! else turned into the parameters of `kql/leaderboard.sql` (the window cut into raw edges and
 //! whole hours, days and weeks, or all raw spins for a campaign that bounds the stakes) or, for
 //! a score that is a total, of `kql/totals.sql` (the window's raw spins); either way the
-//! standings are read back capped and counted. A campaign counting only first spins reads its
-//! spins from its start (`kql/first-spins.sql`) and ranks them here.
+//! standings are read back capped and counted. A campaign counting only first spins is read
+//! through its tally (`first`).
 
 use rusqlite::{Connection, Rows, named_params};
 
+use super::first::{self, Tallies};
 use super::{ALL_GAMES, DAY, HOUR, WEEK, micros, scope};
 use crate::backend::Standings;
-use crate::leaderboard::first::Counter;
-use crate::leaderboard::reduce::Reduce;
-use crate::leaderboard::{FirstSpins, LeaderboardQuery, Row};
+use crate::leaderboard::{LeaderboardQuery, Row};
 
 const LEADERBOARD: &str = include_str!("../../kql/leaderboard.sql");
 pub(super) const TOTALS: &str = include_str!("../../kql/totals.sql");
-const FIRST_SPINS: &str = include_str!("../../kql/first-spins.sql");
 
 /// `[from, to)` in microseconds; empty when `from >= to`.
 type Range = (i64, i64);
@@ -65,11 +63,12 @@ impl Plan {
 }
 
 /// The view's complete standings, up to `query.limit` rows, with the exact total: read from
-/// the view's tracked scope when it is one, else from the rollup. One read transaction, so
-/// the scope lookup and its rows come from the same snapshot.
-pub fn run(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Standings> {
-    if let Some(first) = query.first {
-        return first_spins(conn, query, first);
+/// the view's tracked scope when it is one, else from the rollup (or, counting first spins,
+/// from the campaign's tally). One read transaction, so the scope lookup and its rows come from
+/// the same snapshot.
+pub fn run(conn: &Connection, tallies: &Tallies, query: &LeaderboardQuery) -> rusqlite::Result<Standings> {
+    if let Some(rules) = query.first {
+        return first::standings(conn, tallies, query, rules);
     }
     let tx = conn.unchecked_transaction()?;
     let total = query.scoring.is_total();
@@ -110,41 +109,6 @@ fn rollup(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Stand
     collect(rows, query.limit)
 }
 
-/// The standings of a campaign counting only each player's first spins: its spins from its
-/// start, read in time order from the time index (no sort), each player's first ones counted as
-/// they come ([`Counter`]) and those inside the window reduced at once. Memory per player (a
-/// count and a standing), not per spin.
-fn first_spins(
-    conn: &Connection,
-    query: &LeaderboardQuery,
-    first: FirstSpins,
-) -> rusqlite::Result<Standings> {
-    let (min_stake, max_stake) = query.stakes.range();
-    let games = serde_json::to_string(&query.games).expect("ints serialize");
-    let mut statement = conn.prepare_cached(FIRST_SPINS)?;
-    let mut rows = statement.query(named_params! {
-        ":since": micros(first.since), ":to": micros(query.window.to),
-        ":min_stake": min_stake, ":max_stake": max_stake,
-        ":all_games": query.games.is_none(), ":games": games,
-    })?;
-    let from = micros(query.window.from);
-    let (mut counter, mut reduce) = (Counter::new(first), Reduce::new(query.scoring));
-    let mut counted = |spin: &Row| {
-        if spin.achieved_us >= from {
-            reduce.add(spin);
-        }
-    };
-    while let Some(row) = rows.next()? {
-        counter.push(Shape::Spin.read(row)?, &mut counted);
-    }
-    counter.finish(&mut counted);
-    let mut rows = reduce.finish();
-    rows.sort_unstable_by(Row::rank_order);
-    let total = rows.len() as u64;
-    rows.truncate(query.limit as usize);
-    Ok(Standings { rows, total, counts: Vec::new() })
-}
-
 /// A total's standings from the window's raw spins (a scan of the window, by the time index).
 fn totals(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Standings> {
     let (min_stake, max_stake) = query.stakes.range();
@@ -175,7 +139,7 @@ fn collect(mut rows: Rows<'_>, limit: u32) -> rusqlite::Result<Standings> {
 
 /// The rows of one of the store's answers, told once per statement (not per row).
 #[derive(Debug, Clone, Copy)]
-enum Shape {
+pub(super) enum Shape {
     /// `PlayerID, Points, Counted, Wagered, Won, AchievedAt`.
     Total,
     /// `PlayerID, Win, Stake, GameID, EventTime, <counted spins>`: a player's best spin.
@@ -193,7 +157,7 @@ impl Shape {
         }
     }
 
-    fn read(self, row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    pub(super) fn read(self, row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         if let Self::Total = self {
             let sums = (row.get(2)?, row.get(3)?, row.get(4)?);
             return Ok(Row::total(row.get(0)?, row.get(1)?, sums, row.get(5)?));

@@ -67,7 +67,7 @@ fn rendered(table: &TableName) -> Vec<(String, String)> {
                     texts.push((name, render(&query, table)));
                     // Only each player's first spins (one, or the most there can be) from the start.
                     let max = [NonZeroU32::MIN, NonZeroU32::MAX][(limit % 2) as usize];
-                    let first = Some(FirstSpins { max, since: instants[i.min(1)] });
+                    let first = Some(FirstSpins { max, since: instants[i.min(1)], until: instants[2] });
                     let name = format!("first-spins {} instant{i} games{g} limit{limit}", scoring.as_str());
                     texts.push((name, render(&LeaderboardQuery { first, ..query }, table)));
                 }
@@ -139,7 +139,11 @@ fn rendered(table: &TableName) -> Vec<(String, String)> {
             for scoring in Scoring::ALL.into_iter().filter(|s| s.is_total()) {
                 recounted("totals-changes", Recount { scoring, window, first: None });
             }
-            let first = Some(FirstSpins { max: NonZeroU32::new(50).unwrap(), since: instants[i.min(1)] });
+            let first = Some(FirstSpins {
+                max: NonZeroU32::new(50).unwrap(),
+                since: instants[i.min(1)],
+                until: instants[2],
+            });
             for scoring in Scoring::ALL {
                 recounted("first-changes", Recount { scoring, window, first });
             }

@@ -73,7 +73,7 @@ impl Driven {
     ) -> Self {
         let start = t0() + chrono::Duration::seconds(17);
         let end = t0() + chrono::Duration::days(2);
-        let first = max.map(|max| FirstSpins { max, since: start });
+        let first = max.map(|max| FirstSpins { max, since: start, until: end });
         let counted = (games, Default::default(), scoring, first);
         let geometry = Geometry::new(view, (start, end), counted, (LATE, RECONCILE), 1_000_000).unwrap();
         Self { geometry, ledger: None, loads: 0, unreconciled: false }
@@ -291,7 +291,11 @@ fn views_a_ledger_cannot_follow_are_not_incremental() {
     assert!(geometry(window("21s"), best, None).is_some());
     assert!(geometry(window("21s"), total, None).is_some(), "a total's window");
     assert!(geometry(View::Top, total, None).is_some(), "a total's whole board");
-    let first = Some(FirstSpins { max: std::num::NonZeroU32::MIN, since: t0() });
+    let first = Some(FirstSpins {
+        max: std::num::NonZeroU32::MIN,
+        since: t0(),
+        until: t0() + chrono::Duration::days(2),
+    });
     assert!(geometry(View::Top, best, first).is_some(), "first spins: their players ranked again whole");
     assert!(geometry(window("20s"), best, first).is_none());
 }

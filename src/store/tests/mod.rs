@@ -541,4 +541,5 @@ async fn a_write_that_panics_fails_alone_and_the_writer_goes_on() {
     assert_eq!(store.count().await.unwrap(), 1);
 }
 
+mod first;
 mod totals;

@@ -2,13 +2,12 @@
 //! tracked scopes (built from stored spins, then added to by inserts, and after a restart) and
 //! through raw windows, with game filters and stake bounds; losing spins count for turnover
 //! and spins, players with nothing won are not ranked, equal sums rank by who reached them first.
-//! And max-spins: every score over each player's first spins, by an oracle of the rule.
 
 use super::*;
-use crate::leaderboard::{FirstSpins, Scoring};
+use crate::leaderboard::Scoring;
 
 /// A total as compared: (player, points, spins, wagered, won, achieved at in µs).
-type Total = (i32, i64, u32, i64, i64, i64);
+pub(super) type Total = (i32, i64, u32, i64, i64, i64);
 
 fn gain(scoring: Scoring, win: i64, stake: i32) -> i64 {
     let won = i128::from(win.max(0));
@@ -21,7 +20,7 @@ fn gain(scoring: Scoring, win: i64, stake: i32) -> i64 {
     }
 }
 
-fn totals(
+pub(super) fn totals(
     spins: &[Spin],
     window: &Window,
     (games, stakes): (Option<&[i32]>, Stakes),
@@ -111,77 +110,4 @@ async fn every_total_is_exact_on_scopes_and_windows_across_inserts_and_restarts(
         spins_board.windows(2).any(|w| w[0].1 == w[1].1),
         "equal sums are ranked: the tie rule is tested"
     );
-}
-
-/// Each player's first `max` spins of a qualifying stake from `since`, straight from the rule:
-/// by time, then the larger stake, the smaller game, the larger win (a losing one as 0).
-fn first(spins: &[Spin], since: i64, max: usize, stakes: Stakes) -> Vec<Spin> {
-    let mut by_player: BTreeMap<i32, Vec<Spin>> = BTreeMap::new();
-    for s in spins.iter().filter(|s| stakes.qualifies(s.stake) && micros(s.event_time) >= since) {
-        by_player.entry(s.player_id).or_default().push(*s);
-    }
-    let key = |s: &Spin| (s.event_time, -i64::from(s.stake), s.game_id, -s.win.max(0));
-    let cut = |mut mine: Vec<Spin>| {
-        mine.sort_by_key(key);
-        mine.truncate(max);
-        mine
-    };
-    by_player.into_values().flat_map(cut).collect()
-}
-
-/// max-spins on the store: every score over each player's first spins, through windows that
-/// start after the campaign (the first spins are counted from its start, not the window's),
-/// with many spins at one instant (the order among them decides which count).
-#[tokio::test]
-async fn first_spins_count_from_the_campaigns_start_in_the_spin_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut rng = StdRng::seed_from_u64(23);
-    let all = spins(&mut rng, 3000, 10);
-    let store = EmbeddedStore::open(dir.path()).await.unwrap();
-    insert(&store, &all).await;
-    let since = at(DAY);
-    let mut ranked = 0;
-    for (max, stakes) in
-        [(1, Stakes::default()), (3, Stakes::new(Some(2), Some(5)).unwrap()), (40, Stakes::default())]
-    {
-        for scoring in Scoring::ALL {
-            for window in
-                [Window { from: since, to: at(10 * DAY) }, Window { from: at(4 * DAY), to: at(6 * DAY) }]
-            {
-                let counted = first(&all, micros(since), max, stakes);
-                let max = std::num::NonZeroU32::new(max as u32).unwrap();
-                let first = Some(FirstSpins { max, since });
-                let query = LeaderboardQuery {
-                    window,
-                    games: None,
-                    stakes,
-                    scoring,
-                    first,
-                    limit: 1_000_000,
-                    counts: vec![],
-                };
-                let got = store.leaderboard(&query).await.unwrap().rows;
-                let any = (None, Stakes::default());
-                let expected = if scoring.is_total() {
-                    let want = totals(&counted, &window, any, scoring);
-                    let shown: Vec<Total> = got
-                        .iter()
-                        .map(|r| (r.player_id, r.points, r.spins, r.wagered, r.win, r.achieved_us))
-                        .collect();
-                    assert_eq!(shown, want, "{query:?}");
-                    want.len()
-                } else {
-                    let want = super::oracle(&counted, &window, any);
-                    let shown: Vec<Row> = got
-                        .iter()
-                        .map(|r| (r.player_id, r.win, r.stake, r.game_id, r.achieved_us, r.spins))
-                        .collect();
-                    assert_eq!(shown, want, "{query:?}");
-                    want.len()
-                };
-                ranked += expected;
-            }
-        }
-    }
-    assert!(ranked > 500, "the rule ranks players ({ranked})");
 }
