@@ -1,6 +1,6 @@
 //! The embedded store: spins in a SQLite file (WAL, one writer, a pool of readers), with a
-//! rollup and the tracked scopes' standings kept on insert, so that complete standings over
-//! millions of spins answer in milliseconds.
+//! rollup and the tracked scopes' standings kept on insert, and first spins' tallies kept between
+//! reads (`first`), so that complete standings over millions of spins answer in milliseconds.
 //! Same semantics as the KQL path; the SQL is `kql/leaderboard.sql`. Reads run on tokio's
 //! blocking pool, writes on the writer's own thread (`queue`), never on the async runtime.
 
