@@ -148,7 +148,13 @@ async fn main() {
     let now = Utc::now();
     let window = Window { from: now - chrono::Duration::days(1), to: now + chrono::Duration::days(1) };
     store
-        .track(vec![Scope { window, games: None, stakes: Default::default(), scoring: Default::default() }])
+        .track(vec![Scope {
+            window,
+            games: None,
+            stakes: Default::default(),
+            scoring: Default::default(),
+            max_spins: None,
+        }])
         .await
         .unwrap();
     let metrics = Arc::new(Metrics::default());

@@ -3,8 +3,11 @@
 //! format, then times full-standings refreshes straight on the store (no HTTP, no cache), for
 //! each format: the whole campaign, the last hour and the last day. `cargo bench --bench store -- --events 10000000 --players
 //! 1000000`; `--data DIR` keeps the loaded store between runs (it is reused when it already
-//! holds N spins). Run by `cargo test` (no `--bench` argument), it only checks itself on a
-//! small load, and that each tracked scope answers like the rollup (or the raw spins).
+//! holds N spins). `--raw` writes the spins straight into GamePlay (no rollup, no scope: a 10M
+//! load in minutes, not hours) and times only the max-spins views, which read GamePlay alone; a
+//! store so loaded is marked and refused without `--raw`. Run by `cargo test` (no `--bench`
+//! argument), it only checks itself on a small load, and that each tracked scope answers like
+//! the rollup (or the raw spins).
 
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
@@ -25,6 +28,8 @@ const MIN_RUNS: usize = 10;
 const BUDGET: Duration = Duration::from_secs(15);
 /// Spins stored before each refresh of a max-spins view: a second at a million spins an hour.
 const ARRIVING: usize = 280;
+/// The scores timed with max-spins (tracked, as the service tracks its campaigns).
+const FIRST_SPINS: [Scoring; 2] = [Scoring::BestMultiplier, Scoring::TotalMultiplier];
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -36,9 +41,13 @@ fn campaign() -> Window {
     Window { from: start, to: start + chrono::Duration::days(30) }
 }
 
+/// The file that marks a store loaded with `--raw`.
+const RAW: &str = "bench-raw";
+
 /// Spins arrive in time order, as they do from the pipeline: each batch is the next slice of
-/// the campaign, with random instants inside it.
-async fn load(store: &EmbeddedStore, events: u64, players: i32) {
+/// the campaign, with random instants inside it. Stored through the store, or with `raw` (the
+/// store's file) straight into GamePlay.
+async fn load(store: &EmbeddedStore, raw: Option<&rusqlite::Connection>, events: u64, players: i32) {
     const BATCH: u64 = 20_000;
     let Window { from: start, to: end } = campaign();
     let slice = (end - start).num_microseconds().unwrap() / events.div_ceil(BATCH) as i64;
@@ -55,7 +64,10 @@ async fn load(store: &EmbeddedStore, events: u64, players: i32) {
             .map(|us| simulator::spin(&mut rng, players, from + chrono::Duration::microseconds(us)))
             .collect();
         loaded += batch.len() as u64;
-        store.insert(batch).await.unwrap();
+        match raw {
+            Some(conn) => insert_raw(conn, &batch).unwrap(),
+            None => store.insert(batch).await.unwrap(),
+        }
         if loaded % 1_000_000 == 0 {
             eprintln!("  loaded {loaded} spins ({:.0?})", started.elapsed());
         }
@@ -65,6 +77,18 @@ async fn load(store: &EmbeddedStore, events: u64, players: i32) {
         started.elapsed(),
         events as f64 / started.elapsed().as_secs_f64()
     );
+}
+
+fn insert_raw(conn: &rusqlite::Connection, spins: &[Spin]) -> rusqlite::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO GamePlay (PlayerID, GameID, Win, Stake, EventTime) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for s in spins {
+        insert.execute((s.player_id, s.game_id, s.win, s.stake, s.event_time.timestamp_micros()))?;
+    }
+    drop(insert);
+    tx.commit()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -123,13 +147,28 @@ async fn main() {
     let whole = campaign();
     // Tracked before loading, as the service does at start-up: inserts keep it (a no-op on a
     // reused store, which kept it).
-    let scope = |scoring| Scope { window: whole, games: None, stakes: Default::default(), scoring };
-    store.track(Scoring::ALL.map(scope).to_vec()).await.unwrap();
+    let scope = |scoring, max_spins| Scope {
+        window: whole,
+        games: None,
+        stakes: Default::default(),
+        scoring,
+        max_spins,
+    };
+    let first_spins = NonZeroU32::new(50);
+    let mut scopes = Scoring::ALL.map(|scoring| scope(scoring, None)).to_vec();
+    scopes.extend(FIRST_SPINS.map(|scoring| scope(scoring, first_spins)));
+    store.track(scopes).await.unwrap();
+    let raw = std::env::args().any(|a| a == "--raw");
     // A reused store also holds the spins that arrived during earlier runs (see max-spins).
     if store.count().await.unwrap() < events {
         assert!(store.is_empty().await.unwrap(), "{} holds another dataset", dir.display());
-        load(&store, events, players).await;
+        let conn = raw.then(|| rusqlite::Connection::open(store.path()).unwrap());
+        if raw {
+            std::fs::write(dir.join(RAW), "GamePlay only: loaded by benches/store.rs --raw\n").unwrap();
+        }
+        load(&store, conn.as_ref(), events, players).await;
     }
+    assert_eq!(dir.join(RAW).exists(), raw, "{}: loaded with --raw only if run with --raw", dir.display());
     let q = |window, scoring| LeaderboardQuery {
         window,
         games: None,
@@ -146,7 +185,7 @@ async fn main() {
     println!("\n{events} spins, {players} players, 10 games, 30-day campaign; full standings (cap {CAP})\n");
     println!("| score | refresh | ranked players | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|");
     let hour = last(chrono::Duration::hours(1));
-    for scoring in Scoring::ALL {
+    for scoring in Scoring::ALL.into_iter().filter(|_| !raw) {
         let name = |what: &str| format!("{} | {what}", scoring.as_str());
         let none = &mut Vec::new;
         time(&store, &name("whole campaign (tracked scope)"), q(whole, scoring), Some(top_target), none)
@@ -163,7 +202,7 @@ async fn main() {
     // (ARRIVING, stored before each refresh, in any order, at instants of the second after `now`:
     // inside the campaign, outside every window read, so that no row above changes on a reused
     // store).
-    let first = Some(FirstSpins { max: NonZeroU32::new(50).unwrap(), since: whole.from, until: whole.to });
+    let first = first_spins.map(|max| FirstSpins { max, since: whole.from, until: whole.to });
     let mut rng = rand::rng();
     let mut arriving = || -> Vec<Spin> {
         (0..ARRIVING)
@@ -173,7 +212,7 @@ async fn main() {
             })
             .collect()
     };
-    for scoring in [Scoring::BestMultiplier, Scoring::TotalMultiplier] {
+    for scoring in FIRST_SPINS {
         let name = |what: &str| format!("{} | max-spins=50, {what}", scoring.as_str());
         let query = |window| LeaderboardQuery { first, ..q(window, scoring) };
         let t = Instant::now();

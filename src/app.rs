@@ -208,17 +208,17 @@ fn reports(consumer: Option<Arc<crate::kafka::Status>>) -> Vec<crate::http::Repo
     consumer.into_iter().map(report).collect()
 }
 
-/// What the embedded store keeps standings for: each campaign's whole range, games, stakes and
-/// score.
+/// What the embedded store keeps standings for: each campaign's whole range, games, stakes,
+/// score and `max-spins`.
 fn scopes(catalogue: &Catalogue) -> Vec<Scope> {
     let scope = |c: &Arc<crate::campaigns::Campaign>| Scope {
         window: Window { from: c.start, to: c.end },
         games: c.games.clone(),
         stakes: c.stakes,
         scoring: c.score,
+        max_spins: c.max_spins,
     };
-    // A campaign counting first spins has no scope: a late spin can change which spins count.
-    catalogue.iter().filter(|c| c.max_spins.is_none()).map(scope).collect()
+    catalogue.iter().map(scope).collect()
 }
 
 /// The HTTP edge's settings.

@@ -8,50 +8,52 @@
 //! that would push out one of its player's counted spins (see [`Take::Displaces`]) makes the
 //! campaign's spins be counted again, as the first read of a campaign counts them.
 //!
-//! Memory: at most [`KEPT`] campaigns' rules, the least recently read dropped first; per
-//! player of each, a count, a key and a standing.
+//! Memory: a tally per tracked campaign (the catalogue's, through
+//! [`EmbeddedStore::track`](super::EmbeddedStore::track)), per player a count, a key and a
+//! standing; a read of any other rules counts them for itself and keeps nothing.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{Connection, named_params};
 
-use super::micros;
 use super::query::Shape;
-use crate::backend::Standings;
+use super::scope::{Key, Scope};
+use super::{micros, storage};
+use crate::backend::{BackendError, Standings};
 use crate::leaderboard::first::{InOrder, Take, Tally, key};
 use crate::leaderboard::reduce::Reduce;
-use crate::leaderboard::{FirstSpins, LeaderboardQuery, Row, Scoring};
+use crate::leaderboard::{FirstSpins, LeaderboardQuery, Row, Window};
 
-/// How many campaigns' rules are kept counted.
-pub const KEPT: usize = 8;
 const SPINS: &str = include_str!("../../kql/first-spins.sql");
 const STORED_SINCE: &str = include_str!("../../kql/stored-since.sql");
 
-/// What decides which spins count and how they score: the campaign's `[since, until)` in
-/// microseconds, its cap, stakes (inclusive), games (sorted) and score.
+/// What decides which spins count and how they score: the campaign's range, games, stakes and
+/// score as a scope's key says them, and its cap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Rules {
-    since: i64,
-    until: i64,
+    campaign: Key,
     max: NonZeroU32,
-    stakes: (i32, i32),
-    games: Option<Vec<i32>>,
-    scoring: Scoring,
 }
 
 impl Rules {
     fn of(query: &LeaderboardQuery, first: FirstSpins) -> Self {
-        let games = query.games.as_ref().map(|games| {
-            let mut games = games.clone();
-            games.sort_unstable();
-            games.dedup();
-            games
-        });
-        let (since, until) = (micros(first.since), micros(first.until));
-        Self { since, until, max: first.max, stakes: query.stakes.range(), games, scoring: query.scoring }
+        let range = Window { from: first.since, to: first.until };
+        let campaign = Key::new(&range, query.games.as_deref(), query.stakes, query.scoring);
+        Self { campaign, max: first.max }
+    }
+
+    fn of_scope(scope: &Scope) -> Option<Self> {
+        let campaign = Key::new(&scope.window, scope.games.as_deref(), scope.stakes, scope.scoring);
+        scope.max_spins.map(|max| Self { campaign, max })
+    }
+
+    /// The campaign's `[start, end)` in microseconds.
+    fn range(&self) -> (i64, i64) {
+        (self.campaign.from, self.campaign.to)
     }
 
     /// The qualifying spins of `[from, to)` stored in `rows` (rowids `(seen, stored]`, or all).
@@ -62,9 +64,8 @@ impl Rules {
         rows: Option<(i64, i64)>,
         mut each: impl FnMut(Row),
     ) -> rusqlite::Result<()> {
-        let games = serde_json::to_string(&self.games).expect("ints serialize");
-        let (min_stake, max_stake) = self.stakes;
-        let all_games = self.games.is_none();
+        let (games, all_games) = (self.campaign.games_text(), self.campaign.games.is_none());
+        let (min_stake, max_stake) = self.campaign.stakes;
         let mut statement;
         let mut rows = match rows {
             None => {
@@ -102,14 +103,14 @@ struct Counted {
 impl Counted {
     /// Counts the campaign's spins stored up to `stored`, in time order.
     fn count(conn: &Connection, rules: Rules, stored: i64) -> rusqlite::Result<Self> {
-        let (mut tally, mut whole) = (Tally::new(rules.max), Reduce::new(rules.scoring));
+        let (mut tally, mut whole) = (Tally::new(rules.max), Reduce::new(rules.campaign.scoring));
         let mut in_order = InOrder::default();
         let mut take = |spin: &Row| {
             if tally.take(spin) == Take::Counted {
                 whole.add(spin);
             }
         };
-        rules.read(conn, (rules.since, rules.until), None, |spin| in_order.push(spin, &mut take))?;
+        rules.read(conn, rules.range(), None, |spin| in_order.push(spin, &mut take))?;
         in_order.finish(&mut take);
         Ok(Self { rules, seen: stored, tally, whole })
     }
@@ -121,8 +122,7 @@ impl Counted {
             return Ok(None);
         }
         let mut arrived = Vec::new();
-        let range = (self.rules.since, self.rules.until);
-        self.rules.read(conn, range, Some((self.seen, stored)), |spin| arrived.push(spin))?;
+        self.rules.read(conn, self.rules.range(), Some((self.seen, stored)), |spin| arrived.push(spin))?;
         arrived.sort_unstable_by_key(key);
         for spin in &arrived {
             match self.tally.take(spin) {
@@ -137,10 +137,10 @@ impl Counted {
 
     /// The standings of `[from, to)` (inside the campaign), unordered.
     fn standings(&self, conn: &Connection, (from, to): (i64, i64)) -> rusqlite::Result<Vec<Row>> {
-        if (from, to) == (self.rules.since, self.rules.until) {
+        if (from, to) == self.rules.range() {
             return Ok(self.whole.ranked());
         }
-        let (mut window, mut alike) = (Reduce::new(self.rules.scoring), HashMap::default());
+        let (mut window, mut alike) = (Reduce::new(self.rules.campaign.scoring), HashMap::default());
         self.rules.read(conn, (from, to), None, |spin| {
             if self.tally.counts(&spin, &mut alike) {
                 window.add(&spin);
@@ -152,7 +152,7 @@ impl Counted {
 
 type Entry = Arc<Mutex<Option<Counted>>>;
 
-/// The campaigns' counted spins, least recently read first.
+/// The tracked campaigns' counted spins.
 #[derive(Debug, Default)]
 pub struct Tallies {
     kept: Mutex<Vec<(Rules, Entry)>>,
@@ -161,18 +161,23 @@ pub struct Tallies {
 }
 
 impl Tallies {
-    /// The entry of `rules`, now the most recently read (made empty if new).
-    fn entry(&self, rules: &Rules) -> Entry {
+    /// Keeps a tally for exactly the campaigns of `scopes` that count first spins: a new one is
+    /// counted at its first read, one left out is dropped.
+    pub fn track(&self, scopes: &[Scope]) {
+        let wanted: Vec<Rules> = scopes.iter().filter_map(Rules::of_scope).collect();
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = match kept.iter().position(|(r, _)| r == rules) {
-            Some(at) => kept.remove(at),
-            None => (rules.clone(), Entry::default()),
-        };
-        kept.push(entry.clone());
-        if kept.len() > KEPT {
-            kept.remove(0);
+        kept.retain(|(rules, _)| wanted.contains(rules));
+        for rules in wanted {
+            if !kept.iter().any(|(r, _)| *r == rules) {
+                kept.push((rules, Entry::default()));
+            }
         }
-        entry.1
+    }
+
+    /// The tally of `rules`, if tracked.
+    fn entry(&self, rules: &Rules) -> Option<Entry> {
+        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.iter().find(|(r, _)| r == rules).map(|(_, entry)| entry.clone())
     }
 
     /// How many times a campaign's spins were counted whole so far.
@@ -183,37 +188,104 @@ impl Tallies {
 }
 
 /// The standings of a campaign counting only each player's first spins, up to `query.limit`
-/// rows with the exact total. Reads of one campaign's rules take their turn; each brings its
-/// tally to its own snapshot of the store, so a tally is never ahead of a read. A read that
-/// fails (or panics) leaves no tally behind: the next one counts again.
-pub fn standings(
-    conn: &Connection,
+/// rows with the exact total. Reads of one campaign's rules take their turn, before `connect`
+/// gives them a reader (one waiting for its turn holds none); each brings the tally to its own
+/// snapshot of the store, so a tally is never ahead of a read. A read that fails (or panics)
+/// leaves no tally behind: the next one counts again.
+pub fn standings<C: Deref<Target = Connection>>(
     tallies: &Tallies,
     query: &LeaderboardQuery,
     first: FirstSpins,
-) -> rusqlite::Result<Standings> {
+    connect: impl FnOnce() -> Result<C, BackendError>,
+) -> Result<Standings, BackendError> {
     let rules = Rules::of(query, first);
-    let range = (micros(query.window.from).max(rules.since), micros(query.window.to).min(rules.until));
-    let entry = tallies.entry(&rules);
+    let (since, until) = rules.range();
+    let range = (micros(query.window.from).max(since), micros(query.window.to).min(until));
+    // An untracked campaign's tally serves this read only.
+    let entry = tallies.entry(&rules).unwrap_or_default();
     let mut kept = entry.lock().unwrap_or_else(PoisonError::into_inner);
-    let tx = conn.unchecked_transaction()?;
-    let stored: i64 = tx.query_row("SELECT COALESCE(MAX(rowid), 0) FROM GamePlay", [], |r| r.get(0))?;
-    let caught_up = match kept.take() {
-        Some(counted) => counted.catch_up(&tx, stored)?,
-        None => None,
+    let conn = connect()?;
+    let read = || -> rusqlite::Result<Vec<Row>> {
+        let tx = conn.unchecked_transaction()?;
+        let stored: i64 = tx.query_row("SELECT COALESCE(MAX(rowid), 0) FROM GamePlay", [], |r| r.get(0))?;
+        let caught_up = match kept.take() {
+            Some(counted) => counted.catch_up(&tx, stored)?,
+            None => None,
+        };
+        let counted = match caught_up {
+            Some(counted) => counted,
+            None => {
+                tallies.counted_whole.fetch_add(1, Ordering::Relaxed);
+                Counted::count(&tx, rules, stored)?
+            }
+        };
+        let rows = if range.0 < range.1 { counted.standings(&tx, range)? } else { Vec::new() };
+        *kept = Some(counted);
+        tx.finish()?;
+        Ok(rows)
     };
-    let counted = match caught_up {
-        Some(counted) => counted,
-        None => {
-            tallies.counted_whole.fetch_add(1, Ordering::Relaxed);
-            Counted::count(&tx, rules, stored)?
-        }
-    };
-    let mut rows = if range.0 < range.1 { counted.standings(&tx, range)? } else { Vec::new() };
-    *kept = Some(counted);
-    tx.finish()?;
+    let mut rows = read().map_err(storage)?;
     rows.sort_unstable_by(Row::rank_order);
     let total = rows.len() as u64;
     rows.truncate(query.limit as usize);
     Ok(Standings { rows, total, counts: Vec::new() })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::leaderboard::Scoring;
+
+    /// Reads that wait for their campaign's turn hold no reader: the store's few readers stay free
+    /// for every other view while one campaign is counted whole.
+    #[test]
+    fn a_read_takes_a_reader_only_once_it_has_its_campaigns_turn() {
+        let start = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let window = Window { from: start, to: start + chrono::Duration::days(1) };
+        let max = NonZeroU32::new(5).unwrap();
+        let first = FirstSpins { max, since: window.from, until: window.to };
+        let query = LeaderboardQuery {
+            window,
+            games: None,
+            stakes: Default::default(),
+            scoring: Scoring::TotalWin,
+            limit: 10,
+            counts: vec![],
+            first: Some(first),
+        };
+        let scope = Scope {
+            window,
+            games: None,
+            stakes: Default::default(),
+            scoring: query.scoring,
+            max_spins: Some(max),
+        };
+        let tallies = Arc::new(Tallies::default());
+        tallies.track(&[scope]);
+        let entry = tallies.entry(&Rules::of(&query, first)).expect("tracked");
+        let turn = entry.lock().unwrap();
+        let (asked, connects) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn({
+            let tallies = tallies.clone();
+            move || {
+                standings(&tallies, &query, first, || {
+                    asked.send(()).unwrap();
+                    let conn = Connection::open_in_memory().unwrap();
+                    conn.execute_batch(super::super::SCHEMA).unwrap();
+                    Ok(Box::new(conn))
+                })
+            }
+        });
+        let waiting = connects.recv_timeout(Duration::from_millis(300));
+        assert!(waiting.is_err(), "no reader is taken while another read has the turn");
+        drop(turn);
+        connects.recv().expect("the reader is taken once the turn is free");
+        let read = reader.join().unwrap().unwrap();
+        assert_eq!(read.total, 0, "an empty store ranks no one");
+        assert!(entry.lock().unwrap().is_some(), "the read left its tally behind");
+    }
 }

@@ -54,7 +54,7 @@ pub struct EmbeddedStore {
     counters: WriteCounters,
     readers: r2d2::Pool<SqliteConnectionManager>,
     arrivals: Arc<Arrivals>,
-    /// First spins counted per campaign, kept between reads.
+    /// First spins counted per tracked campaign, kept between reads.
     tallies: Arc<Tallies>,
 }
 
@@ -158,12 +158,14 @@ impl EmbeddedStore {
         self.read(move |conn| consumed::positions(conn, &topic)).await
     }
 
-    /// Keeps standings for exactly these scopes from now on (and across restarts): scopes not
-    /// yet built are built from the stored spins, scopes left out are dropped, the others are
-    /// kept as they are. Called with every campaign's window and games, at start-up and on
-    /// every catalogue change.
+    /// Keeps standings for exactly these scopes from now on: scopes not yet built are built from
+    /// the stored spins (a campaign's first spins are counted at its first read), scopes left out
+    /// are dropped, the others are kept as they are (across restarts, but for first spins' tallies,
+    /// which live in memory). Called with every campaign, at start-up and on every catalogue
+    /// change.
     pub async fn track(&self, scopes: Vec<Scope>) -> Result<(), BackendError> {
-        self.write(move |writer| writer.track(scopes)).await
+        self.tallies.track(&scopes);
+        self.write(move |writer| writer.track(&scopes)).await
     }
 
     /// Runs `f` on the writer in its turn.
@@ -212,8 +214,14 @@ impl Backend for EmbeddedStore {
         if !query.counts.is_empty() {
             return Err(BackendError::Unsupported(self.name()));
         }
-        let (query, tallies) = (query.clone(), self.tallies.clone());
-        self.read(move |conn| query::run(conn, &tallies, &query)).await
+        let query = query.clone();
+        if let Some(rules) = query.first {
+            let (tallies, readers) = (self.tallies.clone(), self.readers.clone());
+            let connect = move || readers.get().map_err(storage);
+            let read = move || first::standings(&tallies, &query, rules, connect);
+            return tokio::task::spawn_blocking(read).await.map_err(storage)?;
+        }
+        self.read(move |conn| query::run(conn, &query)).await
     }
 
     async fn ping(&self) -> Result<(), BackendError> {

@@ -2,12 +2,11 @@
 //! else turned into the parameters of `kql/leaderboard.sql` (the window cut into raw edges and
 //! whole hours, days and weeks, or all raw spins for a campaign that bounds the stakes) or, for
 //! a score that is a total, of `kql/totals.sql` (the window's raw spins); either way the
-//! standings are read back capped and counted. A campaign counting only first spins is read
-//! through its tally (`first`).
+//! standings are read back capped and counted. (A campaign counting only first spins is read
+//! through its tally: `first`.)
 
 use rusqlite::{Connection, Rows, named_params};
 
-use super::first::{self, Tallies};
 use super::{ALL_GAMES, DAY, HOUR, WEEK, micros, scope};
 use crate::backend::Standings;
 use crate::leaderboard::{LeaderboardQuery, Row};
@@ -63,13 +62,9 @@ impl Plan {
 }
 
 /// The view's complete standings, up to `query.limit` rows, with the exact total: read from
-/// the view's tracked scope when it is one, else from the rollup (or, counting first spins,
-/// from the campaign's tally). One read transaction, so the scope lookup and its rows come from
-/// the same snapshot.
-pub fn run(conn: &Connection, tallies: &Tallies, query: &LeaderboardQuery) -> rusqlite::Result<Standings> {
-    if let Some(rules) = query.first {
-        return first::standings(conn, tallies, query, rules);
-    }
+/// the view's tracked scope when it is one, else from the rollup. One read transaction, so
+/// the scope lookup and its rows come from the same snapshot.
+pub fn run(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Standings> {
     let tx = conn.unchecked_transaction()?;
     let total = query.scoring.is_total();
     let standings = match scope::lookup(&tx, query)? {

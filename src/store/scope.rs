@@ -7,6 +7,7 @@
 //! spin, losing ones too.
 
 use std::collections::BTreeSet;
+use std::num::NonZeroU32;
 
 use rusqlite::{Connection, OptionalExtension, named_params, params};
 
@@ -14,13 +15,16 @@ use super::micros;
 use crate::leaderboard::{LeaderboardQuery, Scoring, Stakes, Window};
 
 /// A view to keep standings for: the spins in `window` of `games` (`None`: every game) and
-/// `stakes`, scored by `scoring`.
+/// `stakes`, scored by `scoring`; with `max_spins`, only each player's first spins from the
+/// window's start (kept as a tally in memory, `first`, not in a table: a late spin can change
+/// which spins count).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
     pub window: Window,
     pub games: Option<Vec<i32>>,
     pub stakes: Stakes,
     pub scoring: Scoring,
+    pub max_spins: Option<NonZeroU32>,
 }
 
 /// How the store's SQL numbers a score (the Scope table's Scoring, `:scoring` of
@@ -38,16 +42,16 @@ pub fn code(scoring: Scoring) -> i64 {
 /// A scope as stored: `[from, to)` in microseconds, games sorted and deduplicated, stakes as
 /// an inclusive range of positive stakes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Key {
-    from: i64,
-    to: i64,
-    games: Option<Vec<i32>>,
-    stakes: (i32, i32),
-    scoring: Scoring,
+pub(super) struct Key {
+    pub(super) from: i64,
+    pub(super) to: i64,
+    pub(super) games: Option<Vec<i32>>,
+    pub(super) stakes: (i32, i32),
+    pub(super) scoring: Scoring,
 }
 
 impl Key {
-    fn new(window: &Window, games: Option<&[i32]>, stakes: Stakes, scoring: Scoring) -> Self {
+    pub(super) fn new(window: &Window, games: Option<&[i32]>, stakes: Stakes, scoring: Scoring) -> Self {
         let games = games.map(|games| {
             let mut games = games.to_vec();
             games.sort_unstable();
@@ -58,8 +62,9 @@ impl Key {
         Self { from, to, games, stakes: stakes.range(), scoring }
     }
 
-    /// The Scope table's Games column: a JSON array, or `null` for every game.
-    fn games_text(&self) -> String {
+    /// The Scope table's Games column (a JSON array, or `null` for every game), as the queries'
+    /// `:games` take it.
+    pub(super) fn games_text(&self) -> String {
         serde_json::to_string(&self.games).expect("ints serialize")
     }
 }
@@ -196,11 +201,15 @@ pub fn lookup(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<O
     statement.query_row(key_params, |r| r.get(0)).optional()
 }
 
-/// Makes the database track exactly `wanted`, given the `built` scopes, in one transaction:
-/// the scopes no longer wanted are dropped, the new ones built, the others left untouched.
-pub fn track(conn: &mut Connection, built: &[Tracked], wanted: Vec<Scope>) -> rusqlite::Result<()> {
-    let wanted: BTreeSet<Key> =
-        wanted.iter().map(|s| Key::new(&s.window, s.games.as_deref(), s.stakes, s.scoring)).collect();
+/// Makes the database track exactly `wanted` (those counting every spin), given the `built`
+/// scopes, in one transaction: the scopes no longer wanted are dropped, the new ones built, the
+/// others left untouched.
+pub fn track(conn: &mut Connection, built: &[Tracked], wanted: &[Scope]) -> rusqlite::Result<()> {
+    let wanted: BTreeSet<Key> = wanted
+        .iter()
+        .filter(|s| s.max_spins.is_none())
+        .map(|s| Key::new(&s.window, s.games.as_deref(), s.stakes, s.scoring))
+        .collect();
     let tx = conn.transaction()?;
     let stale: Vec<&Tracked> = built.iter().filter(|t| !wanted.contains(&t.key)).collect();
     for tracked in &stale {

@@ -64,7 +64,7 @@ impl Writer {
     }
 
     /// Tracks exactly `wanted`: builds the new scopes, drops the others, keeps the rest as is.
-    pub fn track(&mut self, wanted: Vec<Scope>) -> rusqlite::Result<()> {
+    pub fn track(&mut self, wanted: &[Scope]) -> rusqlite::Result<()> {
         scope::track(&mut self.conn, &self.scopes, wanted)?;
         self.scopes = scope::load(&self.conn)?;
         Ok(())

@@ -63,6 +63,23 @@ async fn check(
     }
 }
 
+/// Makes the store keep a tally of each of `rules` (cap, stakes, score) for `campaign`, as the
+/// service tracks its catalogue.
+async fn track(
+    store: &EmbeddedStore,
+    campaign: (DateTime<Utc>, DateTime<Utc>),
+    rules: &[(usize, Stakes, Scoring)],
+) {
+    let scope = |&(max, stakes, scoring): &(usize, Stakes, Scoring)| Scope {
+        window: Window { from: campaign.0, to: campaign.1 },
+        games: None,
+        stakes,
+        scoring,
+        max_spins: std::num::NonZeroU32::new(max as u32),
+    };
+    store.track(rules.iter().map(scope).collect()).await.unwrap();
+}
+
 /// How many times the store counted a campaign's spins whole.
 fn recounts(store: &EmbeddedStore) -> u64 {
     store.tallies.counted_whole()
@@ -76,20 +93,29 @@ async fn first_spins_count_from_the_campaigns_start_in_the_spin_order() {
     let store = EmbeddedStore::open(dir.path()).await.unwrap();
     insert(&store, &all).await;
     let campaign = (at(DAY), at(10 * DAY));
+    let caps = [(1, Stakes::default()), (3, Stakes::new(Some(2), Some(5)).unwrap()), (40, Stakes::default())];
+    let rules: Vec<_> = caps
+        .into_iter()
+        .flat_map(|(max, stakes)| Scoring::ALL.map(|scoring| (max, stakes, scoring)))
+        .collect();
+    track(&store, campaign, &rules).await;
     let mut ranked = 0;
-    for (max, stakes) in
-        [(1, Stakes::default()), (3, Stakes::new(Some(2), Some(5)).unwrap()), (40, Stakes::default())]
-    {
-        for scoring in Scoring::ALL {
-            for window in
-                [Window { from: campaign.0, to: campaign.1 }, Window { from: at(4 * DAY), to: at(6 * DAY) }]
-            {
-                ranked += check(&store, &all, campaign, (max, stakes, scoring), window).await;
-            }
+    for &rule in &rules {
+        for window in
+            [Window { from: campaign.0, to: campaign.1 }, Window { from: at(4 * DAY), to: at(6 * DAY) }]
+        {
+            ranked += check(&store, &all, campaign, rule, window).await;
         }
     }
     assert!(ranked > 500, "the rule ranks players ({ranked})");
     assert_eq!(recounts(&store), 3 * 5, "each campaign's rules counted once, then read from the tally");
+    // A campaign no longer tracked keeps no tally: each of its reads counts it for itself.
+    track(&store, campaign, &[]).await;
+    let whole = Window { from: campaign.0, to: campaign.1 };
+    for _ in 0..2 {
+        check(&store, &all, campaign, rules[0], whole).await;
+    }
+    assert_eq!(recounts(&store), 3 * 5 + 2);
 }
 
 /// Spins stored after a campaign's tally was first counted: in time order (taken as they come),
@@ -109,6 +135,7 @@ async fn a_campaigns_tally_takes_the_spins_stored_since_and_counts_again_when_on
         [Window { from: campaign.0, to: campaign.1 }, Window { from: at(5 * DAY), to: at(7 * DAY) }];
     let rules =
         [(20, Stakes::default(), Scoring::BestMultiplier), (60, Stakes::default(), Scoring::TotalWin)];
+    track(&store, campaign, &rules).await;
     // Three in four spins in time order, a batch at a time; then the rest, late and shuffled.
     let (timely, mut late): (Vec<Spin>, Vec<Spin>) = pool.into_iter().partition(|_| rng.random_bool(0.75));
     rand::seq::SliceRandom::shuffle(late.as_mut_slice(), &mut rng);

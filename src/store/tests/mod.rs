@@ -175,6 +175,7 @@ fn scope(from: i64, to: i64, games: Option<Vec<i32>>) -> Scope {
         games,
         stakes: Default::default(),
         scoring: Default::default(),
+        max_spins: None,
     }
 }
 
@@ -257,8 +258,13 @@ async fn stake_bounds_count_on_scopes_and_windows() {
     insert(&store, before).await;
     let bounds = [Stakes::new(Some(2), Some(5)).unwrap(), Stakes::new(Some(10), None).unwrap()];
     let whole = Window { from: at(0), to: at(10 * DAY) };
-    let scopes =
-        bounds.map(|stakes| Scope { window: whole, games: None, stakes, scoring: Default::default() });
+    let scopes = bounds.map(|stakes| Scope {
+        window: whole,
+        games: None,
+        stakes,
+        scoring: Default::default(),
+        max_spins: None,
+    });
     store.track(scopes.to_vec()).await.unwrap();
     assert_eq!(scope_ids(&store).await.len(), 2);
     insert(&store, after).await;

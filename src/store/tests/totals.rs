@@ -46,7 +46,7 @@ pub(super) fn totals(
 }
 
 async fn check(store: &EmbeddedStore, spins: &[Spin], scope: &Scope, cap: u32) -> usize {
-    let Scope { window, games, stakes, scoring } = scope.clone();
+    let Scope { window, games, stakes, scoring, .. } = scope.clone();
     let expected = totals(spins, &window, (games.as_deref(), stakes), scoring);
     let query = LeaderboardQuery { window, games, stakes, scoring, limit: cap, counts: vec![], first: None };
     let got = store.leaderboard(&query).await.unwrap();
@@ -67,8 +67,20 @@ async fn every_total_is_exact_on_scopes_and_windows_across_inserts_and_restarts(
     let bounded = Stakes::new(Some(2), Some(5)).unwrap();
     let mut scopes = Vec::new();
     for scoring in Scoring::ALL.into_iter().filter(|s| s.is_total()) {
-        scopes.push(Scope { window: whole, games: None, stakes: Stakes::default(), scoring });
-        scopes.push(Scope { window: whole, games: Some(vec![1, 3]), stakes: bounded, scoring });
+        scopes.push(Scope {
+            window: whole,
+            games: None,
+            stakes: Stakes::default(),
+            scoring,
+            max_spins: None,
+        });
+        scopes.push(Scope {
+            window: whole,
+            games: Some(vec![1, 3]),
+            stakes: bounded,
+            scoring,
+            max_spins: None,
+        });
     }
     let store = EmbeddedStore::open(dir.path()).await.unwrap();
     insert(&store, before).await;
