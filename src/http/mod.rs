@@ -89,18 +89,24 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::base())
-        .routes(routes!(campaigns::list_campaigns))
-        .routes(routes!(campaigns::get_campaign))
+    // Answers kept encoded (and precompressed) per snapshot, streams and exports: never
+    // compressed on the way out.
+    let kept = OpenApiRouter::new()
         .routes(routes!(boards::top))
         .routes(routes!(boards::window))
-        .routes(routes!(boards::player))
-        .routes(routes!(boards::friends))
         .routes(routes!(streams::top_stream))
         .routes(routes!(streams::window_stream))
         .routes(routes!(streams::player_stream))
         .routes(routes!(export::standings_csv))
-        .routes(routes!(events::ingest))
+        .routes(routes!(events::ingest));
+    // Answers encoded per request.
+    let encoded = OpenApiRouter::new()
+        .routes(routes!(campaigns::list_campaigns))
+        .routes(routes!(campaigns::get_campaign))
+        .routes(routes!(boards::player))
+        .routes(routes!(boards::friends))
+        .layer(layers::compression());
+    OpenApiRouter::with_openapi(openapi::base()).merge(kept).merge(encoded)
 }
 
 /// The whole service: every route behind the middleware stack, as `axum::serve` takes it. The
@@ -116,11 +122,11 @@ pub fn service(
     let metrics = state.engine.metrics().clone();
     let (api, spec) = api();
     let api_paths = spec.paths.paths.keys().cloned().collect();
+    let documents = Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", spec));
     let router = api
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
+        .merge(documents.route("/metrics", get(ops::metrics)).layer(layers::compression()))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
         .merge(page::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)

@@ -7,10 +7,8 @@ use std::any::Any;
 
 use std::convert::Infallible;
 
-use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use http_body_util::Either;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -202,21 +200,17 @@ const DETAIL_LIMIT: usize = 2048;
 /// Turns error responses that are not problem documents (axum's extractor rejections, the
 /// body limit's 413, compression's 406) into problem documents, keeping a plain-text
 /// explanation as the detail. Successful responses pass untouched.
-pub async fn ensure_problem<B>(response: Response<B>) -> Result<Response<Either<B, Body>>, Infallible>
-where
-    B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
-{
+pub async fn ensure_problem(response: Response) -> Result<Response, Infallible> {
     let status = response.status();
     let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
     if status.as_u16() < 400 || content_type.as_ref().is_some_and(|t| t == PROBLEM_JSON) {
-        return Ok(response.map(Either::Left));
+        return Ok(response);
     }
     let is_text = content_type.is_some_and(|t| t.as_bytes().starts_with(b"text/plain"));
-    let body = axum::body::to_bytes(Body::new(response.into_body()), DETAIL_LIMIT).await.unwrap_or_default();
+    let body = axum::body::to_bytes(response.into_body(), DETAIL_LIMIT).await.unwrap_or_default();
     let detail = match String::from_utf8_lossy(&body).trim() {
         text if is_text && !text.is_empty() => text.to_owned(),
         _ => status.canonical_reason().unwrap_or("error").to_owned(),
     };
-    Ok(ApiError::Other { status, detail }.into_response().map(Either::Right))
+    Ok(ApiError::Other { status, detail }.into_response())
 }

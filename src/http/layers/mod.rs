@@ -1,7 +1,7 @@
 //! The middleware stack every request passes through, outermost first: request id, tracing
-//! span, request metrics ([`observe`]), CORS, panic net, problem net, compression (not of
-//! streams and exports, nor of answers sent already compressed); then each route's own layer
-//! ([`route`]: its metric handles, the in-flight limit of the API routes). The stack wraps the
+//! span, request metrics ([`observe`]), CORS, panic net, problem net; then each route's own layer
+//! ([`route`]: its metric handles, the in-flight limit of the API routes) and, on the routes
+//! whose answers are encoded per request, [`compression`]. The stack wraps the
 //! router once: per request it is one copy of plain structs, and the per-route layer is the one
 //! axum boxes with each route. No layer reads, copies or hashes a body, except error bodies.
 
@@ -21,7 +21,7 @@ use axum::response::Response;
 use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
-use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
+use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -70,17 +70,19 @@ where
         .option_layer(edge.cors.as_ref().and_then(cors))
         .layer(CatchPanicLayer::custom(problem::from_panic))
         .and_then(problem::ensure_problem)
-        .layer(
-            CompressionLayer::new().compress_when(
-                // Errors are small, and the problem net reads them as they are. Exports run to
-                // a million rows, rendered as the client reads: compressing them would be
-                // seconds of CPU on the async workers (streams are left out by the default).
-                DefaultPredicate::new()
-                    .and(NotForContentType::const_new("text/csv"))
-                    .and(|status: StatusCode, _: Version, _: &HeaderMap, _: &Extensions| status.is_success()),
-            ),
-        )
         .service(router)
+}
+
+/// Compression for the routes whose answers are not kept encoded (the boards and the page
+/// send their own precompressed variants; streams and exports are not compressed): successful
+/// answers only, since the problem net reads errors as they are. A layer of those routes alone,
+/// so that no other answer carries a compression body (kilobytes: every encoder's state inline)
+/// through the stack.
+pub fn compression() -> CompressionLayer<impl Predicate> {
+    CompressionLayer::new().compress_when(
+        DefaultPredicate::new()
+            .and(|status: StatusCode, _: Version, _: &HeaderMap, _: &Extensions| status.is_success()),
+    )
 }
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
