@@ -6,7 +6,7 @@
 //! holds): a representation encoded ahead is sent in the coding asked for, compressed once for
 //! every reader of it ([`Conditions::send`]); an answer whose tag is known before its body
 //! ([`Conditions::send_tagged`]) is encoded only when the client does not hold it already.
-//! Either way the compression layer finds the body in its coding and leaves it alone.
+//! A request that accepts no coding there is gets 406, before any body is encoded.
 
 use std::convert::Infallible;
 
@@ -14,11 +14,12 @@ use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use smallvec::SmallVec;
 
 use super::negotiation::{NotAcceptable, negotiate};
+use super::problem::ApiError;
 use crate::representation::{Coding, ETag, Representation};
 
 /// How long clients and shared caches may keep an answer.
@@ -85,7 +86,7 @@ impl Conditions {
         content_type: HeaderValue,
         cache_control: &HeaderValue,
     ) -> Response {
-        let coding = self.coding();
+        let Ok(coding) = self.coding else { return not_acceptable() };
         // The tag first: a client that holds the answer costs no compression.
         let etag = coding.map_or_else(|| representation.etag.clone(), |c| representation.etag.coded(c));
         if self.holds(&etag) {
@@ -104,7 +105,7 @@ impl Conditions {
         cache_control: &HeaderValue,
         encode: impl FnOnce() -> Bytes,
     ) -> Response {
-        let coding = self.coding();
+        let Ok(coding) = self.coding else { return not_acceptable() };
         let etag = match coding {
             None => etag,
             Some(coding) => etag.coded(coding),
@@ -119,15 +120,9 @@ impl Conditions {
         ok(body, etag.0, coding, content_type, cache_control)
     }
 
-    /// The coding to send in; identity when the client takes none (the compression layer
-    /// answers 406 then, as for every other body).
-    fn coding(&self) -> Option<Coding> {
-        self.coding.as_ref().ok().copied().flatten()
-    }
-
     /// Whether the client holds `etag` and may be answered 304.
     fn holds(&self, etag: &ETag) -> bool {
-        self.coding.is_ok() && self.held.iter().any(|list| list_matches(list.as_bytes(), etag.0.as_bytes()))
+        self.held.iter().any(|list| list_matches(list.as_bytes(), etag.0.as_bytes()))
     }
 }
 
@@ -154,6 +149,13 @@ fn ok(
 
 /// RFC 9110 §15.4.5: a 304 carries the fields a 200 would have used to guide caches, and no
 /// representation metadata.
+/// 406: the client takes no coding there is (`identity;q=0` with nothing else it accepts).
+fn not_acceptable() -> Response {
+    let mut response = ApiError::NotAcceptable.into_response();
+    response.headers_mut().insert(header::VARY, VARY);
+    response
+}
+
 fn not_modified(etag: HeaderValue, cache_control: &HeaderValue) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::NOT_MODIFIED;
@@ -261,11 +263,12 @@ mod tests {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
         assert_eq!(response.headers()[header::ETAG], coded.0);
-        // Nothing acceptable: the identity body, for the compression layer to refuse with 406.
+        // Nothing acceptable: 406, whatever the client holds, and nothing is encoded.
         let refused = conditions(&[("accept-encoding", "identity;q=0"), ("if-none-match", "*")]).await;
-        let response = refused.send_tagged(etag.clone(), JSON, &policy, || Bytes::from_static(b"{}"));
-        assert_eq!(response.status(), StatusCode::OK);
-        assert!(response.headers().get(header::CONTENT_ENCODING).is_none());
+        let response = refused.send_tagged(etag.clone(), JSON, &policy, never);
+        assert_eq!(response.status(), StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(response.headers()[header::VARY], "accept-encoding");
     }
 
     #[tokio::test]

@@ -58,6 +58,8 @@ pub enum ApiError {
     TooManyStreams,
     #[error("as many exports are open as the server allows; retry shortly")]
     TooManyExports,
+    #[error("the request accepts none of the codings this answer is sent in (identity, gzip, br)")]
+    NotAcceptable,
     #[error("not ready: {0}")]
     NotReady(String),
     #[error("the server failed while answering; the failure is logged")]
@@ -101,6 +103,7 @@ impl ApiError {
             Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Overloaded"),
             Self::TooManyStreams => (StatusCode::SERVICE_UNAVAILABLE, "too-many-streams", "Too many streams"),
             Self::TooManyExports => (StatusCode::SERVICE_UNAVAILABLE, "too-many-exports", "Too many exports"),
+            Self::NotAcceptable => (StatusCode::NOT_ACCEPTABLE, "not-acceptable", "Not acceptable"),
             Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready"),
             Self::Panicked | Self::Engine(E::Failed(_)) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error")

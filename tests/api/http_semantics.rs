@@ -248,12 +248,13 @@ async fn without_cors_origins_there_are_no_cors_headers() {
 async fn errors_from_layers_and_extractors_are_problem_documents() {
     let s = setup(&[]).await;
     type Headers<'a> = &'a [(&'a str, &'a str)];
-    let cases: [(&str, Headers, u16); 4] = [
+    let cases: [(&str, Headers, u16); 5] = [
         // Not UTF-8 once decoded: the path extractor refuses it.
         ("/campaigns/%FF%FE/top", &[], 400),
         ("/campaigns/live-all/top?limit=%FF", &[], 400),
-        // No coding the client accepts: compression refuses with 406.
+        // No coding the client accepts: 406, for a board encoded ahead and an answer encoded now.
         ("/campaigns/live-all/top", &[("accept-encoding", "identity;q=0, *;q=0")], 406),
+        ("/campaigns/live-all/players/1", &[("accept-encoding", "identity;q=0")], 406),
         ("/campaigns/live-all/window?last=1h&last=2h", &[], 400),
     ];
     for (path, headers, status) in cases {
