@@ -92,6 +92,9 @@ pub struct FriendsBoard<'a> {
     pub prize_cutoff: Option<Option<f64>>,
 }
 
+/// About the length of one entry's JSON (ranks, ids and scores at their longest run to ~210).
+const ENTRY_BYTES: usize = 192;
+
 /// Entries of a snapshot at some positions, written as they are read (never collected).
 pub struct Entries<'a> {
     snapshot: &'a Snapshot,
@@ -255,37 +258,58 @@ impl Answer<'_> {
         let (total, is_final) = (snapshot.ranking.total(), snapshot.is_final);
         let entries = |positions| Entries { snapshot, positions };
         let prize_cutoff = snapshot.prize_cutoff();
-        let json = match &self.shows {
-            Shows::Page { offset, entries: run } => serde_json::to_vec(&Board {
-                campaign,
-                window,
-                total,
-                is_final,
-                offset: *offset,
-                entries: entries(Positions::Run(run.clone())),
-                prize_cutoff,
-            }),
-            Shows::Player { at, around } => serde_json::to_vec(&PlayerStanding {
-                campaign,
-                window,
-                total,
-                is_final,
-                player: at.map(|at| snapshot.entry(at)),
-                around: entries(Positions::Run(around.clone())),
-                prize_cutoff,
-                to_prize: snapshot.to_prize(*at),
-            }),
-            Shows::Friends { ranked, unranked } => serde_json::to_vec(&FriendsBoard {
-                campaign,
-                window,
-                total,
-                is_final,
-                entries: entries(Positions::Listed(ranked)),
-                unranked,
-                prize_cutoff,
-            }),
+        // Sized for the answer at once: growing it by doubling copied it over and again.
+        let shown = match &self.shows {
+            Shows::Page { entries, .. } => entries.len(),
+            Shows::Player { around, .. } => around.len() + 1,
+            Shows::Friends { ranked, unranked } => ranked.len() + unranked.len().div_ceil(16),
         };
-        json.expect("answers always serialize").into()
+        let mut json =
+            Vec::with_capacity(campaign.get().len() + window.get().len() + 160 + ENTRY_BYTES * shown);
+        let written = match &self.shows {
+            Shows::Page { offset, entries: run } => serde_json::to_writer(
+                &mut json,
+                &Board {
+                    campaign,
+                    window,
+                    total,
+                    is_final,
+                    offset: *offset,
+                    entries: entries(Positions::Run(run.clone())),
+                    prize_cutoff,
+                },
+            ),
+            Shows::Player { at, around } => serde_json::to_writer(
+                &mut json,
+                &PlayerStanding {
+                    campaign,
+                    window,
+                    total,
+                    is_final,
+                    player: at.map(|at| snapshot.entry(at)),
+                    around: entries(Positions::Run(around.clone())),
+                    prize_cutoff,
+                    to_prize: snapshot.to_prize(*at),
+                },
+            ),
+            Shows::Friends { ranked, unranked } => serde_json::to_writer(
+                &mut json,
+                &FriendsBoard {
+                    campaign,
+                    window,
+                    total,
+                    is_final,
+                    entries: entries(Positions::Listed(ranked)),
+                    unranked,
+                    prize_cutoff,
+                },
+            ),
+        };
+        written.expect("answers always serialize");
+        if matches!(self.shows, Shows::Page { .. }) {
+            json.shrink_to_fit(); // kept with the snapshot, counted by its length
+        }
+        json.into()
     }
 
     /// The answer's JSON and tag.

@@ -76,6 +76,7 @@ pub struct Standing {
     pub score: f64,
     /// When the player reached the score: the best spin's instant, or for a total the instant
     /// of the last counted spin that added to it.
+    #[serde(serialize_with = "rfc3339")]
     pub achieved_at: DateTime<Utc>,
     /// The best multiplier's spin: its win.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,6 +136,13 @@ impl Serialize for Span {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
     }
+}
+
+/// Serializes an instant as chrono does (RFC 3339, `Z`, as many fraction digits as it has),
+/// formatted at once rather than through `collect_str`, whose writer escapes each character
+/// apart: a player's answer has a dozen of them.
+fn rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
 }
 
 /// The current instant at the precision every backend stores (microseconds), so that the
