@@ -89,24 +89,21 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 fn routes() -> OpenApiRouter<AppState> {
-    // Answers kept encoded (and precompressed) per snapshot, streams and exports: never
-    // compressed on the way out.
-    let kept = OpenApiRouter::new()
+    // No compression layer: boards are kept encoded (and precompressed) per snapshot, answers
+    // encoded per request are compressed by `Conditions` in the coding negotiated, streams and
+    // exports are sent as they are.
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(campaigns::list_campaigns))
+        .routes(routes!(campaigns::get_campaign))
         .routes(routes!(boards::top))
         .routes(routes!(boards::window))
+        .routes(routes!(boards::player))
+        .routes(routes!(boards::friends))
         .routes(routes!(streams::top_stream))
         .routes(routes!(streams::window_stream))
         .routes(routes!(streams::player_stream))
         .routes(routes!(export::standings_csv))
-        .routes(routes!(events::ingest));
-    // Answers encoded per request.
-    let encoded = OpenApiRouter::new()
-        .routes(routes!(campaigns::list_campaigns))
-        .routes(routes!(campaigns::get_campaign))
-        .routes(routes!(boards::player))
-        .routes(routes!(boards::friends))
-        .layer(layers::compression());
-    OpenApiRouter::with_openapi(openapi::base()).merge(kept).merge(encoded)
+        .routes(routes!(events::ingest))
 }
 
 /// The whole service: every route behind the middleware stack, as `axum::serve` takes it. The

@@ -1,7 +1,7 @@
 //! The middleware stack every request passes through, outermost first: request id, tracing
 //! span, request metrics ([`observe`]), CORS, panic net, problem net; then each route's own layer
-//! ([`route`]: its metric handles, the in-flight limit of the API routes) and, on the routes
-//! whose answers are encoded per request, [`compression`]. The stack wraps the
+//! ([`route`]: its metric handles, the in-flight limit of the API routes) and, on the documents
+//! and metrics, [`compression`]. The stack wraps the
 //! router once: per request it is one copy of plain structs, and the per-route layer is the one
 //! axum boxes with each route. No layer reads, copies or hashes a body, except error bodies.
 
@@ -73,11 +73,11 @@ where
         .service(router)
 }
 
-/// Compression for the routes whose answers are not kept encoded (the boards and the page
-/// send their own precompressed variants; streams and exports are not compressed): successful
-/// answers only, since the problem net reads errors as they are. A layer of those routes alone,
-/// so that no other answer carries a compression body (kilobytes: every encoder's state inline)
-/// through the stack.
+/// Compression for the documents (`/openapi.json`, `/docs`) and `/metrics`, whose bodies are
+/// made by other crates: every API answer is already sent in the coding negotiated (by
+/// `Conditions`), and streams and exports are not compressed. Successful answers only, since the
+/// problem net reads errors as they are. A layer of those routes alone, so that no other answer
+/// carries a compression body (kilobytes: every encoder's state inline) through the stack.
 pub fn compression() -> CompressionLayer<impl Predicate> {
     CompressionLayer::new().compress_when(
         DefaultPredicate::new()
