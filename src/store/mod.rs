@@ -88,11 +88,14 @@ impl EmbeddedStore {
             )
             .map_err(storage)?;
         let writer = Writer::new(writer).map_err(storage)?;
+        // Readers sort and group whole windows (a million players at the bench's scale): past
+        // their 8 MiB cache they spill to a temporary file, not to memory (with temp_store =
+        // MEMORY four such reads held 200 MB of the heap at once; BENCHMARKS.md).
         let manager = SqliteConnectionManager::file(&path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .with_init(|c| {
                 c.execute_batch(
-                    "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;",
+                    "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -8192; PRAGMA temp_store = FILE;",
                 )
             });
         let readers = r2d2::Pool::builder().max_size(READERS).build(manager).map_err(storage)?;
