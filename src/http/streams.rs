@@ -113,10 +113,8 @@ async fn open(
     let read = state.engine.read(&campaign.0, view).await?;
     let first = state.engine.body(&read, shape);
     let resumed = headers.get("last-event-id").is_some_and(|id| *id == first.representation.etag.0);
-    let mut opening = RETRY.to_vec();
-    if !resumed {
-        opening.extend_from_slice(&event(&first, kind));
-    }
+    // The current answer's frame is the one every subscriber is sent, not a copy of it.
+    let opening = [Some(Bytes::from_static(RETRY)), (!resumed).then(|| event(&first, kind))];
     let heartbeat = state.streams.heartbeat;
     let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     // A client that stopped reading gets one heartbeat when it reads again, not a burst.
@@ -128,7 +126,7 @@ async fn open(
         kind,
         sent: first.representation.etag.0.clone(),
         failing: false,
-        opening: Some(opening.into()),
+        opening,
         beat,
         closing: state.streams.closing.clone(),
         _slot: slot,
@@ -172,8 +170,9 @@ struct Follow {
     sent: HeaderValue,
     /// An error event was the last sent.
     failing: bool,
-    /// The first frame, not yet sent.
-    opening: Option<Bytes>,
+    /// The first frames, not yet sent: the reconnection delay, and the current answer unless
+    /// the client resumed from it.
+    opening: [Option<Bytes>; 2],
     beat: tokio::time::Interval,
     closing: watch::Receiver<bool>,
     _slot: OwnedSemaphorePermit,
@@ -182,8 +181,8 @@ struct Follow {
 impl Follow {
     /// The next frame to send; `None` ends the stream.
     async fn next(&mut self) -> Option<Bytes> {
-        if let Some(opening) = self.opening.take() {
-            return Some(opening);
+        if let Some(frame) = self.opening.iter_mut().find_map(Option::take) {
+            return Some(frame);
         }
         loop {
             tokio::select! {
