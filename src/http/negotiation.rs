@@ -17,8 +17,8 @@ enum Candidate {
 const CANDIDATES: [Candidate; 3] =
     [Candidate::Identity, Candidate::Coded(Coding::Gzip), Candidate::Coded(Coding::Br)];
 
-/// The client accepts none of the codings there are: 406 (from the compression layer for the
-/// bodies it encodes, from `Conditions` for those encoded ahead).
+/// The client accepts none of the codings there are: 406 (from `Conditions` for the API's
+/// answers, from the compression layer for the documents and metrics).
 #[derive(Debug, PartialEq, Eq)]
 pub struct NotAcceptable;
 

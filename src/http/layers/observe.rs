@@ -1,5 +1,5 @@
 //! Request metrics: each request's count and latency by route template and status, and the
-//! requests in flight. The layer sits outside the panic net and the compression layer, so it
+//! requests in flight. The layer sits outside the panic net and every route's layers, so it
 //! sees the status the client gets; the route that answered is told to it through a slot the
 //! request carries ([`Matched`]), filled by the route's own layer ([`super::route`]) with the
 //! route's metric handles, resolved once per route.
