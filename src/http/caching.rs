@@ -147,8 +147,6 @@ fn ok(
     response
 }
 
-/// RFC 9110 §15.4.5: a 304 carries the fields a 200 would have used to guide caches, and no
-/// representation metadata.
 /// 406: the client takes no coding there is (`identity;q=0` with nothing else it accepts).
 fn not_acceptable() -> Response {
     let mut response = ApiError::NotAcceptable.into_response();
@@ -156,6 +154,8 @@ fn not_acceptable() -> Response {
     response
 }
 
+/// RFC 9110 §15.4.5: a 304 carries the fields a 200 would have used to guide caches, and no
+/// representation metadata.
 fn not_modified(etag: HeaderValue, cache_control: &HeaderValue) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::NOT_MODIFIED;

@@ -42,35 +42,28 @@ fn window_anchors_are_aligned_to_the_whole_second() {
     assert_eq!(span("15m").window(start(), end(), now), Some(expected));
 }
 
-#[test]
-fn an_entry_writes_its_instant_as_chrono_does() {
-    let micros = [0, 120_000, 123_000, 123_456, 999_999];
-    for (i, us) in micros.into_iter().enumerate() {
-        let at = t(11, 0) + Duration::microseconds(us);
-        let standing = Standing {
-            player_id: i as i32,
-            score: 1.5,
-            achieved_at: at,
-            win: Some(3),
-            stake: Some(2),
-            game_id: Some(1),
-            spins: 1,
-            wagered: None,
-            won: None,
-        };
-        let json = serde_json::to_value(&standing).unwrap();
-        assert_eq!(json["achievedAt"], serde_json::to_value(at).unwrap(), "{us} µs");
-    }
-    let whole = serde_json::to_value(Standing {
+fn standing_at(achieved_at: DateTime<Utc>) -> Standing {
+    let (win, stake, game_id) = (Some(3), Some(2), Some(1));
+    Standing {
         player_id: 1,
         score: 1.5,
-        achieved_at: t(11, 0),
-        win: None,
-        stake: None,
-        game_id: None,
+        achieved_at,
+        win,
+        stake,
+        game_id,
         spins: 1,
         wagered: None,
         won: None,
-    });
+    }
+}
+
+#[test]
+fn an_entry_writes_its_instant_as_chrono_does() {
+    for us in [0, 120_000, 123_000, 123_456, 999_999] {
+        let at = t(11, 0) + Duration::microseconds(us);
+        let json = serde_json::to_value(standing_at(at)).unwrap();
+        assert_eq!(json["achievedAt"], serde_json::to_value(at).unwrap(), "{us} µs");
+    }
+    let whole = serde_json::to_value(standing_at(t(11, 0)));
     assert_eq!(whole.unwrap()["achievedAt"], "2026-11-10T11:00:00Z");
 }
