@@ -153,7 +153,7 @@ impl App {
 
     /// Serves until `shutdown` completes, then finishes in-flight requests for at most the grace
     /// period: a client that stops reading cannot hold the process.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let (closing, grace) = (self.closing, self.grace);
         let mut closed = closing.subscribe();
         let shutdown = async move {
@@ -164,17 +164,15 @@ impl App {
         // would copy every route for each accepted connection (about 64 KB a stream with ten
         // thousand streams open).
         let service = crate::http::service(self.state, &self.edge);
-        let serve = axum::serve(self.listener, axum::ServiceExt::into_make_service(service))
-            .with_graceful_shutdown(shutdown);
+        let serve = self.listener.serve(service, shutdown);
         let cut = async move {
             let _ = closed.wait_for(|closing| *closing).await;
             tokio::time::sleep(grace).await;
         };
         tokio::select! {
-            served = serve.into_future() => served,
+            () = serve => {}
             () = cut => {
                 tracing::warn!(?grace, "requests still in flight after the grace period: closing their connections");
-                Ok(())
             }
         }
     }
@@ -299,13 +297,8 @@ pub fn main(args: ServeArgs) -> ExitCode {
         };
         tracing::info!(address = %app.local_addr(), "listening");
         println!("{}", app.banner());
-        match app.run(shutdown_signal()).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                tracing::error!("server failed: {e}");
-                ExitCode::FAILURE
-            }
-        }
+        app.run(shutdown_signal()).await;
+        ExitCode::SUCCESS
     })
 }
 
