@@ -102,8 +102,8 @@ pub struct Metrics {
     /// Each route template's handles, made on its first request.
     routes: Mutex<HashMap<String, Arc<RouteMetrics>>>,
     pub in_flight: Gauge,
-    pub cache: Family<CacheLabels, Counter>,
-    /// `cache`'s counters, resolved once: a read counts without the family's lock and hash.
+    /// The counters of `cache_lookups` by result, resolved once: a read counts without the
+    /// family's lock and hash.
     cache_results: [(&'static str, Counter); 4],
     pub backend_queries: Family<BackendLabels, Counter>,
     pub backend_seconds: Family<BackendLabels, Latency>,
@@ -176,7 +176,6 @@ impl Default for Metrics {
             request_seconds,
             routes: Mutex::default(),
             in_flight,
-            cache,
             cache_results,
             backend_queries,
             backend_seconds,
@@ -192,7 +191,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Adds the embedded store's writes: its commits and the batches they stored.
+    /// Adds the embedded store's writes: its commits, the batches they stored and its idle
+    /// writer's releases of its page cache.
     pub fn register_store(&mut self, counters: &crate::store::WriteCounters) {
         let registry = &mut self.registry;
         registry.register(
@@ -205,13 +205,16 @@ impl Metrics {
             "Batches of spins the embedded store stored (several share a commit when they queue together)",
             counters.batches.clone(),
         );
+        registry.register(
+            "store_cache_releases",
+            "Times the embedded store's writer, idle after writing, gave its page cache back to the system",
+            counters.releases.clone(),
+        );
     }
 
     pub fn cache(&self, result: &'static str) {
-        match self.cache_results.iter().find(|(known, _)| *known == result) {
-            Some((_, counter)) => counter.inc(),
-            None => self.cache.get_or_create(&CacheLabels { result }).inc(),
-        };
+        let counted = self.cache_results.iter().find(|(known, _)| *known == result);
+        counted.expect("every source of a read is listed in `cache_results`").1.inc();
     }
 
     /// One backend query of `kind`: how it ended, how long it took, and how many rows it

@@ -7,6 +7,7 @@
 mod arrivals;
 mod consumed;
 mod first;
+mod idle;
 mod query;
 mod queue;
 mod scope;
@@ -103,6 +104,7 @@ impl EmbeddedStore {
         let counters = WriteCounters::default();
         let arrivals = Arc::new(Arrivals::default());
         queue::spawn(writer, queued, counters.clone(), arrivals.clone()).map_err(storage)?;
+        idle::spawn(jobs.downgrade(), counters.commits.clone(), counters.releases.clone());
         Ok(Self { path, jobs, counters, readers, arrivals, tallies: Arc::default() })
     }
 

@@ -39,12 +39,14 @@ pub(super) struct Batch {
     pub done: oneshot::Sender<rusqlite::Result<()>>,
 }
 
-/// What the writer did, for `/metrics`: transactions of spins committed, and the batches they
-/// stored (more batches than commits: groups were shared).
+/// What the writer did, for `/metrics`: transactions of spins committed, the batches they
+/// stored (more batches than commits: groups were shared), and the times it gave its page
+/// cache back once idle (`idle`).
 #[derive(Clone, Debug, Default)]
 pub struct WriteCounters {
     pub commits: Counter,
     pub batches: Counter,
+    pub releases: Counter,
 }
 
 /// Starts the writer thread; it ends once every sender of `jobs` is gone and the queue is done.

@@ -117,6 +117,11 @@ impl Writer {
         tx.commit()
     }
 
+    /// Empties the page cache (it fills again as pages are needed).
+    pub fn empty_cache(&self) -> rusqlite::Result<()> {
+        self.conn.execute_batch("PRAGMA shrink_memory")
+    }
+
     /// The connection, for tests that shape how it behaves (a trigger that refuses a spin).
     #[cfg(test)]
     pub(super) fn conn(&self) -> &Connection {

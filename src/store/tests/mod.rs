@@ -548,4 +548,5 @@ async fn a_write_that_panics_fails_alone_and_the_writer_goes_on() {
 }
 
 mod first;
+mod idle;
 mod totals;

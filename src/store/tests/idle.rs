@@ -1,0 +1,72 @@
+//! The idle writer's release of its page cache: once after each burst of commits, in the
+//! writer's turn, and only then.
+
+use super::*;
+use crate::store::idle::IDLE;
+
+/// The writer's page cache in bytes (SQLite's count) and the releases counted, as the writer
+/// sees them in its turn in the queue.
+async fn cache(store: &EmbeddedStore) -> (i32, u64) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let releases = store.counters().releases.clone();
+    store
+        .write(move |writer| {
+            let (mut used, mut highest) = (0, 0);
+            // SAFETY: the handle is the writer's open connection, read on its own thread.
+            let status = unsafe {
+                rusqlite::ffi::sqlite3_db_status(
+                    writer.conn().handle(),
+                    rusqlite::ffi::SQLITE_DBSTATUS_CACHE_USED,
+                    &mut used,
+                    &mut highest,
+                    0,
+                )
+            };
+            assert_eq!(status, rusqlite::ffi::SQLITE_OK);
+            tx.send((used, releases.get())).unwrap();
+            Ok(())
+        })
+        .await
+        .unwrap();
+    rx.recv().unwrap()
+}
+
+fn burst(from: i32) -> Vec<Spin> {
+    (from..from + 5_000).flat_map(one).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_writer_gives_its_page_cache_back_once_per_burst() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(dir.path()).await.unwrap());
+    // The burst and the first look at the cache queue behind a held writer: the look runs
+    // right after the commit, before any tick can have seen it.
+    let held = hold_writer(&store).await;
+    let insert = tokio::spawn({
+        let store = store.clone();
+        async move { store.insert(burst(1)).await }
+    });
+    queued(&store, 1).await;
+    let look = tokio::spawn({
+        let store = store.clone();
+        async move { cache(&store).await }
+    });
+    queued(&store, 2).await;
+    drop(held);
+    insert.await.unwrap().unwrap();
+    let (filled, releases) = look.await.unwrap();
+    assert_eq!(releases, 0, "no release while the writer is busy");
+    assert!(filled > 256 * 1024, "the burst filled the cache: {filled} bytes");
+
+    tokio::time::sleep(IDLE * 3).await;
+    let (emptied, releases) = cache(&store).await;
+    assert_eq!(releases, 1, "one release once the writer is idle");
+    assert!(emptied < filled / 4, "the cache was emptied: {filled} -> {emptied} bytes");
+
+    tokio::time::sleep(IDLE * 3).await;
+    assert_eq!(cache(&store).await.1, 1, "an idle writer releases nothing more");
+    store.insert(burst(10_000)).await.unwrap();
+    tokio::time::sleep(IDLE * 3).await;
+    assert_eq!(cache(&store).await.1, 2, "the next burst's cache goes back too");
+    assert_eq!(store.count().await.unwrap(), 10_000, "nothing written was lost");
+}
