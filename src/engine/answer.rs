@@ -258,18 +258,12 @@ impl Answer<'_> {
         let (total, is_final) = (snapshot.ranking.total(), snapshot.is_final);
         let entries = |positions| Entries { snapshot, positions };
         let prize_cutoff = snapshot.prize_cutoff();
-        // Sized for the answer at once: growing it by doubling copied it over and again.
-        let shown = match &self.shows {
-            Shows::Page { entries, .. } => entries.len(),
-            Shows::Player { around, .. } => around.len() + 1,
-            Shows::Friends { ranked, unranked } => ranked.len() + unranked.len().div_ceil(16),
-        };
-        let mut json =
-            Vec::with_capacity(campaign.get().len() + window.get().len() + 160 + ENTRY_BYTES * shown);
-        let written = match &self.shows {
-            Shows::Page { offset, entries: run } => serde_json::to_writer(
-                &mut json,
-                &Board {
+        // Sized for the answer at once (growing it by doubling copied it over and again): its
+        // head and each entry at about their longest.
+        let capacity = |shown: usize| campaign.get().len() + window.get().len() + 160 + ENTRY_BYTES * shown;
+        match &self.shows {
+            Shows::Page { offset, entries: run } => {
+                let board = Board {
                     campaign,
                     window,
                     total,
@@ -277,11 +271,13 @@ impl Answer<'_> {
                     offset: *offset,
                     entries: entries(Positions::Run(run.clone())),
                     prize_cutoff,
-                },
-            ),
-            Shows::Player { at, around } => serde_json::to_writer(
-                &mut json,
-                &PlayerStanding {
+                };
+                let mut json = to_json(capacity(run.len()), &board);
+                json.shrink_to_fit(); // kept with the snapshot, counted by its length
+                json.into()
+            }
+            Shows::Player { at, around } => {
+                let standing = PlayerStanding {
                     campaign,
                     window,
                     total,
@@ -290,11 +286,11 @@ impl Answer<'_> {
                     around: entries(Positions::Run(around.clone())),
                     prize_cutoff,
                     to_prize: snapshot.to_prize(*at),
-                },
-            ),
-            Shows::Friends { ranked, unranked } => serde_json::to_writer(
-                &mut json,
-                &FriendsBoard {
+                };
+                to_json(capacity(around.len() + 1), &standing).into()
+            }
+            Shows::Friends { ranked, unranked } => {
+                let board = FriendsBoard {
                     campaign,
                     window,
                     total,
@@ -302,20 +298,24 @@ impl Answer<'_> {
                     entries: entries(Positions::Listed(ranked)),
                     unranked,
                     prize_cutoff,
-                },
-            ),
-        };
-        written.expect("answers always serialize");
-        if matches!(self.shows, Shows::Page { .. }) {
-            json.shrink_to_fit(); // kept with the snapshot, counted by its length
+                };
+                // An unranked friend is an id alone: about a sixteenth of an entry.
+                to_json(capacity(ranked.len() + unranked.len().div_ceil(16)), &board).into()
+            }
         }
-        json.into()
     }
 
     /// The answer's JSON and tag.
     pub fn encode(&self) -> Representation {
         Representation::tagged(self.json(), self.etag())
     }
+}
+
+/// `value`'s JSON, written into a buffer of `capacity` bytes.
+fn to_json(capacity: usize, value: &impl Serialize) -> Vec<u8> {
+    let mut json = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut json, value).expect("answers always serialize");
+    json
 }
 
 /// One answer encoded once: its JSON and tag, and one form derived from them (a stream's

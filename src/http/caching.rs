@@ -6,9 +6,7 @@
 //! holds): a representation encoded ahead is sent in the coding asked for, compressed once for
 //! every reader of it ([`Conditions::send`]); an answer whose tag is known before its body
 //! ([`Conditions::send_tagged`]) is encoded only when the client does not hold it already.
-//! A request that accepts no coding there is gets 406, before any body is encoded.
-
-use std::convert::Infallible;
+//! A request that accepts no coding there is gets 406 from the extractor, before its handler runs.
 
 use axum::body::Body;
 use axum::extract::FromRequestParts;
@@ -56,22 +54,24 @@ impl CachePolicy {
 
 /// What a request says about the representations it takes: the content coding it prefers, and
 /// the entity tags it holds (only a GET or HEAD is answered 304).
+/// A request that accepts no coding there is is refused here (406), before its handler runs.
 pub struct Conditions {
-    coding: Result<Option<Coding>, NotAcceptable>,
+    coding: Option<Coding>,
     held: SmallVec<[HeaderValue; 1]>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Conditions {
-    type Rejection = Infallible;
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
+        let coding = negotiate(&parts.headers).map_err(|NotAcceptable| not_acceptable())?;
         let held = match parts.method {
             Method::GET | Method::HEAD => {
                 parts.headers.get_all(header::IF_NONE_MATCH).iter().cloned().collect()
             }
             _ => SmallVec::new(),
         };
-        Ok(Self { coding: negotiate(&parts.headers), held })
+        Ok(Self { coding, held })
     }
 }
 
@@ -86,7 +86,7 @@ impl Conditions {
         content_type: HeaderValue,
         cache_control: &HeaderValue,
     ) -> Response {
-        let Ok(coding) = self.coding else { return not_acceptable() };
+        let coding = self.coding;
         // The tag first: a client that holds the answer costs no compression.
         let etag = coding.map_or_else(|| representation.etag.clone(), |c| representation.etag.coded(c));
         if self.holds(&etag) {
@@ -105,7 +105,7 @@ impl Conditions {
         cache_control: &HeaderValue,
         encode: impl FnOnce() -> Bytes,
     ) -> Response {
-        let Ok(coding) = self.coding else { return not_acceptable() };
+        let coding = self.coding;
         let etag = match coding {
             None => etag,
             Some(coding) => etag.coded(coding),
@@ -263,9 +263,20 @@ mod tests {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
         assert_eq!(response.headers()[header::ETAG], coded.0);
-        // Nothing acceptable: 406, whatever the client holds, and nothing is encoded.
-        let refused = conditions(&[("accept-encoding", "identity;q=0"), ("if-none-match", "*")]).await;
-        let response = refused.send_tagged(etag.clone(), JSON, &policy, never);
+    }
+
+    #[tokio::test]
+    async fn a_request_that_takes_no_coding_is_refused_before_its_handler() {
+        // Whatever the client holds: the handler, and with it any encoding, never runs.
+        let (mut parts, ()) = Request::builder()
+            .header("accept-encoding", "identity;q=0")
+            .header("if-none-match", "*")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let Err(response) = Conditions::from_request_parts(&mut parts, &()).await else {
+            panic!("a request that takes no coding is refused")
+        };
         assert_eq!(response.status(), StatusCode::NOT_ACCEPTABLE);
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
         assert_eq!(response.headers()[header::VARY], "accept-encoding");
