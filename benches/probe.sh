@@ -9,19 +9,30 @@
 #   bash benches/probe.sh hot [perf]   load 1M spins by 100k players, then wrk on /healthz,
 #                                      random players' /players/{id}?around=5 and /top, side by
 #                                      side; with `perf`, a CPU profile of the player answers
+#   bash benches/probe.sh streams N    load as `hot` does, read /top and random players for 5 s
+#                                      each, reset the peak, then N streams of /top and 20 changes
+#                                      (`cargo bench --bench streams`): the peak RSS with them, the
+#                                      change-to-subscriber latencies (row 5 measured apart)
 # BIN=path runs another build (e.g. an older commit's target/release/leaderboard) the same way.
 # Needs a release build, wrk and, for `perf`, linux-perf (apt). Everything on 127.0.0.1.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BIN:-$ROOT/target/release/leaderboard}
-MODE=${1:?usage: bash benches/probe.sh memory|ingest N P, or hot [perf]}
+MODE=${1:?usage: bash benches/probe.sh memory|ingest N P, hot [perf] or streams N}
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
 printf '[[campaigns]]\nid = "bench"\nname = "Bench"\nstart = "2026-01-01T00:00:00Z"\nend = "2027-12-31T00:00:00Z"\n' \
   >"$WORK/campaigns.toml"
+EXTRA=()
+if [[ $MODE == streams ]]; then
+  # N streams beside 1,000 requests in flight, out of the open-file limit (raised to its hard one).
+  ulimit -n "$(ulimit -Hn)"
+  EXTRA=(--max-streams $((2 * ${2:?N})) --max-in-flight 1000)
+  (cd "$ROOT" && cargo bench --bench streams --no-run 2>/dev/null)
+fi
 RUST_LOG=warn "$BIN" serve --campaigns "$WORK/campaigns.toml" --listen "127.0.0.1:$PORT" --backend embedded \
-  --data-dir "$WORK/data" --cache-ttl 1s >"$WORK/out" 2>"$WORK/err" &
+  --data-dir "$WORK/data" --cache-ttl 1s "${EXTRA[@]}" >"$WORK/out" 2>"$WORK/err" &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT
 for _ in $(seq 300); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.1; done
@@ -57,5 +68,21 @@ case $MODE in
       perf report -i "$WORK/perf.data" --no-children --sort symbol -g none --stdio 2>/dev/null | grep '%' | head -30
       wait
     fi ;;
+  streams)
+    load 1000000 100000
+    curl -sf "$BASE/campaigns/bench/top" -o /dev/null
+    wrk -t2 -c64 -d5s -s "$ROOT/benches/wrk/bench.lua" "$BASE/campaigns/bench/top" >/dev/null
+    WRK_RANDOM_ID=100000 wrk -t2 -c64 -d5s -s "$ROOT/benches/wrk/bench.lua" \
+      "$BASE/campaigns/bench/players/{id}?around=5" >/dev/null
+    echo "after the read load: $(rss)"
+    echo 5 >"/proc/$PID/clear_refs"
+    (cd "$ROOT" && timeout 900 cargo bench --bench streams -- --url "$BASE" --subscribers "$2" --changes 20) \
+      >"$WORK/streams.txt" 2>"$WORK/streams.err" || { tail -n 20 "$WORK/streams.err" >&2; exit 1; }
+    echo "with $2 streams: $(rss)"
+    sed -n 's/^STREAMS_JSON //p' "$WORK/streams.txt" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print("change to first subscriber p99 %.0f ms, to last p99 %.0f ms (max %.0f ms)"
+      % (r["to_first"]["p99_ms"], r["to_last"]["p99_ms"], r["to_last"]["max_ms"]))' ;;
   *) echo "unknown mode $MODE" >&2; exit 2 ;;
 esac

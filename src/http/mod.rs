@@ -106,7 +106,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::ingest))
 }
 
-/// The whole service: every route behind the middleware stack, as `axum::serve` takes it. The
+/// The whole service: every route behind the middleware stack, as each connection serves it. The
 /// API routes (those of the OpenAPI document) are under the in-flight limit.
 pub fn service(
     state: AppState,

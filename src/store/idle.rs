@@ -11,41 +11,47 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc::WeakSender;
 use tokio::time::MissedTickBehavior;
 
-use super::queue::Job;
+use super::queue::{Job, WriteCounters};
 use super::write::Writer;
 
 /// A writer that committed nothing for this long, after committing, gives its cache back.
 pub(super) const IDLE: Duration = Duration::from_secs(2);
 
-/// Watches the writer's commits and queues a release once they stop for `IDLE`; ends with the
-/// store (when no one else can send to its writer).
-pub(super) fn spawn(jobs: WeakSender<Job>, commits: Counter, releases: Counter) {
+/// Watches the writer's commits: once a tick finds none since the last one, it queues
+/// `Job::Idle` with the count it saw, once per count; the writer releases its cache if it
+/// committed nothing more by its turn (a tick during a long transaction is no idleness: the
+/// writer takes the job only after that commit). Ends with the store (when no one else can send
+/// to its writer).
+pub(super) fn spawn(jobs: WeakSender<Job>, commits: Counter) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(IDLE);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let (mut seen, mut dirty) = (commits.get(), false);
+        let (mut seen, mut told) = (commits.get(), commits.get());
         loop {
             ticks.tick().await;
             let Some(jobs) = jobs.upgrade() else { return };
             let now = commits.get();
             if now != seen {
-                (seen, dirty) = (now, true);
-            } else if dirty {
-                let releases = releases.clone();
-                // A full queue is not idle: the next tick tries again.
-                dirty = jobs.try_send(Job::Run(Box::new(move |writer| release(writer, &releases)))).is_err();
+                seen = now;
+            } else if now != told && jobs.try_send(Job::Idle(now)).is_ok() {
+                // (A full queue is not idle: a later tick tells it.)
+                told = now;
             }
         }
     });
 }
 
-fn release(writer: &mut Writer, releases: &Counter) {
+/// The writer's answer to `Job::Idle(at)`: empties its cache unless it committed since.
+pub(super) fn release(writer: &Writer, at: u64, counters: &WriteCounters) {
+    if counters.commits.get() != at {
+        return;
+    }
     if let Err(e) = writer.empty_cache() {
         tracing::warn!(error = %e, "the store's writer could not empty its page cache");
         return;
     }
     trim_heap();
-    releases.inc();
+    counters.releases.inc();
     tracing::debug!("the store's writer is idle: its page cache went back to the system");
 }
 

@@ -104,7 +104,7 @@ impl EmbeddedStore {
         let counters = WriteCounters::default();
         let arrivals = Arc::new(Arrivals::default());
         queue::spawn(writer, queued, counters.clone(), arrivals.clone()).map_err(storage)?;
-        idle::spawn(jobs.downgrade(), counters.commits.clone(), counters.releases.clone());
+        idle::spawn(jobs.downgrade(), counters.commits.clone());
         Ok(Self { path, jobs, counters, readers, arrivals, tallies: Arc::default() })
     }
 

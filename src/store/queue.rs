@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::arrivals::Arrivals;
 use super::consumed::Consumed;
+use super::idle;
 use super::write::Writer;
 use crate::backend::Arrived;
 use crate::events::Spin;
@@ -27,6 +28,9 @@ pub(super) enum Job {
     Insert(Batch),
     /// Any other write (tracking scopes): alone, in its turn. It answers its caller itself.
     Run(Box<dyn FnOnce(&mut Writer) + Send>),
+    /// No commit since the writer's count of commits was this (`idle`): it may give back its
+    /// page cache.
+    Idle(u64),
 }
 
 /// Spins to store all or nothing, with what a consumer read them from.
@@ -66,6 +70,10 @@ fn run(mut writer: Writer, mut jobs: mpsc::Receiver<Job>, counters: &WriteCounte
         let group = match job {
             Job::Run(write) => {
                 guarded(|| write(&mut writer));
+                continue;
+            }
+            Job::Idle(at) => {
+                idle::release(&writer, at, counters);
                 continue;
             }
             Job::Insert(first) => first,

@@ -70,3 +70,38 @@ async fn an_idle_writer_gives_its_page_cache_back_once_per_burst() {
     assert_eq!(cache(&store).await.1, 2, "the next burst's cache goes back too");
     assert_eq!(store.count().await.unwrap(), 10_000, "nothing written was lost");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_writer_busy_between_commits_is_not_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(dir.path()).await.unwrap());
+    // Queued behind a held writer: a batch, a long write (held too), the next batch.
+    let first = hold_writer(&store).await;
+    let (second, held) = std::sync::mpsc::channel::<()>();
+    let insert = |from| {
+        let store = store.clone();
+        tokio::spawn(async move { store.insert(burst(from)).await })
+    };
+    let committed = insert(1);
+    queued(&store, 1).await;
+    store.jobs.send(Job::Run(Box::new(move |_| drop(held.recv())))).await.unwrap();
+    let next = insert(10_000);
+    queued(&store, 3).await;
+    drop(first);
+    committed.await.unwrap().unwrap();
+    // The writer is in its long write: the ticks find no commit and say it looks idle.
+    tokio::time::sleep(IDLE * 3).await;
+    queued(&store, 2).await;
+    let look = tokio::spawn({
+        let store = store.clone();
+        async move { cache(&store).await }
+    });
+    queued(&store, 3).await;
+    drop(second);
+    next.await.unwrap().unwrap();
+    let (filled, releases) = look.await.unwrap();
+    assert_eq!(releases, 0, "a writer that committed since it looked idle keeps its cache");
+    assert!(filled > 256 * 1024, "{filled} bytes");
+    tokio::time::sleep(IDLE * 3).await;
+    assert_eq!(cache(&store).await.1, 1, "once it is idle, it gives the cache back");
+}
