@@ -84,7 +84,13 @@ async fn a_writer_busy_between_commits_is_not_idle() {
     };
     let committed = insert(1);
     queued(&store, 1).await;
-    store.jobs.send(Job::Run(Box::new(move |_| drop(held.recv())))).await.unwrap();
+    store
+        .jobs
+        .send(Job::Run(Box::new(move |_| {
+            let _ = held.recv();
+        })))
+        .await
+        .unwrap();
     let next = insert(10_000);
     queued(&store, 3).await;
     drop(first);
