@@ -35,6 +35,32 @@ fn burst(from: i32) -> Vec<Spin> {
     (from..from + 5_000).flat_map(one).collect()
 }
 
+type Inserted = tokio::task::JoinHandle<Result<(), BackendError>>;
+type Looked = tokio::task::JoinHandle<(i32, u64)>;
+
+/// Queues a burst from `from` on (its commit answers the task).
+fn insert(store: &Arc<EmbeddedStore>, from: i32) -> Inserted {
+    let store = store.clone();
+    tokio::spawn(async move { store.insert(burst(from)).await })
+}
+
+/// Queues a look at the cache (`cache`), taken in the writer's turn.
+fn look(store: &Arc<EmbeddedStore>) -> Looked {
+    let store = store.clone();
+    tokio::spawn(async move { cache(&store).await })
+}
+
+/// Lets the held writer go on (`release`), then waits for `committed` and for the look queued
+/// after it: the cache the commit filled, nothing released by then.
+async fn filled_after(release: impl FnOnce(), committed: Inserted, looked: Looked) -> i32 {
+    release();
+    committed.await.unwrap().unwrap();
+    let (filled, releases) = looked.await.unwrap();
+    assert_eq!(releases, 0, "a writer that committed since it last looked idle keeps its cache");
+    assert!(filled > 256 * 1024, "the burst filled the cache: {filled} bytes");
+    filled
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_idle_writer_gives_its_page_cache_back_once_per_burst() {
     let dir = tempfile::tempdir().unwrap();
@@ -42,21 +68,11 @@ async fn an_idle_writer_gives_its_page_cache_back_once_per_burst() {
     // The burst and the first look at the cache queue behind a held writer: the look runs
     // right after the commit, before any tick can have seen it.
     let held = hold_writer(&store).await;
-    let insert = tokio::spawn({
-        let store = store.clone();
-        async move { store.insert(burst(1)).await }
-    });
+    let committed = insert(&store, 1);
     queued(&store, 1).await;
-    let look = tokio::spawn({
-        let store = store.clone();
-        async move { cache(&store).await }
-    });
+    let looked = look(&store);
     queued(&store, 2).await;
-    drop(held);
-    insert.await.unwrap().unwrap();
-    let (filled, releases) = look.await.unwrap();
-    assert_eq!(releases, 0, "no release while the writer is busy");
-    assert!(filled > 256 * 1024, "the burst filled the cache: {filled} bytes");
+    let filled = filled_after(|| drop(held), committed, looked).await;
 
     tokio::time::sleep(IDLE * 3).await;
     let (emptied, releases) = cache(&store).await;
@@ -78,11 +94,7 @@ async fn a_writer_busy_between_commits_is_not_idle() {
     // Queued behind a held writer: a batch, a long write (held too), the next batch.
     let first = hold_writer(&store).await;
     let (second, held) = std::sync::mpsc::channel::<()>();
-    let insert = |from| {
-        let store = store.clone();
-        tokio::spawn(async move { store.insert(burst(from)).await })
-    };
-    let committed = insert(1);
+    let committed = insert(&store, 1);
     queued(&store, 1).await;
     store
         .jobs
@@ -91,23 +103,16 @@ async fn a_writer_busy_between_commits_is_not_idle() {
         })))
         .await
         .unwrap();
-    let next = insert(10_000);
+    let next = insert(&store, 10_000);
     queued(&store, 3).await;
     drop(first);
     committed.await.unwrap().unwrap();
     // The writer is in its long write: the ticks find no commit and say it looks idle.
     tokio::time::sleep(IDLE * 3).await;
     queued(&store, 2).await;
-    let look = tokio::spawn({
-        let store = store.clone();
-        async move { cache(&store).await }
-    });
+    let looked = look(&store);
     queued(&store, 3).await;
-    drop(second);
-    next.await.unwrap().unwrap();
-    let (filled, releases) = look.await.unwrap();
-    assert_eq!(releases, 0, "a writer that committed since it looked idle keeps its cache");
-    assert!(filled > 256 * 1024, "{filled} bytes");
+    filled_after(|| drop(second), next, looked).await;
     tokio::time::sleep(IDLE * 3).await;
     assert_eq!(cache(&store).await.1, 1, "once it is idle, it gives the cache back");
 }
