@@ -49,7 +49,7 @@ impl Listener {
         let mut shutdown = pin!(shutdown);
         loop {
             let io = tokio::select! {
-                (io, _) = axum::serve::Listener::accept(&mut self) => io,
+                io = self.accept() => io,
                 () = &mut shutdown => break,
             };
             let service = service.clone().map_request(|request: Request<Incoming>| request.map(Body::new));
@@ -65,22 +65,13 @@ impl Listener {
         drop(self);
         graceful.shutdown().await;
     }
-}
 
-impl axum::serve::Listener for Listener {
-    type Io = Pin<Box<TimeoutStream<TcpStream>>>;
-    type Addr = SocketAddr;
-
-    /// The next connection (accept errors, such as running out of descriptors, are waited out
-    /// as axum's own TCP listener does).
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (stream, addr) = axum::serve::Listener::accept(&mut self.tcp).await;
+    /// The next connection, its writes timed out (accept errors, such as running out of
+    /// descriptors, are waited out as axum's own TCP listener does).
+    async fn accept(&mut self) -> Pin<Box<TimeoutStream<TcpStream>>> {
+        let (stream, _) = axum::serve::Listener::accept(&mut self.tcp).await;
         let mut io = TimeoutStream::new(stream);
         io.set_write_timeout(Some(self.write_timeout));
-        (Box::pin(io), addr)
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
+        Box::pin(io)
     }
 }

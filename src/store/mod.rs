@@ -73,7 +73,10 @@ impl EmbeddedStore {
     /// were kept by another version, on the blocking pool (that can take seconds).
     pub async fn open(dir: &Path) -> Result<Self, BackendError> {
         let dir = dir.to_owned();
-        tokio::task::spawn_blocking(move || Self::open_blocking(&dir)).await.map_err(storage)?
+        let store =
+            tokio::task::spawn_blocking(move || Self::open_blocking(&dir)).await.map_err(storage)??;
+        idle::spawn(store.jobs.downgrade(), store.counters.commits.clone());
+        Ok(store)
     }
 
     fn open_blocking(dir: &Path) -> Result<Self, BackendError> {
@@ -104,7 +107,6 @@ impl EmbeddedStore {
         let counters = WriteCounters::default();
         let arrivals = Arc::new(Arrivals::default());
         queue::spawn(writer, queued, counters.clone(), arrivals.clone()).map_err(storage)?;
-        idle::spawn(jobs.downgrade(), counters.commits.clone());
         Ok(Self { path, jobs, counters, readers, arrivals, tallies: Arc::default() })
     }
 
