@@ -1,7 +1,10 @@
 //! The connections the server accepts and how each is served. Each one's writes get at most
 //! `--write-timeout` to make progress, so a client that stops reading (a download, a stream, an
 //! answer) loses its connection, and with it the buffers, the slot and the snapshot it held,
-//! instead of keeping them for as long as it likes. Each is served by hyper's HTTP/1.1
+//! instead of keeping them for as long as it likes; and a request's headers must arrive within
+//! [`HEADER_TIMEOUT`] of the connection opening or of its last answer, so that a client that
+//! sends nothing (or a header a byte at a time) cannot hold a connection's buffers and task
+//! either. Each is served by hyper's HTTP/1.1
 //! connection: the protocol-detecting one `axum::serve` uses reads a 24-byte HTTP/2 preface
 //! probe first, after which hyper's read buffer grows to 16 kB for every connection (8 kB of
 //! each open stream's memory spent on nothing).
@@ -15,22 +18,28 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt;
 
-/// A TCP listener whose connections time out writes that make no progress.
+/// How long a connection may take to send a request's headers, from its opening or its last
+/// answer (an idle keep-alive connection is closed after it too).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A TCP listener whose connections time out writes that make no progress, and requests whose
+/// headers do not arrive.
 pub struct Listener {
     tcp: TcpListener,
     write_timeout: Duration,
+    header_timeout: Duration,
 }
 
 impl Listener {
     pub fn new(tcp: TcpListener, write_timeout: Duration) -> Self {
-        Self { tcp, write_timeout }
+        Self { tcp, write_timeout, header_timeout: HEADER_TIMEOUT }
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -54,6 +63,8 @@ impl Listener {
             };
             let service = service.clone().map_request(|request: Request<Incoming>| request.map(Body::new));
             let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(self.header_timeout)
                 .serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
             let connection = graceful.watch(connection);
             tokio::spawn(async move {
@@ -73,5 +84,43 @@ impl Listener {
         let mut io = TimeoutStream::new(stream);
         io.set_write_timeout(Some(self.write_timeout));
         Box::pin(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::Listener;
+
+    /// What the server sends on a connection before closing it, once the client has sent `sent`.
+    async fn answer_to(port: u16, sent: &[u8]) -> String {
+        let mut client = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        client.write_all(sent).await.unwrap();
+        let mut read = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(20), client.read_to_end(&mut read)).await;
+        assert!(closed.is_ok(), "the server closes the connection");
+        String::from_utf8_lossy(&read).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_request_whose_headers_do_not_arrive_loses_its_connection() {
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        let mut listener = Listener::new(tcp, Duration::from_secs(60));
+        listener.header_timeout = Duration::from_millis(300);
+        let router = Router::new().route("/", get(|| async { "ok" }));
+        tokio::spawn(listener.serve(router, std::future::pending()));
+        // Headers that arrive are answered (and the connection closed as the client asked) ...
+        let answered = answer_to(port, b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await;
+        assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+        // ... and a connection whose headers stop halfway, or that sends nothing, is closed.
+        assert_eq!(answer_to(port, b"GET / HTTP/1.1\r\nhost:").await, "");
+        assert_eq!(answer_to(port, b"").await, "");
     }
 }
