@@ -6,9 +6,11 @@
 #                                      peak, read /top and four windows once each, print the
 #                                      peak RSS and the snapshot bytes (row 4 measured apart)
 #   bash benches/probe.sh ingest N P   the load alone: its time and peak RSS
-#   bash benches/probe.sh hot [perf]   load 1M spins by 100k players, then wrk on /healthz,
-#                                      random players' /players/{id}?around=5 and /top, side by
-#                                      side; with `perf`, a CPU profile of the player answers
+#   bash benches/probe.sh hot [perf]   load 1M spins by 100k players, then wrk on /healthz, /top
+#                                      and random players' /players/{id}?around=5, side by side
+#                                      (ROUNDS=N times, median ratios), then /top and /healthz
+#                                      paced 1 ms apart on 40 connections; with `perf`, a CPU
+#                                      profile of the player answers
 #   bash benches/probe.sh streams N    load as `hot` does, read /top and random players for 5 s
 #                                      each, reset the peak, then N streams of /top and 20 changes
 #                                      (`cargo bench --bench streams`): the peak RSS with them, the
@@ -56,9 +58,28 @@ case $MODE in
   hot)
     load 1000000 100000
     curl -sf "$BASE/campaigns/bench/top" -o /dev/null
-    for url in "$BASE/healthz" "$BASE/campaigns/bench/players/{id}?around=5" "$BASE/campaigns/bench/top"; do
-      ids=$([[ $url == *"{id}"* ]] && echo 100000 || true)
-      echo "$url: $(WRK_RANDOM_ID=$ids wrk -t2 -c64 -d5s -s "$ROOT/benches/wrk/bench.lua" "$url" | grep Requests/sec)"
+    rps() {
+      WRK_RANDOM_ID=$2 wrk -t2 -c64 -d"$3" -s "$ROOT/benches/wrk/bench.lua" "$1" |
+        sed -n 's/^WRK_JSON //p' | python3 -c 'import json, sys; print(json.load(sys.stdin)["rps"])'
+    }
+    rounds=()
+    for _ in $(seq "${ROUNDS:-1}"); do
+      rounds+=("$(rps "$BASE/healthz" "" 4s),$(rps "$BASE/campaigns/bench/top" "" 4s),$(rps \
+        "$BASE/campaigns/bench/players/{id}?around=5" 100000 4s)")
+    done
+    python3 -c '
+import statistics, sys
+runs = [tuple(map(float, r.split(","))) for r in sys.argv[1:]]
+for i, name in ((1, "/top"), (2, "random player")):
+    ratios = [r[i] / r[0] for r in runs]
+    print("%s: median %.2f x /healthz over %d rounds %s" % (name, statistics.median(ratios), len(runs),
+          [round(x, 2) for x in ratios]))
+print("/healthz req/s: %s" % [int(r[0]) for r in runs])' "${rounds[@]}"
+    # Paced: 40 connections 1 ms apart (about half the max), /top then /healthz.
+    for path in /campaigns/bench/top /healthz; do
+      echo "$path paced: $(WRK_DELAY_MS=1 wrk -t2 -c40 -d6s --latency -s "$ROOT/benches/wrk/bench.lua" "$BASE$path" |
+        sed -n 's/^WRK_JSON //p' | python3 -c 'import json, sys; d = json.load(sys.stdin)
+print("%d req/s, p50 %.2f ms, p99 %.2f ms" % (d["rps"], d["p50_ms"], d["p99_ms"]))')"
     done
     echo "after the reads: $(rss)"
     if [[ ${2:-} == perf ]]; then
