@@ -15,6 +15,8 @@ use crate::leaderboard::{BucketCount, Changes, ChangesQuery, LeaderboardQuery, R
 /// asked for: a campaign that ended that long ago may have been taken as complete).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Arrived {
+    /// The batch's number among those told, from 1 (see [`Backend::told`]).
+    pub seq: u64,
     /// The earliest and the latest event time, microseconds since the Unix epoch.
     pub span: (i64, i64),
     /// The games, sorted; `None`: too many to list, take any game as touched.
@@ -78,6 +80,12 @@ pub trait Backend: Send + Sync + 'static {
     /// does not tell): its spins older than `horizon` are its late ones.
     fn arrivals(&self, _horizon: Duration) -> Option<broadcast::Receiver<Arrived>> {
         None
+    }
+
+    /// How many batches [`Backend::arrivals`] has told of so far (each told once stored): one
+    /// numbered up to this is in every query from now on.
+    fn told(&self) -> u64 {
+        0
     }
 
     /// Whether every spin sent to the backend so far is in it (false while a feed catches up

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
@@ -13,6 +14,10 @@ use tokio::time::Instant;
 use super::snapshot::Snapshot;
 use super::{Error, ViewKey};
 use crate::campaigns::Campaign;
+
+/// How finely a view's last read is kept, in nanoseconds (idleness and eviction are told in
+/// seconds).
+const READ_GRAIN: u64 = 10_000_000;
 
 /// What a view answers, as its owner last published it.
 #[derive(Clone)]
@@ -23,6 +28,8 @@ pub struct Published {
     /// When the backend last confirmed these standings (as headers say it, and on the clock
     /// that measures their age).
     pub checked_at: DateTime<Utc>,
+    /// `checked_at` as RFC 3339 text (milliseconds, `Z`), for every reader of this snapshot.
+    pub checked_text: Bytes,
     pub confirmed: Instant,
     /// Fresh until then; `None` for final standings, which are never due.
     pub due: Option<Instant>,
@@ -70,6 +77,8 @@ pub struct Handle {
     /// When the view was last read, in nanoseconds from the engine's epoch (least recently read
     /// views are dropped first).
     last_read: AtomicU64,
+    /// The number of the last batch told of that may change the view.
+    touched: AtomicU64,
     /// Bytes held: the snapshot's and what incremental refreshes remember.
     bytes: AtomicUsize,
     /// A reader needs a refresh now (and `wake` tells the owner so).
@@ -94,6 +103,7 @@ impl Handle {
             published: ArcSwapOption::empty(),
             read: AtomicBool::new(false),
             last_read: AtomicU64::new(now),
+            touched: AtomicU64::new(0),
             bytes: AtomicUsize::new(0),
             wanted: AtomicBool::new(false),
             wake: Notify::new(),
@@ -113,8 +123,12 @@ impl Handle {
     }
 
     /// Marks the view read at `at`; says whether it had been read since the owner last looked.
+    /// The time is kept to [`READ_GRAIN`]: readers of a hot view do not each write the line
+    /// they all share.
     pub fn mark_read(&self, at: u64) -> bool {
-        self.last_read.fetch_max(at, Ordering::Relaxed);
+        if at >= self.last_read.load(Ordering::Relaxed).saturating_add(READ_GRAIN) {
+            self.last_read.fetch_max(at, Ordering::Relaxed);
+        }
         // A load first: the hot path does not write a line every reader shares once it is set.
         self.read.load(Ordering::Relaxed) || self.read.swap(true, Ordering::Relaxed)
     }
@@ -126,6 +140,16 @@ impl Handle {
 
     pub fn last_read(&self) -> u64 {
         self.last_read.load(Ordering::Relaxed)
+    }
+
+    /// Marks the view as touched by batch `seq`.
+    pub fn touch(&self, seq: u64) {
+        self.touched.fetch_max(seq, Ordering::Relaxed);
+    }
+
+    /// The number of the last batch told of that may have changed the view.
+    pub fn touched(&self) -> u64 {
+        self.touched.load(Ordering::Relaxed)
     }
 
     pub fn bytes(&self) -> usize {

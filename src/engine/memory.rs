@@ -35,23 +35,34 @@ pub struct Memory {
     /// Rows answered in all.
     pub rows_answered: AtomicUsize,
     told: std::sync::OnceLock<broadcast::Sender<Arrived>>,
+    /// Batches stored so far, told of or not.
+    count: std::sync::atomic::AtomicU64,
 }
 
 impl Memory {
+    /// Adds spins as a backend that stores without telling does: once it tells of others, the
+    /// engine sees one batch missing (numbered, never told) and takes every view as touched.
     pub fn add(&self, spins: impl IntoIterator<Item = Row>) {
         self.spins.lock().unwrap().extend(spins);
+        self.count.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Adds spins and tells of them as a store does (none of them late).
     pub fn store(&self, spins: &[Row]) {
-        self.add(spins.iter().copied());
         let (first, last) =
             spins.iter().fold((i64::MAX, i64::MIN), |(a, b), s| (a.min(s.achieved_us), b.max(s.achieved_us)));
         let mut games: Vec<i32> = spins.iter().map(|s| s.game_id).collect();
         games.sort_unstable();
         games.dedup();
-        let arrived =
-            Arrived { span: (first, last), games: Some(games.into()), late: [].into(), late_beyond: None };
+        self.spins.lock().unwrap().extend(spins.iter().copied());
+        let seq = self.count.fetch_add(1, Ordering::SeqCst) + 1;
+        let arrived = Arrived {
+            seq,
+            span: (first, last),
+            games: Some(games.into()),
+            late: [].into(),
+            late_beyond: None,
+        };
         if let Some(told) = self.told.get() {
             let _ = told.send(arrived);
         }
@@ -231,5 +242,9 @@ impl Backend for Memory {
 
     fn arrivals(&self, _horizon: Duration) -> Option<broadcast::Receiver<Arrived>> {
         Some(self.told.get_or_init(|| broadcast::channel(64).0).subscribe())
+    }
+
+    fn told(&self) -> u64 {
+        self.count.load(Ordering::SeqCst)
     }
 }

@@ -23,8 +23,10 @@ mod source;
 mod tests;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -115,6 +117,8 @@ pub struct Read {
     pub source: Source,
     /// When the backend last confirmed these standings.
     pub checked_at: DateTime<Utc>,
+    /// The same instant as RFC 3339 text (milliseconds, `Z`), formatted once per refresh.
+    pub checked_text: Bytes,
 }
 
 /// An open stream of one view: woken at every change of what the view answers, and told when
@@ -146,7 +150,12 @@ impl Subscription {
 }
 
 fn read(published: &Published, source: Source) -> Read {
-    Read { snapshot: published.snapshot.clone(), source, checked_at: published.checked_at }
+    Read {
+        snapshot: published.snapshot.clone(),
+        source,
+        checked_at: published.checked_at,
+        checked_text: published.checked_text.clone(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -163,6 +172,10 @@ struct Shared {
     slots: Slots,
     /// Instants are kept as nanoseconds from here, in atomics.
     epoch: Instant,
+    /// Whether the backend tells of what it stores (and the engine listens).
+    tells: bool,
+    /// Every batch the backend told of up to this number has reached the views it may change.
+    dispatched: AtomicU64,
 }
 
 impl Shared {
@@ -172,6 +185,16 @@ impl Shared {
 
     fn instant(&self, nanos: u64) -> Instant {
         self.epoch + Duration::from_nanos(nanos)
+    }
+
+    /// How many batches the backend has told of so far, when it tells (`None`: it does not).
+    fn told(&self) -> Option<u64> {
+        self.tells.then(|| self.backend.told())
+    }
+
+    /// Whether every batch told up to `told` has reached the views it may change.
+    fn dispatched(&self, told: u64) -> bool {
+        self.dispatched.load(Ordering::Acquire) >= told
     }
 
     /// Whether views are refreshed incrementally: asked for, and answered by the backend.
@@ -219,8 +242,13 @@ impl Engine {
         let slots = Slots::new(settings.backend_concurrency, settings.budget / 2);
         let registry = Arc::new(Registry::new(settings.max_views, settings.max_bytes));
         let kept = kept::Budget::new(settings.max_bytes / 4);
-        let shared = Arc::new(Shared { backend, settings, metrics, slots, epoch: Instant::now() });
-        if let Some(told) = shared.backend.arrivals(settings.late_arrival) {
+        let told = backend.arrivals(settings.late_arrival);
+        // Batches told before the engine listened are in every query it sends.
+        let dispatched = AtomicU64::new(backend.told());
+        let tells = told.is_some();
+        let shared =
+            Arc::new(Shared { backend, settings, metrics, slots, epoch: Instant::now(), tells, dispatched });
+        if let Some(told) = told {
             tokio::spawn(arrivals::listen(told, Arc::downgrade(&registry), shared.clone()));
         }
         Self { shared, registry, kept }
@@ -351,7 +379,8 @@ impl Engine {
             owner::Owner::spawn(handle, self.shared.clone(), Arc::downgrade(&self.registry), commands);
         };
         let handle = self.registry.get_or_insert(&key, make, start).ok_or(Error::Busy)?;
-        if **handle.campaign.load() != **campaign {
+        let made_from = handle.campaign.load();
+        if !Arc::ptr_eq(&made_from, campaign) && **made_from != **campaign {
             // The request saw a newer catalogue than the view was made from.
             let _ = handle.commands.send(Command::Campaign(campaign.clone()));
         }

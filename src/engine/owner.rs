@@ -22,8 +22,9 @@ use super::{Error, Shared};
 use crate::campaigns::{Campaign, CampaignSummary};
 use crate::leaderboard;
 
-/// What one refresh hands back: its outcome, and the ledger for the next one.
-type Computed = (Result<(Arc<Campaign>, Arc<Snapshot>), Error>, Option<Ledger>);
+/// What one refresh hands back: its outcome (with the number of the batches it saw, when the
+/// backend tells of them), and the ledger for the next one.
+type Computed = (Result<(Arc<Campaign>, Arc<Snapshot>, Option<u64>), Error>, Option<Ledger>);
 
 pub struct Owner {
     handle: Arc<Handle>,
@@ -31,6 +32,8 @@ pub struct Owner {
     registry: Weak<Registry>,
     commands: mpsc::UnboundedReceiver<Command>,
     ledger: Option<Ledger>,
+    /// Every batch the backend told of up to this number is in the published snapshot.
+    seen: Option<u64>,
     /// The next check of the schedule: `None` while the view is cold (refreshed only when a
     /// reader asks) or final.
     due: Option<Instant>,
@@ -65,6 +68,7 @@ impl Owner {
             registry,
             commands,
             ledger: None,
+            seen: None,
             due: None,
             soon: None,
             touched: false,
@@ -88,6 +92,7 @@ impl Owner {
                             self.handle.campaign.store(campaign);
                             // What was computed or remembered for the old campaign is of no use.
                             self.ledger = None;
+                            self.seen = None;
                             if let Some(old) = running.take() {
                                 old.task.abort();
                             }
@@ -170,7 +175,7 @@ impl Owner {
             self.handle.publish(Published { refreshing: true, ..(*published).clone() });
         }
         let (shared, handle, ledger) = (self.shared.clone(), self.handle.clone(), self.ledger.take());
-        let task = tokio::spawn(compute(shared, handle, ledger).in_current_span());
+        let task = tokio::spawn(compute(shared, handle, ledger, self.seen.take()).in_current_span());
         Running { task, started: Instant::now(), ahead }
     }
 
@@ -183,7 +188,8 @@ impl Owner {
         self.took = started.elapsed();
         let previous = self.handle.published();
         let error = match outcome {
-            Ok((campaign, snapshot)) => {
+            Ok((campaign, snapshot, seen)) => {
+                self.seen = seen;
                 let changed = previous.as_ref().is_none_or(|p| !Arc::ptr_eq(&p.snapshot, &snapshot));
                 let recovered = previous.as_ref().is_some_and(|p| p.failing.is_some());
                 if recovered {
@@ -198,6 +204,7 @@ impl Owner {
                 let rechecked = self.shared.incremental();
                 let due = (!snapshot.is_final || rechecked).then(|| started + period);
                 let checked_at = leaderboard::now();
+                let checked_text = checked_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true).into();
                 self.handle
                     .set_bytes(snapshot.ranking.bytes() + self.ledger.as_ref().map_or(0, Ledger::bytes));
                 let confirmed = Instant::now();
@@ -205,6 +212,7 @@ impl Owner {
                     campaign,
                     snapshot,
                     checked_at,
+                    checked_text,
                     confirmed,
                     due,
                     refreshing: false,
@@ -288,9 +296,17 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// The view's snapshot now (asking the backend unless the campaign has not started); an
-/// unchanged result is the current snapshot itself.
-async fn compute(shared: Arc<Shared>, handle: Arc<Handle>, ledger: Option<Ledger>) -> Computed {
+/// The view's snapshot now (asking the backend unless the campaign has not started, or nothing
+/// it stored since `seen` can have changed it); an unchanged result is the current snapshot
+/// itself.
+async fn compute(
+    shared: Arc<Shared>,
+    handle: Arc<Handle>,
+    ledger: Option<Ledger>,
+    seen: Option<u64>,
+) -> Computed {
+    // Before the query: every batch told up to here is in its answer.
+    let told = shared.told();
     let now = leaderboard::now();
     let campaign = handle.campaign.load_full();
     let summary = CampaignSummary::at(&campaign, now);
@@ -299,6 +315,10 @@ async fn compute(shared: Arc<Shared>, handle: Arc<Handle>, ledger: Option<Ledger
     let current = handle.published().map(|p| p.snapshot.clone());
     let view = handle.key.view;
     let (window, (rows, total), ledger) = match view.window(campaign.start, campaign.end, now) {
+        Some(window) if let Some(kept) = untouched(&shared, &handle, &campaign, window, seen, told) => {
+            shared.metrics.refreshes_untouched.inc();
+            (window, (kept.ranking.rows().clone(), kept.ranking.total()), ledger)
+        }
         Some(window) => {
             let refresh =
                 Refresh { shared: &shared, campaign: &campaign, view, current: current.clone(), now, window };
@@ -315,10 +335,33 @@ async fn compute(shared: Arc<Shared>, handle: Arc<Handle>, ledger: Option<Ledger
         && current.ranking.holds(&rows, total)
     {
         // Unchanged: the same snapshot, so the same bytes and tags, and no index to build.
-        return (Ok((campaign, current)), ledger);
+        return (Ok((campaign, current, told)), ledger);
     }
     let ranking = super::snapshot::index(rows, total).await;
-    (Ok((campaign, Arc::new(Snapshot::new(summary, window, ranking, is_final)))), ledger)
+    (Ok((campaign, Arc::new(Snapshot::new(summary, window, ranking, is_final)), told)), ledger)
+}
+
+/// The published snapshot, when no spin stored since it was computed can have changed it: the
+/// backend tells of every batch it stores, all those told up to `told` reached the views, none
+/// of those past `seen` (the last batch the snapshot saw) touched this one, and its window has
+/// not moved. (Where the ledger refreshes, it asks for changes alone already.)
+fn untouched(
+    shared: &Shared,
+    handle: &Handle,
+    campaign: &Arc<Campaign>,
+    window: leaderboard::Window,
+    seen: Option<u64>,
+    told: Option<u64>,
+) -> Option<Arc<Snapshot>> {
+    let (seen, told) = (seen?, told?);
+    if shared.incremental() || !shared.dispatched(told) || handle.touched() > seen {
+        return None;
+    }
+    let published = handle.published()?;
+    let same = published.failing.is_none()
+        && Arc::ptr_eq(&published.campaign, campaign)
+        && published.snapshot.window == window;
+    same.then(|| published.snapshot.clone())
 }
 
 /// What a campaign that has not started shows: its whole range for the top view, an empty range

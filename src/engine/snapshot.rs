@@ -34,6 +34,11 @@ impl Ranking {
         Self { rows, by_player, total }
     }
 
+    /// The ranked rows, in rank order.
+    pub fn rows(&self) -> &Arc<[Row]> {
+        &self.rows
+    }
+
     /// Players ranked within the cap.
     pub fn len(&self) -> usize {
         self.rows.len()

@@ -167,19 +167,34 @@ fn with_source(mut response: Response, read: &Read) -> Response {
     if !response.status().is_success() {
         return response;
     }
-    let checked = read.checked_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let checked = HeaderValue::from_maybe_shared(read.checked_text.clone()).expect("RFC 3339 is ASCII");
     let headers = response.headers_mut();
     headers.insert("x-cache", HeaderValue::from_static(read.source.as_str()));
-    headers.insert("x-checked-at", HeaderValue::try_from(checked).expect("RFC 3339 is ASCII"));
+    headers.insert("x-checked-at", checked);
     if read.source == Source::Stale {
         // RFC 9111 made Warning obsolete, but it is still how many clients learn of staleness.
         headers.insert(header::WARNING, HeaderValue::from_static("110 - \"Response is Stale\""));
     }
     if !final_answer(read) {
-        let age = (leaderboard::now() - read.checked_at).num_seconds().max(0);
-        headers.insert(header::AGE, HeaderValue::from(age));
+        headers.insert(header::AGE, age((leaderboard::now() - read.checked_at).num_seconds()));
     }
     response
+}
+
+/// `Age` in seconds: the few a changing board reaches (its refresh period) without a
+/// formatting and an allocation per answer.
+fn age(seconds: i64) -> HeaderValue {
+    #[rustfmt::skip]
+    static SMALL: [HeaderValue; 10] = [
+        HeaderValue::from_static("0"), HeaderValue::from_static("1"), HeaderValue::from_static("2"), HeaderValue::from_static("3"), HeaderValue::from_static("4"),
+        HeaderValue::from_static("5"), HeaderValue::from_static("6"), HeaderValue::from_static("7"), HeaderValue::from_static("8"), HeaderValue::from_static("9"),
+    ];
+    let seconds = seconds.max(0);
+    usize::try_from(seconds)
+        .ok()
+        .and_then(|s| SMALL.get(s))
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from(seconds))
 }
 
 impl From<crate::engine::Error> for ApiError {

@@ -111,6 +111,8 @@ pub struct Metrics {
     pub backend_rows: Family<RowsLabels, Counter>,
     /// Spins stored for campaigns whose standings were final: each made them be computed again.
     pub late_spins: Counter,
+    /// Refreshes that asked the backend nothing: no spin it told of since could change the view.
+    pub refreshes_untouched: Counter,
     /// Views held by the standings engine, and the bytes of their snapshots.
     pub views: Gauge,
     pub snapshot_bytes: Gauge,
@@ -156,6 +158,12 @@ impl Default for Metrics {
             "Spins stored for campaigns whose standings were final (each makes them be computed again)",
             late_spins.clone(),
         );
+        let refreshes_untouched = Counter::default();
+        registry.register(
+            "refreshes_untouched",
+            "Refreshes that asked the backend nothing: no spin it told of since could change the view",
+            refreshes_untouched.clone(),
+        );
         let (views, snapshot_bytes) = (Gauge::default(), Gauge::default());
         registry.register("views", "Views held by the standings engine", views.clone());
         registry.register("snapshot_bytes", "Bytes of the snapshots held", snapshot_bytes.clone());
@@ -181,6 +189,7 @@ impl Default for Metrics {
             backend_seconds,
             backend_rows,
             late_spins,
+            refreshes_untouched,
             views,
             snapshot_bytes,
             exports_open,

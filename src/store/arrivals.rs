@@ -3,6 +3,7 @@
 //! spins: a campaign that ended that long ago may have been taken as complete), and whether a
 //! feed (the Kafka consumer) is still catching up on a backlog.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ pub trait Feed: Send + Sync {
 #[derive(Default)]
 pub struct Arrivals {
     told: OnceLock<(Duration, broadcast::Sender<Arrived>)>,
+    /// Batches told of so far.
+    count: AtomicU64,
     feeds: Mutex<Vec<Arc<dyn Feed>>>,
 }
 
@@ -57,14 +60,20 @@ impl Arrivals {
         let span = span?;
         games.sort_unstable();
         let games = (games.len() <= GAMES).then(|| games.into());
-        Some(Arrived { span, games, late: late.into(), late_beyond: beyond })
+        Some(Arrived { seq: 0, span, games, late: late.into(), late_beyond: beyond })
     }
 
-    /// Tells of a batch once it is stored.
+    /// Tells of a batch once it is stored, numbered (by the one writer, in the order stored).
     pub fn stored(&self, arrived: Option<Arrived>) {
         if let (Some(arrived), Some((_, sender))) = (arrived, self.told.get()) {
-            let _ = sender.send(arrived);
+            let seq = self.count.fetch_add(1, Ordering::AcqRel) + 1;
+            let _ = sender.send(Arrived { seq, ..arrived });
         }
+    }
+
+    /// Batches told of so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Acquire)
     }
 
     pub fn attach(&self, feed: Arc<dyn Feed>) {
@@ -99,8 +108,13 @@ mod tests {
         assert_eq!(arrived.span.0, batch[0].event_time.timestamp_micros());
         assert_eq!(arrived.span.1, batch[1].event_time.timestamp_micros());
         assert!(told.try_recv().is_err(), "told once stored, not before");
+        assert_eq!(arrivals.count(), 0);
         arrivals.stored(Some(arrived.clone()));
-        assert_eq!(told.try_recv().unwrap(), arrived);
+        assert_eq!(told.try_recv().unwrap(), Arrived { seq: 1, ..arrived.clone() }, "numbered from 1");
+        arrivals.stored(None);
+        arrivals.stored(Some(arrived.clone()));
+        assert_eq!(told.try_recv().unwrap().seq, 2, "a batch that tells nothing takes no number");
+        assert_eq!(arrivals.count(), 2);
         assert!(arrivals.of(&[spin(1, 1, 0)]).is_none(), "nothing can qualify");
         assert!(arrivals.of(&[spin(1, 1, 1)]).unwrap().late.is_empty());
         // However many late spins a batch has, it lists a bounded number and counts the rest.
@@ -117,8 +131,13 @@ mod tests {
 
     #[test]
     fn a_batch_touches_the_views_it_overlaps_in_time_and_games() {
-        let arrived =
-            Arrived { span: (10, 20), games: Some([2, 4].into()), late: [].into(), late_beyond: None };
+        let arrived = Arrived {
+            seq: 1,
+            span: (10, 20),
+            games: Some([2, 4].into()),
+            late: [].into(),
+            late_beyond: None,
+        };
         assert!(arrived.touches((0, 11), None));
         assert!(arrived.touches((20, 30), Some(&[4])), "the latest spin is in [20, 30)");
         assert!(!arrived.touches((0, 10), None), "[0, 10) ends before the first spin");

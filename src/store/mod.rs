@@ -239,6 +239,10 @@ impl Backend for EmbeddedStore {
         Some(self.arrivals.subscribe(horizon))
     }
 
+    fn told(&self) -> u64 {
+        self.arrivals.count()
+    }
+
     fn settled(&self) -> bool {
         self.arrivals.settled()
     }

@@ -1,10 +1,11 @@
-//! The embedded store through HTTP: ingestion that stores a batch whole or not at all. (That it
-//! answers as the KQL path does is `standings::both_backends_agree_on_every_answer`.)
+//! The embedded store through HTTP: ingestion that stores a batch whole or not at all, and
+//! boards that ask the store again only once spins were stored for them. (That it answers as the
+//! KQL path does is `standings::both_backends_agree_on_every_answer`.)
 
 use serde_json::Value;
 
 use crate::common::fixture::Spin;
-use crate::common::{Engine, campaign_all, events_json, spawn_embedded, spawn_on_engine, spin};
+use crate::common::{Engine, campaign_all, events_json, eventually, spawn_embedded, spawn_on_engine, spin};
 
 async fn players(app: &crate::common::TestApp) -> Vec<i64> {
     let body = app.json("/campaigns/all/top?limit=100").await;
@@ -42,6 +43,32 @@ async fn a_bad_item_refuses_the_whole_batch_and_lists_every_bad_item() {
         assert_eq!(response.headers()["content-type"], "application/problem+json");
     }
     assert_eq!(players(&app).await, [1]);
+}
+
+#[tokio::test]
+async fn a_board_no_spin_reached_is_confirmed_without_a_query_and_one_that_does_is_asked_for() {
+    let (_dir, campaigns) = campaign_all();
+    let (app, _data) = spawn_embedded(&campaigns, &["--cache-ttl", "100ms"]).await;
+    app.ingest(&[spin(1, 10, 1)]).await;
+    let queries = || app.metric("leaderboard_backend_queries_total", "");
+    let first = app.get("/campaigns/all/top").await;
+    let checked = |r: &reqwest::Response| r.headers()["x-checked-at"].to_str().unwrap().to_owned();
+    let (etag, loaded) = (first.headers()["etag"].clone(), queries().await);
+    assert!(loaded >= 1.0);
+    // Read through several periods: each refresh confirms the board without asking the store.
+    eventually("three refreshes that asked nothing", || async {
+        app.get("/campaigns/all/top").await;
+        app.metric("leaderboard_refreshes_untouched_total", "").await >= 3.0
+    })
+    .await;
+    let last = app.get("/campaigns/all/top").await;
+    assert_eq!(queries().await, loaded, "no query since the board loaded");
+    assert_ne!(checked(&last), checked(&first), "confirmed since");
+    assert_eq!(last.headers()["etag"], etag, "the same standings");
+    // A spin for it: the next refresh asks, and readers see it.
+    app.ingest(&[spin(2, 50, 1)]).await;
+    eventually("the stored spin on the board", || async { players(&app).await == [2, 1] }).await;
+    assert!(queries().await > loaded);
 }
 
 #[tokio::test]

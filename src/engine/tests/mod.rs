@@ -267,3 +267,4 @@ async fn a_reload_sends_the_changed_campaign_to_open_streams_and_ends_removed_on
 }
 
 mod arrivals;
+mod untouched;
