@@ -11,6 +11,10 @@
 #                                      (ROUNDS=N times, median ratios), then /top and /healthz
 #                                      paced 1 ms apart on 40 connections; with `perf`, a CPU
 #                                      profile of the player answers
+#   bash benches/probe.sh steady       load as `hot` does, then 20 s of a steady flow of spins
+#                                      (benches/trickle.py, about 1,000 a second) while /top is
+#                                      read 10 times a second: the server's CPU seconds and the
+#                                      rows its backend queries read meanwhile
 #   bash benches/probe.sh streams N    load as `hot` does, read /top and random players for 5 s
 #                                      each, reset the peak, then N streams of /top and 20 changes
 #                                      (`cargo bench --bench streams`): the peak RSS with them, the
@@ -20,7 +24,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BIN:-$ROOT/target/release/leaderboard}
-MODE=${1:?usage: bash benches/probe.sh memory|ingest N P, hot [perf] or streams N}
+MODE=${1:?usage: bash benches/probe.sh memory|ingest N P, hot [perf], steady or streams N}
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
@@ -89,6 +93,17 @@ print("%d req/s, p50 %.2f ms, p99 %.2f ms" % (d["rps"], d["p50_ms"], d["p99_ms"]
       perf report -i "$WORK/perf.data" --no-children --sort symbol -g none --stdio 2>/dev/null | grep '%' | head -30
       wait
     fi ;;
+  steady)
+    load 1000000 100000
+    curl -sf "$BASE/campaigns/bench/top" -o /dev/null
+    cpu() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
+    read_rows() { curl -s "$BASE/metrics" | awk '/^leaderboard_backend_rows_total/ { n += $2 } END { print n + 0 }'; }
+    before=$(cpu) rows=$(read_rows)
+    WRK_DELAY_MS=100 wrk -t1 -c1 -d20s -s "$ROOT/benches/wrk/bench.lua" "$BASE/campaigns/bench/top" >/dev/null &
+    python3 "$ROOT/benches/trickle.py" --url "$BASE" --players 100000 --seconds 20
+    wait
+    echo "server CPU $(( ($(cpu) - before) * 10 )) ms in 20 s; backend rows read $(( $(read_rows) - rows ))"
+    curl -s "$BASE/metrics" | grep -E '^leaderboard_(backend_queries_total|refreshes_untouched_total)' ;;
   streams)
     load 1000000 100000
     curl -sf "$BASE/campaigns/bench/top" -o /dev/null

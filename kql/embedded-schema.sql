@@ -53,11 +53,15 @@ CREATE TABLE IF NOT EXISTS ScopeBest (
     Stake INTEGER NOT NULL,
     GameID INTEGER NOT NULL,
     Spins INTEGER NOT NULL,
+    Changed INTEGER NOT NULL,
     PRIMARY KEY (ScopeID, PlayerID)
 ) WITHOUT ROWID;
 -- The standings in rank order, covering every column read, so a scope is read in one pass.
 CREATE INDEX IF NOT EXISTS ScopeBest_by_rank
     ON ScopeBest (ScopeID, Score DESC, EventTime, PlayerID, Win, Stake, GameID, Spins);
+-- The players whose row changed since a spin (Changed: the GamePlay rowid of the last spin that
+-- changed it, 0 for rows built at once from the stored spins).
+CREATE INDEX IF NOT EXISTS ScopeBest_by_change ON ScopeBest (ScopeID, Changed);
 
 -- A total scope's players: their score's points, counted spins, the sums of their stakes and
 -- wins, and the last counted spin that added to the score (NULL while none has).
@@ -69,10 +73,12 @@ CREATE TABLE IF NOT EXISTS ScopeTotal (
     Wagered INTEGER NOT NULL,
     Won INTEGER NOT NULL,
     AchievedAt INTEGER,
+    Changed INTEGER NOT NULL,
     PRIMARY KEY (ScopeID, PlayerID)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ScopeTotal_by_rank
     ON ScopeTotal (ScopeID, Points DESC, AchievedAt, PlayerID, Counted, Wagered, Won);
+CREATE INDEX IF NOT EXISTS ScopeTotal_by_change ON ScopeTotal (ScopeID, Changed);
 
 -- 'schema': the version of the derived tables' layout and contents.
 CREATE TABLE IF NOT EXISTS Meta (Key TEXT PRIMARY KEY, Value INTEGER NOT NULL) WITHOUT ROWID;

@@ -45,13 +45,31 @@ impl Arrived {
 }
 
 /// A view's complete standings as a backend computed them: the best `query.limit` players
-/// ordered by rank, how many players the view ranks in all (even past the cap), and the counts
-/// the query asked for.
+/// ordered by rank, how many players the view ranks in all (even past the cap), the counts
+/// the query asked for, and, from a backend that can tell which players changed since, where
+/// this read left off.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Standings {
     pub rows: Vec<Row>,
     pub total: u64,
     pub counts: Vec<BucketCount>,
+    pub cursor: Option<Cursor>,
+}
+
+/// Where a read of a view's standings left off, for [`Backend::changed_since`]: the standings it
+/// was read from (the embedded store's tracked scope) and the last spin it held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub scope: i64,
+    pub seen: i64,
+}
+
+/// The players whose standings changed since a [`Cursor`]: each one's whole standing as it is
+/// now (one that no longer ranks too, in no order), and where this read left off.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Changed {
+    pub rows: Vec<Row>,
+    pub cursor: Cursor,
 }
 
 #[async_trait]
@@ -71,6 +89,16 @@ pub trait Backend: Send + Sync + 'static {
     /// Bests per bucket and counts per bucket, for an incremental refresh.
     async fn changes(&self, _query: &ChangesQuery) -> Result<Changes, BackendError> {
         Err(BackendError::Unsupported(self.name()))
+    }
+
+    /// The players of `query`'s view whose standings changed since `since` (where a read of the
+    /// same view left off); `None`: that read's standings are gone, read the view whole.
+    async fn changed_since(
+        &self,
+        _query: &LeaderboardQuery,
+        _since: Cursor,
+    ) -> Result<Option<Changed>, BackendError> {
+        Ok(None)
     }
 
     /// Cheap check that the backend answers queries.

@@ -117,7 +117,7 @@ fn standings(answer: Answer, limit: u32) -> Result<Standings, BackendError> {
         return Err(BackendError::Malformed(format!("Total {total} for {} rows", rows.len())));
     }
     rows.sort_unstable_by(|a, b| a.rank_order(b));
-    Ok(Standings { rows, total, counts })
+    Ok(Standings { rows, total, counts, cursor: None })
 }
 
 #[cfg(test)]

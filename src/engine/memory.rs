@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 use tokio::sync::broadcast;
 
-use crate::backend::{Arrived, Backend, BackendError, Standings};
+use crate::backend::{Arrived, Backend, BackendError, Changed, Cursor, Standings};
 use crate::leaderboard::{
     BucketCount, BucketRow, Changes, ChangesQuery, Counted, FirstSpins, Grain, LeaderboardQuery, Recount,
     Row, Stakes, Window, reduce,
@@ -37,6 +37,9 @@ pub struct Memory {
     told: std::sync::OnceLock<broadcast::Sender<Arrived>>,
     /// Batches stored so far, told of or not.
     count: std::sync::atomic::AtomicU64,
+    /// Full reads tell where they left off, and the players changed since are told.
+    follows: std::sync::atomic::AtomicBool,
+    pub since_queries: AtomicUsize,
 }
 
 impl Memory {
@@ -66,6 +69,12 @@ impl Memory {
         if let Some(told) = self.told.get() {
             let _ = told.send(arrived);
         }
+    }
+
+    /// From now on, as a store with tracked scopes: full reads (but of first spins) tell where
+    /// they left off, and [`Backend::changed_since`] tells the players who spun since.
+    pub fn tell_changes(&self) {
+        self.follows.store(true, Ordering::SeqCst);
     }
 
     pub fn remove(&self, keep: impl Fn(&Row) -> bool) {
@@ -125,7 +134,31 @@ impl Memory {
             let spins = self.counted(run.range, counted);
             counts.extend(count(spins.iter().map(|s| run.width.floor(s.achieved_us))));
         }
-        Standings { rows, total, counts }
+        let follows = self.follows.load(Ordering::SeqCst) && query.first.is_none();
+        let seen = self.spins.lock().unwrap().len() as i64;
+        Standings { rows, total, counts, cursor: follows.then_some(Cursor { scope: 0, seen }) }
+    }
+
+    /// The players with a counted spin past `since`, each with their whole standing now (an
+    /// unranked one as a row that does not count).
+    fn changed_now(&self, query: &LeaderboardQuery, since: Cursor) -> Changed {
+        let (from, to) = (query.window.from.timestamp_micros(), query.window.to.timestamp_micros());
+        let spins = self.spins.lock().unwrap().clone();
+        let players: BTreeSet<i32> = spins[since.seen as usize..]
+            .iter()
+            .filter(|s| s.achieved_us >= from && s.achieved_us < to)
+            .filter(|s| {
+                query.games.as_deref().is_none_or(|g| g.contains(&s.game_id))
+                    && query.stakes.qualifies(s.stake)
+            })
+            .map(|s| s.player_id)
+            .collect();
+        let everyone = self.standings_now(&LeaderboardQuery { limit: u32::MAX, ..query.clone() });
+        let mut rows: Vec<Row> =
+            everyone.rows.into_iter().filter(|r| players.contains(&r.player_id)).collect();
+        let ranked: BTreeSet<i32> = rows.iter().map(|r| r.player_id).collect();
+        rows.extend(players.difference(&ranked).map(|&player_id| Row { player_id, ..Row::default() }));
+        Changed { rows, cursor: Cursor { scope: 0, seen: spins.len() as i64 } }
     }
 
     pub fn changes_now(&self, query: &ChangesQuery) -> Changes {
@@ -226,6 +259,19 @@ impl Backend for Memory {
 
     fn answers_changes(&self) -> bool {
         true
+    }
+
+    async fn changed_since(
+        &self,
+        query: &LeaderboardQuery,
+        since: Cursor,
+    ) -> Result<Option<Changed>, BackendError> {
+        if !self.follows.load(Ordering::SeqCst) || query.first.is_some() {
+            return Ok(None);
+        }
+        self.since_queries.fetch_add(1, Ordering::SeqCst);
+        self.step().await?;
+        Ok(Some(self.changed_now(query, since)))
     }
 
     async fn changes(&self, query: &ChangesQuery) -> Result<Changes, BackendError> {

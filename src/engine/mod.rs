@@ -9,6 +9,7 @@
 
 mod answer;
 mod arrivals;
+mod follow;
 mod handle;
 mod kept;
 mod ledger;
@@ -31,7 +32,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::backend::{Backend, BackendError, Standings};
+use crate::backend::{Backend, BackendError, Changed, Cursor, Standings};
 use crate::campaigns::{Campaign, CampaignId, Catalogue};
 use crate::leaderboard::{Changes, ChangesQuery, LeaderboardQuery, MaxLimit, MaxStandings, View};
 use crate::metrics::{BackendLabels, Metrics};
@@ -205,6 +206,12 @@ impl Shared {
     /// One full query, within the bound on backend work.
     async fn query(&self, query: LeaderboardQuery) -> Result<Standings, Error> {
         self.bounded("full", self.backend.leaderboard(&query), |s| s.rows.len()).await
+    }
+
+    /// The players who changed since a read, within the bound on backend work.
+    async fn changed_since(&self, query: &LeaderboardQuery, since: Cursor) -> Result<Option<Changed>, Error> {
+        let rows = |c: &Option<Changed>| c.as_ref().map_or(0, |c| c.rows.len());
+        self.bounded("changed", self.backend.changed_since(query, since), rows).await
     }
 
     /// One incremental query, within the bound on backend work.

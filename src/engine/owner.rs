@@ -3,7 +3,9 @@
 //! reader waits for it, and at the end of each period in which the view was read or streamed
 //! (ahead of the readers, who keep the current snapshot meanwhile); a view left unread for
 //! `--idle-after` ends (a final one stays until it is pushed out). One refresh at a time, in a
-//! task of its own, so that a panic in it is a failed refresh and never a stuck view.
+//! task of its own, so that a panic in it is a failed refresh and never a stuck view. On a
+//! backend that tells of what it stores, a refresh no stored batch can have changed asks nothing
+//! and confirms the snapshot as it is ([`untouched`]).
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -14,24 +16,24 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::handle::{Command, Handle, Published, Settled};
-use super::ledger::Ledger;
 use super::registry::Registry;
 use super::snapshot::Snapshot;
-use super::source::Refresh;
+use super::source::{Follow, Refresh};
 use super::{Error, Shared};
 use crate::campaigns::{Campaign, CampaignSummary};
 use crate::leaderboard;
 
 /// What one refresh hands back: its outcome (with the number of the batches it saw, when the
-/// backend tells of them), and the ledger for the next one.
-type Computed = (Result<(Arc<Campaign>, Arc<Snapshot>, Option<u64>), Error>, Option<Ledger>);
+/// backend tells of them), and what the next one goes on from.
+type Computed = (Result<(Arc<Campaign>, Arc<Snapshot>, Option<u64>), Error>, Option<Follow>);
 
 pub struct Owner {
     handle: Arc<Handle>,
     shared: Arc<Shared>,
     registry: Weak<Registry>,
     commands: mpsc::UnboundedReceiver<Command>,
-    ledger: Option<Ledger>,
+    /// What the next refresh goes on from (a ledger, or where the last read left off).
+    follow: Option<Follow>,
     /// Every batch the backend told of up to this number is in the published snapshot.
     seen: Option<u64>,
     /// The next check of the schedule: `None` while the view is cold (refreshed only when a
@@ -67,7 +69,7 @@ impl Owner {
             shared,
             registry,
             commands,
-            ledger: None,
+            follow: None,
             seen: None,
             due: None,
             soon: None,
@@ -91,7 +93,7 @@ impl Owner {
                         if *campaign != **self.handle.campaign.load() {
                             self.handle.campaign.store(campaign);
                             // What was computed or remembered for the old campaign is of no use.
-                            self.ledger = None;
+                            self.follow = None;
                             self.seen = None;
                             if let Some(old) = running.take() {
                                 old.task.abort();
@@ -174,16 +176,16 @@ impl Owner {
         if ahead && let Some(published) = self.handle.published() {
             self.handle.publish(Published { refreshing: true, ..(*published).clone() });
         }
-        let (shared, handle, ledger) = (self.shared.clone(), self.handle.clone(), self.ledger.take());
-        let task = tokio::spawn(compute(shared, handle, ledger, self.seen.take()).in_current_span());
+        let (shared, handle, follow) = (self.shared.clone(), self.handle.clone(), self.follow.take());
+        let task = tokio::spawn(compute(shared, handle, follow, self.seen.take()).in_current_span());
         Running { task, started: Instant::now(), ahead }
     }
 
     /// Records a refresh's outcome: publishes it, tells streams and waiting readers, and
     /// schedules the next look.
     fn settle(&mut self, joined: Result<Computed, tokio::task::JoinError>, started: Instant, ahead: bool) {
-        let (outcome, ledger) = joined.unwrap_or_else(|e| (Err(Error::Failed(e.to_string())), None));
-        self.ledger = ledger;
+        let (outcome, follow) = joined.unwrap_or_else(|e| (Err(Error::Failed(e.to_string())), None));
+        self.follow = follow;
         let ttl = self.shared.settings.ttl;
         self.took = started.elapsed();
         let previous = self.handle.published();
@@ -206,7 +208,7 @@ impl Owner {
                 let checked_at = leaderboard::now();
                 let checked_text = checked_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true).into();
                 self.handle
-                    .set_bytes(snapshot.ranking.bytes() + self.ledger.as_ref().map_or(0, Ledger::bytes));
+                    .set_bytes(snapshot.ranking.bytes() + self.follow.as_ref().map_or(0, Follow::bytes));
                 let confirmed = Instant::now();
                 self.handle.publish(Published {
                     campaign,
@@ -302,7 +304,7 @@ async fn sleep_until(at: Option<Instant>) {
 async fn compute(
     shared: Arc<Shared>,
     handle: Arc<Handle>,
-    ledger: Option<Ledger>,
+    follow: Option<Follow>,
     seen: Option<u64>,
 ) -> Computed {
     // Before the query: every batch told up to here is in its answer.
@@ -314,18 +316,18 @@ async fn compute(
     let is_final = now >= campaign.end + shared.settings.late_arrival && shared.backend.settled();
     let current = handle.published().map(|p| p.snapshot.clone());
     let view = handle.key.view;
-    let (window, (rows, total), ledger) = match view.window(campaign.start, campaign.end, now) {
+    let (window, (rows, total), follow) = match view.window(campaign.start, campaign.end, now) {
         Some(window) if let Some(kept) = untouched(&shared, &handle, &campaign, window, seen, told) => {
             shared.metrics.refreshes_untouched.inc();
-            (window, (kept.ranking.rows().clone(), kept.ranking.total()), ledger)
+            (window, (kept.ranking.rows().clone(), kept.ranking.total()), follow)
         }
         Some(window) => {
             let refresh =
                 Refresh { shared: &shared, campaign: &campaign, view, current: current.clone(), now, window };
-            let (standings, ledger) = refresh.standings(ledger).await;
+            let (standings, follow) = refresh.standings(follow).await;
             match standings {
-                Ok(standings) => (window, standings, ledger),
-                Err(e) => return (Err(e), ledger),
+                Ok(standings) => (window, standings, follow),
+                Err(e) => return (Err(e), follow),
             }
         }
         None => (upcoming_window(&campaign, view), (Arc::from([]), 0), None),
@@ -335,10 +337,10 @@ async fn compute(
         && current.ranking.holds(&rows, total)
     {
         // Unchanged: the same snapshot, so the same bytes and tags, and no index to build.
-        return (Ok((campaign, current, told)), ledger);
+        return (Ok((campaign, current, told)), follow);
     }
     let ranking = super::snapshot::index(rows, total).await;
-    (Ok((campaign, Arc::new(Snapshot::new(summary, window, ranking, is_final)), told)), ledger)
+    (Ok((campaign, Arc::new(Snapshot::new(summary, window, ranking, is_final)), told)), follow)
 }
 
 /// The published snapshot, when no spin stored since it was computed can have changed it: the

@@ -2,15 +2,19 @@
 //! incremental queries (one query for what changed), else from one full query. A view with no
 //! ledger yet, or whose ledger cannot go on, loads: a campaign's whole board by a full query that
 //! also counts its buckets, a window by reading its buckets once it is known to fit within
-//! `--max-standings`. Views ranking more players than that are refreshed by full queries.
+//! `--max-standings`. Views ranking more players than that are refreshed by full queries. On a
+//! backend that tells which players changed since a read (the embedded store's tracked scopes),
+//! a view holding every player it ranks asks for those alone and merges them in ([`follow`]).
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::follow;
 use super::ledger::{Geometry, Ledger, Reload};
 use super::snapshot::Snapshot;
 use super::{Error, Shared};
+use crate::backend::Cursor;
 use crate::campaigns::Campaign;
 use crate::leaderboard::{
     BucketCount, Changes, CountRun, FirstSpins, LeaderboardQuery, Row, Scoring, Stakes, View, Window,
@@ -18,6 +22,24 @@ use crate::leaderboard::{
 
 /// Above this many rows, the ledger's work runs off the async workers.
 const INLINE_ROWS: usize = 10_000;
+
+/// What a view's next refresh goes on from: its ledger (a backend answering incremental
+/// queries), or where its last full read left off (a backend that tells which players changed
+/// since).
+pub enum Follow {
+    Ledger(Box<Ledger>),
+    Cursor(Cursor),
+}
+
+impl Follow {
+    /// Bytes held, for the engine's memory bound.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Self::Ledger(ledger) => ledger.bytes(),
+            Self::Cursor(_) => 0,
+        }
+    }
+}
 
 /// What one refresh needs to know of its view.
 pub struct Refresh<'a> {
@@ -30,17 +52,55 @@ pub struct Refresh<'a> {
 }
 
 impl Refresh<'_> {
-    /// The view's ranked rows (at most `--max-standings`) and how many players it ranks, and the
-    /// ledger for the next refresh.
+    /// The view's ranked rows (at most `--max-standings`) and how many players it ranks, and
+    /// what the next refresh goes on from.
     pub async fn standings(
         &self,
-        ledger: Option<Ledger>,
-    ) -> (Result<(Arc<[Row]>, u64), Error>, Option<Ledger>) {
+        follow: Option<Follow>,
+    ) -> (Result<(Arc<[Row]>, u64), Error>, Option<Follow>) {
         // A view that became final, or capped, lets its ledger go.
-        let Some(geometry) = self.geometry() else { return (self.full_rows().await, None) };
-        match ledger.filter(|ledger| *ledger.geometry() == geometry) {
+        let Some(geometry) = self.geometry() else { return self.followed(follow).await };
+        let ledger = match follow {
+            Some(Follow::Ledger(ledger)) if *ledger.geometry() == geometry => Some(*ledger),
+            _ => None,
+        };
+        let (standings, ledger) = match ledger {
             Some(ledger) => self.steady(ledger).await,
             None => self.load(geometry).await,
+        };
+        (standings, ledger.map(|ledger| Follow::Ledger(Box::new(ledger))))
+    }
+
+    /// The players who changed since the last read, merged into the held board, where the
+    /// backend tells them and the board holds every player the view ranks; else a full read.
+    async fn followed(&self, follow: Option<Follow>) -> (Result<(Arc<[Row]>, u64), Error>, Option<Follow>) {
+        // A board past the cap cannot be brought up to date: a player past it could rise unseen.
+        let held = self.current.clone().filter(|current| {
+            current.window == self.window && current.ranking.total() == current.ranking.len() as u64
+        });
+        if let (Some(Follow::Cursor(since)), Some(held)) = (follow, held) {
+            let query = self.query(Vec::new());
+            match self.shared.changed_since(&query, since).await {
+                Ok(Some(changed)) => {
+                    let cap = self.shared.settings.max_standings.get() as usize;
+                    let heavy = held.ranking.len() > INLINE_ROWS;
+                    let merged =
+                        off_workers(heavy, move || follow::merge(&held.ranking, changed.rows, cap)).await;
+                    match merged {
+                        Ok(Some(standings)) => return (Ok(standings), Some(Follow::Cursor(changed.cursor))),
+                        Ok(None) => {}
+                        Err(e) => return (Err(e), None),
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => return (Err(e), Some(Follow::Cursor(since))),
+            }
+        }
+        match self.shared.query(self.query(Vec::new())).await {
+            Ok(standings) => {
+                (Ok((standings.rows.into(), standings.total)), standings.cursor.map(Follow::Cursor))
+            }
+            Err(e) => (Err(e), None),
         }
     }
 
@@ -123,13 +183,17 @@ impl Refresh<'_> {
 
     /// One full query, with `counts` answered alongside.
     async fn full(&self, counts: Vec<CountRun>) -> Result<(Arc<[Row]>, u64, Vec<BucketCount>), Error> {
+        let standings = self.shared.query(self.query(counts)).await?;
+        Ok((standings.rows.into(), standings.total, standings.counts))
+    }
+
+    /// The view's full query, with `counts` asked for alongside.
+    fn query(&self, counts: Vec<CountRun>) -> LeaderboardQuery {
         let limit = self.shared.settings.max_standings.get();
         let (games, stakes, scoring) =
             (self.campaign.games.clone(), self.campaign.stakes, self.campaign.score);
         let first = first_spins(self.campaign);
-        let query = LeaderboardQuery { window: self.window, games, stakes, scoring, first, limit, counts };
-        let standings = self.shared.query(query).await?;
-        Ok((standings.rows.into(), standings.total, standings.counts))
+        LeaderboardQuery { window: self.window, games, stakes, scoring, first, limit, counts }
     }
 }
 

@@ -228,7 +228,7 @@ pub fn standings<C: Deref<Target = Connection>>(
     rows.sort_unstable_by(Row::rank_order);
     let total = rows.len() as u64;
     rows.truncate(query.limit as usize);
-    Ok(Standings { rows, total, counts: Vec::new() })
+    Ok(Standings { rows, total, counts: Vec::new(), cursor: None })
 }
 
 #[cfg(test)]

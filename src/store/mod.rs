@@ -1,6 +1,7 @@
 //! The embedded store: spins in a SQLite file (WAL, one writer, a pool of readers), with a
 //! rollup and the tracked scopes' standings kept on insert, and first spins' tallies kept between
-//! reads (`first`), so that complete standings over millions of spins answer in milliseconds.
+//! reads (`first`), so that complete standings over millions of spins answer in milliseconds; a
+//! scope's read tells where it left off, and the players whose standings changed since.
 //! Same semantics as the KQL path; the SQL is `kql/leaderboard.sql`. Reads run on tokio's
 //! blocking pool, writes on the writer's own thread (`queue`), never on the async runtime.
 
@@ -22,7 +23,7 @@ use chrono::{DateTime, Utc};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::backend::{Arrived, Backend, BackendError, Sink, Standings};
+use crate::backend::{Arrived, Backend, BackendError, Changed, Cursor, Sink, Standings};
 use crate::events::Spin;
 use crate::leaderboard::LeaderboardQuery;
 use arrivals::Arrivals;
@@ -229,6 +230,19 @@ impl Backend for EmbeddedStore {
             return tokio::task::spawn_blocking(read).await.map_err(storage)?;
         }
         self.read(move |conn| query::run(conn, &query)).await
+    }
+
+    async fn changed_since(
+        &self,
+        query: &LeaderboardQuery,
+        since: Cursor,
+    ) -> Result<Option<Changed>, BackendError> {
+        // First spins are counted from tallies, which tell no players apart.
+        if query.first.is_some() || !query.counts.is_empty() {
+            return Ok(None);
+        }
+        let query = query.clone();
+        self.read(move |conn| query::changed_since(conn, &query, since)).await
     }
 
     async fn ping(&self) -> Result<(), BackendError> {

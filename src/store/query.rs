@@ -8,7 +8,7 @@
 use rusqlite::{Connection, Rows, named_params};
 
 use super::{ALL_GAMES, DAY, HOUR, WEEK, micros, scope};
-use crate::backend::Standings;
+use crate::backend::{Changed, Cursor, Standings};
 use crate::leaderboard::{LeaderboardQuery, Row};
 
 const LEADERBOARD: &str = include_str!("../../kql/leaderboard.sql");
@@ -62,19 +62,56 @@ impl Plan {
 }
 
 /// The view's complete standings, up to `query.limit` rows, with the exact total: read from
-/// the view's tracked scope when it is one, else from the rollup. One read transaction, so
-/// the scope lookup and its rows come from the same snapshot.
+/// the view's tracked scope when it is one (and then where the read left off, for
+/// [`changed_since`]), else from the rollup. One read transaction, so the scope lookup and its
+/// rows come from the same snapshot.
 pub fn run(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Standings> {
     let tx = conn.unchecked_transaction()?;
     let total = query.scoring.is_total();
     let standings = match scope::lookup(&tx, query)? {
-        Some(id) if total => collect(tx.prepare_cached(scope::TOTAL_STANDINGS)?.query([id])?, query.limit),
-        Some(id) => collect(tx.prepare_cached(scope::STANDINGS)?.query([id])?, query.limit),
-        None if total => totals(&tx, query),
-        None => rollup(&tx, query),
-    }?;
+        Some(id) => {
+            let ranked = if total { scope::TOTAL_STANDINGS } else { scope::STANDINGS };
+            let mut standings = collect(tx.prepare_cached(ranked)?.query([id])?, query.limit)?;
+            standings.cursor = Some(Cursor { scope: id, seen: last_spin(&tx)? });
+            standings
+        }
+        None if total => totals(&tx, query)?,
+        None => rollup(&tx, query)?,
+    };
     tx.finish()?;
     Ok(standings)
+}
+
+/// The players of the view's tracked scope whose rows changed since `since`, as they are now;
+/// `None` when the view is not that scope any more (the catalogue changed it).
+pub fn changed_since(
+    conn: &Connection,
+    query: &LeaderboardQuery,
+    since: Cursor,
+) -> rusqlite::Result<Option<Changed>> {
+    let tx = conn.unchecked_transaction()?;
+    if scope::lookup(&tx, query)? != Some(since.scope) {
+        return Ok(None);
+    }
+    // In the same read as the rows: a spin stored after it is in the next one.
+    let seen = last_spin(&tx)?;
+    let changed = if query.scoring.is_total() { scope::TOTAL_CHANGED } else { scope::CHANGED };
+    let mut statement = tx.prepare_cached(changed)?;
+    let mut rows = statement.query(rusqlite::params![since.scope, since.seen])?;
+    let shape = rows.as_ref().map_or(Shape::Best, Shape::of);
+    let mut changed = Vec::new();
+    while let Some(row) = rows.next()? {
+        changed.push(shape.read(row)?);
+    }
+    drop(rows);
+    drop(statement);
+    tx.finish()?;
+    Ok(Some(Changed { rows: changed, cursor: Cursor { scope: since.scope, seen } }))
+}
+
+/// The rowid of the last spin stored (0 for none): every scope row it changed is in this read.
+fn last_spin(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT COALESCE(MAX(rowid), 0) FROM GamePlay", [], |row| row.get(0))
 }
 
 fn rollup(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Standings> {

@@ -112,32 +112,34 @@ pub fn counted_best(table: &str) -> String {
 }
 
 /// Counts a spin in a player's best in a scope (`?3`: its ratio, 0 for a losing one) and keeps
-/// the best, as the Rollup's upsert does.
+/// the best, as the Rollup's upsert does; `?8`, the spin's GamePlay rowid, marks the row changed.
 pub static UPSERT_BEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "INSERT INTO ScopeBest (ScopeID, PlayerID, Score, EventTime, Win, Stake, GameID, Spins)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)
-         ON CONFLICT (ScopeID, PlayerID) DO UPDATE SET {}",
+        "INSERT INTO ScopeBest (ScopeID, PlayerID, Score, EventTime, Win, Stake, GameID, Spins, Changed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8)
+         ON CONFLICT (ScopeID, PlayerID) DO UPDATE SET {}, Changed = excluded.Changed",
         counted_best("ScopeBest")
     )
 });
 
 /// Adds a counted spin to a player's total in a scope: `?3` its points, `?4` its stake, `?5` its
 /// win (0 for a losing one), `?6` its instant (which counts as reaching the score only when it
-/// added points).
+/// added points); `?7`, the spin's GamePlay rowid, marks the row changed.
 pub const ADD_TOTAL: &str =
-    "INSERT INTO ScopeTotal (ScopeID, PlayerID, Points, Counted, Wagered, Won, AchievedAt)
-     VALUES (?1, ?2, ?3, 1, ?4, ?5, CASE WHEN ?3 > 0 THEN ?6 END)
+    "INSERT INTO ScopeTotal (ScopeID, PlayerID, Points, Counted, Wagered, Won, AchievedAt, Changed)
+     VALUES (?1, ?2, ?3, 1, ?4, ?5, CASE WHEN ?3 > 0 THEN ?6 END, ?7)
      ON CONFLICT (ScopeID, PlayerID) DO UPDATE SET
          Points = Points + excluded.Points, Counted = Counted + 1, Wagered = Wagered + excluded.Wagered,
          Won = Won + excluded.Won,
-         AchievedAt = MAX(COALESCE(AchievedAt, excluded.AchievedAt), COALESCE(excluded.AchievedAt, AchievedAt))";
+         AchievedAt = MAX(COALESCE(AchievedAt, excluded.AchievedAt), COALESCE(excluded.AchievedAt, AchievedAt)),
+         Changed = excluded.Changed";
 
 /// Fills a new scope from GamePlay: each player's best counted spin and number of counted spins
 /// in `[:from, :to)` of the games (`:all_games`, or the JSON array `:games`) and stakes
 /// (`[:min_stake, :max_stake]`, at least 1).
-const BUILD: &str = "INSERT INTO ScopeBest (ScopeID, PlayerID, Score, EventTime, Win, Stake, GameID, Spins)
-     SELECT :scope, PlayerID, Score, EventTime, Win, Stake, GameID, Spins FROM (
+const BUILD: &str =
+    "INSERT INTO ScopeBest (ScopeID, PlayerID, Score, EventTime, Win, Stake, GameID, Spins, Changed)
+     SELECT :scope, PlayerID, Score, EventTime, Win, Stake, GameID, Spins, 0 FROM (
          SELECT *, row_number() OVER mine AS n,
                 COUNT(*) OVER (mine ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS Spins
          FROM (SELECT PlayerID, CASE WHEN Win > 0 THEN CAST(Win AS REAL) / Stake ELSE 0.0 END AS Score,
@@ -152,8 +154,8 @@ const BUILD: &str = "INSERT INTO ScopeBest (ScopeID, PlayerID, Score, EventTime,
 /// Fills a new total scope from GamePlay: kql/totals.sql's standings, with `:scope`.
 static BUILD_TOTAL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "INSERT INTO ScopeTotal (ScopeID, PlayerID, Points, Counted, Wagered, Won, AchievedAt)
-         SELECT :scope, * FROM (\n{}\n)",
+        "INSERT INTO ScopeTotal (ScopeID, PlayerID, Points, Counted, Wagered, Won, AchievedAt, Changed)
+         SELECT :scope, *, 0 FROM (\n{}\n)",
         super::query::TOTALS
     )
 });
@@ -166,6 +168,14 @@ pub const STANDINGS: &str = "SELECT PlayerID, Win, Stake, GameID, EventTime, Spi
 /// A total scope's standings (its players above 0) in rank order, from its rank index.
 pub const TOTAL_STANDINGS: &str = "SELECT PlayerID, Points, Counted, Wagered, Won, AchievedAt FROM ScopeTotal
      WHERE ScopeID = ?1 AND Points > 0 ORDER BY Points DESC, AchievedAt ASC, PlayerID ASC";
+
+/// A scope's players whose row changed after spin `?2` (a GamePlay rowid), ranked or not.
+pub const CHANGED: &str = "SELECT PlayerID, Win, Stake, GameID, EventTime, Spins FROM ScopeBest
+     WHERE ScopeID = ?1 AND Changed > ?2";
+
+/// A total scope's players whose row changed after spin `?2`, ranked or not.
+pub const TOTAL_CHANGED: &str = "SELECT PlayerID, Points, Counted, Wagered, Won, AchievedAt FROM ScopeTotal
+     WHERE ScopeID = ?1 AND Changed > ?2";
 
 /// The built scopes, as listed in the database.
 pub fn load(conn: &Connection) -> rusqlite::Result<Vec<Tracked>> {

@@ -18,7 +18,8 @@ use crate::events::Spin;
 /// 3: tracked scopes keyed by their qualifying stakes too.
 /// 4: tracked scopes keyed by their score too, totals in ScopeTotal.
 /// 5: every player's counted spins in the Rollup and ScopeBest (losing spins counted there too).
-const SCHEMA_VERSION: i64 = 5;
+/// 6: each scope row marked by the last spin that changed it.
+pub(super) const SCHEMA_VERSION: i64 = 6;
 
 const INSERT_SPIN: &str =
     "INSERT INTO GamePlay (PlayerID, GameID, Win, Stake, EventTime) VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -93,14 +94,18 @@ impl Writer {
                     if spin.stake <= 0 {
                         continue;
                     }
+                    let changed = tx.last_insert_rowid();
                     let (player, win, stake, game) = (spin.player_id, spin.win, spin.stake, spin.game_id);
                     let score = if win > 0 { win as f64 / f64::from(stake) } else { 0.0 };
                     for tracked in scopes.iter().filter(|s| s.holds(time, game, stake)) {
                         if tracked.is_total() {
                             let (points, won) = (tracked.points(win, stake), win.max(0));
-                            totaled.execute(params![tracked.id, player, points, stake, won, time])?;
+                            totaled
+                                .execute(params![tracked.id, player, points, stake, won, time, changed])?;
                         } else {
-                            scoped.execute(params![tracked.id, player, score, time, win, stake, game])?;
+                            scoped.execute(params![
+                                tracked.id, player, score, time, win, stake, game, changed
+                            ])?;
                         }
                     }
                     for span in LEVELS {

@@ -267,4 +267,5 @@ async fn a_reload_sends_the_changed_campaign_to_open_streams_and_ends_removed_on
 }
 
 mod arrivals;
+mod follow;
 mod untouched;

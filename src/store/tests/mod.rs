@@ -2,7 +2,7 @@
 //! totals and the cap, through the rollup and through tracked scopes, across inserts,
 //! re-tracking, restarts and the migration of a version-1 (trimmed) store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
@@ -400,7 +400,7 @@ async fn a_trimmed_version_1_store_is_migrated() {
         })
         .await
         .unwrap();
-    assert_eq!(meta, [("schema".to_owned(), 5)]);
+    assert_eq!(meta, [("schema".to_owned(), write::SCHEMA_VERSION)]);
     let whole = scope(0, 10 * DAY, None);
     store.track(vec![whole.clone()]).await.unwrap();
     check(&store, &spins, whole.window, None, 1_000_000).await;
@@ -547,6 +547,7 @@ async fn a_write_that_panics_fails_alone_and_the_writer_goes_on() {
     assert_eq!(store.count().await.unwrap(), 1);
 }
 
+mod changed;
 mod first;
 mod idle;
 mod totals;

@@ -1,0 +1,92 @@
+//! A board brought up to date from the players whose standings changed, on a backend that tells
+//! them ([`Backend::changed_since`](crate::backend::Backend::changed_since)): each changed
+//! player's row is taken out of the held ranking and their new one merged in by rank, so a
+//! refresh reads what the new spins changed, not the whole board. Only a ranking that holds
+//! every player the view ranks can be brought up to date so (a player past the cap could rise
+//! into it unseen).
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use super::snapshot::Ranking;
+use crate::leaderboard::Row;
+
+/// `ranking`'s rows with each of `changed` players' standing replaced by its new one (left out
+/// if it no longer ranks), in rank order, at most `cap`; and how many players rank in all.
+/// `None` when `ranking` does not hold every player the view ranks.
+pub fn merge(ranking: &Ranking, mut changed: Vec<Row>, cap: usize) -> Option<(Arc<[Row]>, u64)> {
+    if ranking.total() != ranking.len() as u64 {
+        return None;
+    }
+    let mut replaced: Vec<usize> = changed.iter().filter_map(|r| ranking.position(r.player_id)).collect();
+    replaced.sort_unstable();
+    changed.retain(Row::counts);
+    changed.sort_unstable_by(Row::rank_order);
+    let mut merged = Vec::with_capacity(ranking.len() + changed.len());
+    let mut new = changed.into_iter().peekable();
+    let mut skip = replaced.into_iter().peekable();
+    for (at, row) in ranking.rows().iter().enumerate() {
+        if skip.next_if_eq(&at).is_some() {
+            continue;
+        }
+        while let Some(earlier) = new.next_if(|n| n.rank_order(row) == Ordering::Less) {
+            merged.push(earlier);
+        }
+        merged.push(*row);
+    }
+    merged.extend(new);
+    let total = merged.len() as u64;
+    merged.truncate(cap);
+    Some((merged.into(), total))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn best(player_id: i32, win: i64, stake: i32, achieved_us: i64) -> Row {
+        Row { player_id, win, stake, game_id: 1, achieved_us, spins: 1, ..Row::default() }
+    }
+
+    fn ranked(rows: impl IntoIterator<Item = Row>) -> Vec<Row> {
+        let mut rows: Vec<Row> = rows.into_iter().filter(Row::counts).collect();
+        rows.sort_unstable_by(Row::rank_order);
+        rows
+    }
+
+    fn rows() -> impl Strategy<Value = Vec<Row>> {
+        // Few distinct scores and instants: ties on both are common.
+        prop::collection::vec((0..40i32, 0..4i64, 1..3i32, 0..3i64), 0..60).prop_map(|spins| {
+            let mut by_player = std::collections::BTreeMap::new();
+            for (player, win, stake, at) in spins {
+                by_player.insert(player, best(player, win, stake, at));
+            }
+            by_player.into_values().collect()
+        })
+    }
+
+    proptest! {
+        /// Whatever changed, the merged board is the board of the players' new standings,
+        /// ranked from scratch.
+        #[test]
+        fn a_merged_board_is_the_board_ranked_anew(before in rows(), changed in rows(), cap in 1usize..80) {
+            let held = ranked(before.iter().copied());
+            let ranking = Ranking::new(held.clone().into(), held.len() as u64);
+            let mut now: std::collections::BTreeMap<i32, Row> = before.iter().map(|r| (r.player_id, *r)).collect();
+            now.extend(changed.iter().map(|r| (r.player_id, *r)));
+            let expected = ranked(now.into_values());
+            let (rows, total) = merge(&ranking, changed, cap).expect("every ranked player is held");
+            prop_assert_eq!(total, expected.len() as u64);
+            prop_assert_eq!(&rows[..], &expected[..expected.len().min(cap)]);
+        }
+    }
+
+    #[test]
+    fn a_ranking_past_its_cap_is_not_merged() {
+        let held = ranked([best(1, 3, 1, 0), best(2, 2, 1, 0)]);
+        let capped = Ranking::new(held.into(), 3);
+        assert_eq!(merge(&capped, vec![best(3, 9, 1, 0)], 10), None);
+    }
+}
