@@ -100,8 +100,9 @@ print("%d req/s, p50 %.2f ms, p99 %.2f ms" % (d["rps"], d["p50_ms"], d["p99_ms"]
     read_rows() { curl -s "$BASE/metrics" | awk '/^leaderboard_backend_rows_total/ { n += $2 } END { print n + 0 }'; }
     before=$(cpu) rows=$(read_rows)
     WRK_DELAY_MS=100 wrk -t1 -c1 -d20s -s "$ROOT/benches/wrk/bench.lua" "$BASE/campaigns/bench/top" >/dev/null &
+    reader=$!
     python3 "$ROOT/benches/trickle.py" --url "$BASE" --players 100000 --seconds 20
-    wait
+    wait $reader
     echo "server CPU $(( ($(cpu) - before) * 10 )) ms in 20 s; backend rows read $(( $(read_rows) - rows ))"
     curl -s "$BASE/metrics" | grep -E '^leaderboard_(backend_queries_total|refreshes_untouched_total)' ;;
   streams)
