@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS ScopeBest (
 CREATE INDEX IF NOT EXISTS ScopeBest_by_rank
     ON ScopeBest (ScopeID, Score DESC, EventTime, PlayerID, Win, Stake, GameID, Spins);
 -- The players whose row changed since a spin (Changed: the GamePlay rowid of the last spin that
--- changed it, 0 for rows built at once from the stored spins).
+-- changed it; rows built at once from the stored spins, the last spin stored then, so that a read
+-- from before the build is told every row).
 CREATE INDEX IF NOT EXISTS ScopeBest_by_change ON ScopeBest (ScopeID, Changed);
 
 -- A total scope's players: their score's points, counted spins, the sums of their stakes and

@@ -139,7 +139,8 @@ pub const ADD_TOTAL: &str =
 /// (`[:min_stake, :max_stake]`, at least 1).
 const BUILD: &str =
     "INSERT INTO ScopeBest (ScopeID, PlayerID, Score, EventTime, Win, Stake, GameID, Spins, Changed)
-     SELECT :scope, PlayerID, Score, EventTime, Win, Stake, GameID, Spins, 0 FROM (
+     SELECT :scope, PlayerID, Score, EventTime, Win, Stake, GameID, Spins,
+            (SELECT COALESCE(MAX(rowid), 0) FROM GamePlay) FROM (
          SELECT *, row_number() OVER mine AS n,
                 COUNT(*) OVER (mine ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS Spins
          FROM (SELECT PlayerID, CASE WHEN Win > 0 THEN CAST(Win AS REAL) / Stake ELSE 0.0 END AS Score,
@@ -155,7 +156,7 @@ const BUILD: &str =
 static BUILD_TOTAL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "INSERT INTO ScopeTotal (ScopeID, PlayerID, Points, Counted, Wagered, Won, AchievedAt, Changed)
-         SELECT :scope, *, 0 FROM (\n{}\n)",
+         SELECT :scope, *, (SELECT COALESCE(MAX(rowid), 0) FROM GamePlay) FROM (\n{}\n)",
         super::query::TOTALS
     )
 });
