@@ -18,6 +18,10 @@ pub fn merge(ranking: &Ranking, mut changed: Vec<Row>, cap: usize) -> Option<(Ar
     if ranking.total() != ranking.len() as u64 {
         return None;
     }
+    if changed.is_empty() {
+        // The same rows, shared: the refresh then finds the snapshot unchanged at a glance.
+        return Some((ranking.rows().clone(), ranking.total()));
+    }
     let mut replaced: Vec<usize> = changed.iter().filter_map(|r| ranking.position(r.player_id)).collect();
     replaced.sort_unstable();
     changed.retain(Row::counts);
@@ -81,6 +85,15 @@ mod tests {
             prop_assert_eq!(total, expected.len() as u64);
             prop_assert_eq!(&rows[..], &expected[..expected.len().min(cap)]);
         }
+    }
+
+    #[test]
+    fn nothing_changed_shares_the_rows_held() {
+        let held = ranked([best(1, 3, 1, 0), best(2, 2, 1, 0)]);
+        let ranking = Ranking::new(held.into(), 2);
+        let (rows, total) = merge(&ranking, vec![], 10).unwrap();
+        assert!(Arc::ptr_eq(&rows, ranking.rows()));
+        assert_eq!(total, 2);
     }
 
     #[test]
