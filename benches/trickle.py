@@ -14,6 +14,8 @@ import random
 import time
 import urllib.parse
 
+from spins import post
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -35,10 +37,7 @@ def main():
              "eventTime": now}
             for _ in range(args.batch)
         ]
-        conn.request("POST", "/events", json.dumps(events), {"content-type": "application/json"})
-        response = conn.getresponse()
-        response.read()
-        assert response.status == 200, response.status
+        post(conn, json.dumps(events))
         posted += len(events)
         time.sleep(args.interval)
     print(f"posted {posted} spins in {args.seconds:.0f} s")
