@@ -96,15 +96,7 @@ pub fn changed_since(
     // In the same read as the rows: a spin stored after it is in the next one.
     let seen = last_spin(&tx)?;
     let changed = if query.scoring.is_total() { scope::TOTAL_CHANGED } else { scope::CHANGED };
-    let mut statement = tx.prepare_cached(changed)?;
-    let mut rows = statement.query(rusqlite::params![since.scope, since.seen])?;
-    let shape = rows.as_ref().map_or(Shape::Best, Shape::of);
-    let mut changed = Vec::new();
-    while let Some(row) = rows.next()? {
-        changed.push(shape.read(row)?);
-    }
-    drop(rows);
-    drop(statement);
+    let changed = collect(tx.prepare_cached(changed)?.query([since.scope, since.seen])?, u32::MAX)?.rows;
     tx.finish()?;
     Ok(Some(Changed { rows: changed, cursor: Cursor { scope: since.scope, seen } }))
 }
