@@ -18,7 +18,7 @@ pub fn merge(ranking: &Ranking, mut changed: Vec<Row>, cap: usize) -> Option<(Ar
     if ranking.total() != ranking.len() as u64 {
         return None;
     }
-    if changed.is_empty() {
+    if changed.is_empty() && ranking.len() <= cap {
         // The same rows, shared: the refresh then finds the snapshot unchanged at a glance.
         return Some((ranking.rows().clone(), ranking.total()));
     }
@@ -93,6 +93,15 @@ mod tests {
         let ranking = Ranking::new(held.into(), 2);
         let (rows, total) = merge(&ranking, vec![], 10).unwrap();
         assert!(Arc::ptr_eq(&rows, ranking.rows()));
+        assert_eq!(total, 2);
+    }
+
+    #[test]
+    fn nothing_changed_still_holds_to_the_cap() {
+        let held = ranked([best(1, 3, 1, 0), best(2, 2, 1, 0)]);
+        let ranking = Ranking::new(held.clone().into(), 2);
+        let (rows, total) = merge(&ranking, vec![], 1).unwrap();
+        assert_eq!(&rows[..], &held[..1]);
         assert_eq!(total, 2);
     }
 
