@@ -70,6 +70,7 @@ impl Serialize for Rfc3339<'_> {
 /// `at` as `to_rfc3339_opts(SecondsFormat::AutoSi, true)` writes it, into `buffer`; `None` for
 /// the instants it writes otherwise (years outside 0-9999, leap seconds).
 fn write_rfc3339<'b>(at: &DateTime<Utc>, buffer: &'b mut [u8; 30]) -> Option<&'b str> {
+    let at = at.naive_utc(); // read as it is: no offset to add
     let (year, nanos) = (u32::try_from(at.year()).ok().filter(|y| *y <= 9999)?, at.nanosecond());
     if nanos >= 1_000_000_000 {
         return None;
