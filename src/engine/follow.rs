@@ -6,27 +6,37 @@
 //! into it unseen).
 
 use std::cmp::Ordering;
-use std::sync::Arc;
 
 use super::snapshot::Ranking;
 use crate::leaderboard::Row;
 
-/// `ranking`'s rows with each of `changed` players' standing replaced by its new one (left out
-/// if it no longer ranks), in rank order, at most `cap`; and how many players rank in all.
-/// `None` when `ranking` does not hold every player the view ranks.
-pub fn merge(ranking: &Ranking, mut changed: Vec<Row>, cap: usize) -> Option<(Arc<[Row]>, u64)> {
+/// A held row's new position when it left the board.
+const GONE: u32 = u32::MAX;
+
+/// `ranking` with each of `changed` players' standing replaced by its new one (left out if it
+/// no longer ranks), in rank order, at most `cap`, and how many players rank in all; indexed
+/// from `ranking`'s index in one pass (the held players keep their order by id). `None` when
+/// `ranking` does not hold every player the view ranks.
+pub fn merge(ranking: &Ranking, mut changed: Vec<Row>, cap: usize) -> Option<Ranking> {
     if ranking.total() != ranking.len() as u64 {
         return None;
     }
     if changed.is_empty() && ranking.len() <= cap {
         // The same rows, shared: the refresh then finds the snapshot unchanged at a glance.
-        return Some((ranking.rows().clone(), ranking.total()));
+        return Some(ranking.clone());
     }
     let mut replaced: Vec<usize> = changed.iter().filter_map(|r| ranking.position(r.player_id)).collect();
     replaced.sort_unstable();
     changed.retain(Row::counts);
     changed.sort_unstable_by(Row::rank_order);
     let mut merged = Vec::with_capacity(ranking.len() + changed.len());
+    // Where each held row went, and each changed one.
+    let mut moved = vec![GONE; ranking.len()];
+    let mut placed = Vec::with_capacity(changed.len());
+    let mut place = |merged: &mut Vec<Row>, row: Row| {
+        placed.push((row.player_id, merged.len() as u32));
+        merged.push(row);
+    };
     let mut new = changed.into_iter().peekable();
     let mut skip = replaced.into_iter().peekable();
     for (at, row) in ranking.rows().iter().enumerate() {
@@ -34,18 +44,41 @@ pub fn merge(ranking: &Ranking, mut changed: Vec<Row>, cap: usize) -> Option<(Ar
             continue;
         }
         while let Some(earlier) = new.next_if(|n| n.rank_order(row) == Ordering::Less) {
-            merged.push(earlier);
+            place(&mut merged, earlier);
         }
+        moved[at] = merged.len() as u32;
         merged.push(*row);
     }
-    merged.extend(new);
+    new.for_each(|row| place(&mut merged, row));
     let total = merged.len() as u64;
     merged.truncate(cap);
-    Some((merged.into(), total))
+    let shown = |&(_, at): &(i32, u32)| (at as usize) < merged.len();
+    let held = ranking.by_player().iter().map(|&(id, at)| (id, moved[at as usize])).filter(shown);
+    placed.retain(shown);
+    placed.sort_unstable();
+    let by_player = by_id(held, placed.into_iter());
+    Some(Ranking::indexed(merged.into(), by_player.into(), total))
+}
+
+/// Two lists of `(player id, position)` sorted by id, with no id in both, as one.
+fn by_id(a: impl Iterator<Item = (i32, u32)>, b: impl Iterator<Item = (i32, u32)>) -> Vec<(i32, u32)> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    let mut out = Vec::with_capacity(a.size_hint().0 + b.size_hint().0);
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.0 < y.0 => a.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => return out,
+        };
+        out.extend(next);
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use proptest::prelude::*;
 
     use super::*;
@@ -81,9 +114,11 @@ mod tests {
             let mut now: std::collections::BTreeMap<i32, Row> = before.iter().map(|r| (r.player_id, *r)).collect();
             now.extend(changed.iter().map(|r| (r.player_id, *r)));
             let expected = ranked(now.into_values());
-            let (rows, total) = merge(&ranking, changed, cap).expect("every ranked player is held");
-            prop_assert_eq!(total, expected.len() as u64);
-            prop_assert_eq!(&rows[..], &expected[..expected.len().min(cap)]);
+            let merged = merge(&ranking, changed, cap).expect("every ranked player is held");
+            prop_assert_eq!(merged.total(), expected.len() as u64);
+            prop_assert_eq!(&merged.rows()[..], &expected[..expected.len().min(cap)]);
+            // Indexed as if anew: every shown player found at their position.
+            prop_assert_eq!(&merged, &Ranking::new(merged.rows().clone(), merged.total()));
         }
     }
 
@@ -91,18 +126,19 @@ mod tests {
     fn nothing_changed_shares_the_rows_held() {
         let held = ranked([best(1, 3, 1, 0), best(2, 2, 1, 0)]);
         let ranking = Ranking::new(held.into(), 2);
-        let (rows, total) = merge(&ranking, vec![], 10).unwrap();
-        assert!(Arc::ptr_eq(&rows, ranking.rows()));
-        assert_eq!(total, 2);
+        let merged = merge(&ranking, vec![], 10).unwrap();
+        assert!(Arc::ptr_eq(merged.rows(), ranking.rows()));
+        assert_eq!(merged.total(), 2);
     }
 
     #[test]
     fn nothing_changed_still_holds_to_the_cap() {
         let held = ranked([best(1, 3, 1, 0), best(2, 2, 1, 0)]);
         let ranking = Ranking::new(held.clone().into(), 2);
-        let (rows, total) = merge(&ranking, vec![], 1).unwrap();
-        assert_eq!(&rows[..], &held[..1]);
-        assert_eq!(total, 2);
+        let merged = merge(&ranking, vec![], 1).unwrap();
+        assert_eq!(&merged.rows()[..], &held[..1]);
+        assert_eq!(merged.total(), 2);
+        assert_eq!(merged.position(2), None, "a player cut is not found");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use super::handle::{Command, Handle, Published, Settled};
 use super::registry::Registry;
-use super::snapshot::Snapshot;
+use super::snapshot::{Ranked, Snapshot};
 use super::source::{Follow, Refresh};
 use super::{Error, Shared};
 use crate::campaigns::{Campaign, CampaignSummary};
@@ -316,10 +316,10 @@ async fn compute(
     let is_final = now >= campaign.end + shared.settings.late_arrival && shared.backend.settled();
     let current = handle.published().map(|p| p.snapshot.clone());
     let view = handle.key.view;
-    let (window, (rows, total), follow) = match view.window(campaign.start, campaign.end, now) {
+    let (window, ranked, follow) = match view.window(campaign.start, campaign.end, now) {
         Some(window) if let Some(kept) = untouched(&shared, &handle, &campaign, window, seen, told) => {
             shared.metrics.refreshes_untouched.inc();
-            (window, (kept.ranking.rows().clone(), kept.ranking.total()), follow)
+            (window, Ranked::Indexed(kept.ranking.clone()), follow)
         }
         Some(window) => {
             let refresh =
@@ -330,16 +330,16 @@ async fn compute(
                 Err(e) => return (Err(e), follow),
             }
         }
-        None => (upcoming_window(&campaign, view), (Arc::from([]), 0), None),
+        None => (upcoming_window(&campaign, view), Ranked::Rows(Arc::from([]), 0), None),
     };
     if let Some(current) = current
         && current.says(&summary, window, is_final)
-        && current.ranking.holds(&rows, total)
+        && current.ranking.holds(ranked.rows(), ranked.total())
     {
         // Unchanged: the same snapshot, so the same bytes and tags, and no index to build.
         return (Ok((campaign, current, told)), follow);
     }
-    let ranking = super::snapshot::index(rows, total).await;
+    let ranking = ranked.index().await;
     (Ok((campaign, Arc::new(Snapshot::new(summary, window, ranking, is_final)), told)), follow)
 }
 

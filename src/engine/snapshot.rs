@@ -16,7 +16,7 @@ use crate::leaderboard::{Entry, Row, Scoring, Window};
 pub struct Ranking {
     rows: Arc<[Row]>,
     /// `(player id, position)`, sorted by player id.
-    by_player: Box<[(i32, u32)]>,
+    by_player: Arc<[(i32, u32)]>,
     total: u64,
 }
 
@@ -27,11 +27,22 @@ impl Ranking {
     }
 
     pub fn new(rows: Arc<[Row]>, total: u64) -> Self {
-        let mut by_player: Box<[(i32, u32)]> =
+        let mut by_player: Vec<(i32, u32)> =
             rows.iter().enumerate().map(|(i, r)| (r.player_id, i as u32)).collect();
         by_player.sort_unstable();
+        Self::indexed(rows, by_player.into(), total)
+    }
+
+    /// `rows` with their index made already (`(player id, position)` sorted by player id).
+    pub(super) fn indexed(rows: Arc<[Row]>, by_player: Arc<[(i32, u32)]>, total: u64) -> Self {
+        debug_assert_eq!(rows.len(), by_player.len());
         let total = total.max(rows.len() as u64);
         Self { rows, by_player, total }
+    }
+
+    /// `(player id, position)` of every row, sorted by player id.
+    pub(super) fn by_player(&self) -> &[(i32, u32)] {
+        &self.by_player
     }
 
     /// The ranked rows, in rank order.
@@ -88,13 +99,46 @@ impl Ranking {
     }
 }
 
-/// Indexes ranked rows, off the async workers when they are many (a million players take a
-/// while to index).
-pub async fn index(rows: Arc<[Row]>, total: u64) -> Ranking {
-    if rows.len() < 10_000 {
-        return Ranking::new(rows, total);
+/// A refresh's ranked rows and how many players rank in all: indexed already when they were
+/// merged into an indexed board, else indexed once they are found to differ from the snapshot's.
+#[derive(Debug)]
+pub enum Ranked {
+    Rows(Arc<[Row]>, u64),
+    Indexed(Ranking),
+}
+
+impl From<(Arc<[Row]>, u64)> for Ranked {
+    fn from((rows, total): (Arc<[Row]>, u64)) -> Self {
+        Self::Rows(rows, total)
     }
-    tokio::task::spawn_blocking(move || Ranking::new(rows, total)).await.expect("indexing does not panic")
+}
+
+impl Ranked {
+    pub fn rows(&self) -> &Arc<[Row]> {
+        match self {
+            Self::Rows(rows, _) => rows,
+            Self::Indexed(ranking) => ranking.rows(),
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        match self {
+            Self::Rows(_, total) => *total,
+            Self::Indexed(ranking) => ranking.total(),
+        }
+    }
+
+    /// The ranking, indexed off the async workers when its rows are many (a million players
+    /// take a while to index).
+    pub async fn index(self) -> Ranking {
+        match self {
+            Self::Indexed(ranking) => ranking,
+            Self::Rows(rows, total) if rows.len() < 10_000 => Ranking::new(rows, total),
+            Self::Rows(rows, total) => tokio::task::spawn_blocking(move || Ranking::new(rows, total))
+                .await
+                .expect("indexing does not panic"),
+        }
+    }
 }
 
 /// Everything an answer about one view says, fixed at one refresh. Two snapshots with equal

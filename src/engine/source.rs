@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::follow;
 use super::ledger::{Geometry, Ledger, Reload};
-use super::snapshot::Snapshot;
+use super::snapshot::{Ranked, Snapshot};
 use super::{Error, Shared};
 use crate::backend::Cursor;
 use crate::campaigns::Campaign;
@@ -54,10 +54,7 @@ pub struct Refresh<'a> {
 impl Refresh<'_> {
     /// The view's ranked rows (at most `--max-standings`) and how many players it ranks, and
     /// what the next refresh goes on from.
-    pub async fn standings(
-        &self,
-        follow: Option<Follow>,
-    ) -> (Result<(Arc<[Row]>, u64), Error>, Option<Follow>) {
+    pub async fn standings(&self, follow: Option<Follow>) -> (Result<Ranked, Error>, Option<Follow>) {
         // A view that became final, or capped, lets its ledger go.
         let Some(geometry) = self.geometry() else { return self.followed(follow).await };
         let ledger = match follow {
@@ -68,12 +65,12 @@ impl Refresh<'_> {
             Some(ledger) => self.steady(ledger).await,
             None => self.load(geometry).await,
         };
-        (standings, ledger.map(|ledger| Follow::Ledger(Box::new(ledger))))
+        (standings.map(Ranked::from), ledger.map(|ledger| Follow::Ledger(Box::new(ledger))))
     }
 
     /// The players who changed since the last read, merged into the held board, where the
     /// backend tells them and the board holds every player the view ranks; else a full read.
-    async fn followed(&self, follow: Option<Follow>) -> (Result<(Arc<[Row]>, u64), Error>, Option<Follow>) {
+    async fn followed(&self, follow: Option<Follow>) -> (Result<Ranked, Error>, Option<Follow>) {
         // A board past the cap cannot be brought up to date: a player past it could rise unseen.
         let held = self.current.clone().filter(|current| {
             current.window == self.window && current.ranking.total() == current.ranking.len() as u64
@@ -87,7 +84,9 @@ impl Refresh<'_> {
                     let merged =
                         off_workers(heavy, move || follow::merge(&held.ranking, changed.rows, cap)).await;
                     match merged {
-                        Ok(Some(standings)) => return (Ok(standings), Some(Follow::Cursor(changed.cursor))),
+                        Ok(Some(ranking)) => {
+                            return (Ok(Ranked::Indexed(ranking)), Some(Follow::Cursor(changed.cursor)));
+                        }
                         Ok(None) => {}
                         Err(e) => return (Err(e), None),
                     }
@@ -97,9 +96,10 @@ impl Refresh<'_> {
             }
         }
         match self.shared.query(self.query(Vec::new())).await {
-            Ok(standings) => {
-                (Ok((standings.rows.into(), standings.total)), standings.cursor.map(Follow::Cursor))
-            }
+            Ok(standings) => (
+                Ok(Ranked::Rows(standings.rows.into(), standings.total)),
+                standings.cursor.map(Follow::Cursor),
+            ),
             Err(e) => (Err(e), None),
         }
     }
