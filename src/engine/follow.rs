@@ -6,6 +6,7 @@
 //! into it unseen).
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use super::snapshot::Ranking;
 use crate::leaderboard::Row;
@@ -27,58 +28,65 @@ pub fn merge(ranking: &Ranking, mut changed: Vec<Row>, cap: usize) -> Option<Ran
     }
     let mut replaced: Vec<usize> = changed.iter().filter_map(|r| ranking.position(r.player_id)).collect();
     replaced.sort_unstable();
+    replaced.dedup();
     changed.retain(Row::counts);
     changed.sort_unstable_by(Row::rank_order);
-    let mut merged = Vec::with_capacity(ranking.len() + changed.len());
-    // Where each held row went, and each changed one.
+    let total = ranking.len() - replaced.len() + changed.len();
+    // Where each held row went (`GONE`: replaced, or past the cap), and each changed one.
     let mut moved = vec![GONE; ranking.len()];
     let mut placed = Vec::with_capacity(changed.len());
-    let mut place = |merged: &mut Vec<Row>, row: Row| {
-        placed.push((row.player_id, merged.len() as u32));
-        merged.push(row);
-    };
-    let mut new = changed.into_iter().peekable();
     let mut skip = replaced.into_iter().peekable();
-    for (at, row) in ranking.rows().iter().enumerate() {
-        if skip.next_if_eq(&at).is_some() {
-            continue;
-        }
-        while let Some(earlier) = new.next_if(|n| n.rank_order(row) == Ordering::Less) {
-            place(&mut merged, earlier);
-        }
-        moved[at] = merged.len() as u32;
-        merged.push(*row);
-    }
-    new.for_each(|row| place(&mut merged, row));
-    let total = merged.len() as u64;
-    merged.truncate(cap);
-    let shown = |&(_, at): &(i32, u32)| (at as usize) < merged.len();
-    let held = ranking.by_player().iter().map(|&(id, at)| (id, moved[at as usize])).filter(shown);
-    placed.retain(shown);
+    let mut held =
+        ranking.rows().iter().enumerate().filter(|&(at, _)| skip.next_if_eq(&at).is_none()).peekable();
+    let mut new = changed.into_iter().peekable();
+    // A range mapped has a known length: the rows are written straight into their shared slice
+    // (a board-sized vector copied into it cost as much again, most of it in page faults).
+    let rows: Arc<[Row]> = (0..total.min(cap))
+        .map(|to| {
+            let first_new = match (new.peek(), held.peek()) {
+                (Some(changed), Some((_, row))) => changed.rank_order(row) == Ordering::Less,
+                (changed, _) => changed.is_some(),
+            };
+            if first_new {
+                let row = new.next().expect("peeked");
+                placed.push((row.player_id, to as u32));
+                row
+            } else {
+                let (at, row) = held.next().expect("a row for every position up to the total");
+                moved[at] = to as u32;
+                *row
+            }
+        })
+        .collect();
     placed.sort_unstable();
-    let by_player = by_id(held, placed.into_iter());
-    Some(Ranking::indexed(merged.into(), by_player.into(), total))
+    let held =
+        ranking.by_player().iter().map(|&(id, at)| (id, moved[at as usize])).filter(|&(_, to)| to != GONE);
+    let by_player = by_id(rows.len(), held, placed.into_iter());
+    Some(Ranking::indexed(rows, by_player, total as u64))
 }
 
-/// Two lists of `(player id, position)` sorted by id, with no id in both, as one.
-fn by_id(a: impl Iterator<Item = (i32, u32)>, b: impl Iterator<Item = (i32, u32)>) -> Vec<(i32, u32)> {
+/// The `len` pairs of two lists of `(player id, position)` sorted by id, with no id in both, as
+/// one sorted list (written in place, as the rows are).
+fn by_id(
+    len: usize,
+    a: impl Iterator<Item = (i32, u32)>,
+    b: impl Iterator<Item = (i32, u32)>,
+) -> Arc<[(i32, u32)]> {
     let (mut a, mut b) = (a.peekable(), b.peekable());
-    let mut out = Vec::with_capacity(a.size_hint().0 + b.size_hint().0);
-    loop {
-        let next = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) if x.0 < y.0 => a.next(),
-            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
-            (Some(_), None) => a.next(),
-            (None, None) => return out,
-        };
-        out.extend(next);
-    }
+    (0..len)
+        .map(|_| {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x.0 < y.0 => a.next(),
+                (_, Some(_)) => b.next(),
+                _ => a.next(),
+            };
+            next.expect("as many ids as rows")
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use proptest::prelude::*;
 
     use super::*;
