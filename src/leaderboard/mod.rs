@@ -4,7 +4,6 @@
 
 mod changes;
 pub mod first;
-mod json;
 mod params;
 pub mod reduce;
 mod row;
@@ -68,8 +67,7 @@ pub struct LeaderboardQuery {
 
 /// One player's standing: for the best multiplier, the spin that set their score (the
 /// earliest among equal best ratios); for a total, what the counted spins add up to.
-// Written as JSON by `json`, as its `serde` attributes (read for the OpenAPI document) say.
-#[derive(Debug, Clone, PartialEq, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Standing {
     pub player_id: i32,
@@ -78,6 +76,7 @@ pub struct Standing {
     pub score: f64,
     /// When the player reached the score: the best spin's instant, or for a total the instant
     /// of the last counted spin that added to it.
+    #[serde(serialize_with = "rfc3339")]
     pub achieved_at: DateTime<Utc>,
     /// The best multiplier's spin: its win.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,8 +99,7 @@ pub struct Standing {
 }
 
 /// A ranked standing as served.
-// Written as JSON by `json`.
-#[derive(Debug, Clone, PartialEq, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
     /// 1-based position in the whole view: score descending, then earliest `achievedAt`, then
@@ -138,6 +136,13 @@ impl Serialize for Span {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
     }
+}
+
+/// Serializes an instant as chrono does (RFC 3339, `Z`, as many fraction digits as it has),
+/// formatted at once rather than through `collect_str`, whose writer escapes each character
+/// apart: a player's answer has a dozen of them.
+fn rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
 }
 
 /// The current instant at the precision every backend stores (microseconds), so that the
