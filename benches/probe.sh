@@ -8,7 +8,8 @@
 #   bash benches/probe.sh ingest N P   the load alone: its time and peak RSS
 #   bash benches/probe.sh hot [perf]   load 1M spins by 100k players, then wrk on /healthz, /top
 #                                      and random players' /players/{id}?around=5, side by side
-#                                      (ROUNDS=N times, median ratios), then /top and /healthz
+#                                      (ROUNDS=N times, median ratios, the server's CPU per
+#                                      request), then /top and /healthz
 #                                      paced 1 ms apart on 40 connections; with `perf`, a CPU
 #                                      profile of the player answers
 #   bash benches/probe.sh steady       load as `hot` does, then 20 s of a steady flow of spins
@@ -62,9 +63,15 @@ case $MODE in
   hot)
     load 1000000 100000
     curl -sf "$BASE/campaigns/bench/top" -o /dev/null
+    ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
+    # req/s and the server's CPU per request (user and system, in clock ticks of 1/CLK_TCK s).
     rps() {
-      WRK_RANDOM_ID=$2 wrk -t2 -c64 -d"$3" -s "$ROOT/benches/wrk/bench.lua" "$1" |
-        sed -n 's/^WRK_JSON //p' | python3 -c 'import json, sys; print(json.load(sys.stdin)["rps"])'
+      local before requests
+      before=$(ticks)
+      requests=$(WRK_RANDOM_ID=$2 wrk -t2 -c64 -d"$3" -s "$ROOT/benches/wrk/bench.lua" "$1" |
+        sed -n 's/^WRK_JSON //p' | python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["rps"], d["requests"])')
+      python3 -c 'import sys; rps, n, t, hz = map(float, sys.argv[1:]); print("%s/%s" % (rps, t / hz * 1e6 / n))' \
+        $requests "$(($(ticks) - before))" "$(getconf CLK_TCK)"
     }
     rounds=()
     for _ in $(seq "${ROUNDS:-1}"); do
@@ -73,12 +80,14 @@ case $MODE in
     done
     python3 -c '
 import statistics, sys
-runs = [tuple(map(float, r.split(","))) for r in sys.argv[1:]]
+runs = [[tuple(map(float, m.split("/"))) for m in r.split(",")] for r in sys.argv[1:]]
 for i, name in ((1, "/top"), (2, "random player")):
-    ratios = [r[i] / r[0] for r in runs]
-    print("%s: median %.2f x /healthz over %d rounds %s" % (name, statistics.median(ratios), len(runs),
-          [round(x, 2) for x in ratios]))
-print("/healthz req/s: %s" % [int(r[0]) for r in runs])' "${rounds[@]}"
+    ratios = [r[i][0] / r[0][0] for r in runs]
+    print("%s: median %.2f x /healthz over %d rounds %s; server CPU per request (us) %s" % (
+        name, statistics.median(ratios), len(runs), [round(x, 2) for x in ratios],
+        [round(r[i][1], 1) for r in runs]))
+print("/healthz req/s: %s; server CPU per request (us) %s" % (
+    [int(r[0][0]) for r in runs], [round(r[0][1], 1) for r in runs]))' "${rounds[@]}"
     # Paced: 40 connections 1 ms apart (about half the max), /top then /healthz.
     for path in /campaigns/bench/top /healthz; do
       echo "$path paced: $(WRK_DELAY_MS=1 wrk -t2 -c40 -d6s --latency -s "$ROOT/benches/wrk/bench.lua" "$BASE$path" |
