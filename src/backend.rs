@@ -92,7 +92,8 @@ pub trait Backend: Send + Sync + 'static {
     }
 
     /// The players of `query`'s view whose standings changed since `since` (where a read of the
-    /// same view left off); `None`: that read's standings are gone, read the view whole.
+    /// same view left off), at most `query.limit` of them; `None`: that read's standings are
+    /// gone, or more players changed than that, read the view whole.
     async fn changed_since(
         &self,
         _query: &LeaderboardQuery,

@@ -83,7 +83,9 @@ pub fn run(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Stan
 }
 
 /// The players of the view's tracked scope whose rows changed since `since`, as they are now;
-/// `None` when the view is not that scope any more (the catalogue changed it).
+/// `None` when the view is not that scope any more (the catalogue changed it), or when more
+/// players changed than the query's limit (a backlog caught up): the whole read keeps that many
+/// rows, and so does this one.
 pub fn changed_since(
     conn: &Connection,
     query: &LeaderboardQuery,
@@ -96,9 +98,10 @@ pub fn changed_since(
     // In the same read as the rows: a spin stored after it is in the next one.
     let seen = last_spin(&tx)?;
     let changed = if query.scoring.is_total() { scope::TOTAL_CHANGED } else { scope::CHANGED };
-    let changed = collect(tx.prepare_cached(changed)?.query([since.scope, since.seen])?, u32::MAX)?.rows;
+    let changed = collect(tx.prepare_cached(changed)?.query([since.scope, since.seen])?, query.limit)?;
     tx.finish()?;
-    Ok(Some(Changed { rows: changed, cursor: Cursor { scope: since.scope, seen } }))
+    let complete = changed.total == changed.rows.len() as u64;
+    Ok(complete.then_some(Changed { rows: changed.rows, cursor: Cursor { scope: since.scope, seen } }))
 }
 
 /// The rowid of the last spin stored (0 for none): every scope row it changed is in this read.

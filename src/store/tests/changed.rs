@@ -61,6 +61,16 @@ async fn the_players_told_changed_bring_a_read_board_up_to_date() {
         }
         let nothing = store.changed_since(&query, cursor).await.unwrap().unwrap();
         assert!(nothing.rows.is_empty(), "nothing stored since");
+        // More players changed than a board holds: read the view whole, no more rows kept.
+        let batch = spins(&mut rng, 200, 10);
+        store.insert(batch.clone()).await.unwrap();
+        let spun = batch.iter().filter(|s| s.stake > 0).map(|s| s.player_id).collect::<BTreeSet<_>>().len();
+        let capped = LeaderboardQuery { limit: spun as u32 - 1, ..query.clone() };
+        assert_eq!(store.changed_since(&capped, cursor).await.unwrap(), None, "{spun} changed");
+        let all = LeaderboardQuery { limit: spun as u32, ..query.clone() };
+        let told = store.changed_since(&all, cursor).await.unwrap().expect("as many as the limit");
+        assert_eq!(told.rows.len(), spun);
+        cursor = told.cursor;
         let other = Cursor { scope: cursor.scope + 100, ..cursor };
         assert_eq!(store.changed_since(&query, other).await.unwrap(), None, "another scope's cursor");
         // The catalogue moved on: the scope read is gone.
