@@ -101,15 +101,9 @@ impl Memory {
 
     /// The counted spins of `range`, `games` and `stakes`: every spin of a qualifying stake,
     /// losing ones too.
-    fn counted(&self, range: Window, (games, stakes): (Option<&[i32]>, Stakes)) -> Vec<Row> {
-        let (from, to) = (range.from.timestamp_micros(), range.to.timestamp_micros());
+    fn counted(&self, range: Window, counted: (Option<&[i32]>, Stakes)) -> Vec<Row> {
         let spins = self.spins.lock().unwrap();
-        spins
-            .iter()
-            .filter(|s| s.achieved_us >= from && s.achieved_us < to)
-            .filter(|s| games.is_none_or(|g| g.contains(&s.game_id)) && stakes.qualifies(s.stake))
-            .copied()
-            .collect()
+        spins.iter().filter(|s| counts(s, range, counted)).copied().collect()
     }
 
     /// The spins counted in `window`: every qualifying one, or with `first` each player's first
@@ -140,25 +134,24 @@ impl Memory {
     }
 
     /// The players with a counted spin past `since`, each with their whole standing now (an
-    /// unranked one as a row that does not count).
-    fn changed_now(&self, query: &LeaderboardQuery, since: Cursor) -> Changed {
-        let (from, to) = (query.window.from.timestamp_micros(), query.window.to.timestamp_micros());
+    /// unranked one as a row that does not count); `None` past `query.limit` of them.
+    fn changed_now(&self, query: &LeaderboardQuery, since: Cursor) -> Option<Changed> {
+        let counted = (query.games.as_deref(), query.stakes);
         let spins = self.spins.lock().unwrap().clone();
         let players: BTreeSet<i32> = spins[since.seen as usize..]
             .iter()
-            .filter(|s| s.achieved_us >= from && s.achieved_us < to)
-            .filter(|s| {
-                query.games.as_deref().is_none_or(|g| g.contains(&s.game_id))
-                    && query.stakes.qualifies(s.stake)
-            })
+            .filter(|s| counts(s, query.window, counted))
             .map(|s| s.player_id)
             .collect();
+        if players.len() > query.limit as usize {
+            return None;
+        }
         let everyone = self.standings_now(&LeaderboardQuery { limit: u32::MAX, ..query.clone() });
         let mut rows: Vec<Row> =
             everyone.rows.into_iter().filter(|r| players.contains(&r.player_id)).collect();
         let ranked: BTreeSet<i32> = rows.iter().map(|r| r.player_id).collect();
         rows.extend(players.difference(&ranked).map(|&player_id| Row { player_id, ..Row::default() }));
-        Changed { rows, cursor: Cursor { scope: 0, seen: spins.len() as i64 } }
+        Some(Changed { rows, cursor: Cursor { scope: 0, seen: spins.len() as i64 } })
     }
 
     pub fn changes_now(&self, query: &ChangesQuery) -> Changes {
@@ -221,6 +214,14 @@ impl Memory {
 }
 
 /// Each (bucket, player)'s best spin.
+/// Whether `spin` counts in `range` for `games` and `stakes` (losing or not).
+fn counts(spin: &Row, range: Window, (games, stakes): (Option<&[i32]>, Stakes)) -> bool {
+    let (from, to) = (range.from.timestamp_micros(), range.to.timestamp_micros());
+    (from..to).contains(&spin.achieved_us)
+        && games.is_none_or(|g| g.contains(&spin.game_id))
+        && stakes.qualifies(spin.stake)
+}
+
 fn bests(spins: impl Iterator<Item = (i64, Row)>) -> BTreeMap<(i64, i32), Row> {
     let mut best: BTreeMap<(i64, i32), Row> = BTreeMap::new();
     for (bucket, spin) in spins {
@@ -271,7 +272,7 @@ impl Backend for Memory {
         }
         self.since_queries.fetch_add(1, Ordering::SeqCst);
         self.step().await?;
-        Ok(Some(self.changed_now(query, since)))
+        Ok(self.changed_now(query, since))
     }
 
     async fn changes(&self, query: &ChangesQuery) -> Result<Changes, BackendError> {
