@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{Connection, named_params};
 
-use super::query::Shape;
+use super::query::{Shape, last_spin};
 use super::scope::{Key, Scope};
 use super::{micros, storage};
 use crate::backend::{BackendError, Standings};
@@ -207,7 +207,7 @@ pub fn standings<C: Deref<Target = Connection>>(
     let conn = connect()?;
     let read = || -> rusqlite::Result<Vec<Row>> {
         let tx = conn.unchecked_transaction()?;
-        let stored: i64 = tx.query_row("SELECT COALESCE(MAX(rowid), 0) FROM GamePlay", [], |r| r.get(0))?;
+        let stored = last_spin(&tx)?;
         let caught_up = match kept.take() {
             Some(counted) => counted.catch_up(&tx, stored)?,
             None => None,

@@ -105,7 +105,7 @@ pub fn changed_since(
 }
 
 /// The rowid of the last spin stored (0 for none): every scope row it changed is in this read.
-fn last_spin(conn: &Connection) -> rusqlite::Result<i64> {
+pub(super) fn last_spin(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT COALESCE(MAX(rowid), 0) FROM GamePlay", [], |row| row.get(0))
 }
 
