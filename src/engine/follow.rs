@@ -19,7 +19,7 @@ const GONE: u32 = u32::MAX;
 /// from `ranking`'s index in one pass (the held players keep their order by id). `None` when
 /// `ranking` does not hold every player the view ranks.
 pub fn merge(ranking: &Ranking, mut changed: Vec<Row>, cap: usize) -> Option<Ranking> {
-    if ranking.total() != ranking.len() as u64 {
+    if !ranking.is_complete() {
         return None;
     }
     if changed.is_empty() && ranking.len() <= cap {

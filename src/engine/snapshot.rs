@@ -63,6 +63,11 @@ impl Ranking {
         self.total
     }
 
+    /// Whether it holds every player the view ranks (none past the cap).
+    pub fn is_complete(&self) -> bool {
+        self.total == self.rows.len() as u64
+    }
+
     /// Positions `offset..offset + limit` that exist.
     pub fn range(&self, offset: usize, limit: usize) -> Range<usize> {
         let start = offset.min(self.rows.len());

@@ -72,28 +72,14 @@ impl Refresh<'_> {
     /// backend tells them and the board holds every player the view ranks; else a full read.
     async fn followed(&self, follow: Option<Follow>) -> (Result<Ranked, Error>, Option<Follow>) {
         // A board past the cap cannot be brought up to date: a player past it could rise unseen.
-        let held = self.current.clone().filter(|current| {
-            current.window == self.window && current.ranking.total() == current.ranking.len() as u64
-        });
-        if let (Some(Follow::Cursor(since)), Some(held)) = (follow, held) {
-            let query = self.query(Vec::new());
-            match self.shared.changed_since(&query, since).await {
-                Ok(Some(changed)) => {
-                    let cap = self.shared.settings.max_standings.get() as usize;
-                    let heavy = held.ranking.len() > INLINE_ROWS;
-                    let merged =
-                        off_workers(heavy, move || follow::merge(&held.ranking, changed.rows, cap)).await;
-                    match merged {
-                        Ok(Some(ranking)) => {
-                            return (Ok(Ranked::Indexed(ranking)), Some(Follow::Cursor(changed.cursor)));
-                        }
-                        Ok(None) => {}
-                        Err(e) => return (Err(e), None),
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => return (Err(e), Some(Follow::Cursor(since))),
-            }
+        let held = self
+            .current
+            .clone()
+            .filter(|current| current.window == self.window && current.ranking.is_complete());
+        if let (Some(Follow::Cursor(since)), Some(held)) = (follow, held)
+            && let Some(outcome) = self.merged(held, since).await
+        {
+            return outcome;
         }
         match self.shared.query(self.query(Vec::new())).await {
             Ok(standings) => (
@@ -101,6 +87,25 @@ impl Refresh<'_> {
                 standings.cursor.map(Follow::Cursor),
             ),
             Err(e) => (Err(e), None),
+        }
+    }
+
+    /// `held`'s board with the players changed since `since` merged in, and where that read left
+    /// off; `None` when the backend says to read the view whole.
+    async fn merged(
+        &self,
+        held: Arc<Snapshot>,
+        since: Cursor,
+    ) -> Option<(Result<Ranked, Error>, Option<Follow>)> {
+        let changed = match self.shared.changed_since(&self.query(Vec::new()), since).await {
+            Ok(changed) => changed?,
+            Err(e) => return Some((Err(e), Some(Follow::Cursor(since)))),
+        };
+        let cap = self.shared.settings.max_standings.get() as usize;
+        let heavy = held.ranking.len() > INLINE_ROWS;
+        match off_workers(heavy, move || follow::merge(&held.ranking, changed.rows, cap)).await {
+            Ok(ranking) => Some((Ok(Ranked::Indexed(ranking?)), Some(Follow::Cursor(changed.cursor)))),
+            Err(e) => Some((Err(e), None)),
         }
     }
 
