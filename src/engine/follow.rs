@@ -155,4 +155,48 @@ mod tests {
         let capped = Ranking::new(held.into(), 3);
         assert_eq!(merge(&capped, vec![best(3, 9, 1, 0)], 10), None);
     }
+
+    /// A timing, not run by default (`cargo test --release --lib -- --ignored merge_timing
+    /// --nocapture`): 200 changed players merged into boards of 100k and 1M, alternated with the
+    /// same board ranked and indexed anew (what a whole read costs the engine), medians of ten
+    /// rounds of five; the two agree.
+    #[test]
+    #[ignore = "a timing: run it in release mode"]
+    fn merge_timing() {
+        use std::time::{Duration, Instant};
+        fn median(mut runs: Vec<Duration>) -> Duration {
+            runs.sort();
+            runs[runs.len() / 2]
+        }
+        for n in [100_000i32, 1_000_000] {
+            let spread = |p: i32| (i64::from(p) * 7919 % i64::from(n)) as i32; // every id once
+            let board = ranked((0..n).map(|p| best(spread(p), i64::from(p % 5000) + 1, 1, i64::from(p))));
+            let ranking = Ranking::new(board.clone().into(), n as u64);
+            let changed: Vec<Row> =
+                (0..200).map(|i| best((i * 4999) % n, i64::from(i) * 13 % 5000 + 1, 1, 5)).collect();
+            let anew = || {
+                let mut now: std::collections::HashMap<i32, Row> =
+                    board.iter().map(|r| (r.player_id, *r)).collect();
+                now.extend(changed.iter().map(|r| (r.player_id, *r)));
+                let rows = ranked(now.into_values());
+                let total = rows.len() as u64;
+                Ranking::new(rows.into(), total)
+            };
+            assert_eq!(merge(&ranking, changed.clone(), n as usize), Some(anew()));
+            let (mut merged, mut whole) = (vec![], vec![]);
+            for _ in 0..10 {
+                let started = Instant::now();
+                (0..5).for_each(|_| drop(std::hint::black_box(merge(&ranking, changed.clone(), n as usize))));
+                merged.push(started.elapsed() / 5);
+                let started = Instant::now();
+                (0..5).for_each(|_| drop(std::hint::black_box(anew())));
+                whole.push(started.elapsed() / 5);
+            }
+            println!(
+                "{n} players, 200 changed: merged {:?}, ranked anew {:?}",
+                median(merged),
+                median(whole)
+            );
+        }
+    }
 }
