@@ -366,8 +366,9 @@ fn render_request(args: &KqlArgs) -> Result<String, String> {
         None => View::Top,
     };
     let id = CampaignId::parse(&args.campaign_id).map_err(|e| e.to_string())?;
-    let campaign =
-        catalogue.get(&id).ok_or_else(|| format!("no campaign `{id}` in {}", args.campaigns.display()))?;
+    let campaign = catalogue
+        .get(id.as_str())
+        .ok_or_else(|| format!("no campaign `{id}` in {}", args.campaigns.display()))?;
     let at = args.at.map(|t| t.with_timezone(&chrono::Utc)).unwrap_or_else(crate::leaderboard::now);
     let at = chrono::SubsecRound::trunc_subsecs(at, 6);
     let window = view

@@ -31,6 +31,13 @@ impl CampaignId {
     }
 }
 
+/// Found by its text in maps keyed by id (it hashes and compares as its text).
+impl std::borrow::Borrow<str> for CampaignId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for CampaignId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

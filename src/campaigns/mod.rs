@@ -6,7 +6,7 @@ mod id;
 mod prizes;
 mod watch;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -92,10 +92,12 @@ impl Campaign {
     }
 }
 
-/// All campaigns, in file order, with unique ids.
+/// All campaigns, in file order, with unique ids, found by id in constant time (every request
+/// about a campaign looks it up, however many campaigns the catalogue keeps).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalogue {
     campaigns: Vec<Arc<Campaign>>,
+    by_id: HashMap<CampaignId, usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,8 +144,10 @@ struct PrizeEntry {
 }
 
 impl Catalogue {
+    /// `campaigns` in their order; of two with one id, the later is the one found.
     pub fn new(campaigns: Vec<Campaign>) -> Self {
-        Self { campaigns: campaigns.into_iter().map(Arc::new).collect() }
+        let by_id = campaigns.iter().enumerate().map(|(i, c)| (c.id.clone(), i)).collect();
+        Self { campaigns: campaigns.into_iter().map(Arc::new).collect(), by_id }
     }
 
     pub fn load(path: &Path) -> Result<Self, CatalogueError> {
@@ -175,8 +179,9 @@ impl Catalogue {
         Ok(Self::new(campaigns))
     }
 
-    pub fn get(&self, id: &CampaignId) -> Option<&Arc<Campaign>> {
-        self.campaigns.iter().find(|c| &c.id == id)
+    /// The campaign with id `id` (the text of a [`CampaignId`]: any other text finds none).
+    pub fn get(&self, id: &str) -> Option<&Arc<Campaign>> {
+        self.by_id.get(id).map(|&i| &self.campaigns[i])
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Campaign>> {

@@ -25,13 +25,29 @@ fn parses_and_normalises() {
     let catalogue = parse(GOOD).unwrap();
     let ids: Vec<_> = catalogue.iter().map(|c| c.id.as_str().to_owned()).collect();
     assert_eq!(ids, ["autumn-spins", "all-games"]);
-    let autumn = catalogue.get(&CampaignId::parse("autumn-spins").unwrap()).unwrap();
+    let autumn = catalogue.get("autumn-spins").unwrap();
     assert_eq!(autumn.games.as_deref(), Some(&[1, 2, 3][..]));
-    let all = catalogue.get(&CampaignId::parse("all-games").unwrap()).unwrap();
+    let all = catalogue.get("all-games").unwrap();
     assert_eq!(all.name, "all-games");
     assert_eq!(all.games, None);
     assert_eq!(all.start.to_rfc3339(), "2026-10-31T23:00:00+00:00");
     assert_eq!(all.end.timestamp_subsec_micros(), 123_456, "kept to microseconds");
+}
+
+#[test]
+fn every_campaign_is_found_by_its_id_and_nothing_else_is() {
+    let entry = |i: usize| {
+        format!(
+            "[[campaigns]]\nid = \"c-{i}\"\nstart = \"2026-11-01T00:00:00Z\"\nend = \"2026-12-01T00:00:00Z\"\n"
+        )
+    };
+    let catalogue = parse(&(0..500).map(entry).collect::<String>()).unwrap();
+    for i in 0..500 {
+        assert_eq!(catalogue.get(&format!("c-{i}")).unwrap().id.as_str(), format!("c-{i}"));
+    }
+    for unknown in ["c-500", "C-1", "c-1 ", ""] {
+        assert!(catalogue.get(unknown).is_none(), "{unknown:?}");
+    }
 }
 
 fn error_of(text: &str) -> String {

@@ -286,7 +286,7 @@ impl Engine {
     /// snapshots.
     pub fn reload(&self, catalogue: &Catalogue) {
         for handle in self.registry.all() {
-            let command = match catalogue.get(&handle.key.campaign) {
+            let command = match catalogue.get(handle.key.campaign.as_str()) {
                 Some(campaign) if !declares(campaign, handle.key.view) => Command::End,
                 Some(campaign) if **campaign != **handle.campaign.load() => {
                     Command::Campaign(campaign.clone())

@@ -70,7 +70,7 @@ impl FromRequestParts<AppState> for KnownCampaign {
             .map_err(|e| ApiError::BadRequest(e.body_text()))?;
         let id = params.iter().find(|(name, _)| *name == "id").map_or("", |(_, value)| value);
         // Only valid ids are in the catalogue, so a lookup by text validates too.
-        let found = state.catalogue.load().iter().find(|c| c.id.as_str() == id).cloned();
+        let found = state.catalogue.load().get(id).cloned();
         found.map(KnownCampaign).ok_or_else(|| ApiError::UnknownCampaign(id.chars().take(80).collect()))
     }
 }
