@@ -12,6 +12,10 @@
 #                                      request), then /top and /healthz
 #                                      paced 1 ms apart on 40 connections; with `perf`, a CPU
 #                                      profile of the player answers
+#   bash benches/probe.sh ceiling      load 10,000 spins, copy the service's /healthz and /top
+#                                      answers into a bare axum server (`--bench ceiling`: no work,
+#                                      no middleware), then wrk on both servers' two paths, side by
+#                                      side (ROUNDS=N, default 5): what the bytes alone allow
 #   bash benches/probe.sh steady       load as `hot` does, then 20 s of a steady flow of spins
 #                                      (benches/trickle.py, about 1,000 a second) while /top is
 #                                      read 10 times a second: the server's CPU seconds and the
@@ -25,7 +29,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BIN:-$ROOT/target/release/leaderboard}
-MODE=${1:?usage: bash benches/probe.sh memory|ingest N P, hot [perf], steady or streams N}
+MODE=${1:?usage: bash benches/probe.sh memory|ingest N P, hot [perf], ceiling, steady or streams N}
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
@@ -50,6 +54,16 @@ load() {
   python3 "$ROOT/benches/spins.py" --url "$BASE" --count "$1" --players "$2" --seed 42 "${@:3}" >"$WORK/ingest.json"
   echo "loaded $1 spins by $2 players in $((SECONDS - started)) s; $(rss)"
 }
+# `rps PID URL IDS DURATION`: wrk's req/s on URL (IDS: random players' ids up to it) and the CPU
+# per request (us, user and system) of process PID meanwhile, as `rps/cpu`.
+rps() {
+  local before requests
+  before=$(awk '{ print $14 + $15 }' "/proc/$1/stat")
+  requests=$(WRK_RANDOM_ID=$3 wrk -t2 -c64 -d"$4" -s "$ROOT/benches/wrk/bench.lua" "$2" |
+    sed -n 's/^WRK_JSON //p' | python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["rps"], d["requests"])')
+  python3 -c 'import sys; rps, n, t, hz = map(float, sys.argv[1:]); print("%s/%s" % (rps, t / hz * 1e6 / n))' \
+    $requests "$(($(awk '{ print $14 + $15 }' "/proc/$1/stat") - before))" "$(getconf CLK_TCK)"
+}
 case $MODE in
   ingest) load "${2:?N}" "${3:?P}" --win-rate 1 ;;
   memory)
@@ -63,19 +77,9 @@ case $MODE in
   hot)
     load 1000000 100000
     curl -sf "$BASE/campaigns/bench/top" -o /dev/null
-    ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
-    # req/s and the server's CPU per request (user and system, in clock ticks of 1/CLK_TCK s).
-    rps() {
-      local before requests
-      before=$(ticks)
-      requests=$(WRK_RANDOM_ID=$2 wrk -t2 -c64 -d"$3" -s "$ROOT/benches/wrk/bench.lua" "$1" |
-        sed -n 's/^WRK_JSON //p' | python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["rps"], d["requests"])')
-      python3 -c 'import sys; rps, n, t, hz = map(float, sys.argv[1:]); print("%s/%s" % (rps, t / hz * 1e6 / n))' \
-        $requests "$(($(ticks) - before))" "$(getconf CLK_TCK)"
-    }
     rounds=()
     for _ in $(seq "${ROUNDS:-1}"); do
-      rounds+=("$(rps "$BASE/healthz" "" 4s),$(rps "$BASE/campaigns/bench/top" "" 4s),$(rps \
+      rounds+=("$(rps $PID "$BASE/healthz" "" 4s),$(rps $PID "$BASE/campaigns/bench/top" "" 4s),$(rps $PID \
         "$BASE/campaigns/bench/players/{id}?around=5" 100000 4s)")
     done
     python3 -c '
@@ -102,6 +106,33 @@ print("%d req/s, p50 %.2f ms, p99 %.2f ms" % (d["rps"], d["p50_ms"], d["p99_ms"]
       perf report -i "$WORK/perf.data" --no-children --sort symbol -g none --stdio 2>/dev/null | grep '%' | head -30
       wait
     fi ;;
+  ceiling)
+    load 10000 1000
+    curl -sf "$BASE/campaigns/bench/top" -o /dev/null
+    bare=$(cd "$ROOT" && cargo bench --bench ceiling --no-run --message-format=json 2>/dev/null |
+      python3 -c 'import json, sys
+print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("target", {}).get("name") == "ceiling" and m.get("executable")][0])')
+    "$bare" "$BASE" /healthz /campaigns/bench/top >"$WORK/ceiling" &
+    BARE=$!
+    trap 'kill $PID $BARE 2>/dev/null; wait $PID $BARE 2>/dev/null; rm -rf "$WORK"' EXIT
+    for _ in $(seq 100); do grep -q listening "$WORK/ceiling" && break; sleep 0.1; done
+    COPY=http://127.0.0.1:$(awk '/^listening/ { print $2 }' "$WORK/ceiling")
+    rounds=()
+    for _ in $(seq "${ROUNDS:-5}"); do
+      rounds+=("$(rps $BARE "$COPY/healthz" "" 3s),$(rps $BARE "$COPY/campaigns/bench/top" "" 3s),$(rps $PID \
+        "$BASE/healthz" "" 3s),$(rps $PID "$BASE/campaigns/bench/top" "" 3s)")
+    done
+    python3 -c '
+import statistics, sys
+runs = [[tuple(map(float, m.split("/"))) for m in r.split(",")] for r in sys.argv[1:]]
+med = lambda f: statistics.median(f(r) for r in runs)
+print("over %d rounds, medians (req/s ratios; server CPU per request in us):" % len(runs))
+print("  /top over /healthz: bare stack %.2f x, service %.2f x" % (
+    med(lambda r: r[1][0] / r[0][0]), med(lambda r: r[3][0] / r[2][0])))
+print("  service over bare stack: /healthz %.2f x, /top %.2f x" % (
+    med(lambda r: r[2][0] / r[0][0]), med(lambda r: r[3][0] / r[1][0])))
+print("  CPU per request: bare /healthz %.1f, /top %.1f; service /healthz %.1f, /top %.1f" % tuple(
+    med(lambda r, i=i: r[i][1]) for i in range(4)))' "${rounds[@]}" ;;
   steady)
     load 1000000 100000
     curl -sf "$BASE/campaigns/bench/top" -o /dev/null
