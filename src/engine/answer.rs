@@ -132,7 +132,8 @@ pub struct Head {
     hash: u128,
 }
 
-/// Bumped whenever answers are written differently: a tag names the bytes, not the standings.
+/// Bumped whenever answers are written differently: a tag names the bytes, not the standings
+/// (`the_encoding_is_pinned_beside_its_name` fails until it is).
 const ENCODING: &[u8] = b"leaderboard answers 3";
 
 impl Head {
@@ -460,6 +461,43 @@ mod tests {
         }
         let distinct: std::collections::HashSet<_> = answers.iter().map(|(json, _)| json.clone()).collect();
         assert!(distinct.len() > answers.len() / 2, "the snapshots differ where the shapes look");
+    }
+
+    /// `ENCODING` names the bytes answers are written as (tags of old bytes must not name new
+    /// ones): those of a sample of answers are pinned beside it, so that writing answers
+    /// differently fails here until `ENCODING` is bumped and the new bytes pinned with it.
+    #[test]
+    fn the_encoding_is_pinned_beside_its_name() {
+        let rows: Vec<Row> = (1..=6).map(|p| row(p, 100 - i64::from(p))).collect();
+        let at = 1_764_000_000_000_000;
+        let totals: Vec<Row> = (1..=6).map(|p| Row::total(p, 100 - i64::from(p), (3, 30, 12), at)).collect();
+        let prizes = [("1", "Gold"), ("2-4", "Silver")];
+        let (max, standings) = (MaxLimit::new(100).unwrap(), MaxStandings::new(100).unwrap());
+        let page = Shape::Page {
+            offset: Offset::parse(Some("1"), standings).unwrap(),
+            limit: Limit::parse(Some("3"), max).unwrap(),
+        };
+        let player =
+            Shape::Player { id: PlayerId::parse("4").unwrap(), around: Around::parse(Some("1")).unwrap() };
+        let friends = PlayerIds::parse(Some("6,1,42"), max).unwrap();
+        let best = snapshot(&rows, 7, false, &prizes);
+        let total = scored(&totals, 6, true, &[], Scoring::TotalMultiplier);
+        let bytes = [
+            best.answer(page).json(),
+            best.answer(player).json(),
+            best.friends(&friends).json(),
+            total.answer(page).json(),
+            total.answer(player).json(),
+        ]
+        .concat();
+        let written = (std::str::from_utf8(ENCODING).unwrap(), xxhash_rust::xxh3::xxh3_64(&bytes));
+        let pinned = ("leaderboard answers 3", 13_897_786_224_083_813_731);
+        assert_eq!(
+            written,
+            pinned,
+            "answers are written differently: bump ENCODING and pin the new hash with it\n{}",
+            String::from_utf8_lossy(&bytes)
+        );
     }
 
     #[test]
