@@ -144,9 +144,13 @@ struct PrizeEntry {
 }
 
 impl Catalogue {
-    /// `campaigns` in their order; of two with one id, the later is the one found.
+    /// `campaigns` in their order; of two with one id (which a file never has), the first is
+    /// the one found.
     pub fn new(campaigns: Vec<Campaign>) -> Self {
-        let by_id = campaigns.iter().enumerate().map(|(i, c)| (c.id.clone(), i)).collect();
+        let mut by_id = HashMap::with_capacity(campaigns.len());
+        for (i, campaign) in campaigns.iter().enumerate() {
+            by_id.entry(campaign.id.clone()).or_insert(i);
+        }
         Self { campaigns: campaigns.into_iter().map(Arc::new).collect(), by_id }
     }
 
