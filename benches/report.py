@@ -92,6 +92,17 @@ def throughput_rows(results, settings):
     rows.append(("1", f"`GET /healthz`, the HTTP stack's ceiling ({load_desc})", wrk_result(healthz), "—", "—"))
     if top:
         rows.append(ratio_row("1", "`GET /campaigns/bench/top`, cached (same load)", top, healthz, 0.9))
+    bare_healthz, bare_top = load(results, "bare_healthz"), load(results, "bare_top")
+    if bare_healthz and bare_top:
+        rows.append((
+            "1",
+            "the same `/healthz` and `/top` answers (status, fields and body as sent) from a bare axum "
+            "server with no middleware or work (`benches/ceiling.rs`, same load): what their bytes allow",
+            f"/healthz {wrk_result(bare_healthz)}; /top {wrk_result(bare_top)} · "
+            f"{bare_top['rps'] / bare_healthz['rps']:.2f} × /healthz",
+            "—",
+            "—",
+        ))
     if around:
         rows.append(ratio_row(
             "1",

@@ -4,7 +4,8 @@
 #   1. req/s and p50/p99 latency of cached `GET /campaigns/bench/top`, of one player's standing
 #      with 5 neighbours (`/players/{id}?around=5`, random players) and of `/window?last=15m`
 #      (limits 1, 10, 50 and 100 in turn) next to `GET /healthz` (the HTTP stack's ceiling) on
-#      the same server, and /top paced at half its max rate;
+#      the same server, the same /healthz and /top answers from a bare axum server (what their
+#      bytes alone allow: benches/ceiling.rs), and /top paced at half its max rate;
 #   2. backend queries per key per TTL under sustained load on 2 keys (ideal 1.0), and a
 #      cold-start storm of N concurrent first requests for one key (ideal: 1 backend query);
 #   3. /top p99 while its view is refreshed behind the readers, on the ADX backend against
@@ -120,7 +121,7 @@ install_tools() {
 
 build() {
   log "building in release mode (log: $LOGS/build.txt)"
-  (cd "$ROOT" && cargo build --release && cargo bench --bench store --bench streams --no-run) \
+  (cd "$ROOT" && cargo build --release && cargo bench --bench store --bench streams --bench ceiling --no-run) \
     >"$LOGS/build.txt" 2>&1 ||
     { tail -n 30 "$LOGS/build.txt" >&2; die "build failed"; }
 }
@@ -350,10 +351,30 @@ measure_cold_storm() {
   printf '{"queries": %d, "path": "%s"}\n' $((after - before)) "$path" >"$RESULTS/storm.queries.json"
 }
 
+# The service's /healthz and /top answers (their bytes as sent) served by a bare axum server
+# (benches/ceiling.rs: no middleware, no work), measured the same way right after the service's:
+# what the bytes on the wire alone allow of /top's ratio on this machine.
+measure_ceiling() {
+  local bare service=$BASE_URL
+  bare=$(cd "$ROOT" && cargo bench --bench ceiling --no-run --message-format=json 2>/dev/null |
+    python3 -c 'import json, sys
+print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("target", {}).get("name") == "ceiling" and m.get("executable")][0])')
+  "$bare" "$service" /healthz "/campaigns/$CAMPAIGN/top" >"$LOGS/ceiling.out" 2>"$LOGS/ceiling.err" &
+  HELPER_PIDS+=($!)
+  for _ in $(seq 100); do grep -q '^listening' "$LOGS/ceiling.out" && break; sleep 0.1; done
+  grep -q '^listening' "$LOGS/ceiling.out" || die "the bare server did not start: see $LOGS/ceiling.err"
+  BASE_URL=http://127.0.0.1:$(awk '/^listening/ { print $2 }' "$LOGS/ceiling.out")
+  measure bare_healthz /healthz
+  measure bare_top "/campaigns/$CAMPAIGN/top"
+  BASE_URL=$service
+  stop_helpers
+}
+
 measure_http() {
   local top="/campaigns/$CAMPAIGN/top"
   measure healthz /healthz
   measure top "$top"
+  measure_ceiling
   measure around "/campaigns/$CAMPAIGN/players/{id}?around=5" WRK_RANDOM_ID="$PLAYERS"
   measure window "/campaigns/$CAMPAIGN/window?last=15m" \
     WRK_PATHS="$(printf "/campaigns/$CAMPAIGN/window?last=15m&limit=%s " 1 10 50 100)"
