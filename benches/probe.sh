@@ -109,9 +109,7 @@ print("%d req/s, p50 %.2f ms, p99 %.2f ms" % (d["rps"], d["p50_ms"], d["p99_ms"]
   ceiling)
     load 10000 1000
     curl -sf "$BASE/campaigns/bench/top" -o /dev/null
-    bare=$(cd "$ROOT" && cargo bench --bench ceiling --no-run --message-format=json 2>/dev/null |
-      python3 -c 'import json, sys
-print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("target", {}).get("name") == "ceiling" and m.get("executable")][0])')
+    bare=$(bash "$ROOT/benches/executable.sh" ceiling)
     "$bare" "$BASE" /healthz /campaigns/bench/top >"$WORK/ceiling" &
     BARE=$!
     trap 'kill $PID $BARE 2>/dev/null; wait $PID $BARE 2>/dev/null; rm -rf "$WORK"' EXIT

@@ -356,9 +356,7 @@ measure_cold_storm() {
 # what the bytes on the wire alone allow of /top's ratio on this machine.
 measure_ceiling() {
   local bare service=$BASE_URL
-  bare=$(cd "$ROOT" && cargo bench --bench ceiling --no-run --message-format=json 2>/dev/null |
-    python3 -c 'import json, sys
-print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("target", {}).get("name") == "ceiling" and m.get("executable")][0])')
+  bare=$(bash "$ROOT/benches/executable.sh" ceiling)
   "$bare" "$service" /healthz "/campaigns/$CAMPAIGN/top" >"$LOGS/ceiling.out" 2>"$LOGS/ceiling.err" &
   HELPER_PIDS+=($!)
   for _ in $(seq 100); do grep -q '^listening' "$LOGS/ceiling.out" && break; sleep 0.1; done
