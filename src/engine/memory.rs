@@ -213,7 +213,6 @@ impl Memory {
     }
 }
 
-/// Each (bucket, player)'s best spin.
 /// Whether `spin` counts in `range` for `games` and `stakes` (losing or not).
 fn counts(spin: &Row, range: Window, (games, stakes): (Option<&[i32]>, Stakes)) -> bool {
     let (from, to) = (range.from.timestamp_micros(), range.to.timestamp_micros());
@@ -222,6 +221,7 @@ fn counts(spin: &Row, range: Window, (games, stakes): (Option<&[i32]>, Stakes)) 
         && stakes.qualifies(spin.stake)
 }
 
+/// Each (bucket, player)'s best spin.
 fn bests(spins: impl Iterator<Item = (i64, Row)>) -> BTreeMap<(i64, i32), Row> {
     let mut best: BTreeMap<(i64, i32), Row> = BTreeMap::new();
     for (bucket, spin) in spins {
