@@ -9,4 +9,6 @@ cargo bench --bench "${1:?usage: bash benches/executable.sh NAME}" --no-run --me
 name = sys.argv[1]
 found = [m["executable"] for m in map(json.loads, sys.stdin)
          if m.get("target", {}).get("name") == name and m.get("executable")]
-sys.exit("no executable for bench " + name) if not found else print(found[0])' "$1"
+if not found:
+    sys.exit("no executable for bench " + name)
+print(found[0])' "$1"
