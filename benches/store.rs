@@ -1,13 +1,13 @@
-//! Embedded-store benchmark: loads N simulated spins by P players (default 1 million by
-//! N/10) spread over a 30-day campaign whose whole window is a tracked scope for each score
-//! format, then times full-standings refreshes straight on the store (no HTTP, no cache), for
-//! each format: the whole campaign, the last hour and the last day. `cargo bench --bench store -- --events 10000000 --players
-//! 1000000`; `--data DIR` keeps the loaded store between runs (it is reused when it already
-//! holds N spins). `--raw` writes the spins straight into GamePlay (no rollup, no scope: a 10M
-//! load in minutes, not hours) and times only the max-spins views, which read GamePlay alone; a
-//! store so loaded is marked and refused without `--raw`. Run by `cargo test` (no `--bench`
-//! argument), it only checks itself on a small load, and that each tracked scope answers like
-//! the rollup (or the raw spins).
+//! Embedded-store benchmark: loads N simulated spins by P players (default 1 million by N/10)
+//! spread over a 30-day campaign whose whole window is a tracked scope for each score format, then
+//! times full-standings refreshes straight on the store (no HTTP, no cache), for each format: the
+//! whole campaign, the last hour, the last day and the last week. `cargo bench --bench store --
+//! --events 10000000 --players 1000000`; `--data DIR` keeps the loaded store between runs (it is
+//! reused when it already holds N spins). `--raw` writes the spins straight into GamePlay (no
+//! rollup, no scope: a 10M load in minutes, not hours) and times only the max-spins views, which
+//! read GamePlay alone; a store so loaded is marked and refused without `--raw`. Run by `cargo
+//! test` (no `--bench` argument), it only checks itself on a small load, and that each tracked
+//! scope answers like the rollup (or the raw spins).
 
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
@@ -193,6 +193,7 @@ async fn main() {
         time(&store, &name("window last=1h"), q(hour, scoring), Some(Duration::from_millis(50)), none).await;
         time(&store, &name("window last=24h"), q(last(chrono::Duration::hours(24)), scoring), None, none)
             .await;
+        time(&store, &name("window last=7d"), q(last(chrono::Duration::days(7)), scoring), None, none).await;
         if !benchmarking {
             smoke(&store, whole, scoring).await;
         }

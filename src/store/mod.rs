@@ -2,7 +2,7 @@
 //! rollup and the tracked scopes' standings kept on insert, and first spins' tallies kept between
 //! reads (`first`), so that complete standings over millions of spins answer in milliseconds; a
 //! scope's read tells where it left off, and the players whose standings changed since.
-//! Same semantics as the KQL path; the SQL is `kql/leaderboard.sql`. Reads run on tokio's
+//! Same semantics as the KQL path; the SQL is `kql/*.sql`. Reads run on tokio's
 //! blocking pool, writes on the writer's own thread (`queue`), never on the async runtime.
 
 mod arrivals;
@@ -12,6 +12,7 @@ mod idle;
 mod query;
 mod queue;
 mod scope;
+mod window;
 mod write;
 
 use std::collections::BTreeMap;

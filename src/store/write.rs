@@ -138,7 +138,7 @@ impl Writer {
 /// scopes dropped and made again, empty (the next `track` builds them). Every older version's
 /// tables lack a column or a row this one has (version 5: losing spins' counts), so all are made
 /// anew. Each player's best and count per partition come from one sort (the count over the whole
-/// of the best's ordered window), as kql/leaderboard.sql reads them.
+/// of the best's ordered window), in the order a window's read settles a player's spins.
 fn rebuild(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     tx.execute_batch(
