@@ -13,8 +13,10 @@ CREATE INDEX IF NOT EXISTS GamePlay_by_time ON GamePlay (EventTime, Win, Stake, 
 
 -- For each (Span, Bucket, Partition) (Span: an hour, a day or a week, in microseconds; Bucket:
 -- its start; Partition: a GameID, or 2^32 for all games), every player with a spin of a
--- positive stake in it: their best spin (Score 0 while all of them lost) and their number of
--- such spins, kept on insert.
+-- positive stake in it: their best spin (Score 0 while all of them lost), their number of such
+-- spins, and what every total adds up over them (kql/totals.sql's sums: the stakes, the wins,
+-- the multipliers in millionths; the instants of the last spin, of the last that won and of the
+-- last whose multiplier added to its sum, NULL while none did), kept on insert.
 CREATE TABLE IF NOT EXISTS Rollup (
     Span INTEGER NOT NULL,
     Bucket INTEGER NOT NULL,
@@ -26,6 +28,12 @@ CREATE TABLE IF NOT EXISTS Rollup (
     Stake INTEGER NOT NULL,
     GameID INTEGER NOT NULL,
     Spins INTEGER NOT NULL,
+    Wagered INTEGER NOT NULL,
+    Won INTEGER NOT NULL,
+    Multiplied INTEGER NOT NULL,
+    LastSpin INTEGER NOT NULL,
+    LastWon INTEGER,
+    LastMultiplied INTEGER,
     PRIMARY KEY (Span, Bucket, Partition, PlayerID)
 ) WITHOUT ROWID;
 

@@ -1,12 +1,13 @@
 -- Totals on the embedded store (SQLite): the same semantics as totals.kql, answering a view's
--- complete standings (every ranked player, in rank order; the caller reads up to its cap and
--- counts the rest) from its raw spins. Filled by src/store/query.rs, through bound parameters
--- only: the window [:from, :to) in microseconds, the games (:all_games, or the JSON array
--- :games), the qualifying stakes [:min_stake, :max_stake] (1 and 2^31-1 when every positive
--- stake counts) and :scoring, what one counted spin adds (1: its multiplier in millionths,
--- truncated; 2: its win; 3: its stake; 4: one). A losing spin counts, adding its stake and one
--- spin and no win. Integer arithmetic throughout: SQLite's / on integers truncates, as KQL's
--- and Rust's do. AchievedAt: the last counted spin that added to the score.
+-- complete standings (every ranked player, in rank order) from its raw spins: what a total's
+-- tracked scope is built from (src/store/scope.rs; windows merge the Rollup's sums instead, as
+-- src/store/window.rs does). Filled through bound parameters only: the window [:from, :to) in
+-- microseconds, the games (:all_games, or the JSON array :games), the qualifying stakes
+-- [:min_stake, :max_stake] (1 and 2^31-1 when every positive stake counts) and :scoring, what
+-- one counted spin adds (1: its multiplier in millionths, truncated; 2: its win; 3: its stake;
+-- 4: one). A losing spin counts, adding its stake and one spin and no win. Integer arithmetic
+-- throughout: SQLite's / on integers truncates, as KQL's and Rust's do. AchievedAt: the last
+-- counted spin that added to the score.
 SELECT PlayerID, Points, Counted, Wagered, Won, AchievedAt FROM (
     SELECT PlayerID, SUM(Gain) AS Points, COUNT(*) AS Counted, SUM(Stake) AS Wagered,
            SUM(Won) AS Won, MAX(CASE WHEN Gain > 0 THEN EventTime END) AS AchievedAt

@@ -1,17 +1,14 @@
 //! Reads for the embedded store: a [`LeaderboardQuery`] is answered from its tracked scope, or
 //! else from its window's parts (`window`: whole hours, days and weeks of the rollup and raw
-//! edges, or all raw spins for a campaign that bounds the stakes) or, for a score that is a
-//! total, by `kql/totals.sql` (the window's raw spins); either way the standings are read back
-//! capped and counted. (A campaign counting only first spins is read through its tally:
-//! `first`.)
+//! edges, or all raw spins for a campaign that bounds the stakes), whatever the score; either
+//! way the standings are read back capped and counted. (A campaign counting only first spins is
+//! read through its tally: `first`.)
 
-use rusqlite::{Connection, Rows, named_params};
+use rusqlite::{Connection, Rows};
 
-use super::{micros, scope, window};
+use super::{scope, window};
 use crate::backend::{Changed, Cursor, Standings};
 use crate::leaderboard::{LeaderboardQuery, Row};
-
-pub(super) const TOTALS: &str = include_str!("../../kql/totals.sql");
 
 /// The view's complete standings, up to `query.limit` rows, with the exact total: read from
 /// the view's tracked scope when it is one (and then where the read left off, for
@@ -27,7 +24,6 @@ pub fn run(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Stan
             standings.cursor = Some(Cursor { scope: id, seen: last_spin(&tx)? });
             standings
         }
-        None if total => totals(&tx, query)?,
         None => window::standings(&tx, query)?,
     };
     tx.finish()?;
@@ -59,19 +55,6 @@ pub fn changed_since(
 /// The rowid of the last spin stored (0 for none): every scope row it changed is in this read.
 pub(super) fn last_spin(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT COALESCE(MAX(rowid), 0) FROM GamePlay", [], |row| row.get(0))
-}
-
-/// A total's standings from the window's raw spins (a scan of the window, by the time index).
-fn totals(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Standings> {
-    let (min_stake, max_stake) = query.stakes.range();
-    let games = serde_json::to_string(&query.games).expect("ints serialize");
-    let mut statement = conn.prepare_cached(TOTALS)?;
-    let rows = statement.query(named_params! {
-        ":from": micros(query.window.from), ":to": micros(query.window.to),
-        ":min_stake": min_stake, ":max_stake": max_stake,
-        ":all_games": query.games.is_none(), ":games": games, ":scoring": scope::code(query.scoring),
-    })?;
-    collect(rows, query.limit)
 }
 
 /// Reads ranked rows up to `limit` and counts all: best spins (PlayerID, Win, Stake, GameID,

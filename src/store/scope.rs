@@ -152,12 +152,14 @@ const BUILD: &str =
          WINDOW mine AS (PARTITION BY PlayerID ORDER BY Score DESC, EventTime ASC, Stake DESC, GameID ASC)
      ) WHERE n = 1";
 
+const TOTALS: &str = include_str!("../../kql/totals.sql");
+
 /// Fills a new total scope from GamePlay: kql/totals.sql's standings, with `:scope`.
 static BUILD_TOTAL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "INSERT INTO ScopeTotal (ScopeID, PlayerID, Points, Counted, Wagered, Won, AchievedAt, Changed)
          SELECT :scope, *, (SELECT COALESCE(MAX(rowid), 0) FROM GamePlay) FROM (\n{}\n)",
-        super::query::TOTALS
+        TOTALS
     )
 });
 

@@ -2,10 +2,11 @@
 //! player in one pass: each whole week, day and hour from the Rollup, a bucket at a time in
 //! player order (its primary key's: no sort, unless several games' partitions are read), and
 //! the raw edges from GamePlay, sorted by player (SQLite spills a sort larger than its cache to a
-//! temporary file). A player's best spin and counted spins are taken as their rows pass; every
-//! ranked player is counted and the best `limit` of them kept. Memory: a cursor per part and the
-//! rows kept. (Ranked by SQLite instead, every part's rows sorted together by a window function,
-//! a week of 100,000 players took five times as long.)
+//! temporary file). As a player's rows pass, their best spin, their counted spins and the sums
+//! every total adds up are taken; the player is then scored as the view scores, every ranked
+//! player counted and the best `limit` of them kept. Memory: a cursor per part and the rows
+//! kept. (Ranked by SQLite instead, every part's rows sorted together by a window function, a
+//! week of 100,000 players took five times as long.)
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -15,11 +16,14 @@ use rusqlite::{Connection, Rows, named_params};
 use super::query::Shape;
 use super::{ALL_GAMES, DAY, HOUR, WEEK, micros};
 use crate::backend::Standings;
-use crate::leaderboard::{LeaderboardQuery, Row};
+use crate::leaderboard::{LeaderboardQuery, Row, Scoring};
 
 const EDGES: &str = include_str!("../../kql/window-edges.sql");
 const BUCKET: &str = include_str!("../../kql/window-bucket.sql");
-const BUCKET_OF_GAMES: &str = include_str!("../../kql/window-bucket-games.sql");
+const SUMS: &str = include_str!("../../kql/window-bucket-sums.sql");
+/// How a bucket query reads one partition, and how it reads several.
+const ONE: &str = "Partition = :partition";
+const SEVERAL: &str = "Partition IN (SELECT value FROM json_each(:partitions))";
 
 /// The view's standings, up to `query.limit` rows in rank order, with the exact total.
 pub fn standings(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Standings> {
@@ -32,82 +36,178 @@ pub fn standings(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Resul
         None => vec![ALL_GAMES],
     };
     let buckets = plan.buckets();
-    let bucket = if let [_] = partitions[..] { BUCKET } else { BUCKET_OF_GAMES };
-    let mut statements = (0..buckets.len()).map(|_| conn.prepare(bucket)).collect::<Result<Vec<_>, _>>()?;
+    let (bucket, read) = bucket_query(query.scoring, partitions.len() > 1);
+    let mut statements = (0..buckets.len()).map(|_| conn.prepare(&bucket)).collect::<Result<Vec<_>, _>>()?;
     let mut edges = conn.prepare(EDGES)?;
     let (min_stake, max_stake) = query.stakes.range();
     let games = serde_json::to_string(&partitions).expect("ints serialize");
     let mut parts = Vec::with_capacity(buckets.len() + 1);
-    parts.push(edges.query(named_params! {
+    let edges = edges.query(named_params! {
         ":raw1_from": plan.raw[0].0, ":raw1_to": plan.raw[0].1,
         ":raw2_from": plan.raw[1].0, ":raw2_to": plan.raw[1].1,
         ":min_stake": min_stake, ":max_stake": max_stake,
         ":all_games": query.games.is_none(), ":games": &games,
-    })?);
+    })?;
+    parts.push(Part::new(edges, Part::spin)?);
     for (statement, &(span, start)) in statements.iter_mut().zip(&buckets) {
-        parts.push(match partitions[..] {
+        let rows = match partitions[..] {
             [partition] => statement.query(named_params! {
                 ":span": span, ":bucket": start, ":partition": partition,
             })?,
             _ => statement.query(named_params! { ":span": span, ":bucket": start, ":partitions": &games })?,
-        });
+        };
+        parts.push(Part::new(rows, read)?);
     }
-    merge(parts, query.limit as usize)
+    merge(parts, query.scoring, query.limit as usize)
 }
 
-/// Every part's rows merged by player: each player's best winning spin, with the spins of all
-/// their rows counted, offered to the kept rows.
-fn merge(parts: Vec<Rows<'_>>, limit: usize) -> rusqlite::Result<Standings> {
-    let mut parts: Vec<(Rows<'_>, Option<Row>)> = parts.into_iter().map(|rows| (rows, None)).collect();
-    // The part whose next row has the smallest player id on top.
-    let mut next = BinaryHeap::with_capacity(parts.len());
-    for (at, (rows, head)) in parts.iter_mut().enumerate() {
-        *head = read(rows)?;
-        if let Some(row) = head {
-            next.push(Reverse((row.player_id, at)));
-        }
+/// The query of a Rollup bucket for a view scored by `scoring` (a best spin's columns, or a
+/// total's sums), of one partition or of `several` (then sorted by player), and how its rows
+/// are read.
+fn bucket_query(scoring: Scoring, several: bool) -> (String, Read) {
+    let (sql, read): (&str, Read) =
+        if scoring.is_total() { (SUMS, Part::sums) } else { (BUCKET, Part::best) };
+    debug_assert!(sql.contains(ONE), "{sql}");
+    (if several { sql.replace(ONE, SEVERAL) } else { sql.to_owned() }, read)
+}
+
+/// One player's row of a part (a spin, or their row of a Rollup bucket): their best spin in it,
+/// with its counted spins, and what it adds to each total.
+#[derive(Clone, Copy, Default)]
+struct Counted {
+    best: Row,
+    wagered: i64,
+    won: i64,
+    multiplied: i64,
+    last_spin: i64,
+    last_won: Option<i64>,
+    last_multiplied: Option<i64>,
+}
+
+/// How a part's rows are read.
+type Read = fn(&rusqlite::Row<'_>) -> rusqlite::Result<Counted>;
+
+/// A part of the window: its rows in player order, and the row it is at.
+struct Part<'s> {
+    rows: Rows<'s>,
+    read: Read,
+    head: Option<Counted>,
+}
+
+impl<'s> Part<'s> {
+    fn new(rows: Rows<'s>, read: Read) -> rusqlite::Result<Self> {
+        let mut part = Self { rows, read, head: None };
+        part.advance()?;
+        Ok(part)
     }
+
+    /// Moves to the next row; the one it was at.
+    fn advance(&mut self) -> rusqlite::Result<Option<Counted>> {
+        let next = self.rows.next()?.map(self.read).transpose()?;
+        Ok(std::mem::replace(&mut self.head, next))
+    }
+
+    /// A raw spin (kql/window-edges.sql), adding to each total as kql/totals.sql says.
+    fn spin(row: &rusqlite::Row<'_>) -> rusqlite::Result<Counted> {
+        let best = Shape::Best.read(row)?;
+        let (time, won) = (best.achieved_us, best.win.max(0));
+        let multiplied = Scoring::TotalMultiplier.points(best.win, best.stake);
+        Ok(Counted {
+            best,
+            wagered: i64::from(best.stake),
+            won,
+            multiplied,
+            last_spin: time,
+            last_won: (won > 0).then_some(time),
+            last_multiplied: (multiplied > 0).then_some(time),
+        })
+    }
+
+    /// A player's best spin and counted spins in a Rollup bucket (kql/window-bucket.sql).
+    fn best(row: &rusqlite::Row<'_>) -> rusqlite::Result<Counted> {
+        Ok(Counted { best: Shape::Best.read(row)?, ..Counted::default() })
+    }
+
+    /// A player's counted spins and sums in a Rollup bucket (kql/window-bucket-sums.sql).
+    fn sums(row: &rusqlite::Row<'_>) -> rusqlite::Result<Counted> {
+        Ok(Counted {
+            best: Row { player_id: row.get(0)?, spins: row.get(1)?, ..Row::default() },
+            wagered: row.get(2)?,
+            won: row.get(3)?,
+            multiplied: row.get(4)?,
+            last_spin: row.get(5)?,
+            last_won: row.get(6)?,
+            last_multiplied: row.get(7)?,
+        })
+    }
+}
+
+/// Every part's rows merged by player, each player scored by `scoring` from all their rows and
+/// offered to the kept rows.
+fn merge(mut parts: Vec<Part<'_>>, scoring: Scoring, limit: usize) -> rusqlite::Result<Standings> {
+    // The part whose next row has the smallest player id on top.
+    let mut next: BinaryHeap<Reverse<(i32, usize)>> = parts
+        .iter()
+        .enumerate()
+        .filter_map(|(at, part)| Some(Reverse((part.head?.best.player_id, at))))
+        .collect();
     let mut kept = Kept { limit, worst_first: BinaryHeap::new(), total: 0 };
     let mut player: Option<Player> = None;
     while let Some(Reverse((_, at))) = next.pop() {
-        let (rows, head) = &mut parts[at];
-        let row = head.take().expect("a part in the heap holds a row");
-        *head = read(rows)?;
-        if let Some(following) = head {
-            next.push(Reverse((following.player_id, at)));
+        let part = &mut parts[at];
+        let row = part.advance()?.expect("a part in the heap is at a row");
+        if let Some(following) = part.head {
+            next.push(Reverse((following.best.player_id, at)));
         }
         match &mut player {
-            Some(mine) if mine.id == row.player_id => mine.add(row),
-            _ => kept.offer(player.replace(Player::new(row))),
+            Some(mine) if mine.sums.best.player_id == row.best.player_id => mine.add(row),
+            _ => kept.offer(player.replace(Player::new(row)).and_then(|p| p.standing(scoring))),
         }
     }
-    kept.offer(player);
+    kept.offer(player.and_then(|p| p.standing(scoring)));
     Ok(kept.standings())
 }
 
-fn read(rows: &mut Rows<'_>) -> rusqlite::Result<Option<Row>> {
-    rows.next()?.map(|row| Shape::Best.read(row)).transpose()
-}
-
-/// One player's rows so far: their best winning spin, and how many spins all of them count.
+/// One player's rows so far: their best winning spin, and their sums (`sums.best`: the first
+/// row's, until a winning spin is found).
 struct Player {
-    id: i32,
-    best: Option<Row>,
-    spins: u32,
+    won: bool,
+    sums: Counted,
 }
 
 impl Player {
-    fn new(row: Row) -> Self {
-        let mut player = Self { id: row.player_id, best: None, spins: 0 };
-        player.add(row);
-        player
+    fn new(row: Counted) -> Self {
+        Self { won: row.best.counts(), sums: row }
     }
 
-    fn add(&mut self, row: Row) {
-        self.spins = self.spins.saturating_add(row.spins);
-        if row.counts() && self.best.is_none_or(|best| row.beats(&best)) {
-            self.best = Some(row);
+    fn add(&mut self, row: Counted) {
+        let sums = &mut self.sums;
+        if row.best.counts() && (!self.won || row.best.beats(&sums.best)) {
+            (sums.best.win, sums.best.stake) = (row.best.win, row.best.stake);
+            (sums.best.game_id, sums.best.achieved_us) = (row.best.game_id, row.best.achieved_us);
+            self.won = true;
         }
+        sums.best.spins = sums.best.spins.saturating_add(row.best.spins);
+        sums.wagered = sums.wagered.saturating_add(row.wagered);
+        sums.won = sums.won.saturating_add(row.won);
+        sums.multiplied = sums.multiplied.saturating_add(row.multiplied);
+        sums.last_spin = sums.last_spin.max(row.last_spin);
+        sums.last_won = sums.last_won.max(row.last_won);
+        sums.last_multiplied = sums.last_multiplied.max(row.last_multiplied);
+    }
+
+    /// The player's standing as `scoring` scores them, if they rank.
+    fn standing(self, scoring: Scoring) -> Option<Row> {
+        let Counted { best, wagered, won, multiplied, last_spin, last_won, last_multiplied } = self.sums;
+        let (points, achieved) = match scoring {
+            Scoring::BestMultiplier => return self.won.then_some(best),
+            Scoring::TotalMultiplier => (multiplied, last_multiplied),
+            Scoring::TotalWin => (won, last_won),
+            Scoring::TotalStake => (wagered, Some(last_spin)),
+            Scoring::Spins => (i64::from(best.spins), Some(last_spin)),
+        };
+        let total = Row::total(best.player_id, points, (best.spins, wagered, won), achieved?);
+        total.counts().then_some(total)
     }
 }
 
@@ -119,10 +219,8 @@ struct Kept {
 }
 
 impl Kept {
-    fn offer(&mut self, player: Option<Player>) {
-        let Some(row) = player.and_then(|p| p.best.map(|best| Row { spins: p.spins, ..best })) else {
-            return;
-        };
+    fn offer(&mut self, standing: Option<Row>) {
+        let Some(row) = standing else { return };
         self.total += 1;
         if self.worst_first.len() < self.limit {
             self.worst_first.push(Ranked(row));
@@ -133,8 +231,10 @@ impl Kept {
         }
     }
 
+    /// The kept rows, in rank order.
     fn standings(self) -> Standings {
-        let rows = self.worst_first.into_sorted_vec().into_iter().map(|Ranked(row)| row).collect();
+        let mut rows: Vec<Row> = self.worst_first.into_vec().into_iter().map(|Ranked(row)| row).collect();
+        rows.sort_unstable_by(Row::rank_order);
         Standings { rows, total: self.total, ..Standings::default() }
     }
 }
@@ -270,13 +370,14 @@ mod tests {
             let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             statement.query_map(named_params! {}, |r| r.get(3)).unwrap().map(Result::unwrap).collect()
         };
-        let bucket = plan(BUCKET);
-        assert!(bucket.iter().all(|step| !step.contains("TEMP B-TREE")), "{bucket:?}");
-        assert!(bucket.iter().any(|step| step.contains("PRIMARY KEY (Span=? AND Bucket=? AND Partition=?)")));
-        let of_games = plan(BUCKET_OF_GAMES);
-        assert!(
-            of_games.iter().any(|step| step.contains("PRIMARY KEY (Span=? AND Bucket=? AND Partition=?)"))
-        );
+        for sql in [BUCKET, SUMS] {
+            let one = plan(sql);
+            assert!(one.iter().all(|step| !step.contains("TEMP B-TREE")), "{one:?}");
+            let key = "PRIMARY KEY (Span=? AND Bucket=? AND Partition=?)";
+            assert!(one.iter().any(|step| step.contains(key)), "{one:?}");
+            let several = plan(&sql.replace(ONE, SEVERAL));
+            assert!(several.iter().any(|step| step.contains(key)), "{several:?}");
+        }
         let edges = plan(EDGES);
         let by_time = edges.iter().filter(|step| step.contains("COVERING INDEX GamePlay_by_time")).count();
         assert_eq!(by_time, 2, "{edges:?}");

@@ -1,8 +1,8 @@
 //! Writes to the embedded store: a batch of spins goes into GamePlay and, for spins of a positive
 //! stake, into the Rollup partitions of their hour, day and week (for their game and for all
-//! games), each keeping each player's best spin and number of spins; and into every tracked
-//! scope counting them (a best spin's scope keeps the best and the count, a total's adds every
-//! counted spin; losing ones count in both).
+//! games), each keeping each player's best spin, number of spins and the sums of every total;
+//! and into every tracked scope counting them (a best spin's scope keeps the best and the count,
+//! a total's adds every counted spin; losing ones count in both).
 //! One transaction per call, so what a call stores is stored whole or not at all.
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -11,6 +11,7 @@ use super::consumed::{self, Consumed};
 use super::scope::{self, Scope, Tracked};
 use super::{ALL_GAMES, LEVELS, micros};
 use crate::events::Spin;
+use crate::leaderboard::Scoring;
 
 /// The derived tables' version (Meta 'schema'); a store holding another is rebuilt at open.
 /// 1 (unversioned, with Meta 'depth'): rollup partitions trimmed to their top K players.
@@ -19,19 +20,29 @@ use crate::events::Spin;
 /// 4: tracked scopes keyed by their score too, totals in ScopeTotal.
 /// 5: every player's counted spins in the Rollup and ScopeBest (losing spins counted there too).
 /// 6: each scope row marked by the last spin that changed it.
-pub(super) const SCHEMA_VERSION: i64 = 6;
+/// 7: every total's sums in the Rollup too.
+pub(super) const SCHEMA_VERSION: i64 = 7;
 
 const INSERT_SPIN: &str =
     "INSERT INTO GamePlay (PlayerID, GameID, Win, Stake, EventTime) VALUES (?1, ?2, ?3, ?4, ?5)";
 
-/// Counts a spin in a player's partition and keeps their best spin there: a higher ratio; the
-/// same ratio earlier; at the same instant, the larger stake, then the smaller game (the queries'
-/// order). `?5` is the spin's ratio, 0 for a losing one.
-static UPSERT_BEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+/// Counts a spin in a player's partition, keeps their best spin there (a higher ratio; the same
+/// ratio earlier; at the same instant, the larger stake, then the smaller game: the queries'
+/// order) and adds it to the partition's sums. `?5` is the spin's ratio (0 for a losing one),
+/// `?10` its win if it won (else 0), `?11` its multiplier in millionths.
+static UPSERT_ROLLUP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "INSERT INTO Rollup (Span, Bucket, Partition, PlayerID, Score, EventTime, Win, Stake, GameID, Spins)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1)
-         ON CONFLICT (Span, Bucket, Partition, PlayerID) DO UPDATE SET {}",
+        "INSERT INTO Rollup (Span, Bucket, Partition, PlayerID, Score, EventTime, Win, Stake, GameID, Spins,
+                             Wagered, Won, Multiplied, LastSpin, LastWon, LastMultiplied)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?8, ?10, ?11, ?6,
+                 CASE WHEN ?10 > 0 THEN ?6 END, CASE WHEN ?11 > 0 THEN ?6 END)
+         ON CONFLICT (Span, Bucket, Partition, PlayerID) DO UPDATE SET {},
+             Wagered = Rollup.Wagered + excluded.Wagered, Won = Rollup.Won + excluded.Won,
+             Multiplied = Rollup.Multiplied + excluded.Multiplied,
+             LastSpin = MAX(Rollup.LastSpin, excluded.LastSpin),
+             LastWon = MAX(COALESCE(Rollup.LastWon, excluded.LastWon), COALESCE(excluded.LastWon, Rollup.LastWon)),
+             LastMultiplied = MAX(COALESCE(Rollup.LastMultiplied, excluded.LastMultiplied),
+                                  COALESCE(excluded.LastMultiplied, Rollup.LastMultiplied))",
         scope::counted_best("Rollup")
     )
 });
@@ -81,7 +92,7 @@ impl Writer {
         let tx = conn.transaction()?;
         {
             let mut raw = tx.prepare_cached(INSERT_SPIN)?;
-            let mut best = tx.prepare_cached(&UPSERT_BEST)?;
+            let mut rollup = tx.prepare_cached(&UPSERT_ROLLUP)?;
             let mut scoped = tx.prepare_cached(&scope::UPSERT_BEST)?;
             let mut totaled = tx.prepare_cached(scope::ADD_TOTAL)?;
             for (spins, consumed) in batches {
@@ -108,11 +119,13 @@ impl Writer {
                             ])?;
                         }
                     }
+                    let (won, multiplied) = (win.max(0), Scoring::TotalMultiplier.points(win, stake));
                     for span in LEVELS {
                         let bucket = time.div_euclid(span) * span;
                         for partition in [i64::from(game), ALL_GAMES] {
-                            best.execute(params![
-                                span, bucket, partition, player, score, time, win, stake, game
+                            rollup.execute(params![
+                                span, bucket, partition, player, score, time, win, stake, game, won,
+                                multiplied
                             ])?;
                         }
                     }
@@ -137,8 +150,9 @@ impl Writer {
 /// Lays out the derived tables for this version from GamePlay: the Rollup recomputed, the
 /// scopes dropped and made again, empty (the next `track` builds them). Every older version's
 /// tables lack a column or a row this one has (version 5: losing spins' counts), so all are made
-/// anew. Each player's best and count per partition come from one sort (the count over the whole
-/// of the best's ordered window), in the order a window's read settles a player's spins.
+/// anew. Each player's best, count and sums per partition come from one sort (the count and sums
+/// over the whole of the best's ordered window), in the order a window's read settles a player's
+/// spins; the sums as kql/totals.sql adds them.
 fn rebuild(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     tx.execute_batch(
@@ -149,17 +163,24 @@ fn rebuild(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.execute("DELETE FROM Meta WHERE Key = 'depth'", [])?;
     for (span, all_games) in LEVELS.into_iter().flat_map(|l| [(l, false), (l, true)]) {
         tx.execute(
-            "INSERT INTO Rollup (Span, Bucket, Partition, PlayerID, Score, EventTime, Win, Stake, GameID, Spins)
-             SELECT ?1, Bucket, Partition, PlayerID, Score, EventTime, Win, Stake, GameID, Spins FROM (
-                 SELECT *, row_number() OVER mine AS n,
-                        COUNT(*) OVER (mine ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS Spins
-                 FROM (SELECT (EventTime - ((EventTime % ?1) + ?1) % ?1) AS Bucket,
-                              CASE WHEN ?2 THEN ?3 ELSE GameID END AS Partition, PlayerID, GameID,
-                              CASE WHEN Win > 0 THEN CAST(Win AS REAL) / Stake ELSE 0.0 END AS Score,
-                              EventTime, Win, Stake
-                       FROM GamePlay WHERE Stake > 0)
+            "INSERT INTO Rollup (Span, Bucket, Partition, PlayerID, Score, EventTime, Win, Stake, GameID, Spins,
+                                 Wagered, Won, Multiplied, LastSpin, LastWon, LastMultiplied)
+             SELECT ?1, Bucket, Partition, PlayerID, Score, EventTime, Win, Stake, GameID, Spins,
+                    Wagered, Won, Multiplied, LastSpin, LastWon, LastMultiplied FROM (
+                 SELECT *, row_number() OVER mine AS n, COUNT(*) OVER whole AS Spins,
+                        SUM(Stake) OVER whole AS Wagered, SUM(Gained) OVER whole AS Won,
+                        SUM(Multiplier) OVER whole AS Multiplied, MAX(EventTime) OVER whole AS LastSpin,
+                        MAX(CASE WHEN Gained > 0 THEN EventTime END) OVER whole AS LastWon,
+                        MAX(CASE WHEN Multiplier > 0 THEN EventTime END) OVER whole AS LastMultiplied
+                 FROM (SELECT *, Gained / Stake * 1000000 + Gained % Stake * 1000000 / Stake AS Multiplier
+                       FROM (SELECT (EventTime - ((EventTime % ?1) + ?1) % ?1) AS Bucket,
+                                    CASE WHEN ?2 THEN ?3 ELSE GameID END AS Partition, PlayerID, GameID,
+                                    CASE WHEN Win > 0 THEN CAST(Win AS REAL) / Stake ELSE 0.0 END AS Score,
+                                    EventTime, Win, Stake, MAX(Win, 0) AS Gained
+                             FROM GamePlay WHERE Stake > 0))
                  WINDOW mine AS (PARTITION BY Bucket, Partition, PlayerID
-                     ORDER BY Score DESC, EventTime ASC, Stake DESC, GameID ASC)
+                     ORDER BY Score DESC, EventTime ASC, Stake DESC, GameID ASC),
+                     whole AS (mine ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
              ) WHERE n = 1",
             params![span, all_games, ALL_GAMES],
         )?;
