@@ -9,6 +9,7 @@ mod arrivals;
 mod consumed;
 mod first;
 mod idle;
+mod plan;
 mod query;
 mod queue;
 mod scope;

@@ -12,7 +12,7 @@ use crate::leaderboard::{LeaderboardQuery, Row};
 
 /// The view's complete standings, up to `query.limit` rows, with the exact total: read from
 /// the view's tracked scope when it is one (and then where the read left off, for
-/// [`changed_since`]), else from the rollup. One read transaction, so the scope lookup and its
+/// [`changed_since`]), else from its window's parts. One read transaction, so the scope lookup and its
 /// rows come from the same snapshot.
 pub fn run(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Result<Standings> {
     let tx = conn.unchecked_transaction()?;
