@@ -3,7 +3,9 @@
 //! Once a period without commits follows some, the writer empties its cache (`PRAGMA
 //! shrink_memory`) in its turn in the queue, and the freed heap goes back to the system
 //! (`malloc_trim`): between bursts the process holds what its readers and views need, not what
-//! the last load touched.
+//! the last load touched. (SQLite as rusqlite builds it manages its memory: every connection of
+//! the process draws its pages from one pool, so the writer's release empties the readers'
+//! caches too. Each reader's cache is 8 MiB and refills from the OS's page cache.)
 
 use std::time::Duration;
 
@@ -16,6 +18,11 @@ use super::write::Writer;
 
 /// A writer that committed nothing for this long, after committing, gives its cache back.
 pub(super) const IDLE: Duration = Duration::from_secs(2);
+
+/// Taken to read by every release: a test that measures a writer's cache holds it to write, so
+/// that no other store of the test process empties the pool meanwhile.
+#[cfg(test)]
+pub(super) static RELEASING: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 /// Watches the writer's commits: once a tick finds none since the last one, it queues
 /// `Job::Idle` with the count it saw, once per count; the writer releases its cache if it
@@ -46,6 +53,8 @@ pub(super) fn release(writer: &Writer, at: u64, counters: &WriteCounters) {
     if counters.commits.get() != at {
         return;
     }
+    #[cfg(test)]
+    let _measured = RELEASING.blocking_read(); // (the writer's own thread)
     if let Err(e) = writer.empty_cache() {
         tracing::warn!(error = %e, "the store's writer could not empty its page cache");
         return;

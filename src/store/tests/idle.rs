@@ -2,7 +2,7 @@
 //! writer's turn, and only then.
 
 use super::*;
-use crate::store::idle::IDLE;
+use crate::store::idle::{IDLE, RELEASING};
 
 /// The writer's page cache in bytes (SQLite's count) and the releases counted, as the writer
 /// sees them in its turn in the queue.
@@ -51,11 +51,14 @@ fn look(store: &Arc<EmbeddedStore>) -> Looked {
 }
 
 /// Lets the held writer go on (`release`), then waits for `committed` and for the look queued
-/// after it: the cache the commit filled, nothing released by then.
+/// after it: the cache the commit filled, nothing released by then. Meanwhile no other test's
+/// store may release (the pool of pages is the process's).
 async fn filled_after(release: impl FnOnce(), committed: Inserted, looked: Looked) -> i32 {
+    let measuring = RELEASING.write().await;
     release();
     committed.await.unwrap().unwrap();
     let (filled, releases) = looked.await.unwrap();
+    drop(measuring);
     assert_eq!(releases, 0, "a writer that committed since it last looked idle keeps its cache");
     assert!(filled > 256 * 1024, "the burst filled the cache: {filled} bytes");
     filled
