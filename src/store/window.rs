@@ -49,7 +49,9 @@ pub fn standings(conn: &Connection, query: &LeaderboardQuery) -> rusqlite::Resul
         ":min_stake": min_stake, ":max_stake": max_stake,
         ":all_games": query.games.is_none(), ":games": &games,
     })?;
-    parts.push(Part::new(edges, Part::spin)?);
+    // A best multiplier's edge spins are read as its buckets are; a total's add up their sums.
+    let spin = if query.scoring.is_total() { Part::spin } else { read };
+    parts.push(Part::new(edges, spin)?);
     for (statement, &(span, start)) in statements.iter_mut().zip(&buckets) {
         let rows = match partitions[..] {
             [partition] => statement.query(named_params! {
@@ -108,7 +110,8 @@ impl<'s> Part<'s> {
         Ok(std::mem::replace(&mut self.head, next))
     }
 
-    /// A raw spin (kql/window-edges.sql), adding to each total as kql/totals.sql says.
+    /// A raw spin (kql/window-edges.sql) of a total's window, adding to each total as
+    /// kql/totals.sql says.
     fn spin(row: &rusqlite::Row<'_>) -> rusqlite::Result<Counted> {
         let best = Shape::Best.read(row)?;
         let (time, won) = (best.achieved_us, best.win.max(0));
@@ -124,7 +127,8 @@ impl<'s> Part<'s> {
         })
     }
 
-    /// A player's best spin and counted spins in a Rollup bucket (kql/window-bucket.sql).
+    /// A player's best spin and counted spins in a Rollup bucket (kql/window-bucket.sql), or a
+    /// raw spin of a best multiplier's window (kql/window-edges.sql: the same columns).
     fn best(row: &rusqlite::Row<'_>) -> rusqlite::Result<Counted> {
         Ok(Counted { best: Shape::Best.read(row)?, ..Counted::default() })
     }
@@ -275,12 +279,15 @@ mod tests {
             let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             statement.query_map(named_params! {}, |r| r.get(3)).unwrap().map(Result::unwrap).collect()
         };
-        for sql in [BUCKET, SUMS] {
-            let one = plan(sql);
+        for scoring in [Scoring::BestMultiplier, Scoring::TotalWin] {
+            let (sql, _) = bucket_query(scoring, false);
+            let (several, _) = bucket_query(scoring, true);
+            assert!(sql.contains(ONE) && !several.contains(ONE) && several.contains(SEVERAL), "{several}");
+            let one = plan(&sql);
             assert!(one.iter().all(|step| !step.contains("TEMP B-TREE")), "{one:?}");
             let key = "PRIMARY KEY (Span=? AND Bucket=? AND Partition=?)";
             assert!(one.iter().any(|step| step.contains(key)), "{one:?}");
-            let several = plan(&sql.replace(ONE, SEVERAL));
+            let several = plan(&several);
             assert!(several.iter().any(|step| step.contains(key)), "{several:?}");
         }
         let edges = plan(EDGES);
