@@ -9,9 +9,11 @@
 //! serves them until killed. Run by `cargo test` (no arguments), it copies a server of its own
 //! and checks that every copy answers as its original did.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::Router;
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::get;
 use bytes::Bytes;
@@ -25,7 +27,7 @@ struct Answer {
 }
 
 async fn copy(client: &reqwest::Client, base: &str, path: &str) -> Answer {
-    assert!(path.starts_with('/') && !path.contains('?'), "a path with no query: {path}");
+    assert!(path.starts_with('/'), "a path: {path}");
     let response = client.get(format!("{base}{path}")).send().await.expect("the service answers");
     let mut headers = response.headers().clone();
     for own in [header::CONTENT_LENGTH, header::DATE, header::TRANSFER_ENCODING] {
@@ -36,10 +38,12 @@ async fn copy(client: &reqwest::Client, base: &str, path: &str) -> Answer {
     Answer { status, headers, body }
 }
 
-/// Serves each `(path, answer)` as it is, on a port of 127.0.0.1 of the system's choosing.
+/// Serves each `(path, answer)` as it is, on a port of 127.0.0.1 of the system's choosing: the
+/// answer of a path with a query to every request of its path, whatever their query.
 async fn serve(answers: Vec<(String, Answer)>) -> (SocketAddr, impl Future<Output = ()>) {
     let app = answers.into_iter().fold(Router::new(), |app, (path, answer)| {
-        app.route(&path, get(move || async move { (answer.status, answer.headers, answer.body) }))
+        let route = path.split_once('?').map_or(&*path, |(route, _)| route);
+        app.route(route, get(move || async move { (answer.status, answer.headers, answer.body) }))
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
     let address = listener.local_addr().expect("bound");
@@ -66,18 +70,29 @@ async fn self_check(client: &reqwest::Client) {
                 (fields, [(header::CONTENT_TYPE, "application/json")], json)
             }),
         )
+        .route(
+            "/campaigns/x/players/{id}",
+            get(|Path(id): Path<u32>, Query(query): Query<HashMap<String, u8>>| async move {
+                format!("player {id} around {}", query["around"])
+            }),
+        )
         .route("/gone", get(|| async { (StatusCode::NOT_FOUND, "no such thing") }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, original).await.unwrap() });
-    let paths: Vec<String> = ["/healthz", "/campaigns/x/top", "/gone"].map(String::from).to_vec();
+    let paths: Vec<String> = ["/healthz", "/campaigns/x/top", "/gone", "/campaigns/x/players/7?around=5"]
+        .map(String::from)
+        .to_vec();
     let answers = copies(client, &base, &paths).await;
     assert_eq!(answers[1].1.headers[header::ETAG], "\"abc\"");
     assert_eq!(answers[2].1.status, StatusCode::NOT_FOUND);
+    assert_eq!(answers[3].1.body, "player 7 around 5");
     let (address, serving) = serve(answers.clone()).await;
     tokio::spawn(serving);
     let again = copies(client, &format!("http://{address}"), &paths).await;
     assert_eq!(again, answers, "every copy answers as its original");
+    let other = copy(client, &format!("http://{address}"), "/campaigns/x/players/7").await;
+    assert_eq!(other, answers[3].1, "a path's copy answers whatever the query");
     eprintln!("ceiling: {} answers copied and served as they were", answers.len());
 }
 

@@ -12,10 +12,11 @@
 #                                      request), then /top and /healthz
 #                                      paced 1 ms apart on 40 connections; with `perf`, a CPU
 #                                      profile of the player answers
-#   bash benches/probe.sh ceiling      load 10,000 spins, copy the service's /healthz and /top
-#                                      answers into a bare axum server (`--bench ceiling`: no work,
-#                                      no middleware), then wrk on both servers' two paths, side by
-#                                      side (ROUNDS=N, default 5): what the bytes alone allow
+#   bash benches/probe.sh ceiling      load 10,000 spins, copy the service's /healthz, /top and a
+#                                      player's (around=5) answers into a bare axum server (`--bench
+#                                      ceiling`: no work, no middleware), then wrk on both servers'
+#                                      paths (the service's with random players), side by side
+#                                      (ROUNDS=N, default 5): what the bytes alone allow
 #   bash benches/probe.sh steady       load as `hot` does, then 20 s of a steady flow of spins
 #                                      (benches/trickle.py, about 1,000 a second) while /top is
 #                                      read 10 times a second: the server's CPU seconds and the
@@ -54,15 +55,17 @@ load() {
   python3 "$ROOT/benches/spins.py" --url "$BASE" --count "$1" --players "$2" --seed 42 "${@:3}" >"$WORK/ingest.json"
   echo "loaded $1 spins by $2 players in $((SECONDS - started)) s; $(rss)"
 }
-# `rps PID URL IDS DURATION`: wrk's req/s on URL (IDS: random players' ids up to it) and the CPU
-# per request (us, user and system) of process PID meanwhile, as `rps/cpu`.
+# `rps PID URL IDS DURATION`: wrk's req/s on URL (IDS: random players' ids up to it), the CPU per
+# request (us, user and system) of process PID meanwhile, and the rest of the machine's (wrk, the
+# kernel's loopback work on its side), as `rps/cpu/rest`.
+busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 rps() {
-  local before requests
-  before=$(awk '{ print $14 + $15 }' "/proc/$1/stat")
+  local before machine requests
+  before=$(awk '{ print $14 + $15 }' "/proc/$1/stat") machine=$(busy)
   requests=$(WRK_RANDOM_ID=$3 wrk -t2 -c64 -d"$4" -s "$ROOT/benches/wrk/bench.lua" "$2" |
     sed -n 's/^WRK_JSON //p' | python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["rps"], d["requests"])')
-  python3 -c 'import sys; rps, n, t, hz = map(float, sys.argv[1:]); print("%s/%s" % (rps, t / hz * 1e6 / n))' \
-    $requests "$(($(awk '{ print $14 + $15 }' "/proc/$1/stat") - before))" "$(getconf CLK_TCK)"
+  python3 -c 'import sys; rps, n, t, all, hz = map(float, sys.argv[1:]); print("%s/%s/%s" % (rps, t / hz * 1e6 / n, (all - t) / hz * 1e6 / n))' \
+    $requests "$(($(awk '{ print $14 + $15 }' "/proc/$1/stat") - before))" "$(($(busy) - machine))" "$(getconf CLK_TCK)"
 }
 case $MODE in
   ingest) load "${2:?N}" "${3:?P}" --win-rate 1 ;;
@@ -107,10 +110,15 @@ print("%d req/s, p50 %.2f ms, p99 %.2f ms" % (d["rps"], d["p50_ms"], d["p99_ms"]
       wait
     fi ;;
   ceiling)
-    load 10000 1000
+    # Every player ranked, so that each random player's answer shows 11 entries, as the copied
+    # one (a player in the middle of the board) does.
+    load 10000 1000 --win-rate 1
     curl -sf "$BASE/campaigns/bench/top" -o /dev/null
+    middle=$(curl -sf "$BASE/campaigns/bench/top?offset=500&limit=1" |
+      python3 -c 'import json, sys; print(json.load(sys.stdin)["entries"][0]["playerId"])')
+    PLAYER=/campaigns/bench/players/$middle
     bare=$(bash "$ROOT/benches/executable.sh" ceiling)
-    "$bare" "$BASE" /healthz /campaigns/bench/top >"$WORK/ceiling" &
+    "$bare" "$BASE" /healthz /campaigns/bench/top "$PLAYER?around=5" >"$WORK/ceiling" &
     BARE=$!
     trap 'kill $PID $BARE 2>/dev/null; wait $PID $BARE 2>/dev/null; rm -rf "$WORK"' EXIT
     for _ in $(seq 100); do grep -q listening "$WORK/ceiling" && break; sleep 0.1; done
@@ -118,7 +126,8 @@ print("%d req/s, p50 %.2f ms, p99 %.2f ms" % (d["rps"], d["p50_ms"], d["p99_ms"]
     rounds=()
     for _ in $(seq "${ROUNDS:-5}"); do
       rounds+=("$(rps $BARE "$COPY/healthz" "" 3s),$(rps $BARE "$COPY/campaigns/bench/top" "" 3s),$(rps $PID \
-        "$BASE/healthz" "" 3s),$(rps $PID "$BASE/campaigns/bench/top" "" 3s)")
+        "$BASE/healthz" "" 3s),$(rps $PID "$BASE/campaigns/bench/top" "" 3s),$(rps $BARE "$COPY$PLAYER" "" 3s),$(rps \
+        $PID "$BASE/campaigns/bench/players/{id}?around=5" 1000 3s)")
     done
     python3 -c '
 import statistics, sys
@@ -129,8 +138,12 @@ print("  /top over /healthz: bare stack %.2f x, service %.2f x" % (
     med(lambda r: r[1][0] / r[0][0]), med(lambda r: r[3][0] / r[2][0])))
 print("  service over bare stack: /healthz %.2f x, /top %.2f x" % (
     med(lambda r: r[2][0] / r[0][0]), med(lambda r: r[3][0] / r[1][0])))
-print("  CPU per request: bare /healthz %.1f, /top %.1f; service /healthz %.1f, /top %.1f" % tuple(
-    med(lambda r, i=i: r[i][1]) for i in range(4)))' "${rounds[@]}" ;;
+print("  a player (around=5) over /healthz: bare stack (one copied answer) %.2f x, service (random players) %.2f x" % (
+    med(lambda r: r[4][0] / r[0][0]), med(lambda r: r[5][0] / r[2][0])))
+print("  service over bare stack: a player %.2f x" % med(lambda r: r[5][0] / r[4][0]))
+for name, at in (("server", 1), ("rest of the machine (wrk, its kernel work)", 2)):
+    print("  %s CPU per request (us): bare /healthz %.1f, /top %.1f, player %.1f; service /healthz %.1f, /top %.1f, player %.1f" % (
+        (name,) + tuple(med(lambda r, i=i: r[i][at]) for i in (0, 1, 4, 2, 3, 5))))' "${rounds[@]}" ;;
   steady)
     load 1000000 100000
     curl -sf "$BASE/campaigns/bench/top" -o /dev/null
