@@ -284,6 +284,7 @@ async fn adx(adx: &AdxArgs, args: &ServeArgs) -> Result<AdxBackend, StartError> 
 
 /// `leaderboard serve`.
 pub fn main(args: ServeArgs) -> ExitCode {
+    limit_heap_arenas();
     // Held until the process ends: the log's writer thread flushes what is queued as it goes.
     let _logs = init_tracing(args.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
@@ -300,6 +301,22 @@ pub fn main(args: ServeArgs) -> ExitCode {
         app.run(shutdown_signal()).await;
         ExitCode::SUCCESS
     })
+}
+
+/// Two of glibc's heap arenas rather than its default of eight per core, unless the operator set
+/// `MALLOC_ARENA_MAX`. The store's reads and the snapshots they build run on many threads (the
+/// blocking pool's, the writer's, the workers'), and each thread's arena kept the pages its
+/// million-row reads had freed: a million-player `top` with four windows peaked at 390-402 MB
+/// with the default and 353 MB with two (BENCHMARKS.md, "Heap arenas").
+fn limit_heap_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: called before any other thread of the process starts; mallopt changes a setting
+        // of the allocator under its own lock.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
 }
 
 async fn shutdown_signal() {
