@@ -56,8 +56,8 @@ load() {
   echo "loaded $1 spins by $2 players in $((SECONDS - started)) s; $(rss)"
 }
 # `rps PID URL IDS DURATION`: wrk's req/s on URL (IDS: random players' ids up to it), the CPU per
-# request (us, user and system) of process PID meanwhile, and the rest of the machine's (wrk, the
-# kernel's loopback work on its side), as `rps/cpu/rest`.
+# request (us, user and system) of process PID meanwhile, and the rest of the machine's (wrk, and
+# the loopback's softirq work, which the kernel counts to no process), as `rps/cpu/rest`.
 busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 rps() {
   local before machine requests
@@ -133,7 +133,7 @@ print("%d req/s, p50 %.2f ms, p99 %.2f ms" % (d["rps"], d["p50_ms"], d["p99_ms"]
 import statistics, sys
 runs = [[tuple(map(float, m.split("/"))) for m in r.split(",")] for r in sys.argv[1:]]
 med = lambda f: statistics.median(f(r) for r in runs)
-print("over %d rounds, medians (req/s ratios; server CPU per request in us):" % len(runs))
+print("over %d rounds, medians (req/s ratios; CPU per request in us):" % len(runs))
 print("  /top over /healthz: bare stack %.2f x, service %.2f x" % (
     med(lambda r: r[1][0] / r[0][0]), med(lambda r: r[3][0] / r[2][0])))
 print("  service over bare stack: /healthz %.2f x, /top %.2f x" % (
@@ -141,7 +141,7 @@ print("  service over bare stack: /healthz %.2f x, /top %.2f x" % (
 print("  a player (around=5) over /healthz: bare stack (one copied answer) %.2f x, service (random players) %.2f x" % (
     med(lambda r: r[4][0] / r[0][0]), med(lambda r: r[5][0] / r[2][0])))
 print("  service over bare stack: a player %.2f x" % med(lambda r: r[5][0] / r[4][0]))
-for name, at in (("server", 1), ("rest of the machine (wrk, its kernel work)", 2)):
+for name, at in (("server", 1), ("rest of the machine (wrk, the loopback softirqs)", 2)):
     print("  %s CPU per request (us): bare /healthz %.1f, /top %.1f, player %.1f; service /healthz %.1f, /top %.1f, player %.1f" % (
         (name,) + tuple(med(lambda r, i=i: r[i][at]) for i in (0, 1, 4, 2, 3, 5))))' "${rounds[@]}" ;;
   steady)

@@ -307,7 +307,7 @@ pub fn main(args: ServeArgs) -> ExitCode {
 /// `MALLOC_ARENA_MAX`. The store's reads and the snapshots they build run on many threads (the
 /// blocking pool's, the writer's, the workers'), and each thread's arena kept the pages its
 /// million-row reads had freed: a million-player `top` with four windows peaked at 390-402 MB
-/// with the default and 353 MB with two (BENCHMARKS.md, "Heap arenas").
+/// with the default and 310-353 MB with two (BENCHMARKS.md, "Heap arenas").
 fn limit_heap_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
