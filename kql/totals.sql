@@ -6,14 +6,15 @@
 -- [:min_stake, :max_stake] (1 and 2^31-1 when every positive stake counts) and :scoring, what
 -- one counted spin adds (1: its multiplier in millionths, truncated; 2: its win; 3: its stake;
 -- 4: one). A losing spin counts, adding its stake and one spin and no win. Integer arithmetic
--- throughout: SQLite's / on integers truncates, as KQL's and Rust's do. AchievedAt: the last
--- counted spin that added to the score.
+-- throughout, saturating at 2^63-1 as the service's own (src/store/sums.rs: sat_sum, and
+-- multiplier, each spin's Won / Stake * 1000000 + Won % Stake * 1000000 / Stake). AchievedAt:
+-- the last counted spin that added to the score.
 SELECT PlayerID, Points, Counted, Wagered, Won, AchievedAt FROM (
-    SELECT PlayerID, SUM(Gain) AS Points, COUNT(*) AS Counted, SUM(Stake) AS Wagered,
-           SUM(Won) AS Won, MAX(CASE WHEN Gain > 0 THEN EventTime END) AS AchievedAt
+    SELECT PlayerID, sat_sum(Gain) AS Points, COUNT(*) AS Counted, sat_sum(Stake) AS Wagered,
+           sat_sum(Won) AS Won, MAX(CASE WHEN Gain > 0 THEN EventTime END) AS AchievedAt
     FROM (
         SELECT PlayerID, Stake, EventTime, Won,
-               CASE :scoring WHEN 1 THEN Won / Stake * 1000000 + Won % Stake * 1000000 / Stake
+               CASE :scoring WHEN 1 THEN multiplier(Won, Stake)
                              WHEN 2 THEN Won WHEN 3 THEN Stake ELSE 1 END AS Gain
         FROM (SELECT PlayerID, Stake, EventTime, MAX(Win, 0) AS Won FROM GamePlay
               WHERE EventTime >= :from AND EventTime < :to

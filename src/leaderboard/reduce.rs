@@ -38,7 +38,7 @@ impl Reduce {
         let empty = Row::total(s.player_id, 0, (0, 0, 0), i64::MIN);
         let total = self.by_player.entry(s.player_id).or_insert(empty);
         (total.points, total.spins) = (total.points.saturating_add(points), total.spins + 1);
-        total.wagered += i64::from(s.stake);
+        total.wagered = total.wagered.saturating_add(i64::from(s.stake));
         total.win = total.win.saturating_add(s.win.max(0));
         if points > 0 {
             total.achieved_us = total.achieved_us.max(s.achieved_us);

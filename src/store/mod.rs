@@ -13,6 +13,7 @@ mod plan;
 mod query;
 mod queue;
 mod scope;
+mod sums;
 mod window;
 mod write;
 

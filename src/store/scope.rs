@@ -129,8 +129,8 @@ pub const ADD_TOTAL: &str =
     "INSERT INTO ScopeTotal (ScopeID, PlayerID, Points, Counted, Wagered, Won, AchievedAt, Changed)
      VALUES (?1, ?2, ?3, 1, ?4, ?5, CASE WHEN ?3 > 0 THEN ?6 END, ?7)
      ON CONFLICT (ScopeID, PlayerID) DO UPDATE SET
-         Points = Points + excluded.Points, Counted = Counted + 1, Wagered = Wagered + excluded.Wagered,
-         Won = Won + excluded.Won,
+         Points = sat_add(Points, excluded.Points), Counted = Counted + 1,
+         Wagered = sat_add(Wagered, excluded.Wagered), Won = sat_add(Won, excluded.Won),
          AchievedAt = MAX(COALESCE(AchievedAt, excluded.AchievedAt), COALESCE(excluded.AchievedAt, AchievedAt)),
          Changed = excluded.Changed";
 

@@ -21,7 +21,8 @@ use crate::leaderboard::Scoring;
 /// 5: every player's counted spins in the Rollup and ScopeBest (losing spins counted there too).
 /// 6: each scope row marked by the last spin that changed it.
 /// 7: every total's sums in the Rollup too.
-pub(super) const SCHEMA_VERSION: i64 = 7;
+/// 8: sums saturating at `i64::MAX` (`sums`): a 7 that overflowed holds REALs its reads refuse.
+pub(super) const SCHEMA_VERSION: i64 = 8;
 
 const INSERT_SPIN: &str =
     "INSERT INTO GamePlay (PlayerID, GameID, Win, Stake, EventTime) VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -37,8 +38,8 @@ static UPSERT_ROLLUP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?8, ?10, ?11, ?6,
                  CASE WHEN ?10 > 0 THEN ?6 END, CASE WHEN ?11 > 0 THEN ?6 END)
          ON CONFLICT (Span, Bucket, Partition, PlayerID) DO UPDATE SET {},
-             Wagered = Rollup.Wagered + excluded.Wagered, Won = Rollup.Won + excluded.Won,
-             Multiplied = Rollup.Multiplied + excluded.Multiplied,
+             Wagered = sat_add(Rollup.Wagered, excluded.Wagered), Won = sat_add(Rollup.Won, excluded.Won),
+             Multiplied = sat_add(Rollup.Multiplied, excluded.Multiplied),
              LastSpin = MAX(Rollup.LastSpin, excluded.LastSpin),
              LastWon = MAX(COALESCE(Rollup.LastWon, excluded.LastWon), COALESCE(excluded.LastWon, Rollup.LastWon)),
              LastMultiplied = MAX(COALESCE(Rollup.LastMultiplied, excluded.LastMultiplied),
@@ -58,6 +59,7 @@ impl Writer {
     /// Lays out the schema (a new store's, or an older version's derived tables anew), then
     /// loads the tracked scopes.
     pub fn new(mut conn: Connection) -> rusqlite::Result<Self> {
+        super::sums::register(&conn)?;
         let has_meta: bool =
             conn.query_row("SELECT count(*) > 0 FROM sqlite_master WHERE name = 'Meta'", [], |r| r.get(0))?;
         let version: Option<i64> = if has_meta {
@@ -168,11 +170,11 @@ fn rebuild(conn: &mut Connection) -> rusqlite::Result<()> {
              SELECT ?1, Bucket, Partition, PlayerID, Score, EventTime, Win, Stake, GameID, Spins,
                     Wagered, Won, Multiplied, LastSpin, LastWon, LastMultiplied FROM (
                  SELECT *, row_number() OVER mine AS n, COUNT(*) OVER whole AS Spins,
-                        SUM(Stake) OVER whole AS Wagered, SUM(Gained) OVER whole AS Won,
-                        SUM(Multiplier) OVER whole AS Multiplied, MAX(EventTime) OVER whole AS LastSpin,
+                        sat_sum(Stake) OVER whole AS Wagered, sat_sum(Gained) OVER whole AS Won,
+                        sat_sum(Multiplier) OVER whole AS Multiplied, MAX(EventTime) OVER whole AS LastSpin,
                         MAX(CASE WHEN Gained > 0 THEN EventTime END) OVER whole AS LastWon,
                         MAX(CASE WHEN Multiplier > 0 THEN EventTime END) OVER whole AS LastMultiplied
-                 FROM (SELECT *, Gained / Stake * 1000000 + Gained % Stake * 1000000 / Stake AS Multiplier
+                 FROM (SELECT *, multiplier(Gained, Stake) AS Multiplier
                        FROM (SELECT (EventTime - ((EventTime % ?1) + ?1) % ?1) AS Bucket,
                                     CASE WHEN ?2 THEN ?3 ELSE GameID END AS Partition, PlayerID, GameID,
                                     CASE WHEN Win > 0 THEN CAST(Win AS REAL) / Stake ELSE 0.0 END AS Score,

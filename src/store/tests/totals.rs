@@ -13,8 +13,8 @@ pub(super) type Total = (i32, i64, u32, i64, i64, i64);
 fn gain(scoring: Scoring, win: i64, stake: i32) -> i64 {
     let won = i128::from(win.max(0));
     match scoring {
-        Scoring::TotalMultiplier => (won * 1_000_000 / i128::from(stake)) as i64,
-        Scoring::TotalWin => won as i64,
+        Scoring::TotalMultiplier => i64::try_from(won * 1_000_000 / i128::from(stake)).unwrap_or(i64::MAX),
+        Scoring::TotalWin => win.max(0),
         Scoring::TotalStake => i64::from(stake),
         Scoring::Spins => 1,
         Scoring::BestMultiplier => unreachable!("not a total"),
@@ -36,7 +36,9 @@ pub(super) fn totals(
     }) {
         let points = gain(scoring, s.win, s.stake);
         let t = by_player.entry(s.player_id).or_insert((s.player_id, 0, 0, 0, 0, i64::MIN));
-        (t.1, t.2, t.3, t.4) = (t.1 + points, t.2 + 1, t.3 + i64::from(s.stake), t.4 + s.win.max(0));
+        // Sums stop at i64::MAX, as the service's do.
+        (t.1, t.2) = (t.1.saturating_add(points), t.2 + 1);
+        (t.3, t.4) = (t.3.saturating_add(i64::from(s.stake)), t.4.saturating_add(s.win.max(0)));
         if points > 0 {
             t.5 = t.5.max(micros(s.event_time));
         }
@@ -145,4 +147,68 @@ async fn every_total_is_exact_on_scopes_and_windows_across_inserts_and_restarts(
         spins_board.windows(2).any(|w| w[0].1 == w[1].1),
         "equal sums are ranked: the tie rule is tested"
     );
+}
+
+/// Wins near `i64::MAX`: every sum saturates there, on a scope built from stored spins, on one
+/// added to by inserts, on windows (the rollup's sums and raw edges), and after the rollup is laid
+/// out anew; nothing fails (SQLite's own sums turned an overflow into a REAL or an error).
+#[tokio::test]
+async fn sums_saturate_at_the_largest_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let spin = |player_id, win, stake, day: i64| Spin {
+        player_id,
+        game_id: 1,
+        win,
+        stake,
+        event_time: at(day * DAY + 1),
+    };
+    let huge = [
+        spin(1, i64::MAX, 1, 1),
+        spin(1, i64::MAX, 1, 2),
+        spin(2, 5_000_000_000_000_000_000, 3, 1),
+        spin(2, 5_000_000_000_000_000_000, 3, 3),
+        spin(3, 10_000_000_000_000, 1, 2),
+        spin(4, 7, 2, 1),
+        spin(4, 0, i32::MAX, 2),
+    ];
+    let (before, after) = huge.split_at(3);
+    let whole = Window { from: at(0), to: at(10 * DAY) };
+    let scopes: Vec<Scope> = Scoring::ALL
+        .into_iter()
+        .filter(|s| s.is_total())
+        .map(|scoring| Scope {
+            window: whole,
+            games: None,
+            stakes: Stakes::default(),
+            scoring,
+            max_spins: None,
+        })
+        .collect();
+    let store = EmbeddedStore::open(dir.path()).await.unwrap();
+    insert(&store, before).await;
+    store.track(scopes.clone()).await.unwrap();
+    insert(&store, after).await;
+    every_view(&store, &huge, &scopes).await;
+    let wins = totals(&huge, &whole, (None, Stakes::default()), Scoring::TotalWin);
+    assert_eq!(wins[0], (1, i64::MAX, 2, 2, i64::MAX, micros(at(2 * DAY + 1))), "the largest sum saturates");
+    assert_eq!(wins[1].1, i64::MAX, "two wins that pass i64::MAX together saturate too");
+    let path = store.path().to_owned();
+    drop(store);
+    Connection::open(&path).unwrap().execute("UPDATE Meta SET Value = 7 WHERE Key = 'schema'", []).unwrap();
+    let store = EmbeddedStore::open(dir.path()).await.unwrap();
+    store.track(scopes.clone()).await.unwrap();
+    every_view(&store, &huge, &scopes).await;
+}
+
+/// Each scope's whole board, and its windows of whole days (the rollup's sums) and cut mid-day
+/// (raw edges too), against the oracle.
+async fn every_view(store: &EmbeddedStore, spins: &[Spin], scopes: &[Scope]) {
+    let windows =
+        [Window { from: at(DAY), to: at(4 * DAY) }, Window { from: at(DAY + 1), to: at(3 * DAY + 2) }];
+    for scope in scopes {
+        check(store, spins, scope, 1_000_000).await;
+        for window in windows {
+            check(store, spins, &Scope { window, ..scope.clone() }, 1_000_000).await;
+        }
+    }
 }
