@@ -115,6 +115,7 @@ impl App {
             sink: store,
             token: args.embedded.ingest_token.as_deref().map(Arc::from),
             bytes: Arc::new(tokio::sync::Semaphore::new(args.embedded.ingest_max_bytes as usize)),
+            body_timeout: args.embedded.ingest_body_timeout,
         });
         let (closing, closed) = tokio::sync::watch::channel(false);
         let streams = Streams {

@@ -188,6 +188,10 @@ pub struct EmbeddedArgs {
     #[arg(long, env = "LEADERBOARD_INGEST_MAX_BYTES", value_name = "BYTES", default_value_t = 64 << 20,
           value_parser = clap::value_parser!(u32).range(16 << 20..))]
     pub ingest_max_bytes: u32,
+    /// How long a POST /events body may take to arrive, whole (more than 0s): past it the
+    /// request gets 408 and gives back its room in --ingest-max-bytes and --max-in-flight.
+    #[arg(long, env = "LEADERBOARD_INGEST_BODY_TIMEOUT", default_value = "30s", value_parser = period)]
+    pub ingest_body_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Args)]

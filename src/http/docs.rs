@@ -178,11 +178,14 @@ pub enum IngestProblems {
     /// The server reads from ADX: events go through its ingestion pipeline.
     #[response(status = 404, content_type = "application/problem+json", example = json!(examples::no_ingest()))]
     NoIngest(Problem),
+    /// The body did not arrive, whole, within --ingest-body-timeout (30 s unless set).
+    #[response(status = 408, content_type = "application/problem+json", example = json!(examples::body_timeout()))]
+    Timeout(Problem),
     /// Body over 16 MiB.
     #[response(status = 413, content_type = "application/problem+json", example = json!(examples::too_large()))]
     TooLarge(Problem),
-    /// No room for the body among the ingests in flight (--ingest-max-bytes): retry after Retry-After seconds.
+    /// No room for the body among the ingests in flight (--ingest-max-bytes), or too many requests in flight: retry after Retry-After seconds.
     #[response(status = 503, content_type = "application/problem+json",
-        headers(("Retry-After" = u32, description = "Seconds to wait")), example = json!(examples::overloaded()))]
+        headers(("Retry-After" = u32, description = "Seconds to wait")), example = json!(examples::ingest_full()))]
     Busy(Problem),
 }

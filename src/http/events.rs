@@ -3,12 +3,14 @@
 //! (compared in constant time), then room for its bytes among the ingests in flight
 //! (`--ingest-max-bytes`); the body is parsed off the async workers.
 
+use std::time::Duration;
+
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::FromRequestParts;
-use axum::extract::rejection::BytesRejection;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
+use http_body_util::LengthLimitError;
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 use tokio::sync::OwnedSemaphorePermit;
@@ -55,14 +57,10 @@ pub struct EventDoc {
         example = json!([{"playerId": 42, "gameId": 1, "win": 500, "stake": 2, "eventTime": "2026-11-24T10:15:30.123456Z"}])),
     security(("ingestToken" = []), ()),
     responses((status = 200, description = "All events stored", body = Accepted), IngestProblems))]
-pub async fn ingest(
-    admitted: Admitted,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Accepted>, ApiError> {
-    let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(BODY_LIMIT),
-        _ => ApiError::BadRequest(e.body_text()),
-    })?;
+pub async fn ingest(admitted: Admitted, body: Body) -> Result<Json<Accepted>, ApiError> {
+    // A client that stops sending gives back its room in --ingest-max-bytes and its slot in
+    // --max-in-flight within the body timeout.
+    let body = received(body, admitted.ingest.body_timeout).await?;
     // The batch's room in --ingest-max-bytes is held until it is stored or refused, by a task
     // of its own: a client that goes away does not stop the store (its batch is queued), so it
     // must not give the room back before then either.
@@ -84,6 +82,19 @@ pub async fn ingest(
         },
     };
     Ok(Json(Accepted { accepted }))
+}
+
+/// The whole body, within `timeout` and [`BODY_LIMIT`].
+async fn received(body: Body, timeout: Duration) -> Result<Bytes, ApiError> {
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, BODY_LIMIT));
+    match read.await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(e)) if std::error::Error::source(&e).is_some_and(|e| e.is::<LengthLimitError>()) => {
+            Err(ApiError::PayloadTooLarge(BODY_LIMIT))
+        }
+        Ok(Err(e)) => Err(ApiError::BadRequest(format!("the body could not be read: {e}"))),
+        Err(_) => Err(ApiError::BodyTimeout(timeout)),
+    }
 }
 
 /// Parses off the async workers: a full batch is a good many milliseconds of CPU, which
@@ -119,7 +130,7 @@ impl FromRequestParts<AppState> for Admitted {
         }
         // A body of unknown length may grow to the limit, so that much is set aside.
         let bytes = u32::try_from(declared.unwrap_or(BODY_LIMIT)).expect("at most BODY_LIMIT");
-        let room = ingest.bytes.clone().try_acquire_many_owned(bytes).map_err(|_| ApiError::Overloaded)?;
+        let room = ingest.bytes.clone().try_acquire_many_owned(bytes).map_err(|_| ApiError::IngestFull)?;
         Ok(Self { ingest, _room: room })
     }
 }

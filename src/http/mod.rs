@@ -79,6 +79,8 @@ pub struct Ingest {
     pub token: Option<Arc<str>>,
     /// Room for the bodies of ingests in flight, one permit a byte (`--ingest-max-bytes`).
     pub bytes: Arc<tokio::sync::Semaphore>,
+    /// How long a body may take to arrive, whole (`--ingest-body-timeout`).
+    pub body_timeout: std::time::Duration,
 }
 
 /// The documented API routes and their document.
@@ -129,9 +131,7 @@ pub fn service(
         .method_not_allowed_fallback(wrong_method)
         .with_state(state);
     let routed = layers::routes(router, &metrics, api_paths, edge.max_in_flight);
-    // POST /events' body limit, set around the router once rather than boxed with every route.
-    let limited = tower::Layer::layer(&axum::extract::DefaultBodyLimit::max(events::BODY_LIMIT), routed);
-    layers::apply(limited, edge, &metrics)
+    layers::apply(routed, edge, &metrics)
 }
 
 async fn no_route(uri: Uri) -> ApiError {

@@ -54,6 +54,12 @@ pub enum ApiError {
     NoIngest,
     #[error("too many requests in flight; retry shortly")]
     Overloaded,
+    #[error(
+        "as many event bytes are being received as the server holds at once (--ingest-max-bytes); retry shortly"
+    )]
+    IngestFull,
+    #[error("the body did not arrive within {:?}; send smaller batches", .0)]
+    BodyTimeout(std::time::Duration),
     #[error("as many streams are open as the server allows; retry shortly")]
     TooManyStreams,
     #[error("as many exports are open as the server allows; retry shortly")]
@@ -101,6 +107,8 @@ impl ApiError {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             Self::NoIngest => (StatusCode::NOT_FOUND, "no-ingest", "Events are not accepted here"),
             Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Overloaded"),
+            Self::IngestFull => (StatusCode::SERVICE_UNAVAILABLE, "ingest-full", "Ingest full"),
+            Self::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "body-timeout", "Request body timed out"),
             Self::TooManyStreams => (StatusCode::SERVICE_UNAVAILABLE, "too-many-streams", "Too many streams"),
             Self::TooManyExports => (StatusCode::SERVICE_UNAVAILABLE, "too-many-exports", "Too many exports"),
             Self::NotAcceptable => (StatusCode::NOT_ACCEPTABLE, "not-acceptable", "Not acceptable"),
@@ -148,7 +156,7 @@ impl IntoResponse for ApiError {
         // A backend's failure is logged where its state changes (the view, the ADX client), not
         // by every request that meets it during an incident.
         match &self {
-            Self::Overloaded => {}
+            Self::Overloaded | Self::IngestFull => {}
             Self::Engine(crate::engine::Error::Failed(_)) if status.is_server_error() => {
                 tracing::warn!(status = status.as_u16(), error = %self, "request failed");
             }

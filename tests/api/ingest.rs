@@ -116,3 +116,30 @@ async fn ingest_bytes_in_flight_are_bounded_and_refusals_are_immediate() {
     wait_until_full(&app, 7 * MIB).await;
     assert_eq!(probe(&app, 6 * MIB).await, 400, "6 MiB fit beside the 10");
 }
+
+/// A body that stops coming is answered 408 at `--ingest-body-timeout`, and what it held (its
+/// room in `--ingest-max-bytes`, its slot in `--max-in-flight`) is free again: stalled uploads
+/// cannot shut ingestion, or every request, out.
+#[tokio::test]
+async fn a_stalled_body_times_out_and_gives_back_what_it_held() {
+    let (_dir, path) = campaign_all();
+    let max = (16 * MIB + 1000).to_string();
+    let args = ["--ingest-max-bytes", &max, "--ingest-body-timeout", "1s", "--max-in-flight", "2"];
+    let (app, _data) = spawn_embedded(&path, &args).await;
+    let mut stalled = Upload::start(&app, "Transfer-Encoding: chunked\r\n").await;
+    stalled.send(&chunk(format!("[{EVENT}").as_bytes())).await;
+    let mut declared = Upload::start(&app, "Content-Length: 1000\r\n").await;
+    declared.send(b"[").await;
+    // The two hold all of the room and both slots meanwhile: another request is refused at once.
+    eventually("the stalled uploads took their room", || async { probe(&app, 2).await == 503 }).await;
+    for upload in [&mut stalled, &mut declared] {
+        let answer = tokio::time::timeout(Duration::from_secs(60), upload.answer()).await.expect("answered");
+        let answer = answer.to_ascii_lowercase();
+        assert!(answer.starts_with("http/1.1 408"), "{answer}");
+        assert!(answer.contains("content-type: application/problem+json\r\n"), "{answer}");
+    }
+    assert_eq!(probe(&app, 2).await, 400, "the room is free again");
+    let response = app.post_events(format!("[{EVENT}]")).await;
+    assert_eq!(response.status(), 200, "a whole upload is stored");
+    assert_eq!(app.json("/campaigns/all/top").await["entries"][0]["playerId"], 7);
+}

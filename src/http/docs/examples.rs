@@ -38,6 +38,14 @@ pub fn overloaded() -> Problem {
     ApiError::Overloaded.document()
 }
 
+pub fn ingest_full() -> Problem {
+    ApiError::IngestFull.document()
+}
+
+pub fn body_timeout() -> Problem {
+    ApiError::BodyTimeout(std::time::Duration::from_secs(30)).document()
+}
+
 /// A batch whose second event has a time without an offset.
 pub fn invalid_events() -> Problem {
     let batch = br#"[{"playerId":7,"gameId":1,"win":500,"stake":2,"eventTime":"2026-11-24T10:00:00Z"},
