@@ -5,7 +5,7 @@
 //! shows and encoded only for a client that does not hold it yet.
 
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 
 use super::AppState;
@@ -160,11 +160,12 @@ fn final_answer(read: &Read) -> bool {
     read.snapshot.is_final && read.source != Source::Stale
 }
 
-/// What a 200 says about its source: `x-cache`, when the standings were last checked
-/// (`X-Checked-At`, and `Age` in seconds, except for final boards: it would grow past their
-/// `max-age` while the standings stand confirmed), and staleness.
+/// What a 200 (or the 304 that stands for it: a cache freshens what it holds from it) says about
+/// its source: `x-cache`, when the standings were last checked (`X-Checked-At`, and `Age` in
+/// seconds, except for final boards: it would grow past their `max-age` while the standings
+/// stand confirmed), and staleness.
 fn with_source(mut response: Response, read: &Read) -> Response {
-    if !response.status().is_success() {
+    if !response.status().is_success() && response.status() != StatusCode::NOT_MODIFIED {
         return response;
     }
     let checked = HeaderValue::from_maybe_shared(read.checked_text.clone()).expect("RFC 3339 is ASCII");

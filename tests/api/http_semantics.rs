@@ -83,6 +83,11 @@ async fn if_none_match_gets_304_with_no_body_and_the_same_caching_headers() {
             assert_eq!(response.status(), 304, "{path} If-None-Match: {held}");
             assert_eq!(header(&response, "etag"), etag);
             assert_eq!(header(&response, "cache-control"), POLICY);
+            // What a board's 200 says of its source, for a cache to freshen what it holds.
+            let board = path.contains("/top") || path.contains("/window");
+            for name in ["age", "x-checked-at", "x-cache"] {
+                assert_eq!(response.headers().get(name).is_some(), board, "{path}: {name} on a 304");
+            }
             assert!(response.headers().get("content-type").is_none());
             assert!(response.bytes().await.unwrap().is_empty());
         }
