@@ -63,7 +63,8 @@ impl Owner {
         registry: Weak<Registry>,
         commands: mpsc::UnboundedReceiver<Command>,
     ) {
-        let span = tracing::info_span!("view", campaign = %handle.key.campaign, view = ?handle.key.view);
+        // A root: the view outlives the request that opened it, and logs as itself.
+        let span = tracing::info_span!(parent: None, "view", campaign = %handle.key.campaign, view = ?handle.key.view);
         let owner = Self {
             handle,
             shared,

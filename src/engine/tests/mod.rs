@@ -1,13 +1,15 @@
 //! The engine over the scripted in-memory backend, with tokio's clock paused: which queries a
 //! view's refreshes send (a full one to load, then incremental ones), refreshes ahead of the
 //! readers, coalescing, idle views ending, stale answers and their end, a busy backend that is
-//! not a failing one, panics, eviction with open streams, and reloads reaching streams.
+//! not a failing one, panics, eviction with open streams, reloads reaching streams, and the span
+//! a view logs under.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::Utc;
+use tracing::Instrument;
 
 use super::memory::{Memory, Step};
 use super::*;
@@ -269,3 +271,36 @@ async fn a_reload_sends_the_changed_campaign_to_open_streams_and_ends_removed_on
 mod arrivals;
 mod follow;
 mod untouched;
+
+/// A log line of `tracing`'s, captured.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_view_logs_under_its_own_span_not_the_first_readers() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+    let (memory, engine, c) = one_player(base());
+    let request = tracing::info_span!("request", request_id = "first-reader");
+    engine.read(&c, View::Top).instrument(request).await.unwrap();
+    let failure = crate::backend::BackendError::Unreachable("reset".into());
+    memory.script((0..100).map(|_| Step::Fail(failure.clone())));
+    read_until(&engine, &c, View::Top, |r| r.source == Source::Stale).await;
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = text.lines().find(|l| l.contains("refresh failed")).expect("the failure is logged");
+    assert!(line.contains("view{campaign=live view=Top}"), "{line}");
+    assert!(!text.contains("first-reader"), "no line of the view's carries its first reader's span:\n{text}");
+}
