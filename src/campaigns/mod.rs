@@ -108,6 +108,8 @@ pub enum CatalogueError {
     Syntax { path: PathBuf, message: String },
     #[error("campaigns file {path}, campaign #{index} ({id}), field `{field}`: {problem}")]
     Invalid { path: PathBuf, index: usize, id: String, field: &'static str, problem: String },
+    #[error("campaigns file {path} has no campaign (`[[campaigns]]`)")]
+    Empty { path: PathBuf },
 }
 
 #[derive(Deserialize)]
@@ -160,10 +162,15 @@ impl Catalogue {
         Self::parse(path, &text)
     }
 
-    /// Parses and validates a campaigns file; `path` only names the file in errors.
+    /// Parses and validates a campaigns file; `path` only names the file in errors. A file with
+    /// no campaign is refused: it is what an editor's save leaves for a moment (truncated, then
+    /// written), and taken as the catalogue it would end every board and stream.
     pub fn parse(path: &Path, text: &str) -> Result<Self, CatalogueError> {
         let file: CatalogueFile = toml::from_str(text)
             .map_err(|e| CatalogueError::Syntax { path: path.to_owned(), message: e.to_string() })?;
+        if file.campaigns.is_empty() {
+            return Err(CatalogueError::Empty { path: path.to_owned() });
+        }
         let mut seen = HashSet::new();
         let mut campaigns = Vec::with_capacity(file.campaigns.len());
         for (index, entry) in file.campaigns.into_iter().enumerate() {

@@ -82,6 +82,11 @@ fn errors_name_the_file_the_campaign_and_the_field() {
         "[[campaigns]]\nid = \"c\"\nstart = 2026-11-01T00:00:00Z\nend = 2026-11-02T00:00:00Z\nbogus = 1\n",
     );
     assert!(e.contains("campaigns.toml") && e.contains("bogus"), "{e}");
+    // An empty file (an editor's save in progress) is no catalogue: the last good one stays.
+    for empty in ["", "\n", "# nothing yet\n", "campaigns = []\n"] {
+        let e = error_of(empty);
+        assert!(e.contains("campaigns.toml") && e.contains("no campaign"), "{empty:?}: {e}");
+    }
 }
 
 #[test]

@@ -185,14 +185,18 @@ async fn edits_apply_without_restart_and_bad_edits_are_ignored() {
     catalogue_becomes(&app, &["first", "second"]).await;
     assert_eq!(app.get("/campaigns/second/top").await.status(), 200);
 
-    // A duplicate id is invalid: the last good catalogue stays.
+    // A duplicate id is invalid, and so is an empty file (a save in progress): the last good
+    // catalogue stays.
     let bad: &'static str = format!("{ONE}\n{ONE}").leak();
-    let mut pipes = Pipes::install(&path, &[bad, TWO]);
+    let mut pipes = Pipes::install(&path, &[bad, "", TWO]);
     pipes.watcher_waits().await;
     assert_eq!(ids(&app).await, ["first", "second"], "answered while the watcher's read hangs");
     pipes.write_next();
     pipes.watcher_waits().await;
     assert_eq!(ids(&app).await, ["first", "second"], "the bad edit was read and refused");
+    pipes.write_next();
+    pipes.watcher_waits().await;
+    assert_eq!(ids(&app).await, ["first", "second"], "the empty file was read and refused");
     pipes.write_next();
     catalogue_becomes(&app, &["second"]).await;
     assert_eq!(app.get("/campaigns/first/top").await.status(), 404);
