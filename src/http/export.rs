@@ -17,6 +17,7 @@ use super::AppState;
 use super::boards::view;
 use super::campaigns::KnownCampaign;
 use super::docs::{CampaignPath, ReadProblems, ViewQuery};
+use super::negotiation::AsIs;
 use super::params::Params;
 use super::problem::ApiError;
 use crate::engine::Snapshot;
@@ -46,6 +47,7 @@ pub struct Exports {
         (status = 200, description = "Header `rank,playerId,score,win,stake,gameId,spins,achievedAt` for the best multiplier, `rank,playerId,score,spins,wagered,won,achievedAt` for a total (and `prize` when the campaign has a prize table: what the rank wins, empty past the table), then every ranked player (up to --max-standings) in rank order; `Content-Disposition: attachment` names the campaign and view, and says `final` when the standings are", body = String, content_type = "text/csv"),
         ReadProblems))]
 pub async fn standings_csv(
+    _: AsIs,
     State(state): State<AppState>,
     campaign: KnownCampaign,
     query: Params,

@@ -2,8 +2,12 @@
 //! rules of tower-http's compression layer: answers compressed ahead of the request (and the
 //! entity tag each coding has) are chosen exactly as the bodies that layer compresses.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use smallvec::SmallVec;
+
+use super::problem::ApiError;
 
 use crate::representation::Coding;
 
@@ -45,6 +49,25 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Option<Coding>, NotAcceptable> {
         Candidate::Identity => None,
         Candidate::Coded(coding) => Some(coding),
     })
+}
+
+/// For answers sent as they are, never coded (streams, downloads): the request takes them so,
+/// else 406 before the handler runs. Identity is taken unless refused, by `identity;q=0` or by
+/// `*;q=0` with no item of its own (RFC 9110 §12.5.3).
+pub struct AsIs;
+
+impl<S: Send + Sync> FromRequestParts<S> for AsIs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let own = items(&parts.headers)
+            .filter(|&(name, _)| candidate(name) == Some(Candidate::Identity))
+            .find_map(|(_, q)| quality(q));
+        match own.or_else(|| wildcard(&parts.headers)) {
+            Some(0) => Err(ApiError::NotAcceptable),
+            _ => Ok(Self),
+        }
+    }
 }
 
 /// The highest quality value, the most preferred coding among equals; nothing refused (q=0).

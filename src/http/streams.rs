@@ -18,6 +18,7 @@ use super::campaigns::{KnownCampaign, PlayerInPath};
 use super::docs::{
     AroundQuery, CampaignPath, PageQuery, PlayerPath, ReadProblems, Resume, ViewQuery, WindowQuery,
 };
+use super::negotiation::AsIs;
 use super::params::Params;
 use super::problem::ApiError;
 use crate::engine::{Encoded, Engine, Shape, Subscription};
@@ -37,6 +38,7 @@ const HEARTBEAT: &[u8] = b": heartbeat\n\n";
         (status = 200, description = "`event: board` with `id:` the answer's ETag and `data:` the JSON of GET /campaigns/{id}/top, first the current one, then one per change; `event: error` with a problem document when a refresh fails; comment heartbeats", body = String, content_type = "text/event-stream"),
         ReadProblems))]
 pub async fn top_stream(
+    _: AsIs,
     State(state): State<AppState>,
     campaign: KnownCampaign,
     query: Params,
@@ -56,6 +58,7 @@ pub async fn top_stream(
         (status = 200, description = "`event: board` events as on /top/stream, with the JSON of GET /campaigns/{id}/window", body = String, content_type = "text/event-stream"),
         ReadProblems))]
 pub async fn window_stream(
+    _: AsIs,
     State(state): State<AppState>,
     campaign: KnownCampaign,
     query: Params,
@@ -76,6 +79,7 @@ pub async fn window_stream(
         (status = 200, description = "`event: player` with `id:` the answer's ETag and `data:` the JSON of GET /campaigns/{id}/players/{playerId}, first the current one, then one per change; `event: error` when a refresh fails", body = String, content_type = "text/event-stream"),
         ReadProblems))]
 pub async fn player_stream(
+    _: AsIs,
     State(state): State<AppState>,
     campaign: KnownCampaign,
     player: PlayerInPath,

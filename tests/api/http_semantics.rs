@@ -253,13 +253,17 @@ async fn without_cors_origins_there_are_no_cors_headers() {
 async fn errors_from_layers_and_extractors_are_problem_documents() {
     let s = setup(&[]).await;
     type Headers<'a> = &'a [(&'a str, &'a str)];
-    let cases: [(&str, Headers, u16); 5] = [
+    let cases: [(&str, Headers, u16); 8] = [
         // Not UTF-8 once decoded: the path extractor refuses it.
         ("/campaigns/%FF%FE/top", &[], 400),
         ("/campaigns/live-all/top?limit=%FF", &[], 400),
         // No coding the client accepts: 406, for a board encoded ahead and an answer encoded now.
         ("/campaigns/live-all/top", &[("accept-encoding", "identity;q=0, *;q=0")], 406),
         ("/campaigns/live-all/players/1", &[("accept-encoding", "identity;q=0")], 406),
+        // Streams and downloads are sent as they are: a request refusing that gets 406 too.
+        ("/campaigns/live-all/standings.csv", &[("accept-encoding", "gzip, identity;q=0")], 406),
+        ("/campaigns/live-all/top/stream", &[("accept-encoding", "br, *;q=0")], 406),
+        ("/campaigns/live-all/players/1/stream", &[("accept-encoding", "identity;q=0")], 406),
         ("/campaigns/live-all/window?last=1h&last=2h", &[], 400),
     ];
     for (path, headers, status) in cases {
@@ -271,4 +275,9 @@ async fn errors_from_layers_and_extractors_are_problem_documents() {
         assert_eq!(body["status"], status, "{path}: {body}");
         assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{path}: {body}");
     }
+    // Identity listed for itself outweighs the wildcard's refusal.
+    let csv =
+        get_with(&s.app, "/campaigns/live-all/standings.csv", &[("accept-encoding", "*;q=0, identity")])
+            .await;
+    assert_eq!(csv.status(), 200);
 }
