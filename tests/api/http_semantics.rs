@@ -191,6 +191,17 @@ async fn every_response_carries_a_request_id() {
         seen.push(id);
         let given = get_with(&s.app, path, &[("x-request-id", "client-chosen-42")]).await;
         assert_eq!(header(&given, "x-request-id"), "client-chosen-42", "{path}");
+        // One too long (or not visible ASCII) for every log line to repeat gets a new one.
+        let long = "x".repeat(129);
+        for refused in [long.as_str(), "two words"] {
+            let id = header(&get_with(&s.app, path, &[("x-request-id", refused)]).await, "x-request-id");
+            assert_eq!(id.split('-').map(str::len).collect::<Vec<_>>(), [8, 4, 4, 4, 12], "{path}: {id:?}");
+        }
+        let longest = "y".repeat(128);
+        assert_eq!(
+            header(&get_with(&s.app, path, &[("x-request-id", &longest)]).await, "x-request-id"),
+            longest
+        );
     }
 }
 

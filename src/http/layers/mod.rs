@@ -63,6 +63,7 @@ where
 {
     ServiceBuilder::new()
         .map_response(|response: Response<_>| response.map(Body::new))
+        .map_request(own_request_id)
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(request_span).on_failure(()))
@@ -89,16 +90,33 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// When a board's standings were last confirmed: front ends on other origins read it too.
 const X_CHECKED_AT: HeaderName = HeaderName::from_static("x-checked-at");
 
-/// Every log line of a request carries its id, method, route and path.
+/// The longest `x-request-id` (and logged path) taken from a client: every log line of its
+/// request repeats them.
+const LOGGED_BYTES: usize = 128;
+
+/// A client's `x-request-id` is kept when it is at most [`LOGGED_BYTES`] of visible ASCII; any
+/// other is dropped, and the request gets a new UUID as one that sent none.
+fn own_request_id(mut request: Request) -> Request {
+    let fits = |id: &HeaderValue| id.len() <= LOGGED_BYTES && id.as_bytes().iter().all(u8::is_ascii_graphic);
+    if request.headers().get(X_REQUEST_ID).is_some_and(|id| !fits(id)) {
+        request.headers_mut().remove(X_REQUEST_ID);
+    }
+    request
+}
+
+/// Every log line of a request carries its id, method, route and path (at most its first
+/// [`LOGGED_BYTES`]).
 fn request_span(request: &Request) -> tracing::Span {
     let id = request.headers().get(X_REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let path = request.uri().path();
+    let end = (0..=path.len().min(LOGGED_BYTES)).rev().find(|&i| path.is_char_boundary(i)).unwrap_or(0);
     // The route is recorded once the router matched one (by the route's layer).
     tracing::info_span!(
         "request",
         request_id = id,
         method = %request.method(),
         route = tracing::field::Empty,
-        path = request.uri().path(),
+        path = &path[..end],
     )
 }
 
