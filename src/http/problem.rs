@@ -152,11 +152,17 @@ impl From<BackendError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.parts().0;
-        // Refusals under overload are counted in metrics: a log line each would add to the load.
-        // A backend's failure is logged where its state changes (the view, the ADX client), not
-        // by every request that meets it during an incident.
+        // Refusals at a bound are counted in metrics (the requests' statuses): a log line each
+        // would add to the load, once per request during an incident. A backend's failure is
+        // logged where its state changes (the view, the ADX client), not by every request that
+        // meets it.
         match &self {
-            Self::Overloaded | Self::IngestFull => {}
+            Self::Overloaded
+            | Self::IngestFull
+            | Self::TooManyStreams
+            | Self::TooManyExports
+            | Self::NotReady(_)
+            | Self::BodyTimeout(_) => {}
             Self::Engine(crate::engine::Error::Failed(_)) if status.is_server_error() => {
                 tracing::warn!(status = status.as_u16(), error = %self, "request failed");
             }
