@@ -20,6 +20,7 @@ use super::docs::IngestProblems;
 use super::problem::ApiError;
 use super::{AppState, Ingest};
 use crate::events::{BatchError, Spin, parse_batch};
+use crate::metrics::Held;
 
 /// Room for well over 10,000 events of the blog's format (about 100 bytes each).
 pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -111,7 +112,7 @@ async fn parse(body: Bytes) -> Result<Vec<Spin>, BatchError> {
 /// and room for the body's bytes is set aside until the request is answered.
 pub struct Admitted {
     ingest: Ingest,
-    _room: OwnedSemaphorePermit,
+    _room: (OwnedSemaphorePermit, Held),
 }
 
 impl FromRequestParts<AppState> for Admitted {
@@ -131,7 +132,8 @@ impl FromRequestParts<AppState> for Admitted {
         // A body of unknown length may grow to the limit, so that much is set aside.
         let bytes = u32::try_from(declared.unwrap_or(BODY_LIMIT)).expect("at most BODY_LIMIT");
         let room = ingest.bytes.clone().try_acquire_many_owned(bytes).map_err(|_| ApiError::IngestFull)?;
-        Ok(Self { ingest, _room: room })
+        let counted = Held::new(&state.engine.metrics().ingest_bytes, i64::from(bytes));
+        Ok(Self { ingest, _room: (room, counted) })
     }
 }
 

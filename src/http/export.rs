@@ -22,7 +22,7 @@ use super::params::Params;
 use super::problem::ApiError;
 use crate::engine::Snapshot;
 use crate::leaderboard::View;
-use crate::metrics::Metrics;
+use crate::metrics::{Held, Metrics};
 
 /// Rows per chunk of the body (about 250 KB): the next chunk is rendered only once the
 /// connection has taken this one.
@@ -57,7 +57,7 @@ pub async fn standings_csv(
     let slot = state.exports.slots.clone().try_acquire_owned().map_err(|_| ApiError::TooManyExports)?;
     let read = state.engine.read(&campaign.0, view).await?;
     let filename = filename(&read.snapshot, view);
-    let export = Export::open(read.snapshot, slot, state.engine.metrics().clone());
+    let export = Export::open(read.snapshot, slot, state.engine.metrics());
     let disposition = format!("attachment; filename=\"{filename}\"");
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8; header=present")),
@@ -85,21 +85,14 @@ struct Export {
     snapshot: Arc<Snapshot>,
     next: Option<usize>,
     _slot: OwnedSemaphorePermit,
-    metrics: Arc<Metrics>,
+    _counted: [Held; 2],
 }
 
 impl Export {
-    fn open(snapshot: Arc<Snapshot>, slot: OwnedSemaphorePermit, metrics: Arc<Metrics>) -> Self {
-        metrics.exports_open.inc();
-        metrics.export_bytes.inc_by(snapshot.ranking.bytes() as i64);
-        Self { snapshot, next: Some(0), _slot: slot, metrics }
-    }
-}
-
-impl Drop for Export {
-    fn drop(&mut self) {
-        self.metrics.exports_open.dec();
-        self.metrics.export_bytes.dec_by(self.snapshot.ranking.bytes() as i64);
+    fn open(snapshot: Arc<Snapshot>, slot: OwnedSemaphorePermit, metrics: &Metrics) -> Self {
+        let bytes = snapshot.ranking.bytes() as i64;
+        let counted = [Held::new(&metrics.exports_open, 1), Held::new(&metrics.export_bytes, bytes)];
+        Self { snapshot, next: Some(0), _slot: slot, _counted: counted }
     }
 }
 

@@ -23,6 +23,7 @@ use super::params::Params;
 use super::problem::ApiError;
 use crate::engine::{Encoded, Engine, Shape, Subscription};
 use crate::leaderboard::{Around, View, parse_last};
+use crate::metrics::Held;
 
 /// How long a browser waits before reconnecting a dropped stream.
 const RETRY: &[u8] = b"retry: 2000\n\n";
@@ -111,7 +112,8 @@ async fn open(
     kind: &'static str,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let slot = state.streams.slots.clone().try_acquire_owned().map_err(|_| ApiError::TooManyStreams)?;
+    let permit = state.streams.slots.clone().try_acquire_owned().map_err(|_| ApiError::TooManyStreams)?;
+    let slot = (permit, Held::new(&state.engine.metrics().streams_open, 1));
     // Subscribed before the first read, so no change between the two is missed.
     let subscription = state.engine.subscribe(&campaign.0, view)?;
     let read = state.engine.read(&campaign.0, view).await?;
@@ -179,7 +181,7 @@ struct Follow {
     opening: [Option<Bytes>; 2],
     beat: tokio::time::Interval,
     closing: watch::Receiver<bool>,
-    _slot: OwnedSemaphorePermit,
+    _slot: (OwnedSemaphorePermit, Held),
 }
 
 impl Follow {

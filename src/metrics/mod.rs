@@ -120,6 +120,10 @@ pub struct Metrics {
     /// counting its own, even when the engine or another export holds the same).
     pub exports_open: Gauge,
     pub export_bytes: Gauge,
+    /// Streams open (of `--max-streams`).
+    pub streams_open: Gauge,
+    /// Bytes of `POST /events` bodies held (of `--ingest-max-bytes`).
+    pub ingest_bytes: Gauge,
     pub kafka: KafkaMetrics,
 }
 
@@ -174,6 +178,13 @@ impl Default for Metrics {
             "Bytes of the snapshots open CSV exports hold, each export counting its own",
             export_bytes.clone(),
         );
+        let (streams_open, ingest_bytes) = (Gauge::default(), Gauge::default());
+        registry.register("streams_open", "Server-sent event streams open", streams_open.clone());
+        registry.register(
+            "ingest_bytes",
+            "Bytes of POST /events bodies held, as set aside when admitted",
+            ingest_bytes.clone(),
+        );
         let kafka = KafkaMetrics::default();
         kafka.register(&mut registry);
         let cache_results = ["hit", "miss", "coalesced", "stale"]
@@ -194,6 +205,8 @@ impl Default for Metrics {
             snapshot_bytes,
             exports_open,
             export_bytes,
+            streams_open,
+            ingest_bytes,
             kafka,
         }
     }
@@ -249,6 +262,26 @@ impl Metrics {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String");
         text
+    }
+}
+
+/// An amount counted in a gauge while it is held (an open export, a stream's slot, an ingest's
+/// room), given back when dropped.
+pub struct Held {
+    gauge: Gauge,
+    amount: i64,
+}
+
+impl Held {
+    pub fn new(gauge: &Gauge, amount: i64) -> Self {
+        gauge.inc_by(amount);
+        Self { gauge: gauge.clone(), amount }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.gauge.dec_by(self.amount);
     }
 }
 

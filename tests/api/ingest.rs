@@ -98,6 +98,7 @@ async fn ingest_bytes_in_flight_are_bounded_and_refusals_are_immediate() {
     let mut held = Upload::start(&app, "Transfer-Encoding: chunked\r\n").await;
     held.send(&chunk(format!("[{EVENT}").as_bytes())).await;
     wait_until_full(&app, 2).await;
+    assert_eq!(app.metric("leaderboard_ingest_bytes", "").await, (16 * MIB) as f64, "counted while held");
     let mut refused = Upload::start(&app, "Content-Length: 2\r\n").await;
     let answer = refused.answer().await.to_ascii_lowercase();
     assert!(answer.starts_with("http/1.1 503"), "{answer}");
@@ -107,6 +108,7 @@ async fn ingest_bytes_in_flight_are_bounded_and_refusals_are_immediate() {
     held.send(&[chunk(b"]"), b"0\r\n\r\n".to_vec()].concat()).await;
     assert_eq!(held.status().await, 200, "the held upload is stored");
     assert_eq!(probe(&app, 2).await, 400, "its room is free again");
+    assert_eq!(app.metric("leaderboard_ingest_bytes", "").await, 0.0, "and counted so");
     let top = app.json("/campaigns/all/top").await;
     assert_eq!(top["entries"][0]["playerId"], 7);
 

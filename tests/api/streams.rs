@@ -127,9 +127,14 @@ async fn streams_are_bounded_and_refused_with_a_problem() {
     assert_eq!(refused.status(), 503);
     assert_eq!(refused.headers()["retry-after"], "1");
     assert_eq!(refused.headers()["content-type"], "application/problem+json");
+    assert_eq!(app.metric("leaderboard_streams_open", "").await, 2.0);
     drop(b);
     crate::common::eventually("a closed stream frees its slot", || async {
         app.get("/campaigns/all/top/stream").await.status() == 200
+    })
+    .await;
+    crate::common::eventually("the closed streams are counted out", || async {
+        app.metric("leaderboard_streams_open", "").await == 1.0
     })
     .await;
     for path in
