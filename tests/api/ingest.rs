@@ -145,3 +145,29 @@ async fn a_stalled_body_times_out_and_gives_back_what_it_held() {
     assert_eq!(response.status(), 200, "a whole upload is stored");
     assert_eq!(app.json("/campaigns/all/top").await["entries"][0]["playerId"], 7);
 }
+
+/// A chunked body that grows past 16 MiB is refused with 413 once it does, as a declared one is
+/// before it is read.
+#[tokio::test]
+async fn a_chunked_body_past_the_limit_gets_413() {
+    let (_dir, path) = campaign_all();
+    let (app, _data) = spawn_embedded(&path, &[]).await;
+    let mut upload = Upload::start(&app, "Transfer-Encoding: chunked\r\n").await;
+    let (mut reader, mut writer) = upload.0.split();
+    let piece = chunk(&vec![b' '; MIB]);
+    let write = async {
+        for _ in 0..17 {
+            // The refusal may come, and the connection close, before the last piece is sent.
+            if writer.write_all(&piece).await.is_err() {
+                break;
+            }
+        }
+        std::future::pending().await
+    };
+    let answer = tokio::select! {
+        answer = read_head(&mut reader) => answer.to_ascii_lowercase(),
+        () = write => unreachable!(),
+    };
+    assert!(answer.starts_with("http/1.1 413"), "{answer}");
+    assert!(answer.contains("content-type: application/problem+json\r\n"), "{answer}");
+}
