@@ -95,7 +95,10 @@ impl Shape {
     pub(super) fn read(self, row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         if let Self::Total = self {
             let sums = (row.get(2)?, row.get(3)?, row.get(4)?);
-            return Ok(Row::total(row.get(0)?, row.get(1)?, sums, row.get(5)?));
+            // NULL while no counted spin added to the score: no points, not ranked (a changed
+            // player's row is read so too).
+            let achieved: Option<i64> = row.get(5)?;
+            return Ok(Row::total(row.get(0)?, row.get(1)?, sums, achieved.unwrap_or_default()));
         }
         Ok(Row {
             player_id: row.get(0)?,

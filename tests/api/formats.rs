@@ -1,8 +1,8 @@
 //! Promotion formats: campaigns scored by a total (the total multiplier, wins, stakes or spins)
 //! against an oracle of their own, on both backends (ADX on a real Kusto engine, the embedded
 //! store), every view, and the two backends against each other: ties in sums, stakes on both
-//! bounds, losing spins (they count for turnover and spins), game filters, prize cutoffs; and on
-//! ADX, totals kept exact by incremental refreshes while spins arrive.
+//! bounds, losing spins (they count for turnover and spins), game filters, prize cutoffs; and
+//! totals kept exact by incremental refreshes while spins arrive, on ADX and on the store.
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use rand::rngs::StdRng;
@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use crate::common::faults::FaultProxy;
 use crate::common::fixture::{CampaignDef, Fixture, SPANS, Spin, first_spins, qualifies, standings};
-use crate::common::{Engine, TestApp, both_backends, eventually, rows, spawn_on_cluster, within};
+use crate::common::{
+    Engine, TestApp, both_backends, eventually, rows, spawn_embedded, spawn_on_cluster, within,
+};
 use crate::leaderboards::span;
 
 /// A total as the oracle reads the documented semantics: (playerId, points, spins, wagered, won,
@@ -307,4 +309,42 @@ async fn totals_and_first_spins_on_adx_stay_exact_through_incremental_refreshes_
     assert!(steady.len() > 10 && steady.iter().all(|t| t.contains("| where PlayerID in (players)")));
     let first = steady.iter().filter(|t| t.contains("\nlet qualifying = ")).count();
     assert!(first > 4, "first spins ranked again incrementally ({first} queries)");
+}
+
+/// On the embedded store too, every live format's board and window stay exact as spins arrive:
+/// a board is brought up to date from the players the store tells changed, new players whose
+/// spins add nothing to a total among them (a loss; a win below a millionth of a multiplier).
+#[tokio::test]
+async fn every_live_format_on_the_store_stays_exact_as_spins_arrive() {
+    let mut fixture = Fixture::new();
+    fixture.campaigns = formats(&fixture);
+    let (_dir, campaigns) = fixture.write_campaigns();
+    let (app, _data) = spawn_embedded(&campaigns, &["--cache-ttl", "200ms", "--max-limit", "1000"]).await;
+    app.ingest(&fixture.spins).await;
+    let live: Vec<&CampaignDef> = fixture.campaigns.iter().filter(|c| c.end > fixture.now).collect();
+    assert_eq!(live.len(), 6, "every total and both first spins");
+    let views = ["top", "window?last=1h"];
+    let mut spins = fixture.spins.clone();
+    for round in 0..4 {
+        if round > 0 {
+            let now = Utc::now().trunc_subsecs(6);
+            let fresh = [(0, 5, 1), (1, 2_000_000, 2), (-4, 1, 3), (41, 2, 4), (0, 3, 5)].map(
+                |(win, stake, game)| Spin {
+                    player: 900_000 + round * 10 + game,
+                    game,
+                    win,
+                    stake,
+                    time: now,
+                },
+            );
+            app.ingest(&fresh).await;
+            spins.extend(fresh);
+        }
+        for c in &live {
+            for view in views {
+                eventually(&format!("{} {view} shows round {round}", c.id), || exact(&app, c, view, &spins))
+                    .await;
+            }
+        }
+    }
 }

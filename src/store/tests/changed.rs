@@ -34,11 +34,17 @@ fn applied(before: &[Standing], changed: &[Standing]) -> Vec<Standing> {
 
 #[tokio::test]
 async fn the_players_told_changed_bring_a_read_board_up_to_date() {
-    for scoring in [Scoring::BestMultiplier, Scoring::TotalWin] {
+    for scoring in [Scoring::BestMultiplier, Scoring::TotalWin, Scoring::TotalMultiplier] {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path()).await.unwrap();
         let mut rng = StdRng::seed_from_u64(11);
-        let all = spins(&mut rng, 4000, 10);
+        let mut all = spins(&mut rng, 4000, 10);
+        // New players whose spins add nothing to a total (a loss; a win too small for a
+        // millionth of a multiplier): told, with no instant that reached a score, unranked.
+        let nothing = |player_id, win, stake| Spin { player_id, game_id: 1, win, stake, event_time: at(DAY) };
+        all[2100] = nothing(1_000_001, 0, 5);
+        all[2101] = nothing(1_000_002, 1, 2_000_000);
+        all[2102] = nothing(1_000_003, -3, 1);
         let query = whole(scoring);
         let tracked = Scope { scoring, ..scope(0, 10 * DAY, None) };
         store.track(vec![tracked.clone()]).await.unwrap();
