@@ -1,7 +1,8 @@
 //! `POST /events`: spin events into the embedded store, as a JSON array or NDJSON, all or
 //! nothing per request. A request is admitted before its body is read: the token first
 //! (compared in constant time), then room for its bytes among the ingests in flight
-//! (`--ingest-max-bytes`); the body is parsed off the async workers.
+//! (`--ingest-max-bytes`); the body must then arrive whole within `--ingest-body-timeout`, and is
+//! parsed off the async workers.
 
 use std::time::Duration;
 

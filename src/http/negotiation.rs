@@ -1,6 +1,7 @@
 //! Which content coding an answer is sent in, from `Accept-Encoding` (RFC 9110 §12.5.3), by the
 //! rules of tower-http's compression layer: answers compressed ahead of the request (and the
-//! entity tag each coding has) are chosen exactly as the bodies that layer compresses.
+//! entity tag each coding has) are chosen exactly as the bodies that layer compresses. Answers
+//! never coded (streams, downloads) ask only that the request takes them so ([`AsIs`]).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

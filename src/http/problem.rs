@@ -214,8 +214,8 @@ pub fn from_panic(panic: Box<dyn Any + Send + 'static>) -> Response {
 /// Longest explanation kept from a bare error body.
 const DETAIL_LIMIT: usize = 2048;
 
-/// Turns error responses that are not problem documents (axum's extractor rejections, the
-/// body limit's 413, compression's 406) into problem documents, keeping a plain-text
+/// Turns error responses that are not problem documents (axum's extractor rejections,
+/// compression's 406) into problem documents, keeping a plain-text
 /// explanation as the detail. Successful responses pass untouched.
 pub async fn ensure_problem(response: Response) -> Result<Response, Infallible> {
     let status = response.status();
