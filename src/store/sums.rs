@@ -105,6 +105,10 @@ mod tests {
             let sql = format!("SELECT multiplier({won}, {stake})");
             assert_eq!(one(&conn, &sql), Scoring::TotalMultiplier.points(won, stake), "{won} / {stake}");
         }
+        // In millionths, truncated, and saturating where the product passes i64::MAX.
+        assert_eq!(one(&conn, "SELECT multiplier(7, 3)"), 2_333_333);
+        assert_eq!(one(&conn, "SELECT multiplier(9223372036854, 1)"), 9_223_372_036_854_000_000);
+        assert_eq!(one(&conn, "SELECT multiplier(9223372036855, 1)"), i64::MAX);
         assert!(conn.query_row("SELECT multiplier(1, 0)", [], |r| r.get::<_, i64>(0)).is_err());
     }
 }
