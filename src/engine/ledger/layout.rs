@@ -161,8 +161,12 @@ impl Layout {
         self.sealed.iter().filter(move |(_, b)| b.end > from).map(|(l, b)| (*l, b))
     }
 
-    /// The sealed bucket that starts before `low` and ends after it, if any.
+    /// The sealed bucket that starts before `low` and ends after it, if any, once `low` moved
+    /// past the range's start (the first bucket, clipped to the start, straddles nothing).
     pub fn straddling(&self, low: i64) -> Option<(i64, Bucket)> {
+        if low <= self.low {
+            return None;
+        }
         let (&label, &bucket) = self.sealed.range(..low).next_back()?;
         (bucket.end > low).then_some((label, bucket))
     }

@@ -349,8 +349,10 @@ impl Ledger {
             };
             stairs.put(change.bucket, end, change.row);
         }
+        // A window held at its campaign's start begins off the fine grid: its first bucket is
+        // labelled before `low` (as the backend bins it) and is inside the window all the same.
         let mut rows: Vec<Row> = stairs
-            .bests(plan.low)
+            .bests(self.geometry.fine.floor(plan.low))
             .map(|best| match tail.remove(&best.player_id) {
                 Some(t) if t.beats(best) => t,
                 _ => *best,

@@ -134,6 +134,9 @@ fn views() -> Vec<Driven> {
         Driven::new(span("1h"), Some(vec![2])),
         Driven::new(span("2.5h"), None),
         Driven::new(span("9000001ms"), None),
+        // Longer than the campaign has run: the window starts at the campaign's start, off the
+        // fine grid, and does not slide.
+        Driven::new(span("7d"), None),
         Driven::scored(View::Top, None, Scoring::TotalMultiplier),
         Driven::scored(View::Top, Some(vec![1, 3]), Scoring::TotalWin),
         Driven::scored(View::Top, None, Scoring::TotalStake),
@@ -155,7 +158,20 @@ fn boards_stay_exact_while_spins_arrive_late_and_windows_slide() {
     // History before the views start, some of it before the campaign.
     let history = (0..400).map(|_| rng.random_range(-3600 * S..5 * 3600 * S)).collect::<Vec<_>>();
     let base = t0().timestamp_micros() + 5 * 3600 * S;
-    let history: Vec<Row> = history.iter().map(|&dt| spin(&mut rng, base - 5 * 3600 * S + dt)).collect();
+    let mut history: Vec<Row> = history.iter().map(|&dt| spin(&mut rng, base - 5 * 3600 * S + dt)).collect();
+    // Spins in the campaign's first fine bucket, which starts off the grid (17 s past it), and
+    // just before the campaign.
+    let start = t0().timestamp_micros() + 17 * S;
+    for (player_id, dt) in [(61, 0), (62, 800_000), (63, 2 * S), (64, -1)] {
+        history.push(Row {
+            player_id,
+            stake: 1,
+            game_id: 1,
+            win: 40,
+            achieved_us: start + dt,
+            ..Row::default()
+        });
+    }
     memory.add(history);
     let mut views = views();
     let mut now = base;
@@ -173,9 +189,20 @@ fn boards_stay_exact_while_spins_arrive_late_and_windows_slide() {
             fresh.push(spin);
         }
         if step % 101 == 5 {
-            // Later than --late-arrival: only a reconcile sees it.
+            // Later than --late-arrival: only a reconcile sees it. Once, in the campaign's first
+            // fine bucket (off the grid).
             let lag = rng.random_range(700 * S..3 * 3600 * S);
             let spin = spin(&mut rng, now - lag);
+            if step == 5 {
+                fresh.push(Row {
+                    player_id: 65,
+                    stake: 1,
+                    game_id: 1,
+                    win: 9,
+                    achieved_us: start + S,
+                    ..Row::default()
+                });
+            }
             fresh.push(spin);
             views.iter_mut().for_each(|v| v.unreconciled = true);
             very_late += 1;
