@@ -61,7 +61,10 @@ pub struct Geometry {
 }
 
 impl Geometry {
-    /// `None` for a window shorter than two fine buckets (a full query of it is as cheap).
+    /// `None` for a window shorter than two fine buckets (a full query of it is as cheap), and
+    /// for a window of a campaign counting first spins: a late spin before the window can push
+    /// one of a player's counted spins in it out of their first ones, and the window's buckets
+    /// would not see it.
     pub fn new(
         view: View,
         (start, end): (DateTime<Utc>, DateTime<Utc>),
@@ -72,7 +75,8 @@ impl Geometry {
         let fine = Width::at_least(late / 60).max(Width::seconds(10).expect("10 s divides a day"));
         let coarse = fine.max(Width::HOUR);
         if let View::Window(span) = view
-            && span.duration().num_microseconds().unwrap_or(i64::MAX) <= 2 * fine.micros()
+            && (first.is_some()
+                || span.duration().num_microseconds().unwrap_or(i64::MAX) <= 2 * fine.micros())
         {
             return None;
         }
