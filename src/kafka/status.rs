@@ -15,9 +15,15 @@ struct Partition {
     high_watermark: Option<i64>,
     /// Why the last fetch failed, while it keeps failing.
     error: Option<String>,
-    /// Every message it had was stored, once since its last failed fetch.
+    /// Every message it had was stored, once since its last failed fetch or backlog.
     reached_end: bool,
 }
+
+/// A partition this far behind (messages) reads a backlog, not a steady flow (which leaves a
+/// caught-up consumer a fetch's worth behind at most): it is caught up again only once read to
+/// its end. Below it a caught-up partition stays so, so that ended campaigns do not flap in and
+/// out of final under a steady flow.
+pub const BACKLOG: i64 = 10_000;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -78,7 +84,7 @@ impl Status {
             let p = inner.partitions.entry(partition).or_default();
             p.high_watermark = Some(high_watermark);
             p.error = None;
-            p.reached_end |= lag(p) == 0;
+            p.reached_end = lag(p) == 0 || (p.reached_end && lag(p) < BACKLOG);
             lag(p)
         });
         let labels = self.labels(partition);
@@ -164,4 +170,34 @@ fn caught_up(inner: &Inner) -> bool {
 /// How many messages of a partition are not stored yet, as far as the last fetch showed.
 fn lag(p: &Partition) -> i64 {
     p.high_watermark.map_or(0, |hw| (hw - p.next_offset.unwrap_or(0)).max(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_is_caught_up_at_its_end_and_again_only_there_after_a_backlog() {
+        let status = Status::new("gameplay".into(), Arc::default());
+        assert!(!status.update(|inner| caught_up(inner)), "no partition known yet");
+        status.started(&[0], &BTreeMap::new());
+        status.fetched(0, 500);
+        assert!(!status.update(|inner| caught_up(inner)), "500 behind at start-up");
+        status.committed(0, 500, 500, 0);
+        assert!(status.update(|inner| caught_up(inner)), "read to its end");
+        // A steady flow keeps it a fetch behind: still caught up.
+        status.fetched(0, 800);
+        assert!(status.update(|inner| caught_up(inner)), "300 behind in a steady flow");
+        status.committed(0, 800, 300, 0);
+        // A backlog: not caught up until read to its end again, even once it is nearly so.
+        status.fetched(0, 800 + BACKLOG);
+        assert!(!status.update(|inner| caught_up(inner)), "a backlog");
+        status.committed(0, 800 + BACKLOG - 5, BACKLOG as u64 - 5, 0);
+        status.fetched(0, 800 + BACKLOG);
+        assert!(!status.update(|inner| caught_up(inner)), "5 behind, after a backlog");
+        status.committed(0, 800 + BACKLOG, 5, 0);
+        assert!(status.update(|inner| caught_up(inner)), "read to its end again");
+        status.failed(0, "reset".into());
+        assert!(!status.update(|inner| caught_up(inner)), "a failed fetch");
+    }
 }
