@@ -137,6 +137,8 @@ fn views() -> Vec<Driven> {
         // Longer than the campaign has run: the window starts at the campaign's start, off the
         // fine grid, and does not slide.
         Driven::new(span("7d"), None),
+        // Held at the start at first, sliding from about an hour in.
+        Driven::new(span("6h"), None),
         Driven::scored(View::Top, None, Scoring::TotalMultiplier),
         Driven::scored(View::Top, Some(vec![1, 3]), Scoring::TotalWin),
         Driven::scored(View::Top, None, Scoring::TotalStake),
