@@ -241,6 +241,15 @@ async fn exact(app: &TestApp, c: &CampaignDef, view: &str, spins: &[Spin]) -> bo
     body["total"] == want.len() && got == want
 }
 
+/// Waits until every view of every campaign in `live` is exact against `spins`.
+async fn every_view_shows(app: &TestApp, live: &[&CampaignDef], views: &[&str], spins: &[Spin], round: i32) {
+    for c in live {
+        for view in views {
+            eventually(&format!("{} {view} shows round {round}", c.id), || exact(app, c, view, spins)).await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn totals_and_first_spins_on_adx_stay_exact_through_incremental_refreshes_that_recount_players() {
     let mut fixture = Fixture::new();
@@ -279,12 +288,7 @@ async fn totals_and_first_spins_on_adx_stay_exact_through_incremental_refreshes_
         }
         engine.append(&fresh).await;
         spins.extend(fresh);
-        for c in &live {
-            for view in views {
-                eventually(&format!("{} {view} shows round {round}", c.id), || exact(&app, c, view, &spins))
-                    .await;
-            }
-        }
+        every_view_shows(&app, &live, &views, &spins, round).await;
     }
     // The window slides past the first round's spins: their players are counted again.
     for c in &live {
@@ -343,11 +347,6 @@ async fn every_live_format_on_the_store_stays_exact_as_spins_arrive() {
             app.ingest(&fresh).await;
             spins.extend(fresh);
         }
-        for c in &live {
-            for view in views {
-                eventually(&format!("{} {view} shows round {round}", c.id), || exact(&app, c, view, &spins))
-                    .await;
-            }
-        }
+        every_view_shows(&app, &live, &views, &spins, round).await;
     }
 }
