@@ -52,6 +52,11 @@ impl Attempts {
         self.backoff.pause(self.failures)
     }
 
+    /// Failures in a row so far.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
     /// Whether the latest failure is the first in a row (the one worth a log line).
     pub fn first(&self) -> bool {
         self.failures == 1

@@ -14,10 +14,15 @@ use tokio::sync::mpsc;
 
 use super::RETRY;
 use super::status::Status;
-use crate::backoff::Attempts;
+use crate::backoff::{Attempts, Backoff};
 use crate::events::{Spin, parse_event};
 use crate::store::Rejected;
 
+/// Empty answers below the partition's end in a row before it is reported as stalled.
+const STALLED_AFTER: u32 = 3;
+/// The pause before asking again after such an answer: about a fetch's wait, so that a
+/// message arriving after a transaction's markers is read about as soon as any other.
+const STUCK: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(1));
 /// Bytes asked for per fetch: tens of thousands of events, so the writer gets big batches.
 const FETCH_BYTES: i32 = 8 << 20;
 /// How long the broker may hold a fetch open waiting for new messages.
@@ -55,6 +60,7 @@ impl Reader {
         };
         self.status.positioned(self.partition, next);
         let mut backoff = Attempts::new(RETRY);
+        let mut stuck = Attempts::new(STUCK);
         loop {
             let fetch = client.fetch_records(next, 1..FETCH_BYTES, FETCH_WAIT_MS);
             let Ok(fetched) = tokio::time::timeout(FETCH_TIMEOUT, fetch).await else {
@@ -73,6 +79,16 @@ impl Reader {
                         high_watermark,
                         "fetched"
                     );
+                    if records.is_empty() && next < high_watermark {
+                        self.nothing_below_end(&mut stuck, next, high_watermark).await;
+                        continue;
+                    }
+                    if stuck.failures() > 0 {
+                        stuck.reset();
+                        if self.status.flowing(self.partition) {
+                            tracing::info!(topic = %self.topic, partition = self.partition, offset = next, "Kafka partition flowing again");
+                        }
+                    }
                     let Some(fetched) = self.decode(records).await else { continue };
                     next = fetched.next_offset;
                     if self.out.send(fetched).await.is_err() {
@@ -129,6 +145,23 @@ impl Reader {
         let pause = backoff.failed();
         tracing::warn!(topic = %self.topic, partition = self.partition, error, retry_in = ?pause, "Kafka fetch failed");
         self.status.failed(self.partition, error);
+        tokio::time::sleep(pause).await;
+    }
+
+    /// The broker answered below the partition's end with no message: what lies at `next` is
+    /// something it does not hand over (a transaction's commit or abort markers, which the
+    /// client skips, or a message it will not serve). Asked again after a growing pause, not at
+    /// once (the answer is immediate, so that would be a busy loop against the broker), and
+    /// reported as stalled once it repeats: the partition is not caught up meanwhile, so ended
+    /// campaigns are not final.
+    async fn nothing_below_end(&self, stuck: &mut Attempts, next: i64, high_watermark: i64) {
+        let pause = stuck.failed();
+        if stuck.failures() >= STALLED_AFTER && self.status.stalled(self.partition, next) {
+            tracing::warn!(
+                topic = %self.topic, partition = self.partition, offset = next, high_watermark,
+                "Kafka partition stalled: the broker returns no message at this offset, below the partition's end"
+            );
+        }
         tokio::time::sleep(pause).await;
     }
 

@@ -17,6 +17,9 @@ struct Partition {
     error: Option<String>,
     /// Every message it had was stored, once since its last failed fetch or backlog.
     reached_end: bool,
+    /// The offset at which the broker answers with no message although the partition's end
+    /// lies beyond it, while it does.
+    stalled: Option<i64>,
 }
 
 /// A partition this far behind (messages) reads a backlog, not a steady flow (which leaves a
@@ -92,6 +95,24 @@ impl Status {
         self.metrics.kafka.lag.get_or_create(&labels).set(lag);
     }
 
+    /// The broker keeps answering with no message at `offset`, below the partition's end.
+    /// Whether this is news (the partition was not stalled there already).
+    pub fn stalled(&self, partition: i32, offset: i64) -> bool {
+        let news = self.update(|inner| {
+            let p = inner.partitions.entry(partition).or_default();
+            p.stalled.replace(offset) != Some(offset)
+        });
+        self.metrics.kafka.stalled.get_or_create(&self.labels(partition)).set(1);
+        news
+    }
+
+    /// The partition's fetches yield messages again. Whether it had been stalled.
+    pub fn flowing(&self, partition: i32) -> bool {
+        let was = self.update(|inner| inner.partitions.entry(partition).or_default().stalled.take());
+        self.metrics.kafka.stalled.get_or_create(&self.labels(partition)).set(0);
+        was.is_some()
+    }
+
     /// A fetch failed; the partition retries after a backoff.
     pub fn failed(&self, partition: i32, error: String) {
         self.update(|inner| {
@@ -136,8 +157,9 @@ impl Status {
                     format!("disconnected ({n} of {} partitions failing)", inner.partitions.len())
                 }
             };
-            let total_lag: i64 = inner.partitions.values().map(lag).sum();
-            let mut text = format!("kafka topic {}: {state}, lag {total_lag}\n", self.topic);
+            // Unknown until every partition's end was fetched once: not 0 before that.
+            let total_lag: Option<i64> = inner.partitions.values().map(known_lag).sum();
+            let mut text = format!("kafka topic {}: {state}, lag {}\n", self.topic, shown(total_lag));
             if !caught_up(inner) {
                 text.push_str(
                     "  catching up: ended campaigns are not final until every partition is read to its end\n",
@@ -145,9 +167,12 @@ impl Status {
             }
             for (n, p) in &inner.partitions {
                 let offset = p.next_offset.map_or("earliest".to_owned(), |o| o.to_string());
-                let _ = write!(text, "  partition {n}: next offset {offset}, lag {}", lag(p));
+                let _ = write!(text, "  partition {n}: next offset {offset}, lag {}", shown(known_lag(p)));
                 if let Some(e) = &p.error {
                     let _ = write!(text, ", fetch failing: {e}");
+                }
+                if let Some(offset) = p.stalled {
+                    let _ = write!(text, ", stalled: the broker returns no message at offset {offset}");
                 }
                 text.push('\n');
             }
@@ -169,7 +194,16 @@ fn caught_up(inner: &Inner) -> bool {
 
 /// How many messages of a partition are not stored yet, as far as the last fetch showed.
 fn lag(p: &Partition) -> i64 {
-    p.high_watermark.map_or(0, |hw| (hw - p.next_offset.unwrap_or(0)).max(0))
+    known_lag(p).unwrap_or(0)
+}
+
+/// The lag, once a fetch found the partition's end.
+fn known_lag(p: &Partition) -> Option<i64> {
+    p.high_watermark.map(|hw| (hw - p.next_offset.unwrap_or(0)).max(0))
+}
+
+fn shown(lag: Option<i64>) -> String {
+    lag.map_or_else(|| "unknown".to_owned(), |lag| lag.to_string())
 }
 
 #[cfg(test)]
@@ -181,7 +215,9 @@ mod tests {
         let status = Status::new("gameplay".into(), Arc::default());
         assert!(!status.update(|inner| caught_up(inner)), "no partition known yet");
         status.started(&[0], &BTreeMap::new());
+        assert!(status.report().contains("lag unknown"), "no fetch yet: {}", status.report());
         status.fetched(0, 500);
+        assert!(status.report().contains("consuming, lag 500"), "{}", status.report());
         assert!(!status.update(|inner| caught_up(inner)), "500 behind at start-up");
         status.committed(0, 500, 500, 0);
         assert!(status.update(|inner| caught_up(inner)), "read to its end");
@@ -199,5 +235,25 @@ mod tests {
         assert!(status.update(|inner| caught_up(inner)), "read to its end again");
         status.failed(0, "reset".into());
         assert!(!status.update(|inner| caught_up(inner)), "a failed fetch");
+    }
+
+    #[test]
+    fn a_stall_is_news_once_shown_while_it_lasts_and_cleared_by_messages() {
+        let metrics = Arc::new(Metrics::default());
+        let status = Status::new("gameplay".into(), metrics.clone());
+        status.started(&[0, 1], &BTreeMap::new());
+        status.fetched(0, 10);
+        assert!(status.stalled(0, 7), "the first report is news");
+        assert!(!status.stalled(0, 7), "the same stall again is not");
+        let report = status.report();
+        assert!(report.contains("partition 0: next offset earliest, lag 10, stalled: the broker returns no message at offset 7"), "{report}");
+        assert!(!report.contains("partition 1: next offset earliest, lag unknown, stalled"), "{report}");
+        let gauge = |p| metrics.kafka.stalled.get_or_create(&status.labels(p)).get();
+        assert_eq!((gauge(0), gauge(1)), (1, 0));
+        assert!(status.flowing(0), "it was stalled");
+        assert!(!status.report().contains("stalled"), "{}", status.report());
+        assert_eq!(gauge(0), 0);
+        assert!(!status.flowing(0), "and is no longer");
+        assert!(status.stalled(0, 7), "a new stall is news again");
     }
 }

@@ -75,6 +75,8 @@ pub struct KafkaMetrics {
     pub connected: Family<PartitionLabels, Gauge>,
     /// Failed fetches (each followed by a backoff and a retry).
     pub errors: Family<PartitionLabels, Counter>,
+    /// 1 while the broker answers the partition's fetches with no message below its end.
+    pub stalled: Family<PartitionLabels, Gauge>,
 }
 
 impl KafkaMetrics {
@@ -92,6 +94,11 @@ impl KafkaMetrics {
             self.connected.clone(),
         );
         registry.register("kafka_fetch_errors", "Failed Kafka fetches, per partition", self.errors.clone());
+        registry.register(
+            "kafka_stalled",
+            "1 while the broker returns no message below the partition's end",
+            self.stalled.clone(),
+        );
     }
 }
 

@@ -1,8 +1,9 @@
 //! The Kafka consumer against a real broker (tansu on 127.0.0.1): the fixture produced to four
 //! partitions gives the oracle's boards; `kill -9` mid-consumption loses and doubles nothing;
 //! a poison message is skipped and kept; the broker going away and coming back stops neither
-//! the boards nor consumption; the generator's seeded run reaches the boards exactly; and the
-//! ADX backend refuses the consumer at start-up.
+//! the boards nor consumption; a partition the broker will not advance is reported stalled; the
+//! generator's seeded run reaches the boards exactly; and the ADX backend refuses the consumer
+//! at start-up.
 
 mod broker;
 
@@ -178,6 +179,39 @@ async fn kill_9_while_consuming_then_restart_stores_each_event_once() {
     wait_committed(&second, fixture.spins.len()).await;
     assert_eq!(stored(&dir.path().join("store")), (100_000, 100_000, 100_000), "each event once");
     assert!(assert_boards(&second, &fixture).await > 200);
+}
+
+/// A message the broker will not serve (tansu, the pinned test broker, serves none of 5 MiB or
+/// more: its own clients get nothing at that offset either) is reported as a stall, not asked
+/// for in a silent loop: the partition is not caught up, and `/readyz` and `/metrics` say where.
+#[tokio::test]
+async fn a_partition_the_broker_will_not_advance_is_reported_stalled() {
+    let broker = Broker::start();
+    let fixture = Fixture::new();
+    let at = fixture.now - chrono::Duration::hours(2);
+    let spin = |player| message(&Spin { player, game: 1, win: 10, stake: 1, time: at });
+    let huge = Some(format!(r#"{{"pad":"{}"}}"#, "x".repeat(6 << 20)).into_bytes());
+    broker.produce(0, &[spin(1)]).await;
+    broker.produce(0, &[huge]).await;
+    broker.produce(0, &[spin(2)]).await;
+    broker.produce(1, &[spin(3)]).await;
+    let (_dir, campaigns) = fixture.write_campaigns();
+    let (app, _data) = spawn_consumer(&broker, &campaigns).await;
+
+    let stalled = "  partition 0: next offset 1, lag 2, stalled: the broker returns no message at offset 1\n";
+    within(Duration::from_secs(60), "partition 0 is reported stalled", || async {
+        app.get("/readyz").await.text().await.unwrap().contains(stalled)
+    })
+    .await;
+    let ready = app.get("/readyz").await.text().await.unwrap();
+    assert!(ready.contains("catching up: ended campaigns are not final"), "{ready}");
+    assert!(ready.contains("  partition 1: next offset 1, lag 0\n"), "the others flow: {ready}");
+    assert_eq!(app.metric("leaderboard_kafka_stalled", "partition=\"0\"").await, 1.0);
+    assert_eq!(app.metric("leaderboard_kafka_next_offset", "partition=\"0\"").await, 1.0);
+    let top = app.json("/campaigns/live-all/top?limit=100").await;
+    let players: Vec<i64> =
+        top["entries"].as_array().unwrap().iter().map(|e| e["playerId"].as_i64().unwrap()).collect();
+    assert_eq!(players.len(), 2, "the spins before the stall and on other partitions: {players:?}");
 }
 
 /// A row of the Rejected table: topic, partition, offset, reason, first bytes.
