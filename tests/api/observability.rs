@@ -1,5 +1,6 @@
 //! Observability: request metrics by route template and status, the cached readiness probe,
-//! request ids in every log line of a request, and no secret in any log line or answer.
+//! request ids in every log line of a request, refusals at a bound counted and not logged
+//! once each, and no secret in any log line or answer.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -196,6 +197,40 @@ fn assert_no_secret(app: &Binary, answers: &[(u16, String)]) {
     for (status, body) in answers {
         assert!(!body.contains(SECRET), "a secret reached a {status} answer: {body}");
     }
+}
+
+#[tokio::test]
+async fn refusals_at_a_bound_are_not_logged_per_request() {
+    let fixture = Fixture::new();
+    let engine = Engine::start(&fixture.spins[..50]);
+    let app = serve_binary(&engine.url(), &["--adx-auth", "none", "--max-streams", "1"], &[]);
+    let url = format!("{}/campaigns/live-all/top/stream", app.server.base);
+    let held = reqwest::Client::new().get(&url).send().await.unwrap();
+    assert_eq!(held.status(), 200);
+    for n in 0..5 {
+        let (status, body) = app.get("/campaigns/live-all/top/stream", &format!("refused-{n}")).await;
+        assert_eq!(status, 503, "{body}");
+    }
+    assert_eq!(app.get("/campaigns/nope/top", "not-found").await.0, 404);
+    let of = |line: &Value, id: &str| line["span"]["request_id"].as_str().is_some_and(|r| r.starts_with(id));
+    // The requests are in the logs (the trace layer's lines at debug), the last one included.
+    let logs = app
+        .logs_once(|logs| {
+            (0..5).all(|n| logs.iter().any(|l| of(l, &format!("refused-{n}"))))
+                && logs.iter().any(|l| of(l, "not-found"))
+        })
+        .await;
+    let warned: Vec<&Value> = logs
+        .iter()
+        .filter(|l| of(l, "refused-") && matches!(l["level"].as_str(), Some("WARN" | "ERROR")))
+        .collect();
+    assert!(warned.is_empty(), "a refusal is counted, not logged: {warned:?}");
+    let (_, metrics) = app.get("/metrics", "metrics").await;
+    let refused = metrics
+        .lines()
+        .find(|l| l.starts_with("leaderboard_http_requests_total{") && l.contains("status=\"503\""));
+    assert_eq!(refused.and_then(|l| l.rsplit(' ').next()), Some("5"), "and counted: {metrics}");
+    drop(held);
 }
 
 #[tokio::test]
