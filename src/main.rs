@@ -1,3 +1,6 @@
+//! The `leaderboard` binary: `serve` (the service), `kql` (print the KQL a view renders to) and
+//! `openapi` (print the OpenAPI document), each handed to the library.
+
 use std::process::ExitCode;
 
 use clap::Parser;

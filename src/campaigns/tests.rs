@@ -1,3 +1,5 @@
+//! The campaigns file: what it accepts, and each mistake refused with a message naming it.
+
 use std::path::Path;
 
 use super::*;

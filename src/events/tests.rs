@@ -1,3 +1,6 @@
+//! Spin batches as `POST /events` and Kafka read them: both JSON shapes and time formats, the
+//! extremes of each field's type, and every bad item reported with its index.
+
 use super::*;
 
 const GOOD: &str =

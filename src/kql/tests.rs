@@ -1,3 +1,7 @@
+//! The KQL renderer: typed literals in the holes, the filter lines, counts as union legs, change
+//! segments, each score's totals and first spins (Microsoft's analyzer checks every text the
+//! service renders in `tests/kql-analyzer`).
+
 use chrono::{TimeZone, Utc};
 
 use super::*;

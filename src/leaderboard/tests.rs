@@ -1,3 +1,6 @@
+//! The query model: each view's window (clamped to its campaign, anchored on the whole second)
+//! and an entry's instant as chrono writes it.
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::*;

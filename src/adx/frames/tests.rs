@@ -1,3 +1,6 @@
+//! ADX answers decoded from responses recorded in Microsoft's SDK test suites and from
+//! hand-made frames: types, nulls, progressive and v1 answers, and the errors inside them.
+
 use super::*;
 use chrono::{TimeDelta, TimeZone};
 use serde_json::json;
