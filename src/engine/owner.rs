@@ -317,31 +317,34 @@ async fn compute(
     let is_final = now >= campaign.end + shared.settings.late_arrival && shared.backend.settled();
     let current = handle.published().map(|p| p.snapshot.clone());
     let view = handle.key.view;
-    let (window, ranked, follow) = match view.window(campaign.start, campaign.end, now) {
+    let (window, ranked, follow, seen) = match view.window(campaign.start, campaign.end, now) {
         Some(window) if let Some(kept) = untouched(&shared, &handle, &campaign, window, seen, told) => {
             shared.metrics.refreshes_untouched.inc();
-            (window, Ranked::Indexed(kept.ranking.clone()), follow)
+            (window, Ranked::Indexed(kept.ranking.clone()), follow, told)
         }
         Some(window) => {
             let refresh =
                 Refresh { shared: &shared, campaign: &campaign, view, current: current.clone(), now, window };
             let (standings, follow) = refresh.standings(follow).await;
             match standings {
-                Ok(standings) => (window, standings, follow),
+                Ok(standings) => (window, standings, follow, told),
                 Err(e) => return (Err(e), follow),
             }
         }
-        None => (upcoming_window(&campaign, view), Ranked::Rows(Arc::from([]), 0), None),
+        // Nothing is asked before the start, so no batch told so far was seen: spins stored
+        // before it (stamped inside the campaign by a clock ahead) are read at the first refresh
+        // after it.
+        None => (upcoming_window(&campaign, view), Ranked::Rows(Arc::from([]), 0), None, None),
     };
     if let Some(current) = current
         && current.says(&summary, window, is_final)
         && current.ranking.holds(ranked.rows(), ranked.total())
     {
         // Unchanged: the same snapshot, so the same bytes and tags, and no index to build.
-        return (Ok((campaign, current, told)), follow);
+        return (Ok((campaign, current, seen)), follow);
     }
     let ranking = ranked.index().await;
-    (Ok((campaign, Arc::new(Snapshot::new(summary, window, ranking, is_final)), told)), follow)
+    (Ok((campaign, Arc::new(Snapshot::new(summary, window, ranking, is_final)), seen)), follow)
 }
 
 /// The published snapshot, when no spin stored since it was computed can have changed it: the

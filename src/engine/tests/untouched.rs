@@ -76,6 +76,34 @@ async fn a_sliding_window_asks_once_it_moved() {
     assert_eq!(untouched(&engine), 0, "no refresh took the window as unchanged");
 }
 
+/// On the wall clock (the campaign starts a second from now): a view read while its campaign
+/// is upcoming asks nothing, so a spin told of then (stamped inside the campaign by a game
+/// server whose clock is ahead) is read at the first refresh after the start, not taken as seen.
+#[tokio::test]
+async fn a_view_read_while_upcoming_asks_once_its_campaign_started() {
+    let memory = Arc::new(Memory::default());
+    let engine = engine_with(&memory, full_queries_only());
+    let start = Utc::now() + chrono::Duration::seconds(1);
+    let c = Arc::new(Campaign { start, ..(*campaign()).clone() });
+    assert!(engine.read(&c, View::Top).await.unwrap().snapshot.ranking.is_empty());
+    memory.store(&[Row { achieved_us: start.timestamp_micros() + 500_000, ..spin(1, 10) }]);
+    // Read on while upcoming: the spin's batch touches the view, which refreshes before the start.
+    while Utc::now() < start {
+        assert!(engine.read(&c, View::Top).await.unwrap().snapshot.ranking.is_empty(), "nothing counts yet");
+        tokio::time::sleep(TTL / 10).await;
+    }
+    assert_eq!(queries(&memory).0, 0, "nothing was asked before the start");
+    let started = std::time::Instant::now();
+    while leader(&engine.read(&c, View::Top).await.unwrap()) != Some(1) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the spin stored before the start never counted"
+        );
+        tokio::time::sleep(TTL / 4).await;
+    }
+    assert_eq!(queries(&memory).0, 1, "one query, after the start");
+}
+
 #[tokio::test(start_paused = true)]
 async fn where_the_ledger_refreshes_it_asks_for_changes_as_before() {
     let (memory, engine, c) = one_player(base());
