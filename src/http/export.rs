@@ -117,7 +117,10 @@ fn chunks(export: Export) -> impl Stream<Item = Result<Bytes, tokio::task::JoinE
 
 /// `rows` rows from rank `offset + 1`, after the header line for the first chunk.
 fn render(snapshot: &Snapshot, offset: usize, rows: usize) -> Bytes {
-    let mut out = csv::Writer::from_writer(Vec::with_capacity(64 * (rows + 1)));
+    // RFC 4180: every record ends with CRLF.
+    let mut out = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::with_capacity(64 * (rows + 1)));
     let prizes = snapshot.prize_cutoff().is_some();
     let total = snapshot.campaign.campaign.score.is_total();
     let made_of: &[&str] =

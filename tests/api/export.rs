@@ -86,6 +86,9 @@ async fn stalled_downloads() {
     assert_eq!(download.status(), 200);
     assert!(download.headers().get("content-encoding").is_none(), "{:?}", download.headers());
     let text = download.text().await.unwrap();
+    let records = text.split_inclusive('\n');
+    assert!(records.clone().all(|r| r.ends_with("\r\n")), "RFC 4180: every record ends with CRLF");
+    assert_eq!(records.count(), PLAYERS as usize + 1, "a header and every player");
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("rank,playerId,score,win,stake,gameId,spins,achievedAt"));
     assert_eq!(lines.next().unwrap().split(',').take(2).collect::<Vec<_>>(), ["1", &PLAYERS.to_string()]);
