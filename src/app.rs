@@ -179,26 +179,39 @@ impl App {
     }
 }
 
+/// Descriptors kept for the store, the backend and listeners, beside connections and exports.
+const MARGIN: u64 = 256;
+
 /// How many streams may be open: `--max-streams`, unless the open-file limit (raised to its
-/// hard limit first) leaves room for fewer beside what must stay free: a connection for each
-/// request in flight (each may be a new one) and each export, and a margin for the store, the
-/// backend and listeners.
+/// hard limit first) cannot also hold a connection for each request in flight (each may be a
+/// new one) and each export, and [`MARGIN`].
 fn stream_slots(args: &ServeArgs) -> usize {
-    const MARGIN: u64 = 256;
-    let reserved = MARGIN + u64::from(args.max_in_flight) + u64::from(args.max_exports);
+    let (requests, exports) = (u64::from(args.max_in_flight), u64::from(args.max_exports));
     let wanted = u64::from(args.max_streams);
-    let limit = match rlimit::increase_nofile_limit(wanted + reserved) {
+    let limit = match rlimit::increase_nofile_limit(wanted + requests + exports + MARGIN) {
         Ok(limit) => limit,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read or raise the open-file limit");
             return wanted as usize;
         }
     };
-    let room = limit.saturating_sub(reserved).max(1);
-    if room < wanted {
-        tracing::warn!(limit, reserved, streams = room, wanted, "the open-file limit caps the streams");
+    let streams = streams_within(limit, requests, exports, wanted);
+    if streams < wanted {
+        tracing::warn!(limit, streams, wanted, requests, "the open-file limit caps the streams");
     }
-    wanted.min(room) as usize
+    streams as usize
+}
+
+/// The streams an open-file `limit` holds: all `wanted` when it holds them beside `requests`,
+/// `exports` and the margin; else what is left past the exports and the margin is shared
+/// between streams and requests in proportion to what each asks for (a limit far below the
+/// requests' alone, as the common 4,096 is below the default 10,000, would leave streams none).
+fn streams_within(limit: u64, requests: u64, exports: u64, wanted: u64) -> u64 {
+    if limit >= wanted + requests + exports + MARGIN {
+        return wanted;
+    }
+    let room = limit.saturating_sub(exports + MARGIN);
+    (room * wanted / (wanted + requests).max(1)).clamp(1, wanted.max(1))
 }
 
 /// What `/readyz` shows besides the backend's verdict: the Kafka consumer's state, if any.
@@ -396,4 +409,24 @@ fn render_request(args: &KqlArgs) -> Result<String, String> {
     let refreshes = (args.late_arrival, args.refresh == RefreshMode::Incremental);
     let query = crate::engine::first_query(campaign, view, window, at, refreshes, limit);
     Ok(crate::kql::render(&query, &args.table))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_share_an_open_file_limit_too_small_for_all() {
+        // Room for everything: every stream asked for.
+        assert_eq!(streams_within(1 << 20, 10_000, 16, 10_000), 10_000);
+        assert_eq!(streams_within(10_000 + 10_000 + 16 + MARGIN, 10_000, 16, 10_000), 10_000);
+        // A common hard limit, below the requests' own share: half of what is left, not one.
+        assert_eq!(streams_within(4_096, 10_000, 16, 10_000), 1_912);
+        assert_eq!(streams_within(20_000, 10_000, 16, 10_000), 9_864);
+        // In proportion to what each asks for.
+        assert_eq!(streams_within(4_096, 1_000, 16, 3_000), 2_868);
+        // Never none, never more than asked.
+        assert_eq!(streams_within(100, 10_000, 16, 10_000), 1);
+        assert_eq!(streams_within(4_096, 0, 16, 10_000), 3_824);
+    }
 }
