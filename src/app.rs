@@ -202,16 +202,15 @@ fn stream_slots(args: &ServeArgs) -> usize {
     streams as usize
 }
 
-/// The streams an open-file `limit` holds: all `wanted` when it holds them beside `requests`,
-/// `exports` and the margin; else what is left past the exports and the margin is shared
-/// between streams and requests in proportion to what each asks for (a limit far below the
-/// requests' alone, as the common 4,096 is below the default 10,000, would leave streams none).
+/// The streams an open-file `limit` holds beside `requests` in flight, `exports` and the margin:
+/// all `wanted` when it holds everything. Else what is left past the exports and the margin is
+/// shared fairly: the requests keep what they ask for, or half of it if they ask for more, and
+/// streams get the rest (at least one, at most `wanted`). A limit below the requests' own
+/// reservation (the common 4,096 against the default 10,000) so leaves streams half, not none.
 fn streams_within(limit: u64, requests: u64, exports: u64, wanted: u64) -> u64 {
-    if limit >= wanted + requests + exports + MARGIN {
-        return wanted;
-    }
     let room = limit.saturating_sub(exports + MARGIN);
-    (room * wanted / (wanted + requests).max(1)).clamp(1, wanted.max(1))
+    let kept = requests.min(room.saturating_sub(wanted).max(room / 2));
+    (room - kept).clamp(1, wanted.max(1))
 }
 
 /// What `/readyz` shows besides the backend's verdict: the Kafka consumer's state, if any.
@@ -420,11 +419,15 @@ mod tests {
         // Room for everything: every stream asked for.
         assert_eq!(streams_within(1 << 20, 10_000, 16, 10_000), 10_000);
         assert_eq!(streams_within(10_000 + 10_000 + 16 + MARGIN, 10_000, 16, 10_000), 10_000);
-        // A common hard limit, below the requests' own share: half of what is left, not one.
-        assert_eq!(streams_within(4_096, 10_000, 16, 10_000), 1_912);
+        // Room for the requests and some streams: the requests keep all they ask for.
+        assert_eq!(streams_within(500, 100, 4, 10_000), 140);
+        // Too little room for both: half each, whichever asks for more.
         assert_eq!(streams_within(20_000, 10_000, 16, 10_000), 9_864);
-        // In proportion to what each asks for.
-        assert_eq!(streams_within(4_096, 1_000, 16, 3_000), 2_868);
+        // A common hard limit, below the requests' own reservation: half each, not one stream.
+        assert_eq!(streams_within(4_096, 10_000, 16, 10_000), 1_912);
+        assert_eq!(streams_within(400, 100, 4, 10_000), 70);
+        // Streams asking for less than half leave the rest to the requests.
+        assert_eq!(streams_within(4_096, 10_000, 16, 1_000), 1_000);
         // Never none, never more than asked.
         assert_eq!(streams_within(100, 10_000, 16, 10_000), 1);
         assert_eq!(streams_within(4_096, 0, 16, 10_000), 3_824);
