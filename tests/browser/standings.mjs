@@ -261,6 +261,13 @@ async function findPlayer(page) {
     },
     () => text(page, "#player").catch(() => "no player panel"),
   );
+  const { player } = expected;
+  const spins = `${player.spins.toLocaleString("en-US")} spin${player.spins === 1 ? "" : "s"}`;
+  const spin = player.wagered === undefined
+    ? `won ${player.win.toLocaleString("en-US")} on a stake of ${player.stake.toLocaleString("en-US")}, ${spins}`
+    : `${spins}, wagered ${player.wagered.toLocaleString("en-US")}, won ${player.won.toLocaleString("en-US")}`;
+  const summary = await text(page, "#player-summary");
+  if (!summary.includes(`(${spin}, `)) fail(`the player's summary ${JSON.stringify(summary)} does not say ${JSON.stringify(spin)}`);
   await page.screenshot({ path: join(shots, "player.png"), fullPage: true });
 }
 

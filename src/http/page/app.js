@@ -223,6 +223,9 @@ const SCORES = {
   spins: { label: "number of counted spins", columns: ["Spins", "Wagered", "Won"] },
 };
 
+/** "1 spin", "2,345 spins". */
+const spins = (n) => `${numbers.format(n)} spin${n === 1 ? "" : "s"}`;
+
 /** The cells an entry is made of: its best spin and counted spins, or a total's spins and sums. */
 function madeOf(entry) {
   return entry.wagered === undefined
@@ -399,9 +402,9 @@ async function campaignBoard() {
     const entry = answer.player;
     $("player-summary").textContent = entry
       ? `Rank ${numbers.format(entry.rank)} of ${numbers.format(answer.total)} over the ${viewLabel(state)} · score ${formatScore(entry.score)} (${
-          entry.spins === undefined
-            ? `won ${numbers.format(entry.win)} on a stake of ${numbers.format(entry.stake)}`
-            : `${numbers.format(entry.spins)} spins, wagered ${numbers.format(entry.wagered)}, won ${numbers.format(entry.won)}`
+          entry.wagered === undefined
+            ? `won ${numbers.format(entry.win)} on a stake of ${numbers.format(entry.stake)}, ${spins(entry.spins)}`
+            : `${spins(entry.spins)}, wagered ${numbers.format(entry.wagered)}, won ${numbers.format(entry.won)}`
         }, ${formatTime(entry.achievedAt)})`
       : `Player ${id} has no ranked spin over the ${viewLabel(state)}.`;
     if (answer.toPrize === 0) $("player-summary").textContent += ` · in the prize zone${entry?.prize ? ` (${entry.prize})` : ""}`;
