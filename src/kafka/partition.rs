@@ -79,6 +79,13 @@ impl Reader {
                         high_watermark,
                         "fetched"
                     );
+                    if next > high_watermark {
+                        // Past the partition's end: the topic was recreated, or its log cut
+                        // back. Kafka answers OFFSET_OUT_OF_RANGE for it; some brokers (tansu)
+                        // answer an empty fetch, which would wait there for good.
+                        next = self.reposition(&client, next).await;
+                        continue;
+                    }
                     if records.is_empty() && next < high_watermark {
                         self.nothing_below_end(&mut stuck, next, high_watermark).await;
                         continue;

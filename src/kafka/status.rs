@@ -68,6 +68,12 @@ impl Status {
             }
         });
         for &p in partitions {
+            // Every partition's series exist from the start, at 0: an alert on them sees 0, not
+            // an absent series, until something happens.
+            let labels = self.labels(p);
+            let kafka = &self.metrics.kafka;
+            kafka.errors.get_or_create(&labels).inc_by(0);
+            kafka.stalled.get_or_create(&labels).set(0);
             if let Some(&offset) = stored.get(&p) {
                 self.positioned(p, offset);
             }
@@ -242,6 +248,16 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         let status = Status::new("gameplay".into(), metrics.clone());
         status.started(&[0, 1], &BTreeMap::new());
+        let exported = metrics.render();
+        for series in [
+            "leaderboard_kafka_stalled{topic=\"gameplay\",partition=\"1\"} 0",
+            "leaderboard_kafka_fetch_errors_total{topic=\"gameplay\",partition=\"1\"} 0",
+        ] {
+            assert!(
+                exported.contains(series),
+                "a partition's series exist before anything happens: {exported}"
+            );
+        }
         status.fetched(0, 10);
         assert!(status.stalled(0, 7), "the first report is news");
         assert!(!status.stalled(0, 7), "the same stall again is not");

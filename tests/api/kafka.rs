@@ -1,9 +1,9 @@
 //! The Kafka consumer against a real broker (tansu on 127.0.0.1): the fixture produced to four
 //! partitions gives the oracle's boards; `kill -9` mid-consumption loses and doubles nothing;
 //! a poison message is skipped and kept; the broker going away and coming back stops neither
-//! the boards nor consumption; a partition the broker will not advance is reported stalled; the
-//! generator's seeded run reaches the boards exactly; and the ADX backend refuses the consumer
-//! at start-up.
+//! the boards nor consumption; a partition the broker will not advance is reported stalled, and
+//! one recreated behind a stored resume point is read from its start; the generator's seeded run
+//! reaches the boards exactly; and the ADX backend refuses the consumer at start-up.
 
 mod broker;
 
@@ -212,6 +212,45 @@ async fn a_partition_the_broker_will_not_advance_is_reported_stalled() {
     let players: Vec<i64> =
         top["entries"].as_array().unwrap().iter().map(|e| e["playerId"].as_i64().unwrap()).collect();
     assert_eq!(players.len(), 2, "the spins before the stall and on other partitions: {players:?}");
+}
+
+/// A stored resume point past the end of its partition (the topic was recreated: here a fresh
+/// broker under the same store) is read from the partition's earliest message, not waited at:
+/// tansu answers such a fetch with nothing, where Kafka answers OFFSET_OUT_OF_RANGE.
+#[tokio::test]
+async fn a_resume_point_past_a_recreated_partitions_end_reads_it_from_its_start() {
+    let fixture = Fixture::new();
+    let at = fixture.now - chrono::Duration::hours(2);
+    let spin = |player| message(&Spin { player, game: 1, win: 10 * i64::from(player), stake: 1, time: at });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("campaigns.toml"), fixture.campaigns_toml()).unwrap();
+    let client = reqwest::Client::new();
+    let serve = |broker: &Broker| {
+        let mut args = vec!["serve", "--campaigns", "campaigns.toml", "--data-dir", "store"];
+        let kafka = kafka_args(broker);
+        args.extend(kafka.iter().map(String::as_str));
+        let server = Server::start(dir.path(), &args);
+        let app = TestApp { base: server.base.clone(), client: client.clone() };
+        (server, app)
+    };
+
+    let before = Broker::start();
+    before.produce(0, &(1..=5).map(spin).collect::<Vec<_>>()).await;
+    let (server, app) = serve(&before);
+    wait_committed(&app, 5).await;
+    drop(server);
+    drop(before);
+
+    let recreated = Broker::start();
+    recreated.produce(0, &[spin(6), spin(7)]).await;
+    let (_server, app) = serve(&recreated);
+    wait_committed(&app, 2).await;
+    let top = app.json("/campaigns/live-all/top?limit=100").await;
+    let players: Vec<i64> =
+        top["entries"].as_array().unwrap().iter().map(|e| e["playerId"].as_i64().unwrap()).collect();
+    assert_eq!(players, [7, 6, 5, 4, 3, 2, 1], "the recreated partition's messages are stored");
+    let ready = app.get("/readyz").await.text().await.unwrap();
+    assert!(ready.contains("  partition 0: next offset 2, lag 0\n"), "{ready}");
 }
 
 /// A row of the Rejected table: topic, partition, offset, reason, first bytes.
