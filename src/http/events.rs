@@ -138,10 +138,14 @@ impl FromRequestParts<AppState> for Admitted {
     }
 }
 
-/// Whether `Authorization` is `Bearer <token>`. The comparison takes the same time wherever
-/// the first wrong byte is (only a wrong length answers sooner), so timing reveals no prefix.
+/// Whether `Authorization` is `Bearer <token>` (the scheme in any case, as RFC 9110 has it).
+/// The comparison takes the same time wherever the first wrong byte is (only a wrong length
+/// answers sooner), so timing reveals no prefix.
 fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
-    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+    let given = headers.get(header::AUTHORIZATION).and_then(|v| {
+        let (scheme, given) = v.as_bytes().split_at_checked(7)?;
+        scheme.eq_ignore_ascii_case(b"bearer ").then_some(given)
+    });
     given.is_some_and(|given| given.ct_eq(token.as_bytes()).into())
 }
 

@@ -118,8 +118,20 @@ async fn the_ingest_token_guards_events() {
     assert_eq!(without.headers()["www-authenticate"], "Bearer");
     let wrong = app.client.post(format!("{}/events", app.base)).bearer_auth("nope").body(body.clone());
     assert_eq!(wrong.send().await.unwrap().status(), 401);
-    let right = app.client.post(format!("{}/events", app.base)).bearer_auth("s3cret-token").body(body);
+    let right =
+        app.client.post(format!("{}/events", app.base)).bearer_auth("s3cret-token").body(body.clone());
     assert_eq!(right.send().await.unwrap().status(), 200);
+    // The scheme is case-insensitive (RFC 9110); the token is not.
+    let post = |authorization: &str| {
+        app.client
+            .post(format!("{}/events", app.base))
+            .header("authorization", authorization)
+            .body(body.clone())
+    };
+    assert_eq!(post("bearer s3cret-token").send().await.unwrap().status(), 200);
+    assert_eq!(post("BEARER s3cret-token").send().await.unwrap().status(), 200);
+    assert_eq!(post("Bearer S3CRET-TOKEN").send().await.unwrap().status(), 401);
+    assert_eq!(post("Basic s3cret-token").send().await.unwrap().status(), 401);
 }
 
 #[tokio::test]
