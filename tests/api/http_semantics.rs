@@ -212,7 +212,7 @@ async fn cors_allows_the_configured_origins_only() {
     let allowed = get_with(&s.app, path, &[("origin", "https://game.example.com")]).await;
     assert_eq!(header(&allowed, "access-control-allow-origin"), "https://game.example.com");
     let exposed = header(&allowed, "access-control-expose-headers").to_ascii_lowercase();
-    for name in ["etag", "x-request-id", "x-checked-at", "age"] {
+    for name in ["etag", "x-request-id", "x-checked-at", "age", "x-cache", "warning", "content-disposition"] {
         assert!(exposed.contains(name), "{name} in {exposed}");
     }
     let refused = get_with(&s.app, path, &[("origin", "https://evil.example")]).await;
@@ -224,16 +224,17 @@ async fn cors_allows_the_configured_origins_only() {
         .request(reqwest::Method::OPTIONS, format!("{}{path}", s.app.base))
         .header("origin", "https://other.example")
         .header("access-control-request-method", "GET")
-        .header("access-control-request-headers", "if-none-match")
+        .header("access-control-request-headers", "if-none-match, x-request-id, last-event-id")
         .send()
         .await
         .unwrap();
     assert!(preflight.status().is_success(), "{}", preflight.status());
     assert_eq!(header(&preflight, "access-control-allow-origin"), "https://other.example");
     assert!(header(&preflight, "access-control-allow-methods").contains("GET"));
-    assert!(
-        header(&preflight, "access-control-allow-headers").to_ascii_lowercase().contains("if-none-match")
-    );
+    let allowed_headers = header(&preflight, "access-control-allow-headers").to_ascii_lowercase();
+    for name in ["if-none-match", "x-request-id", "last-event-id"] {
+        assert!(allowed_headers.contains(name), "{name} in {allowed_headers}");
+    }
     let error = get_with(&s.app, "/campaigns/nope", &[("origin", "https://game.example.com")]).await;
     assert_eq!(header(&error, "access-control-allow-origin"), "https://game.example.com");
 

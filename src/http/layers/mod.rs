@@ -89,6 +89,10 @@ pub fn compression() -> CompressionLayer<impl Predicate> {
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// When a board's standings were last confirmed: front ends on other origins read it too.
 const X_CHECKED_AT: HeaderName = HeaderName::from_static("x-checked-at");
+/// Whether an answer was fresh, shared or stale.
+const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+/// Sent by a stream's client when it reconnects.
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
 /// The longest `x-request-id` (and logged path) taken from a client: every log line of its
 /// request repeats them.
@@ -163,8 +167,23 @@ fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
     let layer = CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::IF_NONE_MATCH, header::AUTHORIZATION])
-        .expose_headers([header::ETAG, X_REQUEST_ID, header::RETRY_AFTER, X_CHECKED_AT, header::AGE])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            header::AUTHORIZATION,
+            X_REQUEST_ID,
+            LAST_EVENT_ID,
+        ])
+        .expose_headers([
+            header::ETAG,
+            X_REQUEST_ID,
+            header::RETRY_AFTER,
+            X_CHECKED_AT,
+            header::AGE,
+            X_CACHE,
+            header::WARNING,
+            header::CONTENT_DISPOSITION,
+        ])
         .max_age(Duration::from_secs(3600));
     Some(layer)
 }
