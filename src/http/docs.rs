@@ -23,7 +23,7 @@ const OLD_TAG: &str = "\"5e1f0c3a9b7d24e6f8a0c2e4b6d8f0a1\"";
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct CampaignPath {
-    /// Campaign id (the demo's are demo-live, demo-slots, demo-ended and demo-upcoming).
+    /// Campaign id (the demo's are demo-live, demo-slots, demo-race, demo-ended and demo-upcoming).
     #[param(pattern = r"^[a-z0-9][a-z0-9-]{0,63}$", example = "demo-live")]
     id: String,
 }
@@ -32,7 +32,7 @@ pub struct CampaignPath {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct PlayerPath {
-    /// Campaign id (the demo's are demo-live, demo-slots, demo-ended and demo-upcoming).
+    /// Campaign id (the demo's are demo-live, demo-slots, demo-race, demo-ended and demo-upcoming).
     #[param(pattern = r"^[a-z0-9][a-z0-9-]{0,63}$", example = "demo-live")]
     id: String,
     /// Player id (Int32, GamePlay's PlayerID type; the demo's simulated players are 1 to 10,000).

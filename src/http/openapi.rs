@@ -14,7 +14,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 #[openapi(
     info(
         title = "leaderboard",
-        description = "Real-time campaign leaderboards: each player's best single-spin win/stake ratio, over a whole campaign or its last span of time. Every example works against the zero-config demo (`cargo run`)."
+        description = "Real-time campaign leaderboards: each player's score (by default their best single-spin win/stake ratio; a campaign may rank totals instead), over a whole campaign or its last span of time. Every example works against the zero-config demo (`cargo run`)."
     ),
     tags(
         (name = "campaigns", description = "The promotions that have leaderboards"),
