@@ -83,6 +83,8 @@ pub struct Handle {
     bytes: AtomicUsize,
     /// A reader needs a refresh now (and `wake` tells the owner so).
     wanted: AtomicBool,
+    /// The owner is computing a refresh (readers who ask meanwhile share its end).
+    computing: AtomicBool,
     wake: Notify,
     pub settled: watch::Sender<Settled>,
     pub signal: watch::Sender<Signal>,
@@ -106,6 +108,7 @@ impl Handle {
             touched: AtomicU64::new(0),
             bytes: AtomicUsize::new(0),
             wanted: AtomicBool::new(false),
+            computing: AtomicBool::new(false),
             wake: Notify::new(),
             settled: watch::Sender::new(Settled::default()),
             signal: watch::Sender::new(Signal::default()),
@@ -161,9 +164,18 @@ impl Handle {
     }
 
     /// A reader asks for a refresh (the one running, if any, will do).
-    pub fn want_refresh(&self) {
-        self.wanted.store(true, Ordering::Release);
+    /// Whether this wish is the one the owner will take: none was pending, and no refresh is
+    /// being computed (another reader's wish started it, or one already waits).
+    pub fn want_refresh(&self) -> bool {
+        let computing = self.computing.load(Ordering::Acquire);
+        let pending = self.wanted.swap(true, Ordering::AcqRel);
         self.wake.notify_one();
+        !computing && !pending
+    }
+
+    /// The owner starts or ends computing a refresh.
+    pub fn set_computing(&self, computing: bool) {
+        self.computing.store(computing, Ordering::Release);
     }
 
     /// Waits until a reader wants a refresh, and takes the wish.

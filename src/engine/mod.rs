@@ -339,14 +339,15 @@ impl Engine {
     ) -> Result<Read, Error> {
         let mut settled = handle.settled.subscribe();
         let seen = settled.borrow_and_update().seq;
-        handle.want_refresh();
+        // The reader whose wish starts the refresh runs the query; every other shares it.
+        let asked = handle.want_refresh();
         let budget = self.shared.settings.budget;
         let outcome = match tokio::time::timeout(budget, settled.wait_for(|s| s.seq > seen)).await {
             Ok(Ok(settled)) => settled.error.clone(),
             Ok(Err(_)) => Some(Error::Failed("the view ended".into())),
             Err(_) => Some(Error::Budget(budget)),
         };
-        let source = if refreshing { Source::Coalesced } else { Source::Miss };
+        let source = if asked && !refreshing { Source::Miss } else { Source::Coalesced };
         let published = handle.published().filter(|p| *p.campaign == **campaign);
         match (outcome, published) {
             (None, Some(published)) => Ok(self.counted(read(&published, source))),

@@ -173,6 +173,7 @@ impl Owner {
     /// Starts a refresh: the view's standings now, computed in a task of its own.
     fn start(&mut self, ahead: bool) -> Running {
         self.soon = None;
+        self.handle.set_computing(true);
         self.started = Some(Instant::now());
         if ahead && let Some(published) = self.handle.published() {
             self.handle.publish(Published { refreshing: true, ..(*published).clone() });
@@ -242,6 +243,7 @@ impl Owner {
             }
         };
         self.handle.forget_wishes();
+        self.handle.set_computing(false);
         self.handle.settled.send_modify(|s| *s = Settled { seq: s.seq + 1, error });
     }
 

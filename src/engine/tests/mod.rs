@@ -136,13 +136,30 @@ async fn readers_of_a_cold_view_share_one_query_and_wait_within_the_budget() {
     let reads = futures::future::join_all((0..10).map(|_| engine.read(&c, View::Top))).await;
     assert!(reads.iter().all(|r| r.as_ref().is_ok_and(|r| leader(r) == Some(1))));
     assert_eq!(queries(&memory), (1, 0), "ten readers, one query");
+    let sources: Vec<Source> = reads.iter().map(|r| r.as_ref().unwrap().source).collect();
+    let count = |source| sources.iter().filter(|s| **s == source).count();
+    assert_eq!(
+        (count(Source::Miss), count(Source::Coalesced)),
+        (1, 9),
+        "one asked, nine shared: {sources:?}"
+    );
+    // A reader who comes while the query runs shares it too.
+    let fresh = View::Window(Span::parse("15m").unwrap());
+    memory.script([Step::Delay(Duration::from_secs(2))]);
+    let late = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        engine.read(&c, fresh).await
+    };
+    let (first, late) = tokio::join!(engine.read(&c, fresh), late);
+    assert_eq!((first.unwrap().source, late.unwrap().source), (Source::Miss, Source::Coalesced));
+    assert_eq!(queries(&memory).0, 2, "one query for both");
 
     let window = View::Window(Span::parse("1h").unwrap());
     memory.script([Step::Delay(Duration::from_secs(8))]);
     assert!(matches!(engine.read(&c, window).await, Err(Error::Budget(_))), "past the 5 s budget");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let read = engine.read(&c, window).await.expect("the query went on and filled the view");
-    assert_eq!((leader(&read), queries(&memory).0), (Some(1), 2));
+    assert_eq!((leader(&read), queries(&memory).0), (Some(1), 3));
 }
 
 fn engine_with(memory: &Arc<Memory>, settings: Settings) -> Engine {
