@@ -83,7 +83,7 @@ pub struct Handle {
     bytes: AtomicUsize,
     /// A reader needs a refresh now (and `wake` tells the owner so).
     wanted: AtomicBool,
-    /// The owner is computing a refresh (readers who ask meanwhile share its end).
+    /// The owner is computing a refresh a reader asked for (readers who ask meanwhile share it).
     computing: AtomicBool,
     wake: Notify,
     pub settled: watch::Sender<Settled>,
@@ -164,8 +164,8 @@ impl Handle {
     }
 
     /// A reader asks for a refresh (the one running, if any, will do).
-    /// Whether this wish is the one the owner will take: none was pending, and no refresh is
-    /// being computed (another reader's wish started it, or one already waits).
+    /// Whether this wish is the one the owner will take: none was pending, and no refresh
+    /// another reader asked for is being computed.
     pub fn want_refresh(&self) -> bool {
         let computing = self.computing.load(Ordering::Acquire);
         let pending = self.wanted.swap(true, Ordering::AcqRel);
@@ -173,7 +173,7 @@ impl Handle {
         !computing && !pending
     }
 
-    /// The owner starts or ends computing a refresh.
+    /// The owner starts computing a refresh a reader asked for, or ends a refresh.
     pub fn set_computing(&self, computing: bool) {
         self.computing.store(computing, Ordering::Release);
     }

@@ -110,7 +110,11 @@ impl Owner {
                         running = running.or_else(|| Some(self.start(false)));
                     }
                 },
-                () = self.handle.wanted(), if running.is_none() => running = Some(self.start(false)),
+                () = self.handle.wanted(), if running.is_none() => {
+                    // Its readers' wishes meanwhile are shared ones.
+                    self.handle.set_computing(true);
+                    running = Some(self.start(false));
+                }
                 joined = async { (&mut running.as_mut().expect("guarded").task).await }, if running.is_some() => {
                     let done = running.take().expect("guarded");
                     self.settle(joined, done.started, done.ahead);
@@ -173,7 +177,6 @@ impl Owner {
     /// Starts a refresh: the view's standings now, computed in a task of its own.
     fn start(&mut self, ahead: bool) -> Running {
         self.soon = None;
-        self.handle.set_computing(true);
         self.started = Some(Instant::now());
         if ahead && let Some(published) = self.handle.published() {
             self.handle.publish(Published { refreshing: true, ..(*published).clone() });
