@@ -74,16 +74,27 @@ impl fmt::Display for Span {
     }
 }
 
-/// See [`Span::pattern`]. Each unit's whole numbers have few enough digits to stay within 366
-/// days and its fractions few enough to stay whole milliseconds (a 10^-5 day is 864 ms, a
+/// See [`Span::pattern`]. Each unit's whole numbers run up to 366 days exactly and its
+/// fractions have few enough digits to stay whole milliseconds (a 10^-5 day is 864 ms, a
 /// 10^-5 hour 36 ms, a 10^-4 minute 6 ms).
 fn pattern() -> String {
     const DAYS: &str = "[1-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-5]";
     let days = format!("{}|366", number(DAYS, 5));
-    let hours = number("[1-9][0-9]{0,2}|[1-7][0-9]{3}", 5);
-    let minutes = number("[1-9][0-9]{0,4}|[1-4][0-9]{5}", 4);
-    let seconds = number("[1-9][0-9]{0,6}|[12][0-9]{7}", 3);
-    let millis = "[1-9][0-9]{0,9}|[12][0-9]{10}";
+    // Every whole number below 366 days in the unit, with fractions; 366 days itself whole.
+    let hours =
+        format!("{}|8784", number("[1-9][0-9]{0,2}|[1-7][0-9]{3}|8[0-6][0-9]{2}|87[0-7][0-9]|878[0-3]", 5));
+    let minutes = format!(
+        "{}|527040",
+        number("[1-9][0-9]{0,4}|[1-4][0-9]{5}|5[01][0-9]{4}|52[0-6][0-9]{3}|5270[0-3][0-9]", 4)
+    );
+    let seconds = format!(
+        "{}|31622400",
+        number(
+            "[1-9][0-9]{0,6}|[12][0-9]{7}|30[0-9]{6}|31[0-5][0-9]{5}|316[01][0-9]{4}|3162[01][0-9]{3}|31622[0-3][0-9]{2}",
+            3
+        )
+    );
+    let millis = "[1-9][0-9]{0,9}|[12][0-9]{10}|30[0-9]{9}|31[0-5][0-9]{8}|316[01][0-9]{7}|3162[01][0-9]{6}|31622[0-3][0-9]{5}|31622400000";
     let kql = format!(
         "({days})(d|days?)|({hours})(h|hrs?|hours?)|({minutes})(m|min|minutes?)|({seconds})(s|sec|seconds?)|({millis})(ms|millis?|milliseconds?)"
     );
@@ -261,7 +272,13 @@ mod tests {
             "100millis",
             "10sec",
             "7999h",
+            "8783.5h",
+            "8784h",
+            "527040m",
+            "527039.9999m",
             "29999999s",
+            "31622400s",
+            "31622400000ms",
             "PT15M",
             "pt15m",
             "P1DT2H",
@@ -275,9 +292,24 @@ mod tests {
             assert!(Span::parse(span).is_ok(), "{span} parses");
             assert!(pattern.is_match(span), "{span} matches {pattern}");
         }
-        for refused in
-            ["0s", "367d", "366.5d", "0.0001s", "1.0001s", "15", "P1W", "PT", "P1DT", "-5m", "15m;"]
-        {
+        for refused in [
+            "0s",
+            "367d",
+            "366.5d",
+            "8784.5h",
+            "8785h",
+            "527041m",
+            "31622401s",
+            "31622400001ms",
+            "0.0001s",
+            "1.0001s",
+            "15",
+            "P1W",
+            "PT",
+            "P1DT",
+            "-5m",
+            "15m;",
+        ] {
             assert!(!pattern.is_match(refused), "{refused}");
         }
     }
