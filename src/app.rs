@@ -399,6 +399,9 @@ fn render_request(args: &KqlArgs) -> Result<String, String> {
     let campaign = catalogue
         .get(id.as_str())
         .ok_or_else(|| format!("no campaign `{id}` in {}", args.campaigns.display()))?;
+    if !campaign.declares(view) {
+        return Err(format!("campaign `{id}` does not declare that window: the server refuses it"));
+    }
     let at = args.at.map(|t| t.with_timezone(&chrono::Utc)).unwrap_or_else(crate::leaderboard::now);
     let at = chrono::SubsecRound::trunc_subsecs(at, 6);
     let window = view

@@ -15,7 +15,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::leaderboard::{Scoring, Span, Stakes};
+use crate::leaderboard::{Scoring, Span, Stakes, View};
 
 pub use demo::demo_catalogue;
 pub use id::{CampaignId, InvalidCampaignId};
@@ -88,6 +88,15 @@ impl Campaign {
             CampaignStatus::Live
         } else {
             CampaignStatus::Ended
+        }
+    }
+
+    /// Whether the campaign has `view`: its whole board always, a window when it declares that
+    /// span (or declares none, taking any).
+    pub fn declares(&self, view: View) -> bool {
+        match (view, &self.windows) {
+            (View::Window(span), Some(windows)) => windows.contains(&span),
+            _ => true,
         }
     }
 }

@@ -287,7 +287,7 @@ impl Engine {
     pub fn reload(&self, catalogue: &Catalogue) {
         for handle in self.registry.all() {
             let command = match catalogue.get(handle.key.campaign.as_str()) {
-                Some(campaign) if !declares(campaign, handle.key.view) => Command::End,
+                Some(campaign) if !campaign.declares(handle.key.view) => Command::End,
                 Some(campaign) if **campaign != **handle.campaign.load() => {
                     Command::Campaign(campaign.clone())
                 }
@@ -403,13 +403,5 @@ impl Engine {
     fn counted(&self, read: Read) -> Read {
         self.shared.metrics.cache(read.source.as_str());
         read
-    }
-}
-
-/// Whether `campaign` serves `view` (a window of a span it declares, when it declares any).
-fn declares(campaign: &Campaign, view: View) -> bool {
-    match (view, &campaign.windows) {
-        (View::Window(span), Some(windows)) => windows.contains(&span),
-        _ => true,
     }
 }

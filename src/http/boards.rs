@@ -123,14 +123,12 @@ pub(super) fn view(campaign: &Campaign, last: Option<&str>) -> Result<View, ApiE
 
 /// A window view must be one the campaign declares, when it declares any.
 pub(super) fn declared(campaign: &Campaign, span: Option<Span>) -> Result<View, ApiError> {
-    let Some(span) = span else { return Ok(View::Top) };
-    match &campaign.windows {
-        Some(windows) if !windows.contains(&span) => {
-            let listed: Vec<String> = windows.iter().map(Span::to_string).collect();
-            Err(InvalidParam::Span(format!("must be one of {} for this campaign", listed.join(", "))).into())
-        }
-        _ => Ok(View::Window(span)),
+    let view = span.map_or(View::Top, View::Window);
+    if campaign.declares(view) {
+        return Ok(view);
     }
+    let listed: Vec<String> = campaign.windows.iter().flatten().map(Span::to_string).collect();
+    Err(InvalidParam::Span(format!("must be one of {} for this campaign", listed.join(", "))).into())
 }
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");

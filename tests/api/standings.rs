@@ -206,6 +206,17 @@ async fn declared_windows_refuse_other_spans_and_equal_spans_are_one_view() {
     assert!(problem["detail"].as_str().unwrap().contains("15m, 1h, 1d"), "{problem}");
     assert_eq!(app.get("/campaigns/w/players/1?last=30m").await.status(), 400);
     assert_eq!(app.get("/campaigns/w/players/1?last=24h").await.status(), 200);
+    // `leaderboard kql` prints only what the server would send.
+    let kql = |last: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_leaderboard"))
+            .args(["kql", "w", "--last", last, "--campaigns", path.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    assert!(kql("60m").status.success());
+    let undeclared = kql("2h");
+    assert!(!undeclared.status.success());
+    assert!(String::from_utf8_lossy(&undeclared.stderr).contains("does not declare"));
 }
 
 #[tokio::test]
