@@ -69,6 +69,13 @@ impl Reader {
                 continue;
             };
             match fetched {
+                Ok((_, high_watermark)) if next > high_watermark => {
+                    // Past the partition's end: the topic was recreated, or its log cut back.
+                    // Kafka answers OFFSET_OUT_OF_RANGE for it; some brokers (tansu) answer an
+                    // empty fetch, which would wait there for good. Not a lag of 0 meanwhile.
+                    backoff.reset();
+                    next = self.reposition(&client, next).await;
+                }
                 Ok((records, high_watermark)) => {
                     backoff.reset();
                     self.status.fetched(self.partition, high_watermark);
@@ -79,13 +86,6 @@ impl Reader {
                         high_watermark,
                         "fetched"
                     );
-                    if next > high_watermark {
-                        // Past the partition's end: the topic was recreated, or its log cut
-                        // back. Kafka answers OFFSET_OUT_OF_RANGE for it; some brokers (tansu)
-                        // answer an empty fetch, which would wait there for good.
-                        next = self.reposition(&client, next).await;
-                        continue;
-                    }
                     if records.is_empty() && next < high_watermark {
                         self.nothing_below_end(&mut stuck, next, high_watermark).await;
                         continue;

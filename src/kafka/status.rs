@@ -81,9 +81,13 @@ impl Status {
     }
 
     /// The partition reads from `offset` on (its earliest, when nothing was stored or the
-    /// stored point is outside the log).
+    /// stored point is outside the log): caught up again only once read to its end from there.
     pub fn positioned(&self, partition: i32, offset: i64) {
-        self.update(|inner| inner.partitions.entry(partition).or_default().next_offset = Some(offset));
+        self.update(|inner| {
+            let p = inner.partitions.entry(partition).or_default();
+            p.next_offset = Some(offset);
+            p.reached_end = false;
+        });
         self.metrics.kafka.next_offset.get_or_create(&self.labels(partition)).set(offset);
     }
 
@@ -194,8 +198,11 @@ impl crate::store::Feed for Status {
     }
 }
 
+/// A stalled partition is not caught up, however near its end: what it cannot read may be spins.
 fn caught_up(inner: &Inner) -> bool {
-    inner.error.is_none() && !inner.partitions.is_empty() && inner.partitions.values().all(|p| p.reached_end)
+    inner.error.is_none()
+        && !inner.partitions.is_empty()
+        && inner.partitions.values().all(|p| p.reached_end && p.stalled.is_none())
 }
 
 /// How many messages of a partition are not stored yet, as far as the last fetch showed.
@@ -241,6 +248,12 @@ mod tests {
         assert!(status.update(|inner| caught_up(inner)), "read to its end again");
         status.failed(0, "reset".into());
         assert!(!status.update(|inner| caught_up(inner)), "a failed fetch");
+        // Read to its end, then moved elsewhere (its resume point was outside the log).
+        status.fetched(0, 800 + BACKLOG);
+        assert!(status.update(|inner| caught_up(inner)), "at its end again");
+        status.positioned(0, 0);
+        status.fetched(0, 5);
+        assert!(!status.update(|inner| caught_up(inner)), "repositioned 5 behind: read to its end first");
     }
 
     #[test]
@@ -258,12 +271,24 @@ mod tests {
                 "a partition's series exist before anything happens: {exported}"
             );
         }
+        // Caught up, then stalled a message before the end: not caught up while it lasts.
+        status.fetched(0, 6);
+        status.committed(0, 6, 6, 0);
+        status.fetched(1, 0);
+        assert!(status.update(|inner| caught_up(inner)), "both read to their ends");
         status.fetched(0, 10);
+        assert!(status.update(|inner| caught_up(inner)), "4 behind in a steady flow");
         assert!(status.stalled(0, 7), "the first report is news");
+        assert!(!status.update(|inner| caught_up(inner)), "a stalled partition is not caught up");
         assert!(!status.stalled(0, 7), "the same stall again is not");
         let report = status.report();
-        assert!(report.contains("partition 0: next offset earliest, lag 10, stalled: the broker returns no message at offset 7"), "{report}");
-        assert!(!report.contains("partition 1: next offset earliest, lag unknown, stalled"), "{report}");
+        assert!(
+            report.contains(
+                "partition 0: next offset 6, lag 4, stalled: the broker returns no message at offset 7"
+            ),
+            "{report}"
+        );
+        assert!(!report.contains("partition 1: next offset earliest, lag 0, stalled"), "{report}");
         let gauge = |p| metrics.kafka.stalled.get_or_create(&status.labels(p)).get();
         assert_eq!((gauge(0), gauge(1)), (1, 0));
         assert!(status.flowing(0), "it was stalled");
