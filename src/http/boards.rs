@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 
-use super::AppState;
 use super::caching::Conditions;
 use super::campaigns::{KnownCampaign, PlayerInPath};
 use super::docs::{
@@ -17,6 +16,7 @@ use super::docs::{
 };
 use super::params::Params;
 use super::problem::ApiError;
+use super::{AppState, X_CACHE, X_CHECKED_AT};
 use crate::campaigns::Campaign;
 use crate::engine::{Answer, Board, FriendsBoard, PlayerStanding, Read, Shape, Source};
 use crate::leaderboard::{self, Around, InvalidParam, Limit, Offset, PlayerIds, Span, View};
@@ -168,8 +168,8 @@ fn with_source(mut response: Response, read: &Read) -> Response {
     }
     let checked = HeaderValue::from_maybe_shared(read.checked_text.clone()).expect("RFC 3339 is ASCII");
     let headers = response.headers_mut();
-    headers.insert("x-cache", HeaderValue::from_static(read.source.as_str()));
-    headers.insert("x-checked-at", checked);
+    headers.insert(X_CACHE, HeaderValue::from_static(read.source.as_str()));
+    headers.insert(X_CHECKED_AT, checked);
     if read.source == Source::Stale {
         // RFC 9111 made Warning obsolete, but it is still how many clients learn of staleness.
         headers.insert(header::WARNING, HeaderValue::from_static("110 - \"Response is Stale\""));

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{Method, Uri};
+use axum::http::{HeaderName, Method, Uri};
 use axum::response::Response;
 use axum::routing::get;
 use utoipa_axum::router::OpenApiRouter;
@@ -41,6 +41,15 @@ pub use layers::{CorsOrigins, Edge};
 pub use openapi::{DEFAULT_LISTEN, openapi};
 pub use ops::{Readiness, Report};
 pub use streams::Streams;
+
+/// The request id every answer and log line of a request carries.
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// When a board's standings were last confirmed.
+const X_CHECKED_AT: HeaderName = HeaderName::from_static("x-checked-at");
+/// Where an answer came from: `hit`, `miss`, `coalesced` or `stale`.
+const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+/// The tag of the last event a stream's client had, sent when it reconnects.
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
 /// What every handler reads: [`App`], behind one `Arc`.
 #[derive(Clone)]

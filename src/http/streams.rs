@@ -12,7 +12,6 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{OwnedSemaphorePermit, watch};
 
-use super::AppState;
 use super::boards::{declared, page, view};
 use super::campaigns::{KnownCampaign, PlayerInPath};
 use super::docs::{
@@ -21,6 +20,7 @@ use super::docs::{
 use super::negotiation::AsIs;
 use super::params::Params;
 use super::problem::ApiError;
+use super::{AppState, LAST_EVENT_ID};
 use crate::engine::{Encoded, Engine, Shape, Subscription};
 use crate::leaderboard::{Around, View, parse_last};
 use crate::metrics::Held;
@@ -118,7 +118,7 @@ async fn open(
     let subscription = state.engine.subscribe(&campaign.0, view)?;
     let read = state.engine.read(&campaign.0, view).await?;
     let first = state.engine.body(&read, shape);
-    let resumed = headers.get("last-event-id").is_some_and(|id| *id == first.representation.etag.0);
+    let resumed = headers.get(LAST_EVENT_ID).is_some_and(|id| *id == first.representation.etag.0);
     // The current answer's frame is the one every subscriber is sent, not a copy of it.
     let opening = [Some(Bytes::from_static(RETRY)), (!resumed).then(|| event(&first, kind))];
     let heartbeat = state.streams.heartbeat;

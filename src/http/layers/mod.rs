@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 use axum::response::Response;
 use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -27,6 +27,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use super::problem;
+use super::{LAST_EVENT_ID, X_CACHE, X_CHECKED_AT, X_REQUEST_ID};
 use crate::metrics::Metrics;
 use observe::ObserveLayer;
 use route::RouteLayer;
@@ -85,14 +86,6 @@ pub fn compression() -> CompressionLayer<impl Predicate> {
             .and(|status: StatusCode, _: Version, _: &HeaderMap, _: &Extensions| status.is_success()),
     )
 }
-
-const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-/// When a board's standings were last confirmed: front ends on other origins read it too.
-const X_CHECKED_AT: HeaderName = HeaderName::from_static("x-checked-at");
-/// Whether an answer was fresh, shared or stale.
-const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
-/// Sent by a stream's client when it reconnects.
-const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
 /// The longest `x-request-id` (and logged path) taken from a client: every log line of its
 /// request repeats them.
