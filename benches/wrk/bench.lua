@@ -15,18 +15,21 @@ end
 local delay_ms = tonumber(os.getenv("WRK_DELAY_MS") or "")
 local random_ids = tonumber(os.getenv("WRK_RANDOM_ID") or "")
 
--- Defined only when needed: wrk sends a pre-built static request when there is no request().
+-- Requests formatted once, at each thread's start, and sent in turn. `request` is defined only
+-- when there are some: without it wrk sends its pre-built static request.
+local requests, next_index = {}, 0
+local function in_turn()
+  next_index = next_index % #requests + 1
+  return requests[next_index]
+end
+
 if #paths > 0 then
-  local requests, next_index = {}, 0
   function init(args)
     for i, path in ipairs(paths) do
       requests[i] = wrk.format("GET", path)
     end
   end
-  function request()
-    next_index = next_index % #requests + 1
-    return requests[next_index]
-  end
+  request = in_turn
 end
 
 if random_ids then
@@ -35,10 +38,9 @@ if random_ids then
     threads = threads + 1
     thread:set("seed", threads)
   end
-  -- The requests are formatted once, in init: formatting one per request costs wrk (on the
-  -- same cores as the server) several microseconds that a static request does not, and would
-  -- be measured against the server. Each thread cycles through its own 65,536 random ids.
-  local requests, next_index = {}, 0
+  -- Formatted in init, not per request: formatting one per request costs wrk (on the same
+  -- cores as the server) several microseconds that a static request does not, and would be
+  -- measured against the server. Each thread cycles through its own 65,536 random ids.
   function init(args)
     math.randomseed(seed * 7919)
     local before, after = string.match(wrk.path, "^(.-){id}(.*)$")
@@ -47,10 +49,7 @@ if random_ids then
       requests[i] = wrk.format("GET", before .. math.random(1, random_ids) .. after)
     end
   end
-  function request()
-    next_index = next_index % #requests + 1
-    return requests[next_index]
-  end
+  request = in_turn
 end
 
 if delay_ms then
