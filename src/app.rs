@@ -114,6 +114,7 @@ impl App {
         let ingest = store.map(|store| Ingest {
             sink: store,
             token: args.embedded.ingest_token.as_deref().map(Arc::from),
+            origins: args.cors_origins.clone(),
             bytes: Arc::new(tokio::sync::Semaphore::new(args.embedded.ingest_max_bytes as usize)),
             body_timeout: args.embedded.ingest_body_timeout,
         });

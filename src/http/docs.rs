@@ -175,6 +175,9 @@ pub enum IngestProblems {
     #[response(status = 401, content_type = "application/problem+json",
         headers(("WWW-Authenticate" = String, description = "Bearer")), example = json!(examples::unauthorized()))]
     Unauthorized(Problem),
+    /// Sent by a browser from a web page of another origin that --cors-origins does not allow.
+    #[response(status = 403, content_type = "application/problem+json", example = json!(examples::cross_origin()))]
+    CrossOrigin(Problem),
     /// The server reads from ADX: events go through its ingestion pipeline.
     #[response(status = 404, content_type = "application/problem+json", example = json!(examples::no_ingest()))]
     NoIngest(Problem),

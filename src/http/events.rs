@@ -1,6 +1,7 @@
 //! `POST /events`: spin events into the embedded store, as a JSON array or NDJSON, all or
-//! nothing per request. A request is admitted before its body is read: the token first
-//! (compared in constant time), then room for its bytes among the ingests in flight
+//! nothing per request. A request is admitted before its body is read: where it comes from
+//! first (a web page of another origin is refused), then the token (compared in constant time),
+//! then room for its bytes among the ingests in flight
 //! (`--ingest-max-bytes`); the body must then arrive whole within `--ingest-body-timeout`, and is
 //! parsed off the async workers.
 
@@ -121,6 +122,7 @@ impl FromRequestParts<AppState> for Admitted {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let ingest = state.ingest.clone().ok_or(ApiError::NoIngest)?;
+        super::cross_origin::check(&parts.headers, ingest.origins.as_ref())?;
         if let Some(token) = &ingest.token
             && !bearer_matches(&parts.headers, token)
         {

@@ -5,6 +5,7 @@
 mod boards;
 pub mod caching;
 mod campaigns;
+mod cross_origin;
 mod docs;
 mod events;
 mod export;
@@ -86,6 +87,8 @@ pub struct Ingest {
     pub sink: Arc<dyn crate::backend::Sink>,
     /// When set, POST /events needs `Authorization: Bearer <token>`.
     pub token: Option<Arc<str>>,
+    /// Web pages of other origins allowed to post events (`--cors-origins`).
+    pub origins: Option<CorsOrigins>,
     /// Room for the bodies of ingests in flight, one permit a byte (`--ingest-max-bytes`).
     pub bytes: Arc<tokio::sync::Semaphore>,
     /// How long a body may take to arrive, whole (`--ingest-body-timeout`).

@@ -50,6 +50,8 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("POST /events needs `Authorization: Bearer <ingest token>`")]
     Unauthorized,
+    #[error("a web page of another origin ({0}) may not post events; allow its origin with --cors-origins")]
+    CrossOrigin(String),
     #[error("this server reads spins from ADX; send events through the ingestion pipeline")]
     NoIngest,
     #[error("too many requests in flight; retry shortly")]
@@ -105,6 +107,7 @@ impl ApiError {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large")
             }
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            Self::CrossOrigin(_) => (StatusCode::FORBIDDEN, "cross-origin", "Cross-origin request refused"),
             Self::NoIngest => (StatusCode::NOT_FOUND, "no-ingest", "Events are not accepted here"),
             Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Overloaded"),
             Self::IngestFull => (StatusCode::SERVICE_UNAVAILABLE, "ingest-full", "Ingest full"),

@@ -135,6 +135,50 @@ async fn the_ingest_token_guards_events() {
 }
 
 #[tokio::test]
+async fn a_web_page_of_another_origin_may_not_post_events() {
+    let (_dir, campaigns) = campaign_all();
+    let (app, _data) =
+        spawn_embedded(&campaigns, &["--cache-ttl", "1ms", "--cors-origins", "https://game.example.com"])
+            .await;
+    let own = app.base.clone();
+    // A browser's post needing no preflight: a text/plain body, the page's origin on it.
+    let post = |player: i32, headers: &[(&'static str, &str)]| {
+        let mut request = app
+            .client
+            .post(format!("{}/events", app.base))
+            .header("content-type", "text/plain;charset=UTF-8")
+            .body(events_json(&[spin(player, 10, 1)]));
+        for &(name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    for refused in [
+        &[("origin", "https://evil.example"), ("sec-fetch-site", "cross-site")][..],
+        &[("origin", "https://evil.example")],
+        &[("origin", "null"), ("sec-fetch-site", "cross-site")],
+    ] {
+        let response = post(1, refused).await.unwrap();
+        assert_eq!(response.status(), 403, "{refused:?}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["type"], "urn:leaderboard:problem:cross-origin");
+    }
+    assert_eq!(players(&app).await, Vec::<i64>::new(), "nothing refused was stored");
+    let allowed = [("origin", "https://game.example.com"), ("sec-fetch-site", "cross-site")];
+    assert_eq!(post(2, &allowed).await.unwrap().status(), 200, "--cors-origins allows it");
+    let same = [("origin", own.as_str()), ("sec-fetch-site", "same-origin")];
+    assert_eq!(post(3, &same).await.unwrap().status(), 200, "the server's own pages");
+    assert_eq!(
+        post(4, &[("origin", own.as_str())]).await.unwrap().status(),
+        200,
+        "an older browser, same host"
+    );
+    assert_eq!(post(5, &[]).await.unwrap().status(), 200, "no browser");
+    assert_eq!(players(&app).await, [2, 3, 4, 5], "equal scores at one instant: by id");
+}
+
+#[tokio::test]
 async fn the_adx_backend_takes_no_events() {
     let engine = Engine::start(&[]);
     let (_dir, campaigns) = campaign_all();

@@ -211,6 +211,8 @@ async fn cors_allows_the_configured_origins_only() {
     let path = "/campaigns/live-all/top";
     let allowed = get_with(&s.app, path, &[("origin", "https://game.example.com")]).await;
     assert_eq!(header(&allowed, "access-control-allow-origin"), "https://game.example.com");
+    let vary = allowed.headers().get_all("vary").iter().map(|v| v.to_str().unwrap().to_ascii_lowercase());
+    assert!(vary.collect::<Vec<_>>().join(",").contains("origin"), "shared caches keep one per origin");
     let exposed = header(&allowed, "access-control-expose-headers").to_ascii_lowercase();
     for name in ["etag", "x-request-id", "x-checked-at", "age", "x-cache", "warning", "content-disposition"] {
         assert!(exposed.contains(name), "{name} in {exposed}");

@@ -57,6 +57,10 @@ pub fn unauthorized() -> Problem {
     ApiError::Unauthorized.document()
 }
 
+pub fn cross_origin() -> Problem {
+    ApiError::CrossOrigin("https://elsewhere.example".into()).document()
+}
+
 pub fn no_ingest() -> Problem {
     ApiError::NoIngest.document()
 }

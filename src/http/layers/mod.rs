@@ -136,6 +136,16 @@ impl std::str::FromStr for CorsOrigins {
     }
 }
 
+impl CorsOrigins {
+    /// Whether a page of `origin` (as a browser sends it) is allowed.
+    pub fn trusts(&self, origin: &HeaderValue) -> bool {
+        match self {
+            Self::Any => true,
+            Self::List(list) => list.contains(origin),
+        }
+    }
+}
+
 /// An origin as browsers send it (`scheme://host[:port]`, lowercase, default port left out).
 fn origin(text: &str) -> Result<HeaderValue, String> {
     let bad = |why: &str| format!("`{text}` is not an origin like https://game.example.com: {why}");
