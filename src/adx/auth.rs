@@ -10,7 +10,8 @@
 //! need a token meanwhile get that failure at once.
 //!
 //! A token goes only to an `https` cluster, for the scope `--adx-scope` names or, without it,
-//! the one the cluster's auth metadata names (the `cloud` module). A token the cluster refuses
+//! the one the cluster's auth metadata names (the `cloud` module), read by the first refresh
+//! (a refresh that cannot read it fails as one whose credentials fail). A token the cluster refuses
 //! ([`TokenSource::reject`]) is forgotten, and the credentials are built afresh so that their
 //! own caches do not hand it back.
 
@@ -84,7 +85,7 @@ struct Inner {
     names: String,
     /// The credential that last produced a token: tried first next time.
     working: AtomicUsize,
-    scope: String,
+    scope: cloud::Scope,
     state: Mutex<State>,
 }
 
@@ -124,9 +125,10 @@ struct Failed {
 
 impl TokenSource {
     /// The tokens for `cluster`: `Ok(None)` for [`AuthMode::None`], else an error unless the
-    /// cluster is `https`. The scope is `scope` when given, else discovered from the cluster.
-    /// Fetches a first token at once, so that the start-up log says which credential works.
-    pub async fn for_cluster(
+    /// cluster is `https`. The scope is `scope` when given, else read from the cluster's auth
+    /// metadata by the first refresh. Starts fetching a first token at once, so that the start-up
+    /// log says which credential works.
+    pub fn for_cluster(
         mode: AuthMode,
         cluster: &Url,
         scope: Option<String>,
@@ -140,19 +142,13 @@ impl TokenSource {
         }
         let make: Make = Box::new(move || kinds.iter().map(|&kind| chain::build(kind, chain::env)).collect());
         let credentials = make()?;
-        let scope = match scope {
-            Some(scope) => {
-                tracing::info!(scope, source = "--adx-scope", "ADX token scope");
-                scope
-            }
-            None => cloud::discover(cluster).await,
-        };
+        let scope = scope.map_or_else(|| cloud::Scope::of(cluster), cloud::Scope::given);
         let source = Self::from_credentials(make, credentials, scope);
         drop(source.inner.refresh(&mut source.inner.state(), ATTEMPT_TIMEOUT));
         Ok(Some(source))
     }
 
-    fn from_credentials(make: Make, credentials: Vec<Credential>, scope: String) -> Self {
+    fn from_credentials(make: Make, credentials: Vec<Credential>, scope: cloud::Scope) -> Self {
         let names = credentials.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", then ");
         let chain = credentials.into();
         let state =
@@ -302,7 +298,7 @@ impl Inner {
     ) -> Result<(&'static str, AccessToken), AuthError> {
         let first = self.working.load(Ordering::Relaxed).min(chain.len() - 1);
         let mut failures = Vec::new();
-        let scopes = [self.scope.as_str()];
+        let scopes = [self.scope.get().await?];
         for i in (first..chain.len()).chain(0..first) {
             let (name, credential) = &chain[i];
             let attempt = credential.get_token(&scopes, None);

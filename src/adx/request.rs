@@ -148,7 +148,8 @@ impl Call<'_> {
             }
             let after = retry::retry_after(response.headers());
             let body = read_capped(response, MAX_ERROR_BYTES, wait).await;
-            return Err(service_error(self.incidents, status, &body, after, &request_id));
+            let refusal = Refusal { status, body: &body, after, request_id: &request_id };
+            return Err(refusal.failure(self.incidents, timeout));
         }
     }
 
@@ -315,24 +316,44 @@ fn rejected(incidents: &Incidents, code: String, message: &str, request_id: &str
     BackendError::Rejected { code, message: short }
 }
 
-/// A non-200 answer. ADX marks each error `@permanent`; without the mark, 5xx and 429 are
-/// taken as transient and everything else as final.
-fn service_error(
-    incidents: &Incidents,
+/// A non-200 answer.
+struct Refusal<'a> {
     status: StatusCode,
-    body: &[u8],
+    body: &'a [u8],
+    /// Its `Retry-After`.
     after: Option<Duration>,
-    request_id: &str,
-) -> Failure {
-    let error = frames::parse_service_error(body);
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        let throttled = BackendError::Throttled(format!("{}: {}", error.code, error.message));
-        return Failure::transient(throttled, after);
+    request_id: &'a str,
+}
+
+impl Refusal<'_> {
+    /// ADX marks each error `@permanent`; without the mark, 5xx and 429 are taken as transient
+    /// and everything else as final. A 504, or ADX's "Query is expired", is the query's time
+    /// spent (not tried again); a redirect is not followed, as Microsoft's SDKs follow none: it
+    /// would send the query, and the token with it, wherever the answer points.
+    fn failure(self, incidents: &Incidents, timeout: Duration) -> Failure {
+        let Self { status, body, after, request_id } = self;
+        if status.is_redirection() {
+            return Failure::fatal(BackendError::Unreachable(format!(
+                "the cluster answered HTTP {status}, a redirect, which is not followed: set --adx-cluster to \
+                 the URL that answers queries"
+            )));
+        }
+        let error = frames::parse_service_error(body);
+        if status == StatusCode::GATEWAY_TIMEOUT
+            || error.message.to_ascii_lowercase().contains("query is expired")
+        {
+            tracing::warn!(%request_id, status = status.as_u16(), error = %error.message, "ADX gave up on the query: out of time");
+            return Failure::fatal(BackendError::Timeout(timeout));
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let throttled = BackendError::Throttled(format!("{}: {}", error.code, error.message));
+            return Failure::transient(throttled, after);
+        }
+        let transient = error.permanent.map_or(status.is_server_error(), |permanent| !permanent);
+        let code = format!("HTTP {} {}", status.as_u16(), error.code);
+        let rejected = rejected(incidents, code, &error.message, request_id);
+        if transient { Failure::transient(rejected, after) } else { Failure::fatal(rejected) }
     }
-    let transient = error.permanent.map_or(status.is_server_error(), |permanent| !permanent);
-    let code = format!("HTTP {} {}", status.as_u16(), error.code);
-    let rejected = rejected(incidents, code, &error.message, request_id);
-    if transient { Failure::transient(rejected, after) } else { Failure::fatal(rejected) }
 }
 
 /// No usable answer: a connection that could not be made (refused, reset, or not made in time)

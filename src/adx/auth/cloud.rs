@@ -1,26 +1,30 @@
 //! The token scope of a cluster, found as Microsoft's Kusto SDKs find it (azure-kusto-python's
-//! `CloudSettings`, azure-kusto-go's `cloudinfo`): `{cluster}/v1/rest/auth/metadata` names the
+//! `CloudSettings`, azure-kusto-java's `CloudInfo`): `{cluster}/v1/rest/auth/metadata` names the
 //! cluster's Entra resource (`AzureAD.KustoServiceResourceId`, its `.kusto.` made `.kustomfa.`
 //! when `LoginMfaRequired`), and the scope is that resource's `/.default`.
 //!
-//! A cluster without the endpoint (404, as behind some proxies) is in the public cloud, as the
-//! SDKs take it. When the metadata cannot be read at all (a few tries over transient failures,
-//! or an answer that makes no sense) the public-cloud scope is used too, with a warning:
-//! `--adx-scope` names the scope of a cluster whose metadata is out of reach.
+//! A cluster without the endpoint (404, as behind some proxies, or `AzureAD: null`) is in the
+//! public cloud, as the SDKs take it. Metadata that cannot be read (a few tries over transient
+//! failures, an answer that makes no sense, a redirect) is no answer: as the SDKs, nothing is
+//! assumed and nothing is kept, so the next token refresh reads it again. A wrong guess would
+//! ask every token for the wrong audience until a restart. `--adx-scope` names the scope of a
+//! cluster whose metadata is out of reach.
 
 use std::time::Duration;
 
 use reqwest::header::ACCEPT;
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
+use tokio::sync::OnceCell;
 
+use super::AuthError;
 use crate::adx::retry::{self, Failure};
 use crate::backend::BackendError;
 
 /// The public cloud's scope, which the SDKs fall back to.
 pub const DEFAULT_SCOPE: &str = "https://kusto.kusto.windows.net/.default";
 
-/// Tries at reading the metadata before settling for the default.
+/// Tries at reading the metadata, in one refresh.
 const ATTEMPTS: u32 = 3;
 /// The longest one try may take (connecting, and reading the answer).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,23 +47,47 @@ struct AzureAd {
     mfa_required: bool,
 }
 
+/// The scope tokens are asked for: `--adx-scope`, or the one the cluster's auth metadata names,
+/// read by the first refresh that needs it (and by the next, when it could not be read).
+pub enum Scope {
+    Given(String),
+    Discovered { cluster: Url, found: OnceCell<String> },
+}
+
+impl Scope {
+    pub fn given(scope: String) -> Self {
+        tracing::info!(scope, source = "--adx-scope", "ADX token scope");
+        Self::Given(scope)
+    }
+
+    pub fn of(cluster: &Url) -> Self {
+        Self::Discovered { cluster: cluster.clone(), found: OnceCell::new() }
+    }
+
+    pub async fn get(&self) -> Result<&str, AuthError> {
+        match self {
+            Self::Given(scope) => Ok(scope),
+            Self::Discovered { cluster, found } => {
+                let read = found.get_or_try_init(|| discover(cluster)).await;
+                read.map(String::as_str).map_err(|error| AuthError::Failed {
+                    credential: "the cluster's auth metadata",
+                    message: format!(
+                        "{error}; no token is asked for until it names the token scope (--adx-scope names it)"
+                    ),
+                })
+            }
+        }
+    }
+}
+
 /// The scope of `cluster`'s tokens; logs which one, and where it came from.
-pub async fn discover(cluster: &Url) -> String {
-    let (scope, source) = match read(&crate::adx::endpoint(cluster, METADATA_PATH)).await {
-        Ok(Some(scope)) => (scope, "the cluster's auth metadata"),
-        Ok(None) => {
-            (DEFAULT_SCOPE.to_owned(), "the public-cloud default: the cluster serves no auth metadata")
-        }
-        Err(error) => {
-            tracing::warn!(
-                %error,
-                "cannot read the cluster's auth metadata; assuming the public cloud (--adx-scope names another scope)"
-            );
-            (DEFAULT_SCOPE.to_owned(), "the public-cloud default: the auth metadata could not be read")
-        }
+async fn discover(cluster: &Url) -> Result<String, BackendError> {
+    let (scope, source) = match read(&crate::adx::endpoint(cluster, METADATA_PATH)).await? {
+        Some(scope) => (scope, "the cluster's auth metadata"),
+        None => (DEFAULT_SCOPE.to_owned(), "the public-cloud default: the cluster serves no auth metadata"),
     };
     tracing::info!(scope, source, "ADX token scope");
-    scope
+    Ok(scope)
 }
 
 /// The scope the metadata at `url` names; `None` when the cluster has none (the public cloud).
@@ -67,6 +95,7 @@ async fn read(url: &Url) -> Result<Option<String>, BackendError> {
     let http = reqwest::Client::builder()
         .user_agent(concat!("leaderboard/", env!("CARGO_PKG_VERSION")))
         .timeout(ATTEMPT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| BackendError::Unreachable(e.to_string()))?;
     let mut tries = 0;
@@ -161,7 +190,7 @@ mod tests {
     #[tokio::test]
     async fn the_scope_is_the_default_of_the_resource_the_cluster_names() {
         let (url, hits) = cluster("", vec![(200, FABRIC)]).await;
-        assert_eq!(discover(&url).await, "https://kusto.fabric.example/.default");
+        assert_eq!(discover(&url).await.unwrap(), "https://kusto.fabric.example/.default");
         assert_eq!(hits.load(Ordering::SeqCst), 1);
     }
 
@@ -178,19 +207,19 @@ mod tests {
     #[tokio::test]
     async fn a_cluster_without_metadata_is_in_the_public_cloud() {
         let (url, hits) = cluster("", vec![(404, "")]).await;
-        assert_eq!(discover(&url).await, DEFAULT_SCOPE);
+        assert_eq!(discover(&url).await.unwrap(), DEFAULT_SCOPE);
         assert_eq!(hits.load(Ordering::SeqCst), 1, "a 404 is an answer, not retried");
         let (url, _) = cluster("", vec![(200, r#"{"AzureAD":null}"#)]).await;
-        assert_eq!(discover(&url).await, DEFAULT_SCOPE);
+        assert_eq!(discover(&url).await.unwrap(), DEFAULT_SCOPE);
     }
 
     #[tokio::test]
-    async fn transient_failures_are_tried_a_few_times_before_the_default() {
+    async fn transient_failures_are_tried_a_few_times_then_name_no_scope() {
         let (url, hits) = cluster("", vec![(503, "busy")]).await;
-        assert_eq!(discover(&url).await, DEFAULT_SCOPE);
+        assert!(discover(&url).await.is_err(), "no public-cloud guess");
         assert_eq!(hits.load(Ordering::SeqCst), ATTEMPTS as usize);
         let (url, hits) = cluster("", vec![(503, "busy"), (429, "slow down"), (200, FABRIC)]).await;
-        assert_eq!(discover(&url).await, "https://kusto.fabric.example/.default");
+        assert_eq!(discover(&url).await.unwrap(), "https://kusto.fabric.example/.default");
         assert_eq!(hits.load(Ordering::SeqCst), 3);
     }
 
@@ -198,16 +227,47 @@ mod tests {
     async fn answers_that_make_no_sense_are_not_retried() {
         for (status, body) in [(200, "<html>gateway</html>"), (200, r#"{"AzureAD":{}}"#), (403, "no")] {
             let (url, hits) = cluster("", vec![(status, body), (200, FABRIC)]).await;
-            assert_eq!(discover(&url).await, DEFAULT_SCOPE, "{status} {body}");
+            assert!(discover(&url).await.is_err(), "{status} {body}");
             assert_eq!(hits.load(Ordering::SeqCst), 1, "{status} {body}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_scope_not_found_is_read_again_by_the_next_refresh_and_then_kept() {
+        let (url, hits) = cluster("", vec![(403, "no"), (200, FABRIC)]).await;
+        let scope = Scope::of(&url);
+        let Err(error) = scope.get().await else { panic!("a scope from a 403") };
+        assert!(
+            error.to_string().contains("auth metadata") && error.to_string().contains("--adx-scope"),
+            "{error}"
+        );
+        assert_eq!(scope.get().await.unwrap(), "https://kusto.fabric.example/.default");
+        assert_eq!(scope.get().await.unwrap(), "https://kusto.fabric.example/.default");
+        assert_eq!(hits.load(Ordering::SeqCst), 2, "found once, then kept");
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_not_followed() {
+        let router = axum::Router::new()
+            .route(
+                &format!("/{METADATA_PATH}"),
+                axum::routing::get(|| async {
+                    (axum::http::StatusCode::FOUND, [("location", "/elsewhere")])
+                }),
+            )
+            .route("/elsewhere", axum::routing::get(|| async { FABRIC }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let Err(error) = discover(&url).await else { panic!("the redirect was followed") };
+        assert!(error.to_string().contains("302"), "{error}");
     }
 
     #[tokio::test]
     async fn the_metadata_path_follows_the_cluster_path() {
         for prefix in ["/gateway/adx", "/gateway/adx/"] {
             let (url, hits) = cluster(prefix, vec![(200, FABRIC)]).await;
-            assert_eq!(discover(&url).await, "https://kusto.fabric.example/.default", "{prefix}");
+            assert_eq!(discover(&url).await.unwrap(), "https://kusto.fabric.example/.default", "{prefix}");
             assert_eq!(hits.load(Ordering::SeqCst), 1);
         }
         let at =

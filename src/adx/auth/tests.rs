@@ -59,7 +59,11 @@ fn source(credential: &Arc<Scripted>) -> TokenSource {
     let shared = Arc::clone(credential) as Arc<dyn TokenCredential>;
     let make: Make = Box::new(move || Ok(vec![("scripted", Arc::clone(&shared))]));
     let credentials = make().unwrap();
-    TokenSource::from_credentials(make, credentials, "https://kusto.example/.default".into())
+    TokenSource::from_credentials(make, credentials, given_scope())
+}
+
+fn given_scope() -> cloud::Scope {
+    cloud::Scope::Given("https://kusto.example/.default".into())
 }
 
 /// Until no refresh is in flight (one started in the background has settled).
@@ -216,7 +220,7 @@ async fn a_refused_token_is_not_handed_back_by_a_credential_cache() {
         Ok(vec![("caching", Arc::new(Caching(token)) as Arc<dyn TokenCredential>)])
     });
     let credentials = make().unwrap();
-    let source = TokenSource::from_credentials(make, credentials, "https://kusto.example/.default".into());
+    let source = TokenSource::from_credentials(make, credentials, given_scope());
     let first = source.authorization(BUDGET, BUDGET).await.unwrap();
     assert_eq!(first, "Bearer cached-1");
     source.reject(&first);
@@ -228,11 +232,11 @@ async fn a_refused_token_is_not_handed_back_by_a_credential_cache() {
 async fn tokens_go_to_https_clusters_only() {
     let http = Url::parse("http://127.0.0.1:9").unwrap();
     let scope = Some("https://kusto.example/.default".to_owned());
-    let Err(error) = TokenSource::for_cluster(AuthMode::AzureCli, &http, scope.clone()).await else {
+    let Err(error) = TokenSource::for_cluster(AuthMode::AzureCli, &http, scope.clone()) else {
         panic!("a token source for an http cluster");
     };
     let message = error.to_string();
     assert!(message.contains("http://") && message.contains("--adx-auth none"), "{message}");
     // Without a token, a local engine over http is fine.
-    assert!(TokenSource::for_cluster(AuthMode::None, &http, scope).await.unwrap().is_none());
+    assert!(TokenSource::for_cluster(AuthMode::None, &http, scope).unwrap().is_none());
 }

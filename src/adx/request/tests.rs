@@ -94,8 +94,13 @@ fn config(url: &str) -> AdxConfig {
 }
 
 async fn query(fake: &Fake) -> Result<Answer, BackendError> {
-    let http = reqwest::Client::new();
-    run(&http, &config(&fake.url), None, &Incidents::default(), "print Total = 1", Answer::default).await
+    query_at(&fake.url).await
+}
+
+/// The query through the backend's own client.
+async fn query_at(url: &str) -> Result<Answer, BackendError> {
+    let http = crate::adx::client().unwrap();
+    run(&http, &config(url), None, &Incidents::default(), "print Total = 1", Answer::default).await
 }
 
 fn frames(rows: serde_json::Value, completion: serde_json::Value) -> serde_json::Value {
@@ -197,6 +202,42 @@ async fn service_errors_are_retried_as_marked() {
     let fake = Fake::start("", vec![Reply::status(429, throttled.clone()), Reply::ok(ok())]).await;
     assert!(query(&fake).await.is_ok(), "429 is tried again");
     let _ = Status::OK;
+}
+
+#[tokio::test]
+async fn a_504_or_an_expired_query_is_a_timeout_not_tried_again() {
+    let expired = json!({"error": {"code": "Gateway", "message": "Query is expired", "@permanent": false}});
+    for (status, body) in [(504, json!({})), (500, expired.clone()), (504, expired)] {
+        let fake = Fake::start("", vec![Reply::status(status, body.clone()), Reply::ok(ok())]).await;
+        assert!(matches!(query(&fake).await, Err(BackendError::Timeout(_))), "{status} {body}");
+        assert_eq!(fake.seen().len(), 1, "{status} {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed() {
+    let followed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = followed.clone();
+    let app = axum::Router::new()
+        .route(
+            "/v2/rest/query",
+            axum::routing::post(|| async { (Status::TEMPORARY_REDIRECT, [("location", "/elsewhere")]) }),
+        )
+        .route(
+            "/elsewhere",
+            axum::routing::any(move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async { serde_json::to_vec(&ok()).unwrap() }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    match query_at(&url).await {
+        Err(BackendError::Unreachable(message)) => assert!(message.contains("redirect"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(followed.load(std::sync::atomic::Ordering::SeqCst), 0, "the query went nowhere else");
 }
 
 #[tokio::test]
