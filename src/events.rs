@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// One spin, typed as the GamePlay columns. Stored as given: a spin with `win <= 0` or
 /// `stake <= 0` is kept (as ADX keeps it) and simply never counts.
@@ -37,6 +38,8 @@ pub enum BatchError {
 
 /// Parses a whole batch; any invalid item rejects the batch. An empty array is an empty
 /// batch (nothing to store); a body with no content at all is refused as a likely mistake.
+/// Items are made spins one at a time: a batch never lies in memory as JSON values (a few
+/// hundred bytes an event), only as its body and its spins.
 pub fn parse_batch(body: &[u8]) -> Result<Vec<Spin>, BatchError> {
     if body.trim_ascii().is_empty() {
         return Err(BatchError::Empty);
@@ -45,33 +48,31 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Spin>, BatchError> {
     let mut spins = Vec::with_capacity(items.len());
     let mut invalid = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
-        match item.and_then(|v| spin(&v)) {
-            Ok(s) => spins.push(s),
+        match parse_event(item.as_bytes()) {
+            Ok(spin) => spins.push(spin),
             Err(reason) => invalid.push(InvalidEvent { index, reason }),
         }
     }
     if invalid.is_empty() { Ok(spins) } else { Err(BatchError::Invalid(invalid)) }
 }
 
-/// One event on its own (a stream message), validated as one item of a batch is.
+/// One event on its own (a stream message, an item of a batch).
 pub fn parse_event(bytes: &[u8]) -> Result<Spin, String> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
     spin(&value)
 }
 
-/// The items of a JSON array, or the non-blank lines of NDJSON (each parsed on its own, so a
-/// bad line is reported with its index rather than failing the whole body).
-fn items(body: &[u8]) -> Result<Vec<Result<Value, String>>, BatchError> {
+/// The items' text, borrowed from the body: those of a JSON array (checked as JSON once), or
+/// the non-blank lines of NDJSON (each parsed on its own, so that a bad line is reported with
+/// its index rather than failing the whole body).
+fn items(body: &[u8]) -> Result<Vec<&str>, BatchError> {
     let text = std::str::from_utf8(body).map_err(|e| BatchError::Syntax(format!("not UTF-8: {e}")))?;
     if text.trim_start().starts_with('[') {
-        let array: Vec<Value> = serde_json::from_str(text).map_err(|e| BatchError::Syntax(e.to_string()))?;
-        return Ok(array.into_iter().map(Ok).collect());
+        let array: Vec<&RawValue> =
+            serde_json::from_str(text).map_err(|e| BatchError::Syntax(e.to_string()))?;
+        return Ok(array.into_iter().map(RawValue::get).collect());
     }
-    Ok(text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).map_err(|e| format!("not JSON: {e}")))
-        .collect())
+    Ok(text.lines().filter(|l| !l.trim().is_empty()).collect())
 }
 
 fn spin(value: &Value) -> Result<Spin, String> {
