@@ -154,7 +154,8 @@ const BUILD: &str =
 
 const TOTALS: &str = include_str!("../../kql/totals.sql");
 
-/// Fills a new total scope from GamePlay: kql/totals.sql's standings, with `:scope`.
+/// Fills a new total scope from GamePlay: kql/totals.sql's players (those at 0 points too),
+/// with `:scope`.
 static BUILD_TOTAL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "INSERT INTO ScopeTotal (ScopeID, PlayerID, Points, Counted, Wagered, Won, AchievedAt, Changed)

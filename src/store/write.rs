@@ -22,7 +22,9 @@ use crate::leaderboard::Scoring;
 /// 6: each scope row marked by the last spin that changed it.
 /// 7: every total's sums in the Rollup too.
 /// 8: sums saturating at `i64::MAX` (`sums`): a 7 that overflowed holds REALs its reads refuse.
-pub(super) const SCHEMA_VERSION: i64 = 8;
+/// 9: total scopes built with every player who has a counted spin: an 8 left out those at 0
+///    points, whose losing spins then went uncounted once a winning one came.
+pub(super) const SCHEMA_VERSION: i64 = 9;
 
 const INSERT_SPIN: &str =
     "INSERT INTO GamePlay (PlayerID, GameID, Win, Stake, EventTime) VALUES (?1, ?2, ?3, ?4, ?5)";

@@ -212,3 +212,46 @@ async fn every_view(store: &EmbeddedStore, spins: &[Spin], scopes: &[Scope]) {
         }
     }
 }
+
+/// A player whose counted spins had all lost when a total scope was built (0 points: not
+/// ranked) keeps them in the scope: once a spin of theirs wins, their spins and turnover count
+/// the losing ones too (the build left such players out, and their first win started afresh).
+#[tokio::test]
+async fn losing_spins_stored_before_a_total_scope_is_built_count_once_one_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let spin = |player_id, game_id, win, stake, day: i64| Spin {
+        player_id,
+        game_id,
+        win,
+        stake,
+        event_time: at(day * DAY + 1),
+    };
+    let all = [
+        spin(1, 1, 0, 5, 1),
+        spin(1, 1, -3, 2, 1),
+        spin(1, 2, 0, 7, 1),
+        spin(2, 1, 10, 1, 1),
+        spin(1, 1, 4, 3, 2),
+    ];
+    let (before, after) = all.split_at(4);
+    let whole = Window { from: at(0), to: at(10 * DAY) };
+    let scopes: Vec<Scope> = Scoring::ALL
+        .into_iter()
+        .filter(|s| s.is_total())
+        .flat_map(|scoring| [None, Some(vec![1])].map(|games| (scoring, games)))
+        .map(|(scoring, games)| Scope {
+            window: whole,
+            games,
+            stakes: Stakes::default(),
+            scoring,
+            max_spins: None,
+        })
+        .collect();
+    let store = EmbeddedStore::open(dir.path()).await.unwrap();
+    insert(&store, before).await;
+    store.track(scopes.clone()).await.unwrap();
+    insert(&store, after).await;
+    every_view(&store, &all, &scopes).await;
+    let wins = totals(&all, &whole, (Some(&[1]), Stakes::default()), Scoring::TotalWin);
+    assert_eq!(wins[1], (1, 4, 3, 10, 4, micros(at(2 * DAY + 1))), "three spins, ten staked");
+}
