@@ -122,6 +122,13 @@ pub trait Backend: Send + Sync + 'static {
     fn settled(&self) -> bool {
         true
     }
+
+    /// Whether a feed stores into this backend, so that [`Backend::settled`] may turn false
+    /// again at any time (a stalled partition, a lost broker): final standings are then looked
+    /// at again each period, to stop being final meanwhile.
+    fn fed(&self) -> bool {
+        false
+    }
 }
 
 /// Where spins sent to the service are stored (the embedded store; ADX takes its spins through

@@ -40,6 +40,9 @@ pub struct Memory {
     /// Full reads tell where they left off, and the players changed since are told.
     follows: std::sync::atomic::AtomicBool,
     pub since_queries: AtomicUsize,
+    /// A feed stores into it (`fed`), and has fallen behind (`behind`).
+    pub fed: std::sync::atomic::AtomicBool,
+    pub behind: std::sync::atomic::AtomicBool,
 }
 
 impl Memory {
@@ -293,5 +296,13 @@ impl Backend for Memory {
 
     fn told(&self) -> u64 {
         self.count.load(Ordering::SeqCst)
+    }
+
+    fn settled(&self) -> bool {
+        !self.behind.load(Ordering::SeqCst)
+    }
+
+    fn fed(&self) -> bool {
+        self.fed.load(Ordering::SeqCst)
     }
 }

@@ -206,9 +206,11 @@ impl Owner {
                 // twice the last one's duration after it started.
                 let period = ttl.max(started.elapsed() * 2);
                 // Final standings are refreshed (ahead of readers, like others) only where a
-                // refresh can check them cheaply (incrementally, which asks nothing until a
-                // reconcile is due); elsewhere late spins make them be computed again.
-                let rechecked = self.shared.incremental();
+                // refresh can check them cheaply: incrementally (which asks nothing until a
+                // reconcile is due), or on a fed store (where an untouched view asks nothing),
+                // so that they stop being final while the feed falls behind. Elsewhere late
+                // spins make them be computed again.
+                let rechecked = self.shared.incremental() || self.shared.backend.fed();
                 let due = (!snapshot.is_final || rechecked).then(|| started + period);
                 let checked_at = leaderboard::now();
                 let checked_text = checked_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true).into();

@@ -167,8 +167,11 @@ impl Status {
                     format!("disconnected ({n} of {} partitions failing)", inner.partitions.len())
                 }
             };
-            // Unknown until every partition's end was fetched once: not 0 before that.
-            let total_lag: Option<i64> = inner.partitions.values().map(known_lag).sum();
+            // Unknown until every partition's end was fetched once (not 0 before that), and
+            // while the brokers cannot be reached.
+            let known = inner.error.is_none() && !inner.partitions.is_empty();
+            let total_lag: Option<i64> =
+                inner.partitions.values().map(known_lag).sum::<Option<i64>>().filter(|_| known);
             let mut text = format!("kafka topic {}: {state}, lag {}\n", self.topic, shown(total_lag));
             if !caught_up(inner) {
                 text.push_str(
@@ -227,6 +230,9 @@ mod tests {
     fn a_partition_is_caught_up_at_its_end_and_again_only_there_after_a_backlog() {
         let status = Status::new("gameplay".into(), Arc::default());
         assert!(!status.update(|inner| caught_up(inner)), "no partition known yet");
+        assert!(status.report().contains("connecting, lag unknown"), "{}", status.report());
+        status.unavailable("cannot reach the brokers".into());
+        assert!(status.report().contains("cannot reach the brokers, lag unknown"), "{}", status.report());
         status.started(&[0], &BTreeMap::new());
         assert!(status.report().contains("lag unknown"), "no fetch yet: {}", status.report());
         status.fetched(0, 500);

@@ -77,12 +77,21 @@ impl Arrivals {
     }
 
     pub fn attach(&self, feed: Arc<dyn Feed>) {
-        self.feeds.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(feed);
+        self.feeds().push(feed);
     }
 
     /// Whether every feed has caught up.
     pub fn settled(&self) -> bool {
-        self.feeds.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().all(|f| f.caught_up())
+        self.feeds().iter().all(|f| f.caught_up())
+    }
+
+    /// Whether a feed is attached.
+    pub fn fed(&self) -> bool {
+        !self.feeds().is_empty()
+    }
+
+    fn feeds(&self) -> std::sync::MutexGuard<'_, Vec<Arc<dyn Feed>>> {
+        self.feeds.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -159,8 +168,10 @@ mod tests {
     fn settled_while_every_feed_has_caught_up() {
         let arrivals = Arrivals::default();
         assert!(arrivals.settled(), "no feed");
+        assert!(!arrivals.fed());
         arrivals.attach(Arc::new(Behind(false)));
         assert!(arrivals.settled());
+        assert!(arrivals.fed());
         arrivals.attach(Arc::new(Behind(true)));
         assert!(!arrivals.settled());
     }

@@ -263,6 +263,10 @@ impl Backend for EmbeddedStore {
     fn settled(&self) -> bool {
         self.arrivals.settled()
     }
+
+    fn fed(&self) -> bool {
+        self.arrivals.fed()
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Refreshes on a backend that tells of what it stores and answers no incremental query (the
 //! embedded store): a view no told batch touched since its last query asks nothing, and is
 //! confirmed all the same; a batch that touches it, one stored without being told, and a window
-//! that slides each make the next refresh ask again.
+//! that slides each make the next refresh ask again. A final board on a fed store stops being
+//! final while its feed is behind.
 
 use super::*;
 
@@ -110,4 +111,24 @@ async fn where_the_ledger_refreshes_it_asks_for_changes_as_before() {
     read_for(&engine, &c, View::Top, 4).await;
     assert!(queries(&memory).1 >= 3, "incremental queries: {:?}", queries(&memory));
     assert_eq!(untouched(&engine), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_final_board_stops_being_final_while_the_feed_is_behind_at_no_query() {
+    let now = Utc::now();
+    let (start, end) = (now - chrono::Duration::days(2), now - chrono::Duration::days(1));
+    let c = Arc::new(Campaign { start, end, ..(*campaign()).clone() });
+    let memory = Arc::new(Memory::default());
+    memory.add([Row { achieved_us: (end - chrono::Duration::hours(1)).timestamp_micros(), ..spin(1, 10) }]);
+    memory.fed.store(true, Ordering::SeqCst);
+    let engine = engine_with(&memory, full_queries_only());
+    let first = engine.read(&c, View::Top).await.unwrap();
+    assert!(first.snapshot.is_final, "ended a day ago, the feed caught up");
+    // A stalled partition, a lost broker: spins may wait that the board would count.
+    memory.behind.store(true, Ordering::SeqCst);
+    let behind = read_until(&engine, &c, View::Top, |r| !r.snapshot.is_final).await;
+    assert_eq!(leader(&behind), Some(1), "the same standings");
+    memory.behind.store(false, Ordering::SeqCst);
+    read_until(&engine, &c, View::Top, |r| r.snapshot.is_final).await;
+    assert_eq!(queries(&memory), (1, 0), "only the load asked the backend");
 }
