@@ -110,7 +110,8 @@ impl App {
         let tcp = TcpListener::bind(args.listen)
             .await
             .map_err(|source| StartError::Bind { addr: args.listen, source })?;
-        let listener = Listener::new(tcp, args.write_timeout);
+        let descriptors = descriptors(args);
+        let listener = Listener::new(tcp, args.write_timeout, descriptors.connections);
         let ingest = store.map(|store| Ingest {
             sink: store,
             token: args.embedded.ingest_token.as_deref().map(Arc::from),
@@ -120,7 +121,7 @@ impl App {
         });
         let (closing, closed) = tokio::sync::watch::channel(false);
         let streams = Streams {
-            slots: Arc::new(tokio::sync::Semaphore::new(stream_slots(args))),
+            slots: Arc::new(tokio::sync::Semaphore::new(descriptors.streams)),
             heartbeat: args.stream_heartbeat,
             closing: closed,
         };
@@ -183,24 +184,33 @@ impl App {
 /// Descriptors kept for the store, the backend and listeners, beside connections and exports.
 const MARGIN: u64 = 256;
 
-/// How many streams may be open: `--max-streams`, unless the open-file limit (raised to its
-/// hard limit first) cannot also hold a connection for each request in flight (each may be a
-/// new one) and each export, and [`MARGIN`].
-fn stream_slots(args: &ServeArgs) -> usize {
+/// What the open-file limit (raised to its hard limit first) leaves the connections.
+struct Descriptors {
+    /// Streams open at once: `--max-streams`, unless the limit cannot also hold a connection for
+    /// each request in flight (each may be a new one) and each export, and [`MARGIN`].
+    streams: usize,
+    /// Connections open at once, whatever they are doing (idle ones included): all the limit
+    /// holds past [`MARGIN`], so that they never take the descriptors of the store, the backend
+    /// and the listeners.
+    connections: usize,
+}
+
+fn descriptors(args: &ServeArgs) -> Descriptors {
     let (requests, exports) = (u64::from(args.max_in_flight), u64::from(args.max_exports));
     let wanted = u64::from(args.max_streams);
     let limit = match rlimit::increase_nofile_limit(wanted + requests + exports + MARGIN) {
         Ok(limit) => limit,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read or raise the open-file limit");
-            return wanted as usize;
+            return Descriptors { streams: wanted as usize, connections: usize::MAX };
         }
     };
     let streams = streams_within(limit, requests, exports, wanted);
     if streams < wanted {
         tracing::warn!(limit, streams, wanted, requests, "the open-file limit caps the streams");
     }
-    streams as usize
+    let connections = usize::try_from(limit.saturating_sub(MARGIN).max(1)).unwrap_or(usize::MAX);
+    Descriptors { streams: streams as usize, connections }
 }
 
 /// The streams an open-file `limit` holds beside `requests` in flight, `exports` and the margin:

@@ -4,7 +4,10 @@
 //! instead of keeping them for as long as it likes; and a request's headers must arrive within
 //! [`HEADER_TIMEOUT`] of the connection opening or of its last answer, so that a client that
 //! sends nothing (or a header a byte at a time) cannot hold a connection's buffers and task
-//! either. Each is served by hyper's HTTP/1.1
+//! either. At most as many connections are open as the open-file limit leaves them: past that,
+//! new ones wait in the kernel's listen backlog until one closes (idle ones do within
+//! [`HEADER_TIMEOUT`]), so that a flood of connections never takes the descriptors the store
+//! and the backend need. Each is served by hyper's HTTP/1.1
 //! connection: the protocol-detecting one `axum::serve` uses reads a 24-byte HTTP/2 preface
 //! probe first, after which hyper's read buffer grows to 16 kB for every connection (8 kB of
 //! each open stream's memory spent on nothing).
@@ -12,6 +15,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -22,6 +26,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt;
 
@@ -30,16 +35,19 @@ use tower::ServiceExt;
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A TCP listener whose connections time out writes that make no progress, and requests whose
-/// headers do not arrive.
+/// headers do not arrive, and of which at most so many are open.
 pub struct Listener {
     tcp: TcpListener,
     write_timeout: Duration,
     header_timeout: Duration,
+    /// One permit per connection open.
+    connections: Arc<Semaphore>,
 }
 
 impl Listener {
-    pub fn new(tcp: TcpListener, write_timeout: Duration) -> Self {
-        Self { tcp, write_timeout, header_timeout: HEADER_TIMEOUT }
+    pub fn new(tcp: TcpListener, write_timeout: Duration, max_connections: usize) -> Self {
+        let connections = Arc::new(Semaphore::new(max_connections.clamp(1, Semaphore::MAX_PERMITS)));
+        Self { tcp, write_timeout, header_timeout: HEADER_TIMEOUT, connections }
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -56,11 +64,29 @@ impl Listener {
     {
         let graceful = GracefulShutdown::new();
         let mut shutdown = pin!(shutdown);
+        let mut full = false;
         loop {
+            let slot = match Arc::clone(&self.connections).try_acquire_owned() {
+                Ok(slot) => slot,
+                Err(_) => {
+                    if !std::mem::replace(&mut full, true) {
+                        tracing::warn!(
+                            "as many connections are open as the open-file limit leaves: new ones wait to be accepted until one closes"
+                        );
+                    }
+                    tokio::select! {
+                        slot = Arc::clone(&self.connections).acquire_owned() => slot.expect("never closed"),
+                        () = &mut shutdown => break,
+                    }
+                }
+            };
             let io = tokio::select! {
                 io = self.accept() => io,
                 () = &mut shutdown => break,
             };
+            if self.connections.available_permits() > 0 && std::mem::take(&mut full) {
+                tracing::info!("connections are accepted at once again");
+            }
             let service = service.clone().map_request(|request: Request<Incoming>| request.map(Body::new));
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -71,6 +97,7 @@ impl Listener {
                 if let Err(e) = connection.await {
                     tracing::trace!(error = %e, "connection ended with an error");
                 }
+                drop(slot);
             });
         }
         drop(self);
@@ -112,7 +139,7 @@ mod tests {
     async fn a_request_whose_headers_do_not_arrive_loses_its_connection() {
         let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = tcp.local_addr().unwrap().port();
-        let mut listener = Listener::new(tcp, Duration::from_secs(60));
+        let mut listener = Listener::new(tcp, Duration::from_secs(60), 100);
         listener.header_timeout = Duration::from_millis(300);
         let router = Router::new().route("/", get(|| async { "ok" }));
         tokio::spawn(listener.serve(router, std::future::pending()));
@@ -122,5 +149,43 @@ mod tests {
         // ... and a connection whose headers stop halfway, or that sends nothing, is closed.
         assert_eq!(answer_to(port, b"GET / HTTP/1.1\r\nhost:").await, "");
         assert_eq!(answer_to(port, b"").await, "");
+    }
+
+    #[tokio::test]
+    async fn past_the_connection_cap_new_connections_wait_until_one_closes() {
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        let listener = Listener::new(tcp, Duration::from_secs(60), 2);
+        let router = Router::new().route("/", get(|| async { "ok" }));
+        tokio::spawn(listener.serve(router, std::future::pending()));
+        let request = b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+        let idle = [
+            TcpStream::connect(("127.0.0.1", port)).await.unwrap(),
+            TcpStream::connect(("127.0.0.1", port)).await.unwrap(),
+        ];
+        // The kernel takes the third connection into the backlog; the server reads nothing of it ...
+        let mut third = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        third.write_all(request).await.unwrap();
+        let mut read = Vec::new();
+        let early = tokio::time::timeout(Duration::from_millis(300), third.read_to_end(&mut read)).await;
+        assert!(
+            early.is_err() && read.is_empty(),
+            "answered past the cap: {:?}",
+            String::from_utf8_lossy(&read)
+        );
+        // ... until one of the two closes: then it is accepted and answered.
+        drop(idle);
+        let answered = tokio::time::timeout(Duration::from_secs(10), third.read_to_end(&mut read)).await;
+        assert!(answered.is_ok(), "never answered");
+        assert!(
+            String::from_utf8_lossy(&read).starts_with("HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&read)
+        );
+        assert_eq!(
+            answer_to(port, request).await.lines().next(),
+            Some("HTTP/1.1 200 OK"),
+            "and the next at once"
+        );
     }
 }
