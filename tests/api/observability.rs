@@ -245,7 +245,10 @@ async fn a_client_secret_never_reaches_logs_or_answers() {
         ("AZURE_CLIENT_SECRET", SECRET),
         ("AZURE_AUTHORITY_HOST", &authority),
     ];
-    let app = serve_binary(&authority, &["--adx-auth", "secret", "--request-timeout", "1s"], &env);
+    // The scope given: the cluster's auth metadata is out of reach too.
+    let args =
+        ["--adx-auth", "secret", "--adx-scope", "https://kusto.example/.default", "--request-timeout", "1s"];
+    let app = serve_binary(&authority, &args, &env);
     let mut answers = Vec::new();
     for path in ["/campaigns/live-all/top", "/readyz", "/campaigns/nope", "/metrics"] {
         answers.push(app.get(path, "secret-test").await);
