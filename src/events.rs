@@ -2,7 +2,7 @@
 //! `{"playerId","gameId","win","stake","eventTime"}`, one batch per request (a JSON array or
 //! NDJSON), validated item by item against the GamePlay column types.
 
-use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SubsecRound, Timelike, Utc};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -126,8 +126,17 @@ fn event_time(value: &Value) -> Result<DateTime<Utc>, String> {
     let parsed = DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").map(|t| t.and_utc()));
+    let shown: String = text.chars().take(40).collect();
+    if let Ok(t) = parsed {
+        // ADX's datetime runs from year 1 to 9999, and has no leap second (chrono keeps one).
+        if !(1..=9999).contains(&t.year()) {
+            return Err(format!("`eventTime` `{shown}` is outside ADX's datetime range, years 1 to 9999"));
+        }
+        if t.nanosecond() >= 1_000_000_000 {
+            return Err(format!("`eventTime` `{shown}` is a leap second, which ADX's datetime has not"));
+        }
+    }
     parsed.map(|t| t.trunc_subsecs(6)).map_err(|_| {
-        let shown: String = text.chars().take(40).collect();
         if NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").is_ok() {
             format!(
                 "`eventTime` `{shown}` has no offset, so its instant is ambiguous: add `Z` or e.g. `+01:00`"

@@ -64,6 +64,18 @@ fn every_bad_item_is_reported_with_its_index() {
         ),
         (r#"{"playerId":1,"gameId":2,"win":100,"stake":10,"eventTime":"2026-11-02T08:00:00"}"#, "ambiguous"),
         (
+            r#"{"playerId":1,"gameId":2,"win":100,"stake":10,"eventTime":"0000-12-31T23:00:00Z"}"#,
+            "years 1 to",
+        ),
+        (
+            r#"{"playerId":1,"gameId":2,"win":100,"stake":10,"eventTime":"0001-01-01T00:30:00+01:00"}"#,
+            "years 1 to",
+        ),
+        (
+            r#"{"playerId":1,"gameId":2,"win":100,"stake":10,"eventTime":"2016-12-31T23:59:60Z"}"#,
+            "leap second",
+        ),
+        (
             r#"{"playerId":1,"gameId":2,"win":null,"stake":10,"eventTime":"2026-11-02 08:00:00"}"#,
             "win` is missing",
         ),

@@ -187,6 +187,9 @@ pub enum IngestProblems {
     /// Body over 16 MiB.
     #[response(status = 413, content_type = "application/problem+json", example = json!(examples::too_large()))]
     TooLarge(Problem),
+    /// A compressed body (Content-Encoding): bodies are read as sent.
+    #[response(status = 415, content_type = "application/problem+json", example = json!(examples::compressed()))]
+    Compressed(Problem),
     /// No room for the body among the ingests in flight (--ingest-max-bytes), or too many requests in flight: retry after Retry-After seconds.
     #[response(status = 503, content_type = "application/problem+json",
         headers(("Retry-After" = u32, description = "Seconds to wait")), example = json!(examples::ingest_full()))]

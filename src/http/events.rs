@@ -128,6 +128,12 @@ impl FromRequestParts<AppState> for Admitted {
         {
             return Err(ApiError::Unauthorized);
         }
+        if let Some(coding) = parts.headers.get(header::CONTENT_ENCODING)
+            && !coding.as_bytes().eq_ignore_ascii_case(b"identity")
+        {
+            let coding = String::from_utf8_lossy(coding.as_bytes()).chars().take(64).collect();
+            return Err(ApiError::Compressed(coding));
+        }
         let declared = content_length(&parts.headers);
         if declared.is_some_and(|n| n > BODY_LIMIT) {
             return Err(ApiError::PayloadTooLarge(BODY_LIMIT));

@@ -52,6 +52,8 @@ pub enum ApiError {
     Unauthorized,
     #[error("a web page of another origin ({0}) may not post events; allow its origin with --cors-origins")]
     CrossOrigin(String),
+    #[error("the body is read as sent: Content-Encoding `{0}` is not taken; send it uncompressed")]
+    Compressed(String),
     #[error("this server reads spins from ADX; send events through the ingestion pipeline")]
     NoIngest,
     #[error("too many requests in flight; retry shortly")]
@@ -107,6 +109,9 @@ impl ApiError {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large")
             }
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            Self::Compressed(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "compressed-body", "Compressed body refused")
+            }
             Self::CrossOrigin(_) => (StatusCode::FORBIDDEN, "cross-origin", "Cross-origin request refused"),
             Self::NoIngest => (StatusCode::NOT_FOUND, "no-ingest", "Events are not accepted here"),
             Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Overloaded"),

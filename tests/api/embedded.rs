@@ -106,6 +106,18 @@ async fn ndjson_losing_spins_and_large_batches_are_stored() {
     let response = app.post_events(huge).await;
     assert_eq!(response.status(), 413);
     assert_eq!(response.headers()["content-type"], "application/problem+json");
+    // A compressed body is refused as such, not parsed as a broken batch.
+    let gzipped = app
+        .client
+        .post(format!("{}/events", app.base))
+        .header("content-encoding", "gzip")
+        .body(events_json(&many[..1]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.status(), 415);
+    assert_eq!(gzipped.headers()["content-type"], "application/problem+json");
+    assert!(gzipped.text().await.unwrap().contains("uncompressed"));
 }
 
 #[tokio::test]

@@ -57,6 +57,10 @@ pub fn unauthorized() -> Problem {
     ApiError::Unauthorized.document()
 }
 
+pub fn compressed() -> Problem {
+    ApiError::Compressed("gzip".into()).document()
+}
+
 pub fn cross_origin() -> Problem {
     ApiError::CrossOrigin("https://elsewhere.example".into()).document()
 }
