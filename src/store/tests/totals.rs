@@ -173,21 +173,8 @@ async fn sums_saturate_at_the_largest_win() {
     ];
     let (before, after) = huge.split_at(3);
     let whole = Window { from: at(0), to: at(10 * DAY) };
-    let scopes: Vec<Scope> = Scoring::ALL
-        .into_iter()
-        .filter(|s| s.is_total())
-        .map(|scoring| Scope {
-            window: whole,
-            games: None,
-            stakes: Stakes::default(),
-            scoring,
-            max_spins: None,
-        })
-        .collect();
-    let store = EmbeddedStore::open(dir.path()).await.unwrap();
-    insert(&store, before).await;
-    store.track(scopes.clone()).await.unwrap();
-    insert(&store, after).await;
+    let scopes = every_total(whole, &[None]);
+    let store = built_between(dir.path(), before, &scopes, after).await;
     every_view(&store, &huge, &scopes).await;
     let wins = totals(&huge, &whole, (None, Stakes::default()), Scoring::TotalWin);
     assert_eq!(wins[0], (1, i64::MAX, 2, 2, i64::MAX, micros(at(2 * DAY + 1))), "the largest sum saturates");
@@ -202,6 +189,33 @@ async fn sums_saturate_at_the_largest_win() {
 
 /// Each scope's whole board, and its windows of whole days (the rollup's sums) and cut mid-day
 /// (raw edges too), against the oracle.
+/// Every total score over `window`, for each of `games`, every positive stake counting.
+fn every_total(window: Window, games: &[Option<Vec<i32>>]) -> Vec<Scope> {
+    let scope = |scoring, games: &Option<Vec<i32>>| Scope {
+        window,
+        games: games.clone(),
+        stakes: Stakes::default(),
+        scoring,
+        max_spins: None,
+    };
+    let totals = Scoring::ALL.into_iter().filter(|s| s.is_total());
+    totals.flat_map(|scoring| games.iter().map(move |g| scope(scoring, g))).collect()
+}
+
+/// A store in `dir` holding `before`, `scopes` built from them, then `after` inserted.
+async fn built_between(
+    dir: &std::path::Path,
+    before: &[Spin],
+    scopes: &[Scope],
+    after: &[Spin],
+) -> EmbeddedStore {
+    let store = EmbeddedStore::open(dir).await.unwrap();
+    insert(&store, before).await;
+    store.track(scopes.to_vec()).await.unwrap();
+    insert(&store, after).await;
+    store
+}
+
 async fn every_view(store: &EmbeddedStore, spins: &[Spin], scopes: &[Scope]) {
     let windows =
         [Window { from: at(DAY), to: at(4 * DAY) }, Window { from: at(DAY + 1), to: at(3 * DAY + 2) }];
@@ -235,22 +249,8 @@ async fn losing_spins_stored_before_a_total_scope_is_built_count_once_one_wins()
     ];
     let (before, after) = all.split_at(4);
     let whole = Window { from: at(0), to: at(10 * DAY) };
-    let scopes: Vec<Scope> = Scoring::ALL
-        .into_iter()
-        .filter(|s| s.is_total())
-        .flat_map(|scoring| [None, Some(vec![1])].map(|games| (scoring, games)))
-        .map(|(scoring, games)| Scope {
-            window: whole,
-            games,
-            stakes: Stakes::default(),
-            scoring,
-            max_spins: None,
-        })
-        .collect();
-    let store = EmbeddedStore::open(dir.path()).await.unwrap();
-    insert(&store, before).await;
-    store.track(scopes.clone()).await.unwrap();
-    insert(&store, after).await;
+    let scopes = every_total(whole, &[None, Some(vec![1])]);
+    let store = built_between(dir.path(), before, &scopes, after).await;
     every_view(&store, &all, &scopes).await;
     let wins = totals(&all, &whole, (Some(&[1]), Stakes::default()), Scoring::TotalWin);
     assert_eq!(wins[1], (1, 4, 3, 10, 4, micros(at(2 * DAY + 1))), "three spins, ten staked");
