@@ -42,12 +42,16 @@ pub struct Listener {
     header_timeout: Duration,
     /// One permit per connection open.
     connections: Arc<Semaphore>,
+    /// When the cap was met, it is said to be left once this many connections are free: not at
+    /// each one that frees and is taken again from the backlog at once.
+    room: usize,
 }
 
 impl Listener {
     pub fn new(tcp: TcpListener, write_timeout: Duration, max_connections: usize) -> Self {
-        let connections = Arc::new(Semaphore::new(max_connections.clamp(1, Semaphore::MAX_PERMITS)));
-        Self { tcp, write_timeout, header_timeout: HEADER_TIMEOUT, connections }
+        let max = max_connections.clamp(1, Semaphore::MAX_PERMITS);
+        let connections = Arc::new(Semaphore::new(max));
+        Self { tcp, write_timeout, header_timeout: HEADER_TIMEOUT, connections, room: (max / 10).max(1) }
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -84,7 +88,8 @@ impl Listener {
                 io = self.accept() => io,
                 () = &mut shutdown => break,
             };
-            if self.connections.available_permits() > 0 && std::mem::take(&mut full) {
+            if full && self.connections.available_permits() >= self.room {
+                full = false;
                 tracing::info!("connections are accepted at once again");
             }
             let service = service.clone().map_request(|request: Request<Incoming>| request.map(Body::new));
