@@ -171,7 +171,7 @@ impl Status {
             // while the brokers cannot be reached.
             let known = inner.error.is_none() && !inner.partitions.is_empty();
             let total_lag: Option<i64> =
-                inner.partitions.values().map(known_lag).sum::<Option<i64>>().filter(|_| known);
+                inner.partitions.values().map(reported_lag).sum::<Option<i64>>().filter(|_| known);
             let mut text = format!("kafka topic {}: {state}, lag {}\n", self.topic, shown(total_lag));
             if !caught_up(inner) {
                 text.push_str(
@@ -180,7 +180,7 @@ impl Status {
             }
             for (n, p) in &inner.partitions {
                 let offset = p.next_offset.map_or("earliest".to_owned(), |o| o.to_string());
-                let _ = write!(text, "  partition {n}: next offset {offset}, lag {}", shown(known_lag(p)));
+                let _ = write!(text, "  partition {n}: next offset {offset}, lag {}", shown(reported_lag(p)));
                 if let Some(e) = &p.error {
                     let _ = write!(text, ", fetch failing: {e}");
                 }
@@ -216,6 +216,12 @@ fn lag(p: &Partition) -> i64 {
 /// The lag, once a fetch found the partition's end.
 fn known_lag(p: &Partition) -> Option<i64> {
     p.high_watermark.map(|hw| (hw - p.next_offset.unwrap_or(0)).max(0))
+}
+
+/// The lag `/readyz` shows: unknown while the partition's fetches fail (what the brokers hold
+/// meanwhile is not known), not the last one seen.
+fn reported_lag(p: &Partition) -> Option<i64> {
+    known_lag(p).filter(|_| p.error.is_none())
 }
 
 fn shown(lag: Option<i64>) -> String {
@@ -254,6 +260,9 @@ mod tests {
         assert!(status.update(|inner| caught_up(inner)), "read to its end again");
         status.failed(0, "reset".into());
         assert!(!status.update(|inner| caught_up(inner)), "a failed fetch");
+        let report = status.report();
+        assert!(report.contains("disconnected (1 of 1 partitions failing), lag unknown"), "{report}");
+        assert!(report.contains("lag unknown, fetch failing: reset"), "{report}");
         // Read to its end, then moved elsewhere (its resume point was outside the log).
         status.fetched(0, 800 + BACKLOG);
         assert!(status.update(|inner| caught_up(inner)), "at its end again");
