@@ -37,9 +37,10 @@ pub(crate) fn endpoint(cluster: &Url, path: &str) -> Url {
 /// The readiness probe: the cheapest query that proves the cluster answers.
 pub const PING: &str = "print ready = 1";
 
-/// The HTTP client of queries: connections kept a minute, none made in more than 5 s, and no
-/// redirect followed (as Microsoft's SDKs: one would take the query and its token elsewhere).
-fn client() -> Result<reqwest::Client, BackendError> {
+/// The HTTP client of the cluster (queries, auth metadata): connections kept a minute, none made
+/// in more than 5 s, and no redirect followed (as Microsoft's SDKs: one would take the query and
+/// its token elsewhere).
+pub(crate) fn client() -> Result<reqwest::Client, BackendError> {
     reqwest::Client::builder()
         .user_agent(concat!("leaderboard/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(5))

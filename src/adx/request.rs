@@ -209,8 +209,7 @@ impl Broken {
     fn into_failure(self, incidents: &Incidents, request_id: &str, timeout: Duration) -> Failure {
         match self {
             Broken::Frames(e) if e.is_timeout() => {
-                tracing::warn!(%request_id, error = %e, "ADX gave up on the query: out of time");
-                Failure::fatal(BackendError::Timeout(timeout))
+                out_of_time(incidents, &e.to_string(), request_id, timeout)
             }
             Broken::Frames(FrameError::QueryFailed { code, message, permanent }) => {
                 let error = rejected(incidents, code, &message, request_id);
@@ -339,11 +338,8 @@ impl Refusal<'_> {
             )));
         }
         let error = frames::parse_service_error(body);
-        if status == StatusCode::GATEWAY_TIMEOUT
-            || error.message.to_ascii_lowercase().contains("query is expired")
-        {
-            tracing::warn!(%request_id, status = status.as_u16(), error = %error.message, "ADX gave up on the query: out of time");
-            return Failure::fatal(BackendError::Timeout(timeout));
+        if status == StatusCode::GATEWAY_TIMEOUT || frames::out_of_time(&error.code, &error.message) {
+            return out_of_time(incidents, &error.message, request_id, timeout);
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
             let throttled = BackendError::Throttled(format!("{}: {}", error.code, error.message));
@@ -354,6 +350,13 @@ impl Refusal<'_> {
         let rejected = rejected(incidents, code, &error.message, request_id);
         if transient { Failure::transient(rejected, after) } else { Failure::fatal(rejected) }
     }
+}
+
+/// ADX gave up on the query for lack of time: final (the budget is spent), and logged as its
+/// refusals are, once for a run of them.
+fn out_of_time(incidents: &Incidents, message: &str, request_id: &str, timeout: Duration) -> Failure {
+    incidents.refused("out of time", message, request_id);
+    Failure::fatal(BackendError::Timeout(timeout))
 }
 
 /// No usable answer: a connection that could not be made (refused, reset, or not made in time)

@@ -92,17 +92,12 @@ async fn discover(cluster: &Url) -> Result<String, BackendError> {
 
 /// The scope the metadata at `url` names; `None` when the cluster has none (the public cloud).
 async fn read(url: &Url) -> Result<Option<String>, BackendError> {
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("leaderboard/", env!("CARGO_PKG_VERSION")))
-        .timeout(ATTEMPT_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| BackendError::Unreachable(e.to_string()))?;
+    let http = crate::adx::client()?;
     let mut tries = 0;
     retry::with_retries(WINDOW, || {
         tries += 1;
         let last = tries == ATTEMPTS;
-        let request = http.get(url.clone()).header(ACCEPT, "application/json");
+        let request = http.get(url.clone()).header(ACCEPT, "application/json").timeout(ATTEMPT_TIMEOUT);
         async move {
             let answer = attempt(request).await;
             if last { answer.map_err(|failure| Failure::fatal(failure.error)) } else { answer }

@@ -97,13 +97,17 @@ pub enum FrameError {
 }
 
 impl FrameError {
-    /// Whether the server gave up on the query for lack of time: "Query is expired"
-    /// (0x80DA0006) inside the stream, or a timeout code.
+    /// Whether the server gave up on the query for lack of time, inside the stream.
     pub fn is_timeout(&self) -> bool {
-        let Self::QueryFailed { code, message, .. } = self else { return false };
-        let message = message.to_ascii_lowercase();
-        message.contains("0x80da0006") || message.contains("query is expired") || code.contains("Timeout")
+        matches!(self, Self::QueryFailed { code, message, .. } if out_of_time(code, message))
     }
+}
+
+/// Whether an error ADX reports (inside the stream or as an error answer) says it gave up on the
+/// query for lack of time: "Query is expired" (0x80DA0006), or a timeout code.
+pub fn out_of_time(code: &str, message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("0x80da0006") || message.contains("query is expired") || code.contains("Timeout")
 }
 
 /// What a non-200 response body says went wrong.
