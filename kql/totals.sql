@@ -1,5 +1,5 @@
--- Totals on the embedded store (SQLite): the same semantics as totals.kql, what a total's tracked
--- scope is built from (src/store/scope.rs; windows merge the Rollup's sums instead, as
+-- Totals on the embedded store (SQLite): each player's sums as totals.kql adds them (which then
+-- keeps the players above 0 points), what a total's tracked scope is built from (src/store/scope.rs; windows merge the Rollup's sums instead, as
 -- src/store/window.rs does): every player with a counted spin in the scope, ranked or not. A
 -- player whose spins all lost has 0 points and is not ranked (the standings read the scope's
 -- rows above 0), but their spins and stakes are counted here, so that a later winning spin adds
