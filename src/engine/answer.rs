@@ -1,20 +1,22 @@
 //! The answers the engine gives about a snapshot (a page of the board, one player's standing,
-//! a friends' board): their JSON shapes, and each answer's entity tag, taken from what the
-//! answer shows (the snapshot's head, and the ranked rows with their ranks) before anything is
-//! encoded, so that a client already holding the answer costs no encoding. Equal standings
-//! give equal tags on every replica; a tag changes exactly when its answer's bytes do.
+//! a friends' board): their JSON shapes (documented by the types here, written by `json`), and
+//! each answer's entity tag, taken from what the answer shows (the snapshot's head, and the
+//! ranked rows with their ranks) before anything is encoded, so that a client already holding
+//! the answer costs no encoding. Equal standings give equal tags on every replica; a tag
+//! changes exactly when its answer's bytes do.
 
 use std::ops::Range;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
+use self::json::Json;
 use super::snapshot::Snapshot;
 use crate::campaigns::CampaignSummary;
-use crate::leaderboard::{Around, Entry, Limit, Offset, PlayerId, PlayerIds, Window};
+use crate::leaderboard::{Around, Entry, Limit, Offset, PlayerId, PlayerIds, Row, Window};
 use crate::representation::{ETag, Representation};
 
 /// A page of a board.
@@ -32,8 +34,7 @@ pub struct Board<'a> {
     pub is_final: bool,
     /// The 0-based rank offset of the first entry.
     pub offset: u32,
-    #[schema(value_type = Vec<Entry>)]
-    pub entries: Entries<'a>,
+    pub entries: Vec<Entry>,
     /// With a prize table: the score at its last prize rank (`null` while nobody holds that
     /// rank); a player needs more than it, or as much reached earlier, to win a prize.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,8 +58,7 @@ pub struct PlayerStanding<'a> {
     pub player: Option<Entry>,
     /// Entries from rank r-N to r+N that exist, the player's own included; empty when `player`
     /// is null.
-    #[schema(value_type = Vec<Entry>)]
-    pub around: Entries<'a>,
+    pub around: Vec<Entry>,
     /// With a prize table: the score at its last prize rank (`null` while nobody holds it).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<f64>)]
@@ -82,8 +82,7 @@ pub struct FriendsBoard<'a> {
     #[serde(rename = "final")]
     pub is_final: bool,
     /// The ranked ones among the ids asked for, ordered by rank (global ranks).
-    #[schema(value_type = Vec<Entry>)]
-    pub entries: Entries<'a>,
+    pub entries: Vec<Entry>,
     /// The ids asked for that are not ranked in this view, in the order given.
     pub unranked: &'a [i32],
     /// With a prize table: the score at its last prize rank (`null` while nobody holds it).
@@ -95,12 +94,7 @@ pub struct FriendsBoard<'a> {
 /// About the length of one entry's JSON (ranks, ids and scores at their longest run to ~210).
 const ENTRY_BYTES: usize = 192;
 
-/// Entries of a snapshot at some positions, written as they are read (never collected).
-pub struct Entries<'a> {
-    snapshot: &'a Snapshot,
-    positions: Positions<'a>,
-}
-
+/// The positions of a snapshot's entries that an answer shows.
 #[derive(Clone)]
 enum Positions<'a> {
     Run(Range<usize>),
@@ -114,12 +108,6 @@ impl Positions<'_> {
             Self::Listed(listed) => (0..0, *listed),
         };
         run.chain(listed.iter().copied())
-    }
-}
-
-impl Serialize for Entries<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.positions.iter().map(|at| self.snapshot.entry(at)))
     }
 }
 
@@ -230,16 +218,7 @@ impl Answer<'_> {
         bytes.update(&[kind]);
         bytes.update(&first.to_le_bytes());
         for at in positions.iter() {
-            let row = self.snapshot.ranking.row(at);
-            bytes.update(&(at as u64).to_le_bytes());
-            bytes.update(&row.player_id.to_le_bytes());
-            bytes.update(&row.stake.to_le_bytes());
-            bytes.update(&row.game_id.to_le_bytes());
-            bytes.update(&row.win.to_le_bytes());
-            bytes.update(&row.achieved_us.to_le_bytes());
-            bytes.update(&row.spins.to_le_bytes());
-            bytes.update(&row.wagered.to_le_bytes());
-            bytes.update(&row.points.to_le_bytes());
+            bytes.update(&shown(at, self.snapshot.ranking.row(at)));
         }
         for id in unranked {
             bytes.update(&id.to_le_bytes());
@@ -255,53 +234,46 @@ impl Answer<'_> {
     /// The answer's JSON.
     pub fn json(&self) -> Bytes {
         let snapshot = self.snapshot;
-        let (campaign, window) = (&*snapshot.head.campaign, &*snapshot.head.window);
-        let (total, is_final) = (snapshot.ranking.total(), snapshot.is_final);
-        let entries = |positions| Entries { snapshot, positions };
-        let prize_cutoff = snapshot.prize_cutoff();
+        let head = &snapshot.head;
         // Sized for the answer at once (growing it by doubling copied it over and again): its
         // head and each entry at about their longest.
-        let capacity = |shown: usize| campaign.get().len() + window.get().len() + 160 + ENTRY_BYTES * shown;
+        let capacity =
+            |shown: usize| head.campaign.get().len() + head.window.get().len() + 160 + ENTRY_BYTES * shown;
+        let prize_cutoff = snapshot.prize_cutoff();
         match &self.shows {
-            Shows::Page { offset, entries: run } => {
-                let board = Board {
-                    campaign,
-                    window,
-                    total,
-                    is_final,
-                    offset: *offset,
-                    entries: entries(Positions::Run(run.clone())),
-                    prize_cutoff,
-                };
-                let mut json = to_json(capacity(run.len()), &board);
+            Shows::Page { offset, entries } => {
+                let mut json = Json::answer(snapshot, capacity(entries.len()));
+                json.key("offset");
+                json.int(*offset);
+                json.key("entries");
+                json.entries(snapshot, Positions::Run(entries.clone()));
+                json.optional("prizeCutoff", prize_cutoff);
+                let mut json = json.end();
                 json.shrink_to_fit(); // kept with the snapshot, counted by its length
                 json.into()
             }
             Shows::Player { at, around } => {
-                let standing = PlayerStanding {
-                    campaign,
-                    window,
-                    total,
-                    is_final,
-                    player: at.map(|at| snapshot.entry(at)),
-                    around: entries(Positions::Run(around.clone())),
-                    prize_cutoff,
-                    to_prize: snapshot.to_prize(*at),
-                };
-                to_json(capacity(around.len() + 1), &standing).into()
+                let mut json = Json::answer(snapshot, capacity(around.len() + 1));
+                json.key("player");
+                match at {
+                    Some(at) => json.entry(&snapshot.entry(*at)),
+                    None => json.raw(b"null"),
+                }
+                json.key("around");
+                json.entries(snapshot, Positions::Run(around.clone()));
+                json.optional("prizeCutoff", prize_cutoff);
+                json.optional("toPrize", snapshot.to_prize(*at));
+                json.end().into()
             }
             Shows::Friends { ranked, unranked } => {
-                let board = FriendsBoard {
-                    campaign,
-                    window,
-                    total,
-                    is_final,
-                    entries: entries(Positions::Listed(ranked)),
-                    unranked,
-                    prize_cutoff,
-                };
                 // An unranked friend is an id alone: about a sixteenth of an entry.
-                to_json(capacity(ranked.len() + unranked.len().div_ceil(16)), &board).into()
+                let mut json = Json::answer(snapshot, capacity(ranked.len() + unranked.len().div_ceil(16)));
+                json.key("entries");
+                json.entries(snapshot, Positions::Listed(ranked));
+                json.key("unranked");
+                json.serde(unranked);
+                json.optional("prizeCutoff", prize_cutoff);
+                json.end().into()
             }
         }
     }
@@ -312,11 +284,26 @@ impl Answer<'_> {
     }
 }
 
-/// `value`'s JSON, written into a buffer of `capacity` bytes.
-fn to_json(capacity: usize, value: &impl Serialize) -> Vec<u8> {
-    let mut json = Vec::with_capacity(capacity);
-    serde_json::to_writer(&mut json, value).expect("answers always serialize");
-    json
+/// What a tag reads of the row at position `at`: the position and every field, in one update
+/// of the hasher (a dozen small updates a row cost more than the hashing).
+fn shown(at: usize, row: &Row) -> [u8; 56] {
+    let fields: [&[u8]; 9] = [
+        &(at as u64).to_le_bytes(),
+        &row.player_id.to_le_bytes(),
+        &row.stake.to_le_bytes(),
+        &row.game_id.to_le_bytes(),
+        &row.win.to_le_bytes(),
+        &row.achieved_us.to_le_bytes(),
+        &row.spins.to_le_bytes(),
+        &row.wagered.to_le_bytes(),
+        &row.points.to_le_bytes(),
+    ];
+    let (mut shown, mut end) = ([0; 56], 0);
+    for field in fields {
+        shown[end..end + field.len()].copy_from_slice(field);
+        end += field.len();
+    }
+    shown
 }
 
 /// One answer encoded once: its JSON and tag, and one form derived from them (a stream's
@@ -347,5 +334,6 @@ impl Encoded {
     }
 }
 
+mod json;
 #[cfg(test)]
 mod tests;

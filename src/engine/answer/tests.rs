@@ -169,3 +169,119 @@ fn the_prize_zone_is_read_from_the_ranking() {
     let none = snapshot(&rows, 5, false, &[]);
     assert_eq!((none.prize_cutoff(), none.to_prize(Some(0)), none.entry(0).prize), (None, None, None));
 }
+
+/// What serde writes from an answer's documented shape: what `Answer::json` must write.
+fn serde_written(answer: &Answer<'_>) -> Vec<u8> {
+    let snapshot = answer.snapshot;
+    let (campaign, window) = (&*snapshot.head.campaign, &*snapshot.head.window);
+    let (total, is_final, prize_cutoff) =
+        (snapshot.ranking.total(), snapshot.is_final, snapshot.prize_cutoff());
+    let entries =
+        |positions: Positions<'_>| positions.iter().map(|at| snapshot.entry(at)).collect::<Vec<_>>();
+    match &answer.shows {
+        Shows::Page { offset, entries: run } => serde_json::to_vec(&Board {
+            campaign,
+            window,
+            total,
+            is_final,
+            offset: *offset,
+            entries: entries(Positions::Run(run.clone())),
+            prize_cutoff,
+        }),
+        Shows::Player { at, around } => serde_json::to_vec(&PlayerStanding {
+            campaign,
+            window,
+            total,
+            is_final,
+            player: at.map(|at| snapshot.entry(at)),
+            around: entries(Positions::Run(around.clone())),
+            prize_cutoff,
+            to_prize: snapshot.to_prize(*at),
+        }),
+        Shows::Friends { ranked, unranked } => serde_json::to_vec(&FriendsBoard {
+            campaign,
+            window,
+            total,
+            is_final,
+            entries: entries(Positions::Listed(ranked)),
+            unranked,
+            prize_cutoff,
+        }),
+    }
+    .unwrap()
+}
+
+/// A standing of either kind, any of its fields at any value a backend can answer.
+fn any_row() -> impl proptest::strategy::Strategy<Value = Row> {
+    use proptest::prelude::*;
+    let instant = -62_135_596_800_000_000_i64..253_402_300_799_999_999;
+    (
+        any::<i32>(),
+        1..=i32::MAX,
+        any::<i32>(),
+        any::<i64>(),
+        instant,
+        any::<u32>(),
+        any::<i64>(),
+        1..=i64::MAX,
+    )
+        .prop_map(|(player_id, stake, game_id, win, achieved_us, spins, wagered, points)| Row {
+            player_id,
+            stake,
+            game_id,
+            win,
+            achieved_us,
+            spins,
+            wagered,
+            points,
+        })
+}
+
+proptest::proptest! {
+    /// Every answer (pages, players, friends; either kind of standing, every score, with and
+    /// without prizes whose labels need escaping) is written byte for byte as serde writes its
+    /// documented shape.
+    #[test]
+    fn answers_are_written_as_serde_writes_their_shapes(
+        rows in proptest::collection::vec(any_row(), 0..12),
+        totals in proptest::bool::ANY,
+        score in 0_usize..5,
+        extra in 0_u64..3,
+        is_final in proptest::bool::ANY,
+        prized in proptest::bool::ANY,
+        offset in 0_u32..14,
+        limit in 1_u32..14,
+        around in 0_u8..4,
+        asked in proptest::collection::vec(0_usize..14, 0..5),
+    ) {
+        // Distinct players; a total has no stake or game (`Row::is_total`).
+        let rows: Vec<Row> = rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, row)| Row { player_id: i as i32 * 7 - 20, ..row })
+            .map(|row| if totals { Row { stake: 0, game_id: 0, ..row } } else { Row { points: 0, ..row } })
+            .collect();
+        let scoring = [Scoring::BestMultiplier, Scoring::TotalMultiplier, Scoring::TotalWin, Scoring::TotalStake, Scoring::Spins][score];
+        let prizes: &[(&str, &str)] = if prized { &[("1", "Gold \"1st\" \u{1F3C6}"), ("2-4", "tab\there\\ and\u{7}")] } else { &[] };
+        let snapshot = scored(&rows, rows.len() as u64 + extra, is_final, prizes, scoring);
+        let (max, standings) = (MaxLimit::new(100).unwrap(), MaxStandings::new(100).unwrap());
+        let id = |i: usize| rows.get(i).map_or(999, |row| row.player_id);
+        let ids = asked.iter().map(|&i| id(i).to_string()).collect::<Vec<_>>().join(",");
+        let mut answers = vec![
+            snapshot.answer(Shape::Page {
+                offset: Offset::parse(Some(&offset.to_string()), standings).unwrap(),
+                limit: Limit::parse(Some(&limit.to_string()), max).unwrap(),
+            }),
+            snapshot.answer(Shape::Player {
+                id: PlayerId::parse(&id(offset as usize).to_string()).unwrap(),
+                around: Around::parse(Some(&around.to_string())).unwrap(),
+            }),
+        ];
+        let friends = PlayerIds::parse(Some(&ids), max).ok();
+        answers.extend(friends.iter().map(|friends| snapshot.friends(friends)));
+        for answer in answers {
+            let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).unwrap();
+            proptest::prop_assert_eq!(text(&answer.json()), text(&serde_written(&answer)));
+        }
+    }
+}
