@@ -17,6 +17,10 @@
 #                                      ceiling`: no work, no middleware), then wrk on both servers'
 #                                      paths (the service's with random players), side by side
 #                                      (ROUNDS=N, default 5): what the bytes alone allow
+#   bash benches/probe.sh versus OTHER load as `hot` does, then serve that store with BIN and with
+#                                      OTHER (another build's binary) in turn, ROUNDS=N times
+#                                      (default 3), wrk on /healthz, /top and random players for
+#                                      each: the two builds' ratios and CPU per request, side by side
 #   bash benches/probe.sh steady       load as `hot` does, then 20 s of a steady flow of spins
 #                                      (benches/trickle.py, about 1,000 a second) while /top is
 #                                      read 10 times a second: the server's CPU seconds and the
@@ -30,7 +34,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BIN:-$ROOT/target/release/leaderboard}
-MODE=${1:?usage: bash benches/probe.sh memory|ingest N P, hot [perf], ceiling, steady or streams N}
+MODE=${1:?usage: bash benches/probe.sh memory|ingest N P, hot [perf], ceiling, steady, streams N or versus OTHER_BIN}
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
@@ -43,11 +47,15 @@ if [[ $MODE == streams ]]; then
   EXTRA=(--max-streams $((2 * ${2:?N})) --max-in-flight 1000)
   (cd "$ROOT" && cargo bench --bench streams --no-run 2>/dev/null)
 fi
-RUST_LOG=warn "$BIN" serve --campaigns "$WORK/campaigns.toml" --listen "127.0.0.1:$PORT" --backend embedded \
-  --data-dir "$WORK/data" --cache-ttl 1s "${EXTRA[@]}" >"$WORK/out" 2>"$WORK/err" &
-PID=$!
+# `serve BIN`: a server of BIN on the store in $WORK/data, as $PID, once it answers.
+serve() {
+  RUST_LOG=warn "$1" serve --campaigns "$WORK/campaigns.toml" --listen "127.0.0.1:$PORT" --backend embedded \
+    --data-dir "$WORK/data" --cache-ttl 1s "${EXTRA[@]}" >"$WORK/out" 2>"$WORK/err" &
+  PID=$!
+  for _ in $(seq 300); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.1; done
+}
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 300); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.1; done
+serve "$BIN"
 kb() { awk -v key="$1:" '$1 == key { print $2 }' "/proc/$PID/status"; }
 rss() { echo "peak RSS $(( $(kb VmHWM) / 1024 )) MB, RSS $(( $(kb VmRSS) / 1024 )) MB"; }
 load() {
@@ -172,5 +180,28 @@ import json, sys
 r = json.load(sys.stdin)
 print("change to first subscriber p99 %.0f ms, to last p99 %.0f ms (max %.0f ms)"
       % (r["to_first"]["p99_ms"], r["to_last"]["p99_ms"], r["to_last"]["max_ms"]))' ;;
+  versus)
+    # Two builds side by side on one store: each round serves it with BIN, then with OTHER.
+    OTHER=${2:?usage: bash benches/probe.sh versus OTHER_BIN}
+    load 1000000 100000
+    rounds=()
+    for _ in $(seq "${ROUNDS:-3}"); do
+      for bin in "$BIN" "$OTHER"; do
+        kill $PID; wait $PID 2>/dev/null || true
+        serve "$bin"
+        until curl -sf "$BASE/campaigns/bench/top" -o /dev/null; do sleep 0.2; done
+        rounds+=("$(rps $PID "$BASE/healthz" "" 4s),$(rps $PID "$BASE/campaigns/bench/top" "" 4s),$(rps $PID \
+          "$BASE/campaigns/bench/players/{id}?around=5" 100000 4s)")
+      done
+    done
+    python3 -c '
+import statistics, sys
+runs = [[tuple(map(float, m.split("/"))) for m in r.split(",")] for r in sys.argv[3:]]
+for build, name in enumerate(sys.argv[1:3]):
+    mine = runs[build::2]
+    med = lambda f: statistics.median(f(r) for r in mine)
+    print("%s, medians of %d rounds: /top %.2f x /healthz, random player %.2f x; server CPU per request (us) /healthz %.1f, /top %.1f, player %.1f" % (
+        name, len(mine), med(lambda r: r[1][0] / r[0][0]), med(lambda r: r[2][0] / r[0][0]),
+        med(lambda r: r[0][1]), med(lambda r: r[1][1]), med(lambda r: r[2][1])))' "$BIN" "$OTHER" "${rounds[@]}" ;;
   *) echo "unknown mode $MODE" >&2; exit 2 ;;
 esac
