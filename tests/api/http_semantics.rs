@@ -4,7 +4,10 @@
 
 use std::io::Read;
 
+use tokio::io::AsyncReadExt;
+
 use crate::common::faults::Fault;
+use crate::common::raw::send_head;
 use crate::common::setup;
 use crate::common::{TestApp, eventually};
 
@@ -294,4 +297,34 @@ async fn errors_from_layers_and_extractors_are_problem_documents() {
         get_with(&s.app, "/campaigns/live-all/standings.csv", &[("accept-encoding", "*;q=0, identity")])
             .await;
     assert_eq!(csv.status(), 200);
+}
+
+/// HTTP/1.1 requires one valid `Host` field (RFC 9112, section 3.2): a request without it, with
+/// two, or with one that is no host gets a 400 problem, on an API route, a document and an
+/// unknown path alike; HTTP/1.0 without one and HTTP/1.1 with one are answered.
+#[tokio::test]
+async fn a_request_without_its_one_valid_host_gets_a_problem() {
+    let s = setup(&[]).await;
+    let close = "connection: close\r\n\r\n";
+    let cases = [
+        ("GET /campaigns/live-all/top HTTP/1.1\r\n", 400),
+        ("GET /healthz HTTP/1.1\r\n", 400),
+        ("GET /nowhere HTTP/1.1\r\n", 400),
+        ("GET /healthz HTTP/1.1\r\nhost: a\r\nhost: b\r\n", 400),
+        ("GET /healthz HTTP/1.1\r\nhost: user@127.0.0.1\r\n", 400),
+        ("GET /healthz HTTP/1.1\r\nhost: a b\r\n", 400),
+        ("GET /campaigns/live-all/top HTTP/1.0\r\n", 200),
+        ("GET /campaigns/live-all/top HTTP/1.1\r\nhost: 127.0.0.1:1\r\n", 200),
+        ("GET /healthz HTTP/1.1\r\nhost: [::1]\r\n", 200),
+    ];
+    for (head, status) in cases {
+        let mut stream = send_head(&s.app.base, &format!("{head}{close}")).await;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert_eq!(answer[9..12].parse::<u16>().unwrap(), status, "{head:?}: {answer}");
+        if status == 400 {
+            assert!(answer.contains("content-type: application/problem+json\r\n"), "{head:?}: {answer}");
+            assert!(answer.contains("Host"), "the detail names the field: {answer}");
+        }
+    }
 }

@@ -2,7 +2,9 @@
 //! handles (left in the request's [`Matched`] slot for the metrics layer), and for the API
 //! routes (the ones in the OpenAPI document) the in-flight limit: a request that finds no free
 //! slot is refused at once, so a burst costs clients a retry instead of everyone a queue. One
-//! layer for both, so that a request passes one boxed service per route rather than two.
+//! layer for both, so that a request passes one boxed service per route rather than two; it
+//! also refuses, on every route and fallback, a request without the one valid `Host` field
+//! that HTTP/1.1 requires.
 
 use std::collections::HashSet;
 use std::convert::Infallible;
@@ -12,6 +14,8 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::uri::Authority;
+use axum::http::{Version, header};
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -87,6 +91,11 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        if let Some(refusal) = misaddressed(&request) {
+            return RouteFuture::Refused {
+                response: Some(ApiError::BadRequest(refusal.into()).into_response()),
+            };
+        }
         let route = &self.route;
         let resolved = route.resolved.get_or_init(|| route.resolve(request.extensions().get()));
         let Some(resolved) = resolved else {
@@ -103,6 +112,26 @@ where
         match route.routes.slots.clone().try_acquire_owned() {
             Ok(slot) => RouteFuture::Admitted { inner: self.inner.call(request), slot: Some(slot) },
             Err(_) => RouteFuture::Refused { response: Some(ApiError::Overloaded.into_response()) },
+        }
+    }
+}
+
+/// Why `request` is refused as HTTP/1.1 requires of a server (RFC 9112, section 3.2): an
+/// HTTP/1.1 request without a `Host` field, or any with more than one or with one that is not
+/// a host and optional port.
+fn misaddressed(request: &Request) -> Option<&'static str> {
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (None, _) if request.version() == Version::HTTP_11 => Some("an HTTP/1.1 request needs a Host header"),
+        (None, _) => None,
+        (Some(_), Some(_)) => Some("a request may have one Host header, not several"),
+        (Some(host), None) => {
+            let valid = Authority::try_from(host.as_bytes()).is_ok_and(|host| {
+                // No user info; a port, when given, of digits (an empty one is allowed).
+                let text = host.as_str();
+                !text.contains('@') && (text.len() <= host.host().len() + 1 || host.port_u16().is_some())
+            });
+            (!valid).then_some("the Host header is not a host and optional port")
         }
     }
 }
@@ -130,6 +159,39 @@ where
                 Poll::Ready(answered)
             }
             Projected::Refused { response } => Poll::Ready(Ok(response.take().expect("polled once"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Version;
+
+    use super::misaddressed;
+
+    fn request(version: Version, hosts: &[&str]) -> axum::extract::Request {
+        let mut request = axum::http::Request::builder().version(version).uri("/healthz");
+        for host in hosts {
+            request = request.header("host", *host);
+        }
+        request.body(Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn one_valid_host_is_required_of_http_1_1_and_checked_whenever_given() {
+        let refused = |version, hosts: &[&str]| misaddressed(&request(version, hosts)).is_some();
+        for hosts in
+            [&["example.com"][..], &["127.0.0.1:8080"], &["[::1]:80"], &["Game.Example.com:443"], &["a:"]]
+        {
+            assert!(!refused(Version::HTTP_11, hosts), "{hosts:?}");
+            assert!(!refused(Version::HTTP_10, hosts), "{hosts:?}");
+        }
+        assert!(!refused(Version::HTTP_10, &[]), "HTTP/1.0 has no Host to require");
+        assert!(refused(Version::HTTP_11, &[]));
+        for hosts in [&["a", "b"][..], &["a", "a"], &["user@a"], &["a b"], &["a/b"], &["a:port"], &[""]] {
+            assert!(refused(Version::HTTP_11, hosts), "{hosts:?}");
+            assert!(refused(Version::HTTP_10, hosts), "{hosts:?}");
         }
     }
 }
