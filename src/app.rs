@@ -286,7 +286,7 @@ async fn adx(adx: &AdxArgs, args: &ServeArgs) -> Result<AdxBackend, StartError> 
     let database = adx.database.clone().ok_or_else(|| missing("--adx-database (ADX_DATABASE)"))?;
     let default_age = (cluster.scheme() == "https").then_some(args.cache_ttl);
     let results_cache_max_age = adx.results_cache_max_age.or(default_age).filter(|age| !age.is_zero());
-    let auth = TokenSource::for_cluster(adx.auth, &cluster, adx.scope.clone())
+    let auth = TokenSource::for_cluster(adx.auth, &cluster, adx.scope.clone(), &adx.trusted_hosts)
         .map_err(|e| StartError::Config(e.to_string()))?;
     // The origin only: a URL's userinfo may hold a password.
     let origin = cluster.origin().ascii_serialization();

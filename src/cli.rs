@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::adx::auth::AuthMode;
+use crate::adx::auth::{AuthMode, TrustedHosts};
 use crate::kql::TableName;
 
 #[derive(Debug, Parser)]
@@ -247,6 +247,11 @@ pub struct AdxArgs {
     /// (/v1/rest/auth/metadata) names, or the public cloud's when it has none.
     #[arg(long = "adx-scope", env = "ADX_SCOPE")]
     pub scope: Option<String>,
+    /// Hosts a token may be sent to beyond the Kusto endpoints Microsoft's SDKs trust (a
+    /// cluster behind a name of your own), comma-separated: `adx.example.com`, or
+    /// `.example.com` for every host under it. Loopback addresses are always trusted.
+    #[arg(long = "adx-trusted-hosts", env = "ADX_TRUSTED_HOSTS", default_value = "")]
+    pub trusted_hosts: TrustedHosts,
     /// Let ADX answer from its results cache when a result this fresh exists (shared by all
     /// replicas). Default: the cache TTL for https clusters, off for http:// (local engines
     /// have no results cache). `0s` turns it off.

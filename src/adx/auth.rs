@@ -9,7 +9,8 @@
 //! no other starts for a pause (growing with each failure in a row, jittered): requests that
 //! need a token meanwhile get that failure at once.
 //!
-//! A token goes only to an `https` cluster, for the scope `--adx-scope` names or, without it,
+//! A token goes only to an `https` cluster that is a Kusto endpoint (the `trusted` module), for
+//! the scope `--adx-scope` names or, without it,
 //! the one the cluster's auth metadata names (the `cloud` module), read by the first refresh
 //! (a refresh that cannot read it fails as one whose credentials fail). A token the cluster refuses
 //! ([`TokenSource::reject`]) is forgotten, and the credentials are built afresh so that their
@@ -19,6 +20,7 @@ mod chain;
 mod cloud;
 #[cfg(test)]
 mod tests;
+mod trusted;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,6 +35,7 @@ use tokio::time::Instant;
 
 pub use chain::AuthMode;
 use chain::Credential;
+pub use trusted::TrustedHosts;
 
 /// Refresh this long before expiry so a token never lapses mid-request.
 const REFRESH_MARGIN: time::Duration = time::Duration::minutes(5);
@@ -67,6 +70,12 @@ pub enum SourceError {
          use the cluster's https:// URL, or --adx-auth none for a local engine that needs no token"
     )]
     NotHttps { scheme: String },
+    #[error(
+        "--adx-cluster's host {host} is not a known Kusto endpoint, and a Microsoft Entra token is \
+         sent only to one (https://aka.ms/kustotrustedendpoints): --adx-trusted-hosts {host} \
+         trusts it, or --adx-auth none for an engine that needs no token"
+    )]
+    Untrusted { host: String },
     #[error(transparent)]
     Auth(#[from] AuthError),
 }
@@ -125,13 +134,15 @@ struct Failed {
 
 impl TokenSource {
     /// The tokens for `cluster`: `Ok(None)` for [`AuthMode::None`], else an error unless the
-    /// cluster is `https`. The scope is `scope` when given, else read from the cluster's auth
+    /// cluster is `https` and a trusted Kusto endpoint (the `trusted` module; `trusted` names
+    /// more). The scope is `scope` when given, else read from the cluster's auth
     /// metadata by the first refresh. Starts fetching a first token at once, so that the start-up
     /// log says which credential works.
     pub fn for_cluster(
         mode: AuthMode,
         cluster: &Url,
         scope: Option<String>,
+        trusted: &TrustedHosts,
     ) -> Result<Option<Self>, SourceError> {
         let kinds = chain::plan(mode, chain::env)?;
         if kinds.is_empty() {
@@ -139,6 +150,9 @@ impl TokenSource {
         }
         if cluster.scheme() != "https" {
             return Err(SourceError::NotHttps { scheme: cluster.scheme().to_owned() });
+        }
+        if let Some(host) = trusted::untrusted(cluster, trusted) {
+            return Err(SourceError::Untrusted { host });
         }
         let make: Make = Box::new(move || kinds.iter().map(|&kind| chain::build(kind, chain::env)).collect());
         let credentials = make()?;

@@ -130,6 +130,30 @@ async fn a_token_is_never_sent_over_plain_http() {
     assert!(fake.kusto_requests().is_empty());
 }
 
+/// As Microsoft's SDKs: a token goes only to a Kusto endpoint (or a loopback address, as every
+/// other test here shows), so a cluster URL naming another host is a start-up error that asks
+/// nothing of anyone, unless `--adx-trusted-hosts` names it (`trusted`'s unit tests).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_is_sent_only_to_a_kusto_endpoint() {
+    let fake = FakeAzure::start_tls().await;
+    let endpoint = fake.identity_endpoint();
+    for trusted in ["", "adx.mycompany.example.net", ".mycompany.example.net"] {
+        let out = command("https://adx.mycompany.example", &["--adx-auth", "managed-identity"])
+            .args(["--adx-trusted-hosts", trusted])
+            .envs([("IDENTITY_ENDPOINT", endpoint.as_str()), ("IDENTITY_HEADER", IDENTITY_HEADER)])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "started with a token for another host ({trusted:?})");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("adx.mycompany.example is not a known Kusto endpoint")
+                && stderr.contains("--adx-trusted-hosts"),
+            "{stderr}"
+        );
+    }
+    assert!(fake.identity_requests().is_empty(), "no token was even fetched");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_identity_endpoint_that_never_answers_stalls_nothing_for_long() {
     let fake = FakeAzure::start_tls().await;

@@ -232,11 +232,23 @@ async fn a_refused_token_is_not_handed_back_by_a_credential_cache() {
 async fn tokens_go_to_https_clusters_only() {
     let http = Url::parse("http://127.0.0.1:9").unwrap();
     let scope = Some("https://kusto.example/.default".to_owned());
-    let Err(error) = TokenSource::for_cluster(AuthMode::AzureCli, &http, scope.clone()) else {
+    let none = TrustedHosts::default();
+    let Err(error) = TokenSource::for_cluster(AuthMode::AzureCli, &http, scope.clone(), &none) else {
         panic!("a token source for an http cluster");
     };
     let message = error.to_string();
     assert!(message.contains("http://") && message.contains("--adx-auth none"), "{message}");
     // Without a token, a local engine over http is fine.
-    assert!(TokenSource::for_cluster(AuthMode::None, &http, scope).unwrap().is_none());
+    assert!(TokenSource::for_cluster(AuthMode::None, &http, scope.clone(), &none).unwrap().is_none());
+    // Over https, only to a Kusto endpoint (or a host named trusted: `trusted`'s own tests).
+    let elsewhere = Url::parse("https://adx.mycompany.example").unwrap();
+    let Err(error) = TokenSource::for_cluster(AuthMode::AzureCli, &elsewhere, scope.clone(), &none) else {
+        panic!("a token source for a host that is no Kusto endpoint");
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains("adx.mycompany.example") && message.contains("--adx-trusted-hosts"),
+        "{message}"
+    );
+    assert!(TokenSource::for_cluster(AuthMode::None, &elsewhere, scope, &none).unwrap().is_none());
 }
