@@ -40,6 +40,17 @@ fn command(cluster: &str, extra: &[&str]) -> Command {
     command
 }
 
+/// The output of a start on `cluster` that must be refused: the binary exits at once (one that
+/// starts after all fails here within 30 s, rather than holding the test forever).
+async fn refused_start(cluster: &str, extra: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = command(cluster, extra);
+    command.envs(env.iter().copied());
+    let mut command = tokio::process::Command::from(command);
+    command.kill_on_drop(true);
+    let exited = tokio::time::timeout(Duration::from_secs(30), command.output()).await;
+    exited.expect("the binary started: its start was to be refused").unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_managed_identity_token_for_the_discovered_scope_reaches_adx_over_tls() {
     let fake = FakeAzure::start_tls().await;
@@ -114,10 +125,8 @@ async fn a_token_is_never_sent_over_plain_http() {
     let fake = FakeAzure::start().await;
     let endpoint = fake.identity_endpoint();
     for auth in ["auto", "managed-identity", "secret"] {
-        let out = command(&fake.url, &["--adx-auth", auth])
-            .envs([("IDENTITY_ENDPOINT", endpoint.as_str()), ("IDENTITY_HEADER", IDENTITY_HEADER)])
-            .output()
-            .unwrap();
+        let env = [("IDENTITY_ENDPOINT", endpoint.as_str()), ("IDENTITY_HEADER", IDENTITY_HEADER)];
+        let out = refused_start(&fake.url, &["--adx-auth", auth], &env).await;
         assert!(!out.status.success(), "{auth}: started on an http cluster");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -138,11 +147,9 @@ async fn a_token_is_sent_only_to_a_kusto_endpoint() {
     let fake = FakeAzure::start_tls().await;
     let endpoint = fake.identity_endpoint();
     for trusted in ["", "adx.mycompany.example.net", ".mycompany.example.net"] {
-        let out = command("https://adx.mycompany.example", &["--adx-auth", "managed-identity"])
-            .args(["--adx-trusted-hosts", trusted])
-            .envs([("IDENTITY_ENDPOINT", endpoint.as_str()), ("IDENTITY_HEADER", IDENTITY_HEADER)])
-            .output()
-            .unwrap();
+        let extra = ["--adx-auth", "managed-identity", "--adx-trusted-hosts", trusted];
+        let env = [("IDENTITY_ENDPOINT", endpoint.as_str()), ("IDENTITY_HEADER", IDENTITY_HEADER)];
+        let out = refused_start("https://adx.mycompany.example", &extra, &env).await;
         assert!(!out.status.success(), "started with a token for another host ({trusted:?})");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -194,10 +201,7 @@ async fn hosts_with_an_identity_the_sdk_cannot_use_start_and_fall_through_to_the
         assert!(log.contains("trying the Azure CLI"), "{log}");
 
         // Forcing the managed identity there is a clear start-up error.
-        let out = command(&fake.url, &["--adx-auth", "managed-identity"])
-            .envs(env.iter().copied())
-            .output()
-            .unwrap();
+        let out = refused_start(&fake.url, &["--adx-auth", "managed-identity"], &env).await;
         assert!(!out.status.success(), "{source}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(source) && stderr.contains("--adx-auth azure-cli"), "{stderr}");

@@ -215,7 +215,8 @@ mod tests {
         body: &str,
     ) -> (StatusCode, HeaderMap, String) {
         let request =
-            axum::http::Request::builder().method(method).uri(uri).body(Body::from(body.to_owned()));
+            axum::http::Request::builder().method(method).uri(uri).header(header::HOST, "127.0.0.1");
+        let request = request.body(Body::from(body.to_owned()));
         let response = service.clone().oneshot(request.unwrap()).await.unwrap();
         let (parts, body) = response.into_parts();
         let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
