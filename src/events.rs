@@ -126,25 +126,23 @@ fn event_time(value: &Value) -> Result<DateTime<Utc>, String> {
     let parsed = DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").map(|t| t.and_utc()));
-    let shown: String = text.chars().take(40).collect();
-    if let Ok(t) = parsed {
+    // Named in a refusal only: no copy of it for an event that is taken.
+    let shown = || text.chars().take(40).collect::<String>();
+    match parsed {
         // ADX's datetime runs from year 1 to 9999, and has no leap second (chrono keeps one).
-        if !(1..=9999).contains(&t.year()) {
-            return Err(format!("`eventTime` `{shown}` is outside ADX's datetime range, years 1 to 9999"));
+        Ok(t) if !(1..=9999).contains(&t.year()) => {
+            Err(format!("`eventTime` `{}` is outside ADX's datetime range, years 1 to 9999", shown()))
         }
-        if t.nanosecond() >= 1_000_000_000 {
-            return Err(format!("`eventTime` `{shown}` is a leap second, which ADX's datetime has not"));
+        Ok(t) if t.nanosecond() >= 1_000_000_000 => {
+            Err(format!("`eventTime` `{}` is a leap second, which ADX's datetime has not", shown()))
         }
+        Ok(t) => Ok(t.trunc_subsecs(6)),
+        Err(_) if NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").is_ok() => Err(format!(
+            "`eventTime` `{}` has no offset, so its instant is ambiguous: add `Z` or e.g. `+01:00`",
+            shown()
+        )),
+        Err(_) => Err(format!("`eventTime` `{}` is not RFC 3339 nor `YYYY-MM-DD HH:MM:SS.ffffff`", shown())),
     }
-    parsed.map(|t| t.trunc_subsecs(6)).map_err(|_| {
-        if NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").is_ok() {
-            format!(
-                "`eventTime` `{shown}` has no offset, so its instant is ambiguous: add `Z` or e.g. `+01:00`"
-            )
-        } else {
-            format!("`eventTime` `{shown}` is not RFC 3339 nor `YYYY-MM-DD HH:MM:SS.ffffff`")
-        }
-    })
 }
 
 fn kind(value: &Value) -> &'static str {
