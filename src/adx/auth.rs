@@ -10,11 +10,10 @@
 //! need a token meanwhile get that failure at once.
 //!
 //! A token goes only to an `https` cluster that is a Kusto endpoint (the `trusted` module), for
-//! the scope `--adx-scope` names or, without it,
-//! the one the cluster's auth metadata names (the `cloud` module), read by the first refresh
-//! (a refresh that cannot read it fails as one whose credentials fail). A token the cluster refuses
-//! ([`TokenSource::reject`]) is forgotten, and the credentials are built afresh so that their
-//! own caches do not hand it back.
+//! the scope `--adx-scope` names or, without it, the one the cluster's auth metadata names (the
+//! `cloud` module), read by the first refresh (a refresh that cannot read it fails as one whose
+//! credentials fail). A token the cluster refuses ([`TokenSource::reject`]) is forgotten, and
+//! the credentials are built afresh so that their own caches do not hand it back.
 
 mod chain;
 mod cloud;
@@ -134,10 +133,10 @@ struct Failed {
 
 impl TokenSource {
     /// The tokens for `cluster`: `Ok(None)` for [`AuthMode::None`], else an error unless the
-    /// cluster is `https` and a trusted Kusto endpoint (the `trusted` module; `trusted` names
-    /// more). The scope is `scope` when given, else read from the cluster's auth
-    /// metadata by the first refresh. Starts fetching a first token at once, so that the start-up
-    /// log says which credential works.
+    /// cluster is `https` and a Kusto endpoint (the `trusted` module, or a host `trusted`
+    /// names). The scope is `scope` when given, else read from the cluster's auth metadata by
+    /// the first refresh. Starts fetching a first token at once, so that the start-up log says
+    /// which credential works.
     pub fn for_cluster(
         mode: AuthMode,
         cluster: &Url,

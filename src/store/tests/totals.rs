@@ -187,8 +187,6 @@ async fn sums_saturate_at_the_largest_win() {
     every_view(&store, &huge, &scopes).await;
 }
 
-/// Each scope's whole board, and its windows of whole days (the rollup's sums) and cut mid-day
-/// (raw edges too), against the oracle.
 /// Every total score over `window`, for each of `games`, every positive stake counting.
 fn every_total(window: Window, games: &[Option<Vec<i32>>]) -> Vec<Scope> {
     let scope = |scoring, games: &Option<Vec<i32>>| Scope {
@@ -216,6 +214,8 @@ async fn built_between(
     store
 }
 
+/// Each scope's whole board, and its windows of whole days (the rollup's sums) and cut mid-day
+/// (raw edges too), against the oracle.
 async fn every_view(store: &EmbeddedStore, spins: &[Spin], scopes: &[Scope]) {
     let windows =
         [Window { from: at(DAY), to: at(4 * DAY) }, Window { from: at(DAY + 1), to: at(3 * DAY + 2) }];
