@@ -88,7 +88,8 @@ const HOSTNAMES: &[&str] = &[
 ];
 
 /// Hosts trusted beyond the SDKs' lists (`--adx-trusted-hosts`): `name` alone, or with a
-/// leading dot every host under it (`.example.com`), as the SDKs' `add_trusted_hosts` rules.
+/// leading dot every host under it (`.example.com`), as the SDKs' `add_trusted_hosts` rules;
+/// kept lowercase, as the lists are.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedHosts(Vec<String>);
 
@@ -112,20 +113,14 @@ impl FromStr for TrustedHosts {
     }
 }
 
-impl TrustedHosts {
-    fn trust(&self, host: &str) -> bool {
-        let rules = self.0.iter().map(String::as_str);
-        let (suffixes, names) = rules.partition::<Vec<_>, _>(|rule| rule.starts_with('.'));
-        matches(host, &suffixes, &names)
-    }
-}
-
-/// Whether `host` is a loopback address or `name` ends with one of `suffixes` (after something)
-/// or is one of `names`.
-fn matches(host: &str, suffixes: &[&str], names: &[&str]) -> bool {
+/// Whether `host` matches one of `rules`: a rule with a leading dot (a suffix) any host that ends
+/// with it after something, another rule (a hostname) that host alone; case aside.
+fn matches<'a>(host: &str, rules: impl IntoIterator<Item = &'a str>) -> bool {
     let host = host.to_ascii_lowercase();
-    names.contains(&host.as_str())
-        || suffixes.iter().any(|suffix| host.len() > suffix.len() && host.ends_with(suffix))
+    rules.into_iter().any(|rule| match rule.starts_with('.') {
+        true => host.len() > rule.len() && host.ends_with(rule),
+        false => host == rule,
+    })
 }
 
 /// The cluster's host when a token must not be sent to it.
@@ -134,7 +129,9 @@ pub fn untrusted(cluster: &Url, extra: &TrustedHosts) -> Option<String> {
         Host::Ipv4(address) => address.is_loopback(),
         Host::Ipv6(address) => address.is_loopback(),
         Host::Domain(name) => {
-            name.eq_ignore_ascii_case("localhost") || matches(name, SUFFIXES, HOSTNAMES) || extra.trust(name)
+            let known = SUFFIXES.iter().chain(HOSTNAMES).copied();
+            name.eq_ignore_ascii_case("localhost")
+                || matches(name, known.chain(extra.0.iter().map(String::as_str)))
         }
     };
     (!trusted).then(|| cluster.host_str().unwrap_or_default().to_owned())
