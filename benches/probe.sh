@@ -17,10 +17,11 @@
 #                                      ceiling`: no work, no middleware), then wrk on both servers'
 #                                      paths (the service's with random players), side by side
 #                                      (ROUNDS=N, default 5): what the bytes alone allow
-#   bash benches/probe.sh versus OTHER load as `hot` does, then serve that store with BIN and with
-#                                      OTHER (another build's binary) in turn, ROUNDS=N times
-#                                      (default 3), wrk on /healthz, /top and random players for
-#                                      each: the two builds' ratios and CPU per request, side by side
+#   bash benches/probe.sh versus OTHER load as `hot` does (SPINS=N by PLAYERS=P instead), then serve
+#                                      that store with BIN and with OTHER (another build's binary)
+#                                      in turn, ROUNDS=N times (default 3), wrk on /healthz, /top
+#                                      and random players for each: the two builds' ratios and CPU
+#                                      per request, side by side
 #   bash benches/probe.sh steady       load as `hot` does, then 20 s of a steady flow of spins
 #                                      (benches/trickle.py, about 1,000 a second) while /top is
 #                                      read 10 times a second: the server's CPU seconds and the
@@ -183,7 +184,7 @@ print("change to first subscriber p99 %.0f ms, to last p99 %.0f ms (max %.0f ms)
   versus)
     # Two builds side by side on one store: each round serves it with BIN, then with OTHER.
     OTHER=${2:?usage: bash benches/probe.sh versus OTHER_BIN}
-    load 1000000 100000
+    load "${SPINS:-1000000}" "${PLAYERS:-100000}"
     rounds=()
     for _ in $(seq "${ROUNDS:-3}"); do
       for bin in "$BIN" "$OTHER"; do
@@ -191,7 +192,7 @@ print("change to first subscriber p99 %.0f ms, to last p99 %.0f ms (max %.0f ms)
         serve "$bin"
         until curl -sf "$BASE/campaigns/bench/top" -o /dev/null; do sleep 0.2; done
         rounds+=("$(rps $PID "$BASE/healthz" "" 4s),$(rps $PID "$BASE/campaigns/bench/top" "" 4s),$(rps $PID \
-          "$BASE/campaigns/bench/players/{id}?around=5" 100000 4s)")
+          "$BASE/campaigns/bench/players/{id}?around=5" "${PLAYERS:-100000}" 4s)")
       done
     done
     python3 -c '
