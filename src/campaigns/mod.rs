@@ -106,7 +106,8 @@ impl Campaign {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalogue {
     campaigns: Vec<Arc<Campaign>>,
-    by_id: HashMap<CampaignId, usize>,
+    /// Looked up on every request: hashed fast (the ids are the operator's, and few).
+    by_id: HashMap<CampaignId, usize, foldhash::fast::RandomState>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,7 +159,7 @@ impl Catalogue {
     /// `campaigns` in their order; of two with one id (which a file never has), the first is
     /// the one found.
     pub fn new(campaigns: Vec<Campaign>) -> Self {
-        let mut by_id = HashMap::with_capacity(campaigns.len());
+        let mut by_id = HashMap::with_capacity_and_hasher(campaigns.len(), Default::default());
         for (i, campaign) in campaigns.iter().enumerate() {
             by_id.entry(campaign.id.clone()).or_insert(i);
         }

@@ -112,14 +112,41 @@ impl Source {
     }
 }
 
-/// A snapshot as read for one request.
+/// A snapshot as read for one request: what the view's owner published, held by one reference.
 pub struct Read {
-    pub snapshot: Arc<Snapshot>,
+    published: Arc<Published>,
     pub source: Source,
+    /// Whole seconds since the backend last confirmed these standings, when they were read.
+    pub age: u64,
+}
+
+impl Read {
+    fn new(published: Arc<Published>, source: Source, now: Instant) -> Self {
+        let age = now.saturating_duration_since(published.confirmed).as_secs();
+        Self { published, source, age }
+    }
+
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.published.snapshot
+    }
+
     /// When the backend last confirmed these standings.
-    pub checked_at: DateTime<Utc>,
+    pub fn checked_at(&self) -> DateTime<Utc> {
+        self.published.checked_at
+    }
+
     /// The same instant as RFC 3339 text (milliseconds, `Z`), formatted once per refresh.
-    pub checked_text: Bytes,
+    pub fn checked_text(&self) -> &Bytes {
+        &self.published.checked_text
+    }
+}
+
+/// What a reader finds in a held view.
+enum Found {
+    /// The snapshot as it is.
+    Served(Read),
+    /// Nothing to serve yet: a refresh is waited for (`refreshing`: one ahead of the readers runs).
+    Due { handle: Arc<Handle>, refreshing: bool },
 }
 
 /// An open stream of one view: woken at every change of what the view answers, and told when
@@ -145,17 +172,8 @@ impl Subscription {
         let published = self.handle.upgrade()?.published()?;
         Some(match &published.failing {
             Some(error) => Err(error.clone()),
-            None => Ok(read(&published, Source::Hit)),
+            None => Ok(Read::new(published, Source::Hit, Instant::now())),
         })
-    }
-}
-
-fn read(published: &Published, source: Source) -> Read {
-    Read {
-        snapshot: published.snapshot.clone(),
-        source,
-        checked_at: published.checked_at,
-        checked_text: published.checked_text.clone(),
     }
 }
 
@@ -181,7 +199,11 @@ struct Shared {
 
 impl Shared {
     fn elapsed(&self) -> u64 {
-        self.epoch.elapsed().as_nanos() as u64
+        self.since_epoch(Instant::now())
+    }
+
+    fn since_epoch(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_nanos() as u64
     }
 
     fn instant(&self, nanos: u64) -> Instant {
@@ -302,8 +324,24 @@ impl Engine {
     /// otherwise after one refresh shared with every reader waiting for it, within the request
     /// budget. When refreshes fail, the last good snapshot is served up to `--stale-if-error`.
     pub async fn read(&self, campaign: &Arc<Campaign>, view: View) -> Result<Read, Error> {
-        let handle = self.handle(campaign, view)?;
-        let was_read = handle.mark_read(self.shared.elapsed());
+        // One clock reading: for the view's last read, its freshness and the answer's age.
+        let now = Instant::now();
+        // A held view is looked at through the map's borrow, with no reference taken to it.
+        let found = match self.registry.with(&campaign.id, view, |handle| self.look(handle, campaign, now)) {
+            Some(found) => found,
+            None => self.look(&self.handle(campaign, view)?, campaign, now),
+        };
+        match found {
+            Found::Served(read) => Ok(self.counted(read)),
+            Found::Due { handle, refreshing } => self.wait(&handle, refreshing, campaign).await,
+        }
+    }
+
+    /// Marks `handle` read at `now`: its snapshot, when it may be served as it is; else what a
+    /// reader waits on.
+    fn look(&self, handle: &Arc<Handle>, campaign: &Arc<Campaign>, now: Instant) -> Found {
+        self.follow_catalogue(handle, campaign);
+        let was_read = handle.mark_read(self.shared.since_epoch(now));
         let ttl = self.shared.settings.ttl;
         let mut refreshing = false;
         // A snapshot of another version of the campaign (the catalogue was reloaded) is not an
@@ -311,7 +349,6 @@ impl Engine {
         let current =
             handle.published().filter(|p| Arc::ptr_eq(&p.campaign, campaign) || *p.campaign == **campaign);
         if let Some(published) = current {
-            let now = Instant::now();
             refreshing = published.refreshing;
             match &published.failing {
                 // Fresh; or refreshed ahead right now, or about to be (read during the period).
@@ -319,15 +356,15 @@ impl Engine {
                     .due
                     .is_none_or(|due| now < due || refreshing || (was_read && now < due + ttl)) =>
                 {
-                    return Ok(self.counted(read(&published, Source::Hit)));
+                    return Found::Served(Read::new(published, Source::Hit, now));
                 }
-                Some(_) if self.within_stale(&published) => {
-                    return Ok(self.counted(read(&published, Source::Stale)));
+                Some(_) if self.within_stale(&published, now) => {
+                    return Found::Served(Read::new(published, Source::Stale, now));
                 }
                 _ => {}
             }
         }
-        self.wait(&handle, refreshing, campaign).await
+        Found::Due { handle: handle.clone(), refreshing }
     }
 
     /// Asks the view's owner for a refresh and waits for the next one to end, within the budget.
@@ -349,12 +386,13 @@ impl Engine {
         };
         let source = if asked && !refreshing { Source::Miss } else { Source::Coalesced };
         let published = handle.published().filter(|p| *p.campaign == **campaign);
+        let read = |published, source| Read::new(published, source, Instant::now());
         match (outcome, published) {
-            (None, Some(published)) => Ok(self.counted(read(&published, source))),
+            (None, Some(published)) => Ok(self.counted(read(published, source))),
             // No backend slot for the refresh: late, not failing; the snapshot says its age.
-            (Some(Error::Busy), Some(published)) => Ok(self.counted(read(&published, Source::Hit))),
-            (Some(_), Some(published)) if self.within_stale(&published) => {
-                Ok(self.counted(read(&published, Source::Stale)))
+            (Some(Error::Busy), Some(published)) => Ok(self.counted(read(published, Source::Hit))),
+            (Some(_), Some(published)) if self.within_stale(&published, Instant::now()) => {
+                Ok(self.counted(read(published, Source::Stale)))
             }
             (Some(error), _) => Err(error),
             (None, None) => Err(Error::Failed("a refresh ended with nothing to serve".into())),
@@ -366,13 +404,14 @@ impl Engine {
     /// view can be made).
     pub fn subscribe(&self, campaign: &Arc<Campaign>, view: View) -> Result<Subscription, Error> {
         let handle = self.handle(campaign, view)?;
+        self.follow_catalogue(&handle, campaign);
         let signal = handle.signal.subscribe();
         Ok(Subscription { handle: Arc::downgrade(&handle), signal })
     }
 
     /// The encoded answer `shape` of a read snapshot, encoded once for all its readers.
     pub fn body(&self, read: &Read, shape: Shape) -> Arc<Encoded> {
-        read.snapshot.encoded(shape, &self.kept)
+        read.snapshot().encoded(shape, &self.kept)
     }
 
     /// The view's handle, the view made (and its owner started) if it is not held; `Busy` when
@@ -386,18 +425,21 @@ impl Engine {
         let start = |handle, commands| {
             owner::Owner::spawn(handle, self.shared.clone(), Arc::downgrade(&self.registry), commands);
         };
-        let handle = self.registry.get_or_insert(&key, make, start).ok_or(Error::Busy)?;
+        self.registry.get_or_insert(&key, make, start).ok_or(Error::Busy)
+    }
+
+    /// Tells the view's owner of `campaign` when the request saw a newer catalogue than the view
+    /// was made from.
+    fn follow_catalogue(&self, handle: &Handle, campaign: &Arc<Campaign>) {
         let made_from = handle.campaign.load();
         if !Arc::ptr_eq(&made_from, campaign) && **made_from != **campaign {
-            // The request saw a newer catalogue than the view was made from.
             let _ = handle.commands.send(Command::Campaign(campaign.clone()));
         }
-        Ok(handle)
     }
 
     /// Whether the last good snapshot may still be served while refreshes fail.
-    fn within_stale(&self, published: &Published) -> bool {
-        published.confirmed.elapsed() <= self.shared.settings.stale_if_error
+    fn within_stale(&self, published: &Published, now: Instant) -> bool {
+        now.saturating_duration_since(published.confirmed) <= self.shared.settings.stale_if_error
     }
 
     fn counted(&self, read: Read) -> Read {

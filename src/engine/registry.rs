@@ -5,13 +5,29 @@
 //! clients reconnect. Views still loading are not pushed out: when every view held is loading, a
 //! new one is refused (the backend is as busy as the service lets it be).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
+use hashbrown::{Equivalent, HashMap};
 
 use super::ViewKey;
 use super::handle::{Command, Handle};
+use crate::campaigns::CampaignId;
+use crate::leaderboard::View;
+
+/// A view named by borrowed parts: found in the map without a key made (and its id's count
+/// taken) per read. It hashes as the [`ViewKey`] it names.
+#[derive(Hash)]
+struct Named<'a> {
+    campaign: &'a str,
+    view: View,
+}
+
+impl Equivalent<ViewKey> for Named<'_> {
+    fn equivalent(&self, key: &ViewKey) -> bool {
+        key.campaign.as_str() == self.campaign && key.view == self.view
+    }
+}
 
 pub struct Registry {
     views: ArcSwap<HashMap<ViewKey, Arc<Handle>>>,
@@ -33,6 +49,17 @@ impl Registry {
 
     pub fn get(&self, key: &ViewKey) -> Option<Arc<Handle>> {
         self.views.load().get(key).cloned()
+    }
+
+    /// What `look` finds in the view `view` of `campaign`, if it is held: the hot path of every
+    /// read, which takes no reference to the map or the view unless `look` does.
+    pub fn with<T>(
+        &self,
+        campaign: &CampaignId,
+        view: View,
+        look: impl FnOnce(&Arc<Handle>) -> T,
+    ) -> Option<T> {
+        self.views.load().get(&Named { campaign: campaign.as_str(), view }).map(look)
     }
 
     /// The view `key`, made by `make` (and then started by `start`, with what `make` gave it)
@@ -128,4 +155,25 @@ fn evict_least_recent(views: &mut HashMap<ViewKey, Arc<Handle>>, keep: Option<&A
     let _ = victim.commands.send(Command::End);
     views.remove(&victim.key);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::leaderboard::Span;
+
+    /// Every read finds its view by borrowed parts: they must hash and compare as its key.
+    #[test]
+    fn a_view_is_found_by_its_parts_and_no_other() {
+        let key = |campaign: &str, view| ViewKey { campaign: CampaignId::parse(campaign).unwrap(), view };
+        let hour = View::Window(Span::parse("1h").unwrap());
+        let keys = [key("a", View::Top), key("a", hour), key("b", View::Top), key("ab", View::Top)];
+        let map: HashMap<ViewKey, usize> = keys.iter().cloned().zip(0..).collect();
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(map.get(&Named { campaign: key.campaign.as_str(), view: key.view }), Some(&i));
+        }
+        let day = View::Window(Span::parse("1d").unwrap());
+        assert_eq!(map.get(&Named { campaign: "a", view: day }), None);
+        assert_eq!(map.get(&Named { campaign: "c", view: View::Top }), None);
+    }
 }

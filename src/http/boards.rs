@@ -37,7 +37,7 @@ pub async fn top(
 ) -> Result<Response, ApiError> {
     let shape = page(&state, &query)?;
     let read = state.engine.read(&campaign.0, View::Top).await?;
-    Ok(shaped(&state, &read, shape, &conditions))
+    Ok(shaped(&state, &read, shape, conditions))
 }
 
 /// Top players of a recent window
@@ -58,7 +58,7 @@ pub async fn window(
     let view = declared(&campaign.0, Some(leaderboard::parse_last(query.get("last"))?))?;
     let shape = page(&state, &query)?;
     let read = state.engine.read(&campaign.0, view).await?;
-    Ok(shaped(&state, &read, shape, &conditions))
+    Ok(shaped(&state, &read, shape, conditions))
 }
 
 /// A player's standing
@@ -84,7 +84,7 @@ pub async fn player(
     let read = state.engine.read(&campaign.0, view).await?;
     // Encoded per request, not kept: lookups spread over every player rarely repeat within a
     // snapshot (a player's stream shares its encoding instead).
-    Ok(fresh(&state, &read, read.snapshot.player(id, around), &conditions))
+    Ok(fresh(&state, &read, read.snapshot().player(id, around), conditions))
 }
 
 /// Friends' board
@@ -106,7 +106,7 @@ pub async fn friends(
     let view = view(&campaign.0, query.get("last"))?;
     let read = state.engine.read(&campaign.0, view).await?;
     // Encoded per request: friends' lists rarely repeat.
-    Ok(fresh(&state, &read, read.snapshot.friends(&ids), &conditions))
+    Ok(fresh(&state, &read, read.snapshot().friends(&ids), conditions))
 }
 
 pub(super) fn page(state: &AppState, query: &Params) -> Result<Shape, ApiError> {
@@ -134,14 +134,14 @@ pub(super) fn declared(campaign: &Campaign, span: Option<Span>) -> Result<View, 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// The answer `shape` of a read view, encoded once per snapshot.
-fn shaped(state: &AppState, read: &Read, shape: Shape, conditions: &Conditions) -> Response {
+fn shaped(state: &AppState, read: &Read, shape: Shape, conditions: Conditions) -> Response {
     let encoded = state.engine.body(read, shape);
     let response = conditions.send(&encoded.representation, JSON, cache_control(state, read));
     with_source(response, read)
 }
 
 /// An answer encoded for this request, unless the client holds it.
-fn fresh(state: &AppState, read: &Read, answer: Answer<'_>, conditions: &Conditions) -> Response {
+fn fresh(state: &AppState, read: &Read, answer: Answer<'_>, conditions: Conditions) -> Response {
     let response = conditions.send_tagged(answer.etag(), JSON, cache_control(state, read), || answer.json());
     with_source(response, read)
 }
@@ -155,7 +155,7 @@ fn cache_control<'a>(state: &'a AppState, read: &Read) -> &'a HeaderValue {
 }
 
 fn final_answer(read: &Read) -> bool {
-    read.snapshot.is_final && read.source != Source::Stale
+    read.snapshot().is_final && read.source != Source::Stale
 }
 
 /// What a 200 (or the 304 that stands for it: a cache freshens what it holds from it) says about
@@ -166,7 +166,7 @@ fn with_source(mut response: Response, read: &Read) -> Response {
     if !response.status().is_success() && response.status() != StatusCode::NOT_MODIFIED {
         return response;
     }
-    let checked = HeaderValue::from_maybe_shared(read.checked_text.clone()).expect("RFC 3339 is ASCII");
+    let checked = HeaderValue::from_maybe_shared(read.checked_text().clone()).expect("RFC 3339 is ASCII");
     let headers = response.headers_mut();
     headers.insert(X_CACHE, HeaderValue::from_static(read.source.as_str()));
     headers.insert(X_CHECKED_AT, checked);
@@ -175,20 +175,19 @@ fn with_source(mut response: Response, read: &Read) -> Response {
         headers.insert(header::WARNING, HeaderValue::from_static("110 - \"Response is Stale\""));
     }
     if !final_answer(read) {
-        headers.insert(header::AGE, age((leaderboard::now() - read.checked_at).num_seconds()));
+        headers.insert(header::AGE, age(read.age));
     }
     response
 }
 
 /// `Age` in seconds: the few a changing board reaches (its refresh period) without a
 /// formatting and an allocation per answer.
-fn age(seconds: i64) -> HeaderValue {
+fn age(seconds: u64) -> HeaderValue {
     #[rustfmt::skip]
     static SMALL: [HeaderValue; 10] = [
         HeaderValue::from_static("0"), HeaderValue::from_static("1"), HeaderValue::from_static("2"), HeaderValue::from_static("3"), HeaderValue::from_static("4"),
         HeaderValue::from_static("5"), HeaderValue::from_static("6"), HeaderValue::from_static("7"), HeaderValue::from_static("8"), HeaderValue::from_static("9"),
     ];
-    let seconds = seconds.max(0);
     usize::try_from(seconds)
         .ok()
         .and_then(|s| SMALL.get(s))

@@ -55,9 +55,16 @@ impl CachePolicy {
 /// What a request says about the representations it takes: the content coding it prefers, and
 /// the entity tags it holds (only a GET or HEAD is answered 304).
 /// A request that accepts no coding there is is refused here (406), before its handler runs.
+///
+/// It also takes the request's header map, emptied, for the answer's headers: hyper parses a
+/// connection's next request into its last response's map, so on a kept-alive connection the
+/// map (an allocation too large for the allocator's thread caches once an answer's headers are
+/// in it) is made once, not freed and made again per request. Handlers take `Conditions` as
+/// their last extractor: it leaves the request without headers.
 pub struct Conditions {
     coding: Option<Coding>,
     held: SmallVec<[HeaderValue; 1]>,
+    room: HeaderMap,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Conditions {
@@ -71,7 +78,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Conditions {
             }
             _ => SmallVec::new(),
         };
-        Ok(Self { coding, held })
+        let mut room = std::mem::take(&mut parts.headers);
+        room.clear();
+        Ok(Self { coding, held, room })
     }
 }
 
@@ -81,7 +90,7 @@ impl Conditions {
     /// `representation`, encoded ahead, in the coding the client takes (compressed once, kept
     /// with it); 304 when the client holds it.
     pub fn send(
-        &self,
+        self,
         representation: &Representation,
         content_type: HeaderValue,
         cache_control: &HeaderValue,
@@ -90,16 +99,16 @@ impl Conditions {
         // The tag first: a client that holds the answer costs no compression.
         let etag = coding.map_or_else(|| representation.etag.clone(), |c| representation.etag.coded(c));
         if self.holds(&etag) {
-            return not_modified(etag.0, cache_control);
+            return not_modified(self.room, etag.0, cache_control);
         }
         let body = coding.map_or(&representation.body, |c| &representation.coded(c).body);
-        ok(body.clone(), etag.0, coding, content_type, cache_control)
+        ok(self.room, body.clone(), etag.0, coding, content_type, cache_control)
     }
 
     /// An answer tagged `etag` before it is encoded: `encode` (its JSON) runs only when the
     /// client does not hold it, compressed for this request alone.
     pub fn send_tagged(
-        &self,
+        self,
         etag: ETag,
         content_type: HeaderValue,
         cache_control: &HeaderValue,
@@ -111,13 +120,13 @@ impl Conditions {
             Some(coding) => etag.coded(coding),
         };
         if self.holds(&etag) {
-            return not_modified(etag.0, cache_control);
+            return not_modified(self.room, etag.0, cache_control);
         }
         let body = match coding {
             None => encode(),
             Some(coding) => coding.compress(&encode(), false),
         };
-        ok(body, etag.0, coding, content_type, cache_control)
+        ok(self.room, body, etag.0, coding, content_type, cache_control)
     }
 
     /// Whether the client holds `etag` and may be answered 304.
@@ -127,6 +136,7 @@ impl Conditions {
 }
 
 fn ok(
+    headers: HeaderMap,
     body: Bytes,
     etag: HeaderValue,
     coding: Option<Coding>,
@@ -134,9 +144,8 @@ fn ok(
     cache_control: &HeaderValue,
 ) -> Response {
     let mut response = Response::new(Body::from(body));
+    *response.headers_mut() = headers;
     let headers = response.headers_mut();
-    // Room for what handlers and layers add, so that the map is allocated once.
-    *headers = HeaderMap::with_capacity(16);
     headers.insert(header::CONTENT_TYPE, content_type);
     if let Some(coding) = coding {
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding.as_str()));
@@ -156,9 +165,10 @@ fn not_acceptable() -> Response {
 
 /// RFC 9110 §15.4.5: a 304 carries the fields a 200 would have used to guide caches, and no
 /// representation metadata.
-fn not_modified(etag: HeaderValue, cache_control: &HeaderValue) -> Response {
+fn not_modified(headers: HeaderMap, etag: HeaderValue, cache_control: &HeaderValue) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::NOT_MODIFIED;
+    *response.headers_mut() = headers;
     let headers = response.headers_mut();
     headers.insert(header::ETAG, etag);
     headers.insert(header::CACHE_CONTROL, cache_control.clone());
@@ -287,9 +297,9 @@ mod tests {
         let policy = HeaderValue::from_static("no-cache");
         let representation =
             Representation::json(Bytes::from(format!("[{}]", "1,".repeat(300) + "1"))).shared();
-        let brotli = conditions(&[("accept-encoding", "gzip;q=0.5, br")]).await;
-        let first = brotli.send(&representation, JSON, &policy);
-        let second = brotli.send(&representation, JSON, &policy);
+        let brotli = || conditions(&[("accept-encoding", "gzip;q=0.5, br")]);
+        let first = brotli().await.send(&representation, JSON, &policy);
+        let second = brotli().await.send(&representation, JSON, &policy);
         assert_eq!(first.headers()[header::CONTENT_ENCODING], "br");
         assert_eq!(first.headers()[header::ETAG], representation.coded(Coding::Br).etag.0);
         let body = |response: Response| async {
@@ -301,5 +311,25 @@ mod tests {
         let plain = conditions(&[]).await.send(&representation, JSON, &policy);
         assert_eq!(plain.headers()[header::ETAG], representation.etag.0);
         assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+    }
+
+    /// The answer's headers go in the request's map, emptied: its room, none of its fields.
+    #[tokio::test]
+    async fn an_answer_is_written_in_the_room_of_its_requests_headers() {
+        let fields: Vec<(String, String)> = (0..20).map(|i| (format!("x-field-{i}"), "1".into())).collect();
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let (mut parts, ()) = fields
+            .iter()
+            .fold(Request::builder(), |request, (name, value)| request.header(*name, *value))
+            .body(())
+            .unwrap()
+            .into_parts();
+        let room = parts.headers.capacity();
+        let conditions = Conditions::from_request_parts(&mut parts, &()).await.unwrap();
+        assert!(parts.headers.is_empty(), "taken from the request");
+        let response = conditions.send(&Representation::json(Bytes::from_static(b"{}")), JSON, &JSON);
+        assert_eq!(response.headers().capacity(), room, "the request's room, not a map of its own");
+        assert_eq!(response.headers().len(), 4, "{:?}", response.headers());
+        assert!(response.headers().keys().all(|name| !name.as_str().starts_with("x-field")));
     }
 }

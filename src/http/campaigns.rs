@@ -33,7 +33,7 @@ pub struct CampaignList {
 pub async fn list_campaigns(State(state): State<AppState>, conditions: Conditions) -> Response {
     let now = leaderboard::now();
     let campaigns = state.catalogue.load().iter().map(|c| CampaignSummary::at(c, now)).collect();
-    tagged(&state, &conditions, &CampaignList { campaigns })
+    tagged(&state, conditions, &CampaignList { campaigns })
 }
 
 /// Get a campaign
@@ -49,11 +49,11 @@ pub async fn get_campaign(
     campaign: KnownCampaign,
     conditions: Conditions,
 ) -> Response {
-    tagged(&state, &conditions, &CampaignSummary::at(&campaign.0, leaderboard::now()))
+    tagged(&state, conditions, &CampaignSummary::at(&campaign.0, leaderboard::now()))
 }
 
 /// A body built per request (a campaign's status follows the clock), so tagged per request.
-fn tagged(state: &AppState, conditions: &Conditions, value: &impl Serialize) -> Response {
+fn tagged(state: &AppState, conditions: Conditions, value: &impl Serialize) -> Response {
     let json = HeaderValue::from_static("application/json");
     conditions.send(&Representation::of(value), json, state.caching.changing())
 }

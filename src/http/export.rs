@@ -56,8 +56,8 @@ pub async fn standings_csv(
     // Taken before the read: a refused export costs no backend query.
     let slot = state.exports.slots.clone().try_acquire_owned().map_err(|_| ApiError::TooManyExports)?;
     let read = state.engine.read(&campaign.0, view).await?;
-    let filename = filename(&read.snapshot, view);
-    let export = Export::open(read.snapshot, slot, state.engine.metrics());
+    let filename = filename(read.snapshot(), view);
+    let export = Export::open(read.snapshot().clone(), slot, state.engine.metrics());
     let disposition = format!("attachment; filename=\"{filename}\"");
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8; header=present")),

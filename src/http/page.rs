@@ -42,21 +42,21 @@ static STYLE: Asset = asset!("page/style.css", "text/css; charset=utf-8");
 /// The page's routes, to merge into the service's router.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(|conditions: Conditions| async move { INDEX.send(&conditions) }))
+        .route("/", get(|conditions: Conditions| async move { INDEX.send(conditions) }))
         .route("/board/{id}", get(board))
-        .route("/assets/app.js", get(|conditions: Conditions| async move { SCRIPT.send(&conditions) }))
-        .route("/assets/style.css", get(|conditions: Conditions| async move { STYLE.send(&conditions) }))
+        .route("/assets/app.js", get(|conditions: Conditions| async move { SCRIPT.send(conditions) }))
+        .route("/assets/style.css", get(|conditions: Conditions| async move { STYLE.send(conditions) }))
 }
 
 /// A campaign's standings page; an unknown campaign is a 404 like the API's.
 async fn board(_campaign: KnownCampaign, conditions: Conditions) -> Response {
-    BOARD.send(&conditions)
+    BOARD.send(conditions)
 }
 
 impl Asset {
     /// The file, tagged by its content so a browser revalidates it with a 304 after a deploy
     /// changes nothing, and fetches it anew when one does (`no-cache`: always revalidate).
-    fn send(&self, conditions: &Conditions) -> Response {
+    fn send(&self, conditions: Conditions) -> Response {
         const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
         conditions.send(&self.representation, self.content_type.clone(), &NO_CACHE)
     }

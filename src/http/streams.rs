@@ -214,7 +214,7 @@ impl Follow {
                 // client knows the trouble is over.
                 let recovered = std::mem::take(&mut self.failing);
                 // The tag first: an answer the subscriber has seen is not encoded again.
-                let etag = read.snapshot.answer(self.shape).etag();
+                let etag = read.snapshot().answer(self.shape).etag();
                 if etag.0 == self.sent && !recovered {
                     return None;
                 }

@@ -34,8 +34,8 @@ async fn a_board_holding_every_player_asks_only_for_who_changed() {
     for (i, batch) in batches.iter().enumerate() {
         memory.store(batch);
         let wanted = whole(&memory, &c);
-        let read = read_until(&engine, &c, View::Top, |r| **r.snapshot.ranking.rows() == wanted[..]).await;
-        assert_eq!(read.snapshot.ranking.total(), wanted.len() as u64, "after batch {i}");
+        let read = read_until(&engine, &c, View::Top, |r| **r.snapshot().ranking.rows() == wanted[..]).await;
+        assert_eq!(read.snapshot().ranking.total(), wanted.len() as u64, "after batch {i}");
     }
     assert_eq!(queries(&memory).0, 1, "read whole once");
     assert!(memory.since_queries.load(Ordering::SeqCst) >= 3);
@@ -50,7 +50,7 @@ async fn a_board_past_its_cap_is_read_whole() {
     engine.read(&c, View::Top).await.unwrap();
     memory.store(&[spin(4, 40)]);
     let read = read_until(&engine, &c, View::Top, |r| leader(r) == Some(4)).await;
-    assert_eq!((read.snapshot.ranking.len(), read.snapshot.ranking.total()), (2, 4));
+    assert_eq!((read.snapshot().ranking.len(), read.snapshot().ranking.total()), (2, 4));
     assert_eq!(queries(&memory).0, 2, "a second full read");
     assert_eq!(memory.since_queries.load(Ordering::SeqCst), 0, "and nothing else asked");
 }

@@ -73,7 +73,7 @@ fn queries(memory: &Memory) -> (usize, usize) {
 }
 
 fn leader(read: &Read) -> Option<i32> {
-    (!read.snapshot.ranking.is_empty()).then(|| read.snapshot.ranking.row(0).player_id)
+    (!read.snapshot().ranking.is_empty()).then(|| read.snapshot().ranking.row(0).player_id)
 }
 
 /// Reads until a refresh ahead has come back with what `wanted` says (the clock moves a period
@@ -101,7 +101,7 @@ async fn a_view_loads_by_one_full_query_then_asks_only_for_changes() {
     assert_eq!(queries(&memory), (2, 0), "one full query for each view");
     memory.add([spin(3, 30)]);
     let read = read_until(&engine, &c, View::Top, |r| leader(r) == Some(3)).await;
-    assert_eq!(read.snapshot.ranking.total(), 3);
+    assert_eq!(read.snapshot().ranking.total(), 3);
     read_until(&engine, &c, View::Window(Span::parse("15m").unwrap()), |r| leader(r) == Some(3)).await;
     let (full, changes) = queries(&memory);
     assert_eq!(full, 2, "no more full queries");
@@ -246,7 +246,7 @@ async fn views_past_max_views_push_out_the_least_recently_read_and_end_its_strea
     let mut second = engine.subscribe(&c, span("2h")).unwrap();
     engine.read(&c, span("2h")).await.unwrap();
     assert_eq!(engine.registry.len(), 2);
-    let first_snapshot = Arc::downgrade(&first.latest().unwrap().unwrap().snapshot);
+    let first_snapshot = Arc::downgrade(first.latest().unwrap().unwrap().snapshot());
     engine.read(&c, span("3h")).await.unwrap();
     assert_eq!(engine.registry.len(), 2, "the bound holds with streams open");
     assert!(!first.changed().await, "the least recently read view's stream ended");
@@ -276,7 +276,7 @@ async fn a_reload_sends_the_changed_campaign_to_open_streams_and_ends_removed_on
     loop {
         assert!(stream.changed().await);
         let latest = stream.latest().unwrap().unwrap();
-        if latest.snapshot.campaign.campaign.name == "Renamed" {
+        if latest.snapshot().campaign.campaign.name == "Renamed" {
             break;
         }
     }

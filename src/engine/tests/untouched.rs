@@ -31,8 +31,8 @@ async fn a_view_no_stored_spin_touched_is_confirmed_without_a_query() {
     let read = read_for(&engine, &c, View::Top, 5).await;
     assert_eq!(queries(&memory), (1, 0), "only the load asked the backend");
     assert!(untouched(&engine) >= 3, "{} refreshes confirmed it", untouched(&engine));
-    assert!(read.checked_at > first.checked_at, "the standings were confirmed since the load");
-    assert!(Arc::ptr_eq(&read.snapshot, &first.snapshot), "the same snapshot, bytes and tags");
+    assert!(read.checked_at() > first.checked_at(), "the standings were confirmed since the load");
+    assert!(Arc::ptr_eq(read.snapshot(), first.snapshot()), "the same snapshot, bytes and tags");
 
     // A batch it ranks: the next refresh asks, and shows it.
     memory.store(&[spin(2, 20)]);
@@ -59,7 +59,7 @@ async fn spins_stored_without_being_told_are_never_taken_as_none() {
     memory.add([spin(4, 40)]);
     memory.store(&[Row { game_id: 2, ..spin(5, 50) }]);
     let read = read_until(&engine, &c, View::Top, |r| leader(r) == Some(4)).await;
-    assert_eq!(read.snapshot.ranking.total(), 3, "players 1, 3 and 4: game 2 is not the campaign's");
+    assert_eq!(read.snapshot().ranking.total(), 3, "players 1, 3 and 4: game 2 is not the campaign's");
 }
 
 /// On the wall clock (a window is anchored at the current whole second, which paused time does
@@ -86,11 +86,14 @@ async fn a_view_read_while_upcoming_asks_once_its_campaign_started() {
     let engine = engine_with(&memory, full_queries_only());
     let start = Utc::now() + chrono::Duration::seconds(1);
     let c = Arc::new(Campaign { start, ..(*campaign()).clone() });
-    assert!(engine.read(&c, View::Top).await.unwrap().snapshot.ranking.is_empty());
+    assert!(engine.read(&c, View::Top).await.unwrap().snapshot().ranking.is_empty());
     memory.store(&[Row { achieved_us: start.timestamp_micros() + 500_000, ..spin(1, 10) }]);
     // Read on while upcoming: the spin's batch touches the view, which refreshes before the start.
     while Utc::now() < start {
-        assert!(engine.read(&c, View::Top).await.unwrap().snapshot.ranking.is_empty(), "nothing counts yet");
+        assert!(
+            engine.read(&c, View::Top).await.unwrap().snapshot().ranking.is_empty(),
+            "nothing counts yet"
+        );
         tokio::time::sleep(TTL / 10).await;
     }
     assert_eq!(queries(&memory).0, 0, "nothing was asked before the start");
@@ -123,12 +126,12 @@ async fn a_final_board_stops_being_final_while_the_feed_is_behind_at_no_query() 
     memory.fed.store(true, Ordering::SeqCst);
     let engine = engine_with(&memory, full_queries_only());
     let first = engine.read(&c, View::Top).await.unwrap();
-    assert!(first.snapshot.is_final, "ended a day ago, the feed caught up");
+    assert!(first.snapshot().is_final, "ended a day ago, the feed caught up");
     // A stalled partition, a lost broker: spins may wait that the board would count.
     memory.behind.store(true, Ordering::SeqCst);
-    let behind = read_until(&engine, &c, View::Top, |r| !r.snapshot.is_final).await;
+    let behind = read_until(&engine, &c, View::Top, |r| !r.snapshot().is_final).await;
     assert_eq!(leader(&behind), Some(1), "the same standings");
     memory.behind.store(false, Ordering::SeqCst);
-    read_until(&engine, &c, View::Top, |r| r.snapshot.is_final).await;
+    read_until(&engine, &c, View::Top, |r| r.snapshot().is_final).await;
     assert_eq!(queries(&memory), (1, 0), "only the load asked the backend");
 }

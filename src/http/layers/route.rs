@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 
@@ -18,7 +19,6 @@ use axum::http::uri::Authority;
 use axum::http::{Version, header};
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::{Layer, Service};
 
 use super::observe::Matched;
@@ -32,13 +32,14 @@ struct Routes {
     metrics: Arc<Metrics>,
     /// The templates of the routes under the in-flight limit.
     limited: HashSet<String>,
-    slots: Arc<Semaphore>,
+    slots: Arc<Slots>,
 }
 
 impl RouteLayer {
     /// `limited` routes share `max_in_flight` slots.
     pub fn new(metrics: Arc<Metrics>, limited: HashSet<String>, max_in_flight: usize) -> Self {
-        Self(Arc::new(Routes { metrics, limited, slots: Arc::new(Semaphore::new(max_in_flight)) }))
+        let slots = Arc::new(Slots { taken: AtomicUsize::new(0), max: max_in_flight });
+        Self(Arc::new(Routes { metrics, limited, slots }))
     }
 }
 
@@ -109,9 +110,9 @@ where
         if !resolved.limited {
             return RouteFuture::Admitted { inner: self.inner.call(request), slot: None };
         }
-        match route.routes.slots.clone().try_acquire_owned() {
-            Ok(slot) => RouteFuture::Admitted { inner: self.inner.call(request), slot: Some(slot) },
-            Err(_) => RouteFuture::Refused { response: Some(ApiError::Overloaded.into_response()) },
+        match route.routes.slots.take() {
+            Some(slot) => RouteFuture::Admitted { inner: self.inner.call(request), slot: Some(slot) },
+            None => RouteFuture::Refused { response: Some(ApiError::Overloaded.into_response()) },
         }
     }
 }
@@ -136,11 +137,36 @@ fn misaddressed(request: &Request) -> Option<&'static str> {
     }
 }
 
+/// The in-flight slots of the API routes: a count, since no request waits for one (a
+/// semaphore's release would take its waiters' lock on every answer).
+struct Slots {
+    taken: AtomicUsize,
+    max: usize,
+}
+
+impl Slots {
+    /// A slot, if one is free.
+    fn take(self: &Arc<Self>) -> Option<Slot> {
+        let free = |taken: usize| (taken < self.max).then_some(taken + 1);
+        self.taken.fetch_update(Ordering::Acquire, Ordering::Relaxed, free).ok()?;
+        Some(Slot(self.clone()))
+    }
+}
+
+/// A request's slot, given back when its answer is ready.
+pub struct Slot(Arc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.taken.fetch_sub(1, Ordering::Release);
+    }
+}
+
 pin_project! {
     #[project = Projected]
     pub enum RouteFuture<F> {
         /// Answered by the route, holding its in-flight slot (if limited) until it answers.
-        Admitted { #[pin] inner: F, slot: Option<OwnedSemaphorePermit> },
+        Admitted { #[pin] inner: F, slot: Option<Slot> },
         Refused { response: Option<Response> },
     }
 }
@@ -168,7 +194,10 @@ mod tests {
     use axum::body::Body;
     use axum::http::Version;
 
-    use super::misaddressed;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::{Slots, misaddressed};
 
     fn request(version: Version, hosts: &[&str]) -> axum::extract::Request {
         let mut request = axum::http::Request::builder().version(version).uri("/healthz");
@@ -193,5 +222,17 @@ mod tests {
             assert!(refused(Version::HTTP_11, hosts), "{hosts:?}");
             assert!(refused(Version::HTTP_10, hosts), "{hosts:?}");
         }
+    }
+
+    #[test]
+    fn in_flight_slots_are_counted_and_given_back() {
+        let slots = Arc::new(Slots { taken: AtomicUsize::new(0), max: 2 });
+        let (first, second) = (slots.take().expect("free"), slots.take().expect("free"));
+        assert!(slots.take().is_none(), "both taken");
+        drop(first);
+        let third = slots.take().expect("given back with its answer");
+        assert!(slots.take().is_none());
+        drop((second, third));
+        assert_eq!(slots.taken.load(Ordering::Relaxed), 0);
     }
 }
