@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::value::RawValue;
+use smallvec::SmallVec;
 use utoipa::ToSchema;
 
 use self::json::Json;
@@ -102,6 +103,13 @@ enum Positions<'a> {
 }
 
 impl Positions<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Self::Run(run) => run.len(),
+            Self::Listed(listed) => listed.len(),
+        }
+    }
+
     fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         let (run, listed) = match self {
             Self::Run(run) => (run.clone(), &[][..]),
@@ -110,6 +118,9 @@ impl Positions<'_> {
         run.chain(listed.iter().copied())
     }
 }
+
+/// The bytes a tag hashes on the stack: a player's answer with up to 16 rows (`around` up to 7).
+const TAGGED_ON_STACK: usize = 1024;
 
 /// What every answer about a snapshot says first, encoded once per snapshot: its campaign and
 /// window as JSON, and a hash of them with the total and finality.
@@ -201,9 +212,6 @@ impl Snapshot {
 impl Answer<'_> {
     /// The answer's strong tag, from what it shows (no encoding).
     pub fn etag(&self) -> ETag {
-        // Streamed into the hasher: no buffer however many rows the answer shows.
-        let mut bytes = xxhash_rust::xxh3::Xxh3::new();
-        bytes.update(&self.snapshot.head.hash.to_le_bytes());
         let (kind, first, positions, unranked) = match &self.shows {
             Shows::Page { offset, entries } => {
                 (0, u64::from(*offset), Positions::Run(entries.clone()), &[][..])
@@ -215,20 +223,27 @@ impl Answer<'_> {
                 (2, ranked.len() as u64, Positions::Listed(ranked), &unranked[..])
             }
         };
-        bytes.update(&[kind]);
-        bytes.update(&first.to_le_bytes());
+        // Hashed at once, not streamed: a streaming hasher's state is larger than a player's
+        // rows, and copies them into its own buffer. A player's answer fits on the stack; a
+        // page or friends' board (at most --max-limit rows) takes one allocation.
+        let rows = positions.len();
+        let mut bytes =
+            SmallVec::<[u8; TAGGED_ON_STACK]>::with_capacity(33 + rows * 56 + unranked.len() * 4 + 8);
+        bytes.extend_from_slice(&self.snapshot.head.hash.to_le_bytes());
+        bytes.push(kind);
+        bytes.extend_from_slice(&first.to_le_bytes());
         for at in positions.iter() {
-            bytes.update(&shown(at, self.snapshot.ranking.row(at)));
+            bytes.extend_from_slice(&shown(at, self.snapshot.ranking.row(at)));
         }
         for id in unranked {
-            bytes.update(&id.to_le_bytes());
+            bytes.extend_from_slice(&id.to_le_bytes());
         }
         // The prize labels follow from the ranks and the campaign (in the head); the cutoff
         // from a row the answer may not show.
         if let Some(cutoff) = self.snapshot.prize_cutoff() {
-            bytes.update(&cutoff.map_or(u64::MAX, f64::to_bits).to_le_bytes());
+            bytes.extend_from_slice(&cutoff.map_or(u64::MAX, f64::to_bits).to_le_bytes());
         }
-        ETag::from_hash(bytes.digest128())
+        ETag::from_hash(xxhash_rust::xxh3::xxh3_128(&bytes))
     }
 
     /// The answer's JSON.
