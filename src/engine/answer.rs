@@ -119,7 +119,8 @@ impl Positions<'_> {
     }
 }
 
-/// The bytes a tag hashes on the stack: a player's answer with up to 16 rows (`around` up to 7).
+/// The bytes a tag hashes on the stack: those of a player's answer with up to 17 rows (`around`
+/// up to 8), 25 of the answer's kind and place, 56 a row, 8 of the prize cutoff.
 const TAGGED_ON_STACK: usize = 1024;
 
 /// What every answer about a snapshot says first, encoded once per snapshot: its campaign and
@@ -228,7 +229,7 @@ impl Answer<'_> {
         // page or friends' board (at most --max-limit rows) takes one allocation.
         let rows = positions.len();
         let mut bytes =
-            SmallVec::<[u8; TAGGED_ON_STACK]>::with_capacity(33 + rows * 56 + unranked.len() * 4 + 8);
+            SmallVec::<[u8; TAGGED_ON_STACK]>::with_capacity(25 + rows * 56 + unranked.len() * 4 + 8);
         bytes.extend_from_slice(&self.snapshot.head.hash.to_le_bytes());
         bytes.push(kind);
         bytes.extend_from_slice(&first.to_le_bytes());
