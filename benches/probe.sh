@@ -22,6 +22,12 @@
 #                                      in turn, ROUNDS=N times (default 3), wrk on /healthz, /top
 #                                      and random players for each: the two builds' ratios and CPU
 #                                      per request, side by side
+#   bash benches/probe.sh duel OTHER   load as `versus` does, copy the store, then serve it with BIN
+#                                      and OTHER at once, and load both at once on the same path
+#                                      (wrk -t1 -c32 each, 3 s; /healthz, /top, random players),
+#                                      ROUNDS=N times (default 6): each build's CPU per request,
+#                                      measured in the same moments of a machine whose speed drifts
+#                                      between runs (what `versus` cannot hold still)
 #   bash benches/probe.sh steady       load as `hot` does, then 20 s of a steady flow of spins
 #                                      (benches/trickle.py, about 1,000 a second) while /top is
 #                                      read 10 times a second: the server's CPU seconds and the
@@ -35,7 +41,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BIN:-$ROOT/target/release/leaderboard}
-MODE=${1:?usage: bash benches/probe.sh memory|ingest N P, hot [perf], ceiling, steady, streams N or versus OTHER_BIN}
+MODE=${1:?usage: bash benches/probe.sh memory|ingest N P, hot [perf], ceiling, steady, streams N, versus OTHER_BIN or duel OTHER_BIN}
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
@@ -48,14 +54,16 @@ if [[ $MODE == streams ]]; then
   EXTRA=(--max-streams $((2 * ${2:?N})) --max-in-flight 1000)
   (cd "$ROOT" && cargo bench --bench streams --no-run 2>/dev/null)
 fi
-# `serve BIN`: a server of BIN on the store in $WORK/data, as $PID, once it answers.
+# `serve BIN [DIR PORT]`: a server of BIN on the store in $WORK/DIR (data) on PORT ($PORT), as
+# $PID, once it answers.
 serve() {
-  RUST_LOG=warn "$1" serve --campaigns "$WORK/campaigns.toml" --listen "127.0.0.1:$PORT" --backend embedded \
-    --data-dir "$WORK/data" --cache-ttl 1s "${EXTRA[@]}" >"$WORK/out" 2>"$WORK/err" &
+  local port=${3:-$PORT}
+  RUST_LOG=warn "$1" serve --campaigns "$WORK/campaigns.toml" --listen "127.0.0.1:$port" --backend embedded \
+    --data-dir "$WORK/${2:-data}" --cache-ttl 1s "${EXTRA[@]}" >"$WORK/out.$port" 2>"$WORK/err.$port" &
   PID=$!
-  for _ in $(seq 300); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.1; done
+  for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 }
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT
+trap 'kill $PID ${RIVAL:-} 2>/dev/null; wait $PID ${RIVAL:-} 2>/dev/null; rm -rf "$WORK"' EXIT
 serve "$BIN"
 kb() { awk -v key="$1:" '$1 == key { print $2 }' "/proc/$PID/status"; }
 rss() { echo "peak RSS $(( $(kb VmHWM) / 1024 )) MB, RSS $(( $(kb VmRSS) / 1024 )) MB"; }
@@ -204,5 +212,43 @@ for build, name in enumerate(sys.argv[1:3]):
     print("%s, medians of %d rounds: /top %.2f x /healthz, random player %.2f x; server CPU per request (us) /healthz %.1f, /top %.1f, player %.1f" % (
         name, len(mine), med(lambda r: r[1][0] / r[0][0]), med(lambda r: r[2][0] / r[0][0]),
         med(lambda r: r[0][1]), med(lambda r: r[1][1]), med(lambda r: r[2][1])))' "$BIN" "$OTHER" "${rounds[@]}" ;;
+  duel)
+    # Two builds at once: each round loads both on one path at once, so both are measured in the
+    # same moments of the machine, and compares the CPU each spent per request.
+    OTHER=${2:?usage: bash benches/probe.sh duel OTHER_BIN}
+    load "${SPINS:-1000000}" "${PLAYERS:-100000}"
+    kill $PID; wait $PID 2>/dev/null || true
+    cp -r "$WORK/data" "$WORK/data2"
+    PORT2=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    serve "$OTHER" data2 "$PORT2"
+    RIVAL=$PID
+    serve "$BIN"
+    for port in $PORT $PORT2; do
+      until curl -sf "http://127.0.0.1:$port/campaigns/bench/top" -o /dev/null; do sleep 0.2; done
+    done
+    cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+    requests() { sed -n 's/^WRK_JSON //p' "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["requests"])'; }
+    for _ in $(seq "${ROUNDS:-6}"); do
+      for path in /healthz /campaigns/bench/top "/campaigns/bench/players/{id}?around=5"; do
+        ids=; [[ $path == *"{id}"* ]] && ids=${PLAYERS:-100000}
+        mine=$(cpu $PID) theirs=$(cpu $RIVAL)
+        WRK_RANDOM_ID=$ids wrk -t1 -c32 -d3s -s "$ROOT/benches/wrk/bench.lua" "$BASE$path" >"$WORK/wrk.a" &
+        local_wrk=$!
+        WRK_RANDOM_ID=$ids wrk -t1 -c32 -d3s -s "$ROOT/benches/wrk/bench.lua" "http://127.0.0.1:$PORT2$path" >"$WORK/wrk.b"
+        wait $local_wrk
+        echo "$path $(requests "$WORK/wrk.a") $(($(cpu $PID) - mine)) $(requests "$WORK/wrk.b") $(($(cpu $RIVAL) - theirs))"
+      done
+    done >"$WORK/duel"
+    python3 -c '
+import statistics, sys
+hz = float(sys.argv[3])
+rows = [line.split() for line in open(sys.argv[4])]
+for path in dict.fromkeys(r[0] for r in rows):
+    runs = [list(map(float, r[1:])) for r in rows if r[0] == path]
+    a = [ta / hz * 1e6 / na for na, ta, nb, tb in runs]
+    b = [tb / hz * 1e6 / nb for na, ta, nb, tb in runs]
+    print("%s: %s %.2f us, %s %.2f us per request (medians of %d rounds; the second over the first %.3f)" % (
+        path, sys.argv[1], statistics.median(a), sys.argv[2], statistics.median(b), len(runs),
+        statistics.median(y / x for x, y in zip(a, b))))' "$BIN" "$OTHER" "$(getconf CLK_TCK)" "$WORK/duel" ;;
   *) echo "unknown mode $MODE" >&2; exit 2 ;;
 esac
