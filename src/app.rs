@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use tokio::net::TcpListener;
 
 use crate::adx::auth::TokenSource;
 use crate::adx::{AdxBackend, AdxConfig};
@@ -15,7 +14,7 @@ use crate::campaigns::{CampaignId, Catalogue, CatalogueError, CatalogueSource, S
 use crate::cli::{AdxArgs, BackendKind, KqlArgs, LogFormat, RefreshMode, ServeArgs};
 use crate::engine::{Engine, Settings};
 use crate::http::caching::CachePolicy;
-use crate::http::listener::Listener;
+use crate::http::listener::{self, Listener};
 use crate::http::{AppState, Edge, Exports, Ingest, Readiness, Streams};
 use crate::leaderboard::{MaxLimit, MaxStandings, Span, View, Window};
 use crate::simulator::Simulation;
@@ -107,9 +106,8 @@ impl App {
             }
         };
         source.watch(catalogue.clone(), on_change);
-        let tcp = TcpListener::bind(args.listen)
-            .await
-            .map_err(|source| StartError::Bind { addr: args.listen, source })?;
+        let tcp =
+            listener::bind(args.listen).map_err(|source| StartError::Bind { addr: args.listen, source })?;
         let descriptors = descriptors(args);
         let listener = Listener::new(tcp, args.write_timeout, descriptors.connections);
         let ingest = store.map(|store| Ingest {

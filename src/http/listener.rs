@@ -25,7 +25,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt;
@@ -33,6 +33,21 @@ use tower::ServiceExt;
 /// How long a connection may take to send a request's headers, from its opening or its last
 /// answer (an idle keep-alive connection is closed after it too).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connections the kernel queues before the server accepts them (it caps the number at
+/// `net.core.somaxconn`, 4096 by default since Linux 5.4). Past the queue a connection's SYN is
+/// dropped and its client retries a second later, then three: a burst of readers (thousands of
+/// streams reconnecting at once) waits here instead. std's and tokio's default is 128.
+const BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with a backlog of [`BACKLOG`].
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    // As std and tokio bind: a restarted server takes its port back at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
 
 /// A TCP listener whose connections time out writes that make no progress, and requests whose
 /// headers do not arrive, and of which at most so many are open.
@@ -128,7 +143,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
 
-    use super::Listener;
+    use super::{Listener, bind};
 
     /// What the server sends on a connection before closing it, once the client has sent `sent`.
     async fn answer_to(port: u16, sent: &[u8]) -> String {
@@ -192,5 +207,19 @@ mod tests {
             Some("HTTP/1.1 200 OK"),
             "and the next at once"
         );
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_connections_waits_in_the_backlog() {
+        let tcp = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        // Nothing accepts: each handshake completes as the kernel queues the connection, past
+        // std's backlog of 128 too (a dropped SYN would be retried only after a second, and
+        // dropped again while the queue stays full).
+        let burst = (0..300).map(|_| TcpStream::connect(("127.0.0.1", port)));
+        let connected = tokio::time::timeout(Duration::from_secs(30), futures::future::join_all(burst))
+            .await
+            .expect("every connection of the burst is queued");
+        assert_eq!(connected.iter().filter(|c| c.is_ok()).count(), 300);
     }
 }
