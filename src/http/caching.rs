@@ -9,7 +9,7 @@
 //! A request that accepts no coding there is gets 406 from the extractor, before its handler runs.
 
 use axum::body::Body;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -59,19 +59,28 @@ impl CachePolicy {
 /// It also takes the request's header map, emptied, for the answer's headers: hyper parses a
 /// connection's next request into its last response's map, so on a kept-alive connection the
 /// map (an allocation too large for the allocator's thread caches once an answer's headers are
-/// in it) is made once, not freed and made again per request. Handlers take `Conditions` as
-/// their last extractor: it leaves the request without headers.
+/// in it) is made once, not freed and made again per request.
 pub struct Conditions {
     coding: Option<Coding>,
     held: SmallVec<[HeaderValue; 1]>,
     room: HeaderMap,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Conditions {
+/// The last extractor of a handler, as axum requires of a `FromRequest` (a handler that put
+/// one after it would not compile): it takes the request's headers, so nothing may read them
+/// after it.
+impl<S: Send + Sync> FromRequest<S> for Conditions {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
-        let coding = negotiate(&parts.headers).map_err(|NotAcceptable| not_acceptable())?;
+    async fn from_request(request: Request, _: &S) -> Result<Self, Response> {
+        Self::from_parts(&mut request.into_parts().0).map_err(|NotAcceptable| not_acceptable())
+    }
+}
+
+impl Conditions {
+    /// What `parts` say, and their header map emptied.
+    fn from_parts(parts: &mut Parts) -> Result<Self, NotAcceptable> {
+        let coding = negotiate(&parts.headers)?;
         let held = match parts.method {
             Method::GET | Method::HEAD => {
                 parts.headers.get_all(header::IF_NONE_MATCH).iter().cloned().collect()
@@ -247,8 +256,8 @@ mod tests {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let (mut parts, ()) = request.body(()).unwrap().into_parts();
-        Conditions::from_request_parts(&mut parts, &()).await.unwrap()
+        let request = request.body(Body::empty()).unwrap();
+        Conditions::from_request(request, &()).await.unwrap()
     }
 
     const JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -278,13 +287,12 @@ mod tests {
     #[tokio::test]
     async fn a_request_that_takes_no_coding_is_refused_before_its_handler() {
         // Whatever the client holds: the handler, and with it any encoding, never runs.
-        let (mut parts, ()) = Request::builder()
+        let request = Request::builder()
             .header("accept-encoding", "identity;q=0")
             .header("if-none-match", "*")
-            .body(())
-            .unwrap()
-            .into_parts();
-        let Err(response) = Conditions::from_request_parts(&mut parts, &()).await else {
+            .body(Body::empty())
+            .unwrap();
+        let Err(response) = Conditions::from_request(request, &()).await else {
             panic!("a request that takes no coding is refused")
         };
         assert_eq!(response.status(), StatusCode::NOT_ACCEPTABLE);
@@ -325,7 +333,7 @@ mod tests {
             .unwrap()
             .into_parts();
         let room = parts.headers.capacity();
-        let conditions = Conditions::from_request_parts(&mut parts, &()).await.unwrap();
+        let conditions = Conditions::from_parts(&mut parts).unwrap();
         assert!(parts.headers.is_empty(), "taken from the request");
         let response = conditions.send(&Representation::json(Bytes::from_static(b"{}")), JSON, &JSON);
         assert_eq!(response.headers().capacity(), room, "the request's room, not a map of its own");
