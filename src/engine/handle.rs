@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 
@@ -25,11 +24,10 @@ pub struct Published {
     /// The campaign the snapshot was computed for.
     pub campaign: Arc<Campaign>,
     pub snapshot: Arc<Snapshot>,
-    /// When the backend last confirmed these standings (as headers say it, and on the clock
-    /// that measures their age).
-    pub checked_at: DateTime<Utc>,
-    /// `checked_at` as RFC 3339 text (milliseconds, `Z`), for every reader of this snapshot.
+    /// When the backend last confirmed these standings, as headers say it: RFC 3339 text
+    /// (milliseconds, `Z`) for every reader of this snapshot.
     pub checked_text: Bytes,
+    /// The same moment on the clock that tells the standings' age.
     pub confirmed: Instant,
     /// Fresh until then; `None` for final standings, which are never due.
     pub due: Option<Instant>,

@@ -28,7 +28,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -130,12 +129,14 @@ impl Read {
         &self.published.snapshot
     }
 
-    /// When the backend last confirmed these standings.
-    pub fn checked_at(&self) -> DateTime<Utc> {
-        self.published.checked_at
+    /// When the backend last confirmed these standings, on the clock that tells their age.
+    #[cfg(test)]
+    pub fn confirmed(&self) -> Instant {
+        self.published.confirmed
     }
 
-    /// The same instant as RFC 3339 text (milliseconds, `Z`), formatted once per refresh.
+    /// When the backend last confirmed these standings, as RFC 3339 text (milliseconds, `Z`),
+    /// formatted once per refresh.
     pub fn checked_text(&self) -> &Bytes {
         &self.published.checked_text
     }

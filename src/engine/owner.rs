@@ -212,15 +212,14 @@ impl Owner {
                 // spins make them be computed again.
                 let rechecked = self.shared.incremental() || self.shared.backend.fed();
                 let due = (!snapshot.is_final || rechecked).then(|| started + period);
-                let checked_at = leaderboard::now();
-                let checked_text = checked_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true).into();
+                let checked_text =
+                    leaderboard::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true).into();
                 self.handle
                     .set_bytes(snapshot.ranking.bytes() + self.follow.as_ref().map_or(0, Follow::bytes));
                 let confirmed = Instant::now();
                 self.handle.publish(Published {
                     campaign,
                     snapshot,
-                    checked_at,
                     checked_text,
                     confirmed,
                     due,

@@ -31,7 +31,7 @@ async fn a_view_no_stored_spin_touched_is_confirmed_without_a_query() {
     let read = read_for(&engine, &c, View::Top, 5).await;
     assert_eq!(queries(&memory), (1, 0), "only the load asked the backend");
     assert!(untouched(&engine) >= 3, "{} refreshes confirmed it", untouched(&engine));
-    assert!(read.checked_at() > first.checked_at(), "the standings were confirmed since the load");
+    assert!(read.confirmed() > first.confirmed(), "the standings were confirmed since the load");
     assert!(Arc::ptr_eq(read.snapshot(), first.snapshot()), "the same snapshot, bytes and tags");
 
     // A batch it ranks: the next refresh asks, and shows it.
